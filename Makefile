@@ -1,0 +1,56 @@
+# Run `make` to list the targets. `make run` and `make test` install what is missing first.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.package-lock.json
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.DEFAULT_GOAL := help
+.PHONY: help install run serve test test-fast lint format typecheck bench sample-data clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(PY_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(PY_STAMP) $(NODE_STAMP) ## Install Python packages in .venv and front-end assets in node_modules
+
+run: install ## Serve the app with the sample data on http://127.0.0.1:5000 (HOST, PORT to change)
+	$(BIN)/mapapp run --host $(HOST) --port $(PORT)
+
+serve: install ## Serve the app with gunicorn and several workers on port 8000
+	$(BIN)/mapapp serve
+
+test: install ## Run every test, browser tests included
+	$(BIN)/pytest
+
+test-fast: install ## Run the tests that need neither a browser nor many processes
+	$(BIN)/pytest -m "not browser and not slow"
+
+lint: install ## Check the code with ruff (lint and format) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## Run the benchmarks and print their tables
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+sample-data: install ## Regenerate data/events.csv, the sample edition (fixed seed)
+	$(BIN)/python scripts/make_sample_data.py
+
+clean: ## Remove the virtual environment, node_modules and caches
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis

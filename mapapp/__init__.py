@@ -1,0 +1,24 @@
+"""mapapp: the interactive world map of Rare Disease Day events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the app from defaults, MAPAPP_* environment variables and the given overrides."""
+    from mapapp import storage, web
+    from mapapp.config import load_settings
+
+    app = Flask(__name__, template_folder=str(TEMPLATES_DIR))
+    app.config.update(load_settings(overrides=config))
+    storage.init_app(app)
+    web.init_app(app)
+    return app

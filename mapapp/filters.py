@@ -1,0 +1,130 @@
+"""The filters shared by the map, its data API and the exports: parse query parameters, apply them."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from mapapp.events import CATEGORIES, FORMATS, STATUSES, country_name
+
+MAX_QUERY_LENGTH = 200
+# Columns the free-text search looks in.
+SEARCH_FIELDS = ("title", "organiser", "venue", "city", "region", "description")
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to show; an empty tuple or None means no restriction."""
+
+    countries: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ("approved",)
+    year: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    text: str = ""
+    errors: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def to_args(self) -> dict[str, str]:
+        """Return the filter as query parameters (the inverse of parse_filter)."""
+        args = {
+            "country": ",".join(self.countries),
+            "category": ",".join(self.categories),
+            "format": ",".join(self.formats),
+            "year": str(self.year or ""),
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "q": self.text,
+        }
+        return {name: value for name, value in args.items() if value}
+
+
+def parse_filter(args: Mapping[str, str], *, allow_status: bool = False) -> EventFilter:
+    """Return the filter described by query parameters; unknown values are reported in errors."""
+    errors: dict[str, str] = {}
+    countries = _codes(args, "country", errors, valid=lambda code: country_name(code) != code)
+    categories = _codes(args, "category", errors, valid=CATEGORIES.__contains__, lower=True)
+    formats = _codes(args, "format", errors, valid=FORMATS.__contains__, lower=True)
+    statuses: tuple[str, ...] = ("approved",)
+    if allow_status:
+        statuses = _codes(args, "status", errors, valid=STATUSES.__contains__, lower=True)
+    year = None
+    if raw_year := (args.get("year") or "").strip():
+        if raw_year.isdigit() and 2008 <= int(raw_year) <= 2100:
+            year = int(raw_year)
+        elif raw_year != "all":
+            errors["year"] = "Year: choose an edition such as 2027, or all."
+    date_from = _date(args, "from", errors)
+    date_to = _date(args, "to", errors)
+    if date_from and date_to and date_to < date_from:
+        errors["to"] = "To: the end date is before the start date."
+    text = (args.get("q") or "").strip()[:MAX_QUERY_LENGTH]
+    return EventFilter(
+        countries, categories, formats, statuses, year, date_from, date_to, text, errors
+    )
+
+
+def apply_filter(frame: pd.DataFrame, event_filter: EventFilter) -> pd.DataFrame:
+    """Return the rows of a store frame that the filter keeps."""
+    mask = pd.Series(True, index=frame.index)
+    if event_filter.statuses:
+        mask &= frame["status"].isin(event_filter.statuses)
+    if event_filter.countries:
+        mask &= frame["country"].isin(event_filter.countries)
+    if event_filter.categories:
+        mask &= frame["category"].isin(event_filter.categories)
+    if event_filter.formats:
+        mask &= frame["format"].isin(event_filter.formats)
+    day = frame["starts_at"].str.slice(0, 10)
+    if event_filter.year:
+        mask &= frame["starts_at"].str.startswith(str(event_filter.year))
+    if event_filter.date_from:
+        mask &= day >= event_filter.date_from.isoformat()
+    if event_filter.date_to:
+        mask &= day <= event_filter.date_to.isoformat()
+    if event_filter.text:
+        needle = fold(event_filter.text)
+        haystack = frame[list(SEARCH_FIELDS)].agg(" ".join, axis=1).map(fold)
+        mask &= haystack.str.contains(needle, regex=False)
+    return frame[mask]
+
+
+def fold(text: str) -> str:
+    """Return text lower-cased without accents, for matching what people type."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _codes(
+    args: Mapping[str, str],
+    name: str,
+    errors: dict[str, str],
+    *,
+    valid: object,
+    lower: bool = False,
+) -> tuple[str, ...]:
+    """Return the comma-separated codes of a parameter, keeping the valid ones."""
+    raw = args.get(name) or ""
+    codes = [code.strip() for code in raw.split(",") if code.strip()]
+    codes = [code.lower() if lower else code.upper() for code in codes]
+    bad = [code for code in codes if not valid(code)]  # type: ignore[operator]
+    if bad:
+        errors[name] = f"{name.capitalize()}: unknown value {', '.join(bad)}."
+    return tuple(dict.fromkeys(code for code in codes if code not in bad))
+
+
+def _date(args: Mapping[str, str], name: str, errors: dict[str, str]) -> date | None:
+    """Return a YYYY-MM-DD parameter as a date."""
+    raw = (args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        errors[name] = f"{name.capitalize()}: write the date as YYYY-MM-DD."
+        return None

@@ -1,0 +1,30 @@
+"""Blueprints: public pages, API, submission, administration."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from mapapp.web import public
+
+
+def init_app(app: Flask) -> None:
+    """Register every blueprint and the error handlers."""
+    app.register_blueprint(public.blueprint)
+    app.register_error_handler(HTTPException, _handle_http_error)
+
+
+def wants_json() -> bool:
+    """Return whether the client is an API client rather than a person with a browser."""
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def _handle_http_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    """Answer JSON to API clients and a page to people."""
+    status = error.code or 500
+    if wants_json():
+        return jsonify(error=error.name, message=error.description), status
+    return render_template("error.html", error=error), status

@@ -1,0 +1,156 @@
+"""Fixtures: an app on a temporary data directory, its client and CLI runner, a live server, a browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.serving import make_server
+
+from mapapp import PROJECT_ROOT, create_app
+from mapapp.storage import EventStore
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SAMPLE_EVENTS = PROJECT_ROOT / "data" / "events.csv"
+
+
+def make_event(**fields: str) -> dict[str, str]:
+    """Return a valid approved in-person event, with any field overridden."""
+    event = {
+        "status": "approved",
+        "title": "Light up the town hall",
+        "category": "illumination",
+        "format": "in_person",
+        "starts_at": "2027-02-28T18:00",
+        "ends_at": "2027-02-28T22:00",
+        "timezone": "Europe/Paris",
+        "venue": "Hôtel de Ville",
+        "city": "Paris",
+        "country": "FR",
+        "latitude": "48.856613",
+        "longitude": "2.352222",
+        "location_precision": "city",
+        "organiser": "Test organiser",
+        "website": "https://example.org/event",
+        "contact_email": "organiser@example.org",
+        "description": "A test event.",
+        "language": "fr",
+    }
+    event.update(fields)
+    return event
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """Return an empty data directory of the test's own."""
+    directory = tmp_path / "data"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def sample_data_dir(tmp_path: Path) -> Path:
+    """Return a data directory holding a copy of the bundled sample events."""
+    directory = tmp_path / "sample-data"
+    directory.mkdir()
+    shutil.copy(SAMPLE_EVENTS, directory / "events.csv")
+    return directory
+
+
+@pytest.fixture
+def app_config(data_dir: Path) -> dict[str, Any]:
+    """Return the settings of a test app; tests may change them before using `app`."""
+    return {
+        "ENV": "testing",
+        "TESTING": True,
+        "DATA_DIR": str(data_dir),
+        "SECRET_KEY": "test-secret-key",
+        "SUBMIT_RATE_LIMIT": "off",
+        "LOGIN_RATE_LIMIT": "off",
+        "SUBMIT_MIN_SECONDS": 0.0,
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Flask:
+    """Return an app on the test's own data directory."""
+    return create_app(app_config)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Return a test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """Return a CLI runner of the app."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def store(app: Flask) -> EventStore:
+    """Return the app's event store."""
+    store: EventStore = app.extensions["mapapp.store"]
+    return store
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve the app on a free local port in a thread and return its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Return Debian's chromium driven by Playwright; in CI a missing browser fails the run."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)."
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """Return a fresh browser page that records requests and page errors."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.requested_urls = []
+    page.page_errors = []
+    page.on("request", lambda request: page.requested_urls.append(request.url))
+    page.on("pageerror", lambda error: page.page_errors.append(str(error)))
+    yield page
+    context.close()

@@ -1,6 +1,6 @@
-"""The only code that reads or writes the event store, data/events.csv.
+"""The only code that reads or writes CSV files in the data directory (events, caches, logs).
 
-New events are appended under a lock and fsynced before they are acknowledged; edits rewrite the
+New rows are appended under a lock and fsynced before they are acknowledged; edits rewrite the
 file atomically (temporary file, fsync, os.replace). A writer killed in the middle of an append
 leaves an incomplete last record, which the next holder of the lock cuts off (keeping the bytes in
 data/recovered/) before it reads or writes: an incomplete record was never acknowledged.
@@ -32,6 +32,8 @@ LOCK_TIMEOUT_SECONDS = 60
 ID_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0/o, 1/l/i: ids are read aloud and typed
 ID_LENGTH = 8
 UTF8_BOM = b"\xef\xbb\xbf"  # lets Excel open the file as UTF-8
+# RFC 4180 line ends; the csv module then quotes any field holding \r or \n.
+LINE_TERMINATOR = "\r\n"
 # How many bytes before the validated end are compared to tell an append from an in-place edit.
 FINGERPRINT_BYTES = 64
 
@@ -42,8 +44,11 @@ class StoreError(RuntimeError):
     """The store file cannot be read as events; the message says why."""
 
 
-class EventNotFoundError(KeyError):
-    """No event has the given id."""
+class RowNotFoundError(KeyError):
+    """No row has the given key."""
+
+
+EventNotFoundError = RowNotFoundError
 
 
 def utc_now() -> str:
@@ -59,7 +64,7 @@ def new_event_id() -> str:
 def encode_records(records: Iterable[Mapping[str, str]], columns: Iterable[str]) -> bytes:
     """Return records as CSV lines in the given column order."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator=LINE_TERMINATOR)
     columns = tuple(columns)
     for record in records:
         writer.writerow([record.get(name, "") for name in columns])
@@ -81,19 +86,21 @@ def complete_length(data: bytes, start: int = 0) -> int:
     return end
 
 
-class EventStore:
-    """The events of one data directory, safe for many threads and processes."""
+class CsvTable:
+    """A CSV file of string rows with a header, durable and safe for many threads and processes."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        self.data_dir = Path(data_dir)
-        self.path = self.data_dir / EVENTS_FILE
+    def __init__(self, path: str | os.PathLike[str], columns: Iterable[str], key: str) -> None:
+        self.path = Path(path)
+        self.data_dir = self.path.parent
+        self.schema = tuple(columns)
+        self.key = key
         self._file_lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS)
         self._thread_lock = threading.RLock()
-        self._key: tuple[int, int, int] | None = None
-        self._columns: tuple[str, ...] = FIELDS
-        self._base = pd.DataFrame(columns=list(FIELDS), dtype=str)
+        self._stat: tuple[int, int, int] | None = None
+        self._columns: tuple[str, ...] = self.schema
+        self._base = _frame([], self.schema)
         self._appended: list[list[str]] = []
-        self._ids: set[str] = set()
+        self._keys: set[str] = set()
         self._size = 0
         self._fingerprint = b""
 
@@ -101,16 +108,16 @@ class EventStore:
 
     @property
     def version(self) -> str:
-        """Return a token that changes whenever the stored events change."""
+        """Return a token that changes whenever the stored rows change."""
         self.frame()
-        assert self._key is not None
-        inode, size, mtime_ns = self._key
+        assert self._stat is not None
+        inode, size, mtime_ns = self._stat
         return f"{inode:x}-{size:x}-{mtime_ns:x}"
 
     def frame(self) -> pd.DataFrame:
-        """Return every stored event as strings, one row each, in file order; do not modify it."""
+        """Return every stored row as strings, in file order; do not modify it."""
         with self._thread_lock:
-            if self._key is None or self._key != self._stat_key():
+            if self._stat is None or self._stat != self._stat_key():
                 with self._file_lock:
                     self._refresh()
             if self._appended:
@@ -119,79 +126,89 @@ class EventStore:
                 self._appended = []
             return self._base
 
-    def get(self, event_id: str) -> dict[str, str] | None:
-        """Return one event by id, or None."""
+    def get(self, key: str) -> dict[str, str] | None:
+        """Return the row with this key, or None."""
         frame = self.frame()
-        rows = frame.loc[frame["id"] == event_id]
+        rows = frame.loc[frame[self.key] == key]
         if rows.empty:
             return None
-        return {name: str(value) for name, value in rows.iloc[0].items()}
+        return _row(frame, int(frame.index.get_loc(rows.index[0])))
+
+    def __contains__(self, key: object) -> bool:
+        self.frame()
+        return key in self._keys
 
     def __len__(self) -> int:
         return len(self.frame())
 
     # Writing
 
-    def add(self, event: Mapping[str, str]) -> dict[str, str]:
-        """Store a new event, giving it an id and timestamps, and return it as stored."""
-        return self.add_many([event])[0]
-
-    def add_many(self, events: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
-        """Store new events in one durable append and return them as stored."""
-        events = list(events)
+    def append(self, records: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
+        """Add rows in one durable append and return them as stored."""
+        records = list(records)
         with self._thread_lock, self._file_lock:
             self._refresh()
-            now = utc_now()
-            stored = []
-            for event in events:
-                record = {name: str(event.get(name, "") or "") for name in self._columns}
-                if not record["id"] or record["id"] in self._ids:
-                    record["id"] = self._unused_id()
-                self._ids.add(record["id"])
-                record["created_at"] = record["created_at"] or now
-                record["updated_at"] = record["updated_at"] or now
-                stored.append(record)
+            stored = [self._prepare_new(record) for record in records]
             payload = encode_records(stored, self._columns)
             with open(self.path, "ab") as handle:
                 handle.write(payload)
                 handle.flush()
                 os.fsync(handle.fileno())
-                key = _key_of(os.fstat(handle.fileno()))
+                stat = _key_of(os.fstat(handle.fileno()))
             self._appended.extend([record[name] for name in self._columns] for record in stored)
-            self._remember(key, self._size + len(payload), self._fingerprint + payload)
+            self._remember(stat, self._size + len(payload), self._fingerprint + payload)
         return stored
 
-    def update(self, event_id: str, changes: Mapping[str, str]) -> dict[str, str]:
-        """Change fields of one event, stamp updated_at, and return it as stored."""
-        return self.update_many({event_id: changes})[0]
-
-    def update_many(self, changes_by_id: Mapping[str, Mapping[str, str]]) -> list[dict[str, str]]:
-        """Change several events in one atomic rewrite and return them as stored."""
-        unknown = {name for changes in changes_by_id.values() for name in changes} - set(FIELDS)
-        if unknown - set(self._columns):
-            raise ValueError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    def update_many(self, changes_by_key: Mapping[str, Mapping[str, str]]) -> list[dict[str, str]]:
+        """Change fields of several rows in one atomic rewrite and return them as stored."""
         with self._thread_lock, self._file_lock:
             self._refresh()
+            unknown = {name for changes in changes_by_key.values() for name in changes}
+            unknown -= set(self._columns)
+            if unknown:
+                raise ValueError(f"Unknown fields: {', '.join(sorted(unknown))}")
             frame = self.frame().copy()
-            positions = pd.Series(range(len(frame)), index=frame["id"])
-            missing = [event_id for event_id in changes_by_id if event_id not in positions.index]
+            positions = pd.Series(range(len(frame)), index=frame[self.key])
+            missing = [key for key in changes_by_key if key not in positions.index]
             if missing:
-                raise EventNotFoundError(", ".join(missing))
-            now = utc_now()
-            for event_id, changes in changes_by_id.items():
-                row = int(positions[event_id])
-                for name, value in changes.items():
-                    if name != "id":
+                raise RowNotFoundError(", ".join(missing))
+            for key, changes in changes_by_key.items():
+                row = int(positions[key])
+                for name, value in self._prepare_changes(changes).items():
+                    if name != self.key:
                         frame.iat[row, frame.columns.get_loc(name)] = str(value)
-                frame.iat[row, frame.columns.get_loc("updated_at")] = now
             self._rewrite(frame)
-            return [self._row(frame, int(positions[event_id])) for event_id in changes_by_id]
+            return [_row(frame, int(positions[key])) for key in changes_by_key]
 
-    def replace_all(self, events: Iterable[Mapping[str, str]]) -> None:
-        """Replace the whole store with these events in one atomic rewrite."""
-        rows = [[str(event.get(name, "") or "") for name in FIELDS] for event in events]
+    def delete(self, keys: Iterable[str]) -> int:
+        """Remove the rows with these keys in one atomic rewrite and return how many went."""
+        keys = set(keys)
         with self._thread_lock, self._file_lock:
-            self._rewrite(_frame(rows, FIELDS))
+            self._refresh()
+            frame = self.frame()
+            kept = frame[~frame[self.key].isin(keys)]
+            removed = len(frame) - len(kept)
+            if removed:
+                self._rewrite(kept)
+            return removed
+
+    def rewrite(self, records: Iterable[Mapping[str, str]]) -> None:
+        """Replace every row with these in one atomic rewrite."""
+        rows = [[str(record.get(name, "") or "") for name in self.schema] for record in records]
+        with self._thread_lock, self._file_lock:
+            self._rewrite(_frame(rows, self.schema))
+
+    # Hooks for subclasses
+
+    def _prepare_new(self, record: Mapping[str, str]) -> dict[str, str]:
+        """Return a new row with every column; the caller holds the lock."""
+        row = {name: str(record.get(name, "") or "") for name in self._columns}
+        self._keys.add(row[self.key])
+        return row
+
+    def _prepare_changes(self, changes: Mapping[str, str]) -> Mapping[str, str]:
+        """Return the changes to write to one row."""
+        return changes
 
     # Internals
 
@@ -202,51 +219,42 @@ class EventStore:
         except FileNotFoundError:
             return None
 
-    def _unused_id(self) -> str:
-        """Return an id no stored event has."""
-        while (candidate := new_event_id()) in self._ids:
-            pass
-        return candidate
-
-    def _row(self, frame: pd.DataFrame, position: int) -> dict[str, str]:
-        """Return one row of a frame as a dict of strings."""
-        return {name: str(value) for name, value in frame.iloc[position].items()}
-
     def _refresh(self) -> None:
         """Bring the cache up to date with the file; the caller holds the file lock."""
-        key = self._stat_key()
-        if key is None:
+        stat = self._stat_key()
+        if stat is None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._rewrite(_frame([], FIELDS))
+            self._rewrite(_frame([], self.schema))
             return
-        if key == self._key:
+        if stat == self._stat:
             return
-        if self._key is not None and key[0] == self._key[0] and key[1] >= self._size:
+        if self._stat is not None and stat[0] == self._stat[0] and stat[1] >= self._size:
             with open(self.path, "rb") as handle:
                 handle.seek(max(self._size - FINGERPRINT_BYTES, 0))
                 data = handle.read()
             fingerprint_length = min(self._size, FINGERPRINT_BYTES)
             if data[:fingerprint_length] == self._fingerprint:
-                self._read_tail(data, fingerprint_length, key)
+                self._read_tail(data, fingerprint_length, stat)
                 return
         self._read_whole()
 
-    def _read_tail(self, data: bytes, start: int, key: tuple[int, int, int]) -> None:
-        """Take in records appended since the last read."""
+    def _read_tail(self, data: bytes, start: int, stat: tuple[int, int, int]) -> None:
+        """Take in rows appended since the last read."""
         end = complete_length(data, start)
         if end < len(data):
             self._cut_torn_tail(self._size - start + end, data[end:])
-            key = _key_of(os.stat(self.path))
+            stat = _key_of(os.stat(self.path))
         tail = data[start:end].decode("utf-8")
         rows = list(csv.reader(io.StringIO(tail, newline="")))
         self._check_rows(rows)
         self._appended.extend(rows)
-        self._ids.update(row[self._columns.index("id")] for row in rows)
-        self._remember(key, self._size + end - start, data[:end])
+        position = self._columns.index(self.key)
+        self._keys.update(row[position] for row in rows)
+        self._remember(stat, self._size + end - start, data[:end])
 
     def _read_whole(self) -> None:
-        """Parse the whole file, cutting off an incomplete last record first."""
-        for leftover in self.data_dir.glob(f".{EVENTS_FILE}.*.tmp"):
+        """Parse the whole file, cutting off an incomplete last row first."""
+        for leftover in self.data_dir.glob(f".{self.path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)  # a rewrite that died before its rename
         data = self.path.read_bytes()
         start = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0
@@ -255,7 +263,7 @@ class EventStore:
             self._cut_torn_tail(end, data[end:])
             data = data[:end]
         if end <= start:
-            raise StoreError(f"{self.path} has no header row: it is not an events file.")
+            raise StoreError(f"{self.path} has no header row.")
         try:
             frame = pd.read_csv(
                 io.BytesIO(data),
@@ -267,47 +275,49 @@ class EventStore:
         except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise StoreError(f"{self.path} cannot be read as CSV: {exc}") from exc
         columns = tuple(str(name) for name in frame.columns)
-        if "id" not in columns or len(set(columns)) != len(columns):
-            raise StoreError(f"{self.path} needs a header row with unique names including id.")
-        missing = [name for name in FIELDS if name not in columns]
+        if self.key not in columns or len(set(columns)) != len(columns):
+            raise StoreError(
+                f"{self.path} needs a header row with unique names including {self.key}."
+            )
+        missing = [name for name in self.schema if name not in columns]
         if missing:  # an older file: add the new columns, empty
             for name in missing:
                 frame[name] = ""
-            frame = frame[list(FIELDS) + [name for name in columns if name not in FIELDS]]
+            frame = frame[list(self.schema) + [name for name in columns if name not in self.schema]]
             self._rewrite(frame)
             return
         self._columns = columns
         self._base = frame
         self._appended = []
-        self._ids = set(frame["id"])
+        self._keys = set(frame[self.key])
         self._remember(_key_of(os.stat(self.path)), len(data), data)
 
     def _check_rows(self, rows: list[list[str]]) -> None:
-        """Refuse appended records whose field count does not match the header."""
+        """Refuse appended rows whose field count does not match the header."""
         for row in rows:
             if len(row) != len(self._columns):
                 raise StoreError(
-                    f"{self.path} has a record with {len(row)} fields; the header has "
+                    f"{self.path} has a row with {len(row)} fields; the header has "
                     f"{len(self._columns)}."
                 )
 
     def _cut_torn_tail(self, keep: int, torn: bytes) -> None:
-        """Truncate an incomplete last record, keeping its bytes in the recovered folder."""
+        """Truncate an incomplete last row, keeping its bytes in the recovered folder."""
         recovered = self.data_dir / RECOVERED_DIR
         recovered.mkdir(exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        (recovered / f"events-torn-{stamp}.csv.part").write_bytes(torn)
+        (recovered / f"{self.path.stem}-torn-{stamp}.csv.part").write_bytes(torn)
         with open(self.path, "r+b") as handle:
             handle.truncate(keep)
             handle.flush()
             os.fsync(handle.fileno())
-        log.warning("Cut an incomplete last record (%d bytes) from %s", len(torn), self.path)
+        log.warning("Cut an incomplete last row (%d bytes) from %s", len(torn), self.path)
 
     def _rewrite(self, frame: pd.DataFrame) -> None:
-        """Replace the file with the frame's events atomically and durably."""
+        """Replace the file with the frame's rows atomically and durably."""
         columns = tuple(str(name) for name in frame.columns)
         payload = UTF8_BOM + _encode_frame(frame)
-        temporary = self.data_dir / f".{EVENTS_FILE}.{os.getpid()}.{threading.get_ident()}.tmp"
+        temporary = self.data_dir / f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         with open(temporary, "wb") as handle:
             handle.write(payload)
             handle.flush()
@@ -317,23 +327,68 @@ class EventStore:
         self._columns = columns
         self._base = frame.reset_index(drop=True)
         self._appended = []
-        self._ids = set(frame["id"])
+        self._keys = set(frame[self.key])
         self._remember(_key_of(os.stat(self.path)), len(payload), payload)
 
-    def _remember(self, key: tuple[int, int, int], size: int, data_ending_at_size: bytes) -> None:
-        """Record what the cache now reflects: the file's key and its validated length."""
-        self._key = key
+    def _remember(self, stat: tuple[int, int, int], size: int, data_ending_at_size: bytes) -> None:
+        """Record what the cache now reflects: the file's stat key and its validated length."""
+        self._stat = stat
         self._size = size
         self._fingerprint = data_ending_at_size[-FINGERPRINT_BYTES:]
+
+
+class EventStore(CsvTable):
+    """The events of one data directory: data/events.csv."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        super().__init__(Path(data_dir) / EVENTS_FILE, FIELDS, key="id")
+
+    def add(self, event: Mapping[str, str]) -> dict[str, str]:
+        """Store a new event, giving it an id and timestamps, and return it as stored."""
+        return self.append([event])[0]
+
+    def add_many(self, events: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
+        """Store new events in one durable append and return them as stored."""
+        return self.append(events)
+
+    def update(self, event_id: str, changes: Mapping[str, str]) -> dict[str, str]:
+        """Change fields of one event, stamp updated_at, and return it as stored."""
+        return self.update_many({event_id: changes})[0]
+
+    def replace_all(self, events: Iterable[Mapping[str, str]]) -> None:
+        """Replace the whole store with these events in one atomic rewrite."""
+        self.rewrite(events)
+
+    def _prepare_new(self, record: Mapping[str, str]) -> dict[str, str]:
+        """Give a new event a unique id and its creation time."""
+        row = {name: str(record.get(name, "") or "") for name in self._columns}
+        if not row["id"] or row["id"] in self._keys:
+            while (candidate := new_event_id()) in self._keys:
+                pass
+            row["id"] = candidate
+        self._keys.add(row["id"])
+        now = utc_now()
+        row["created_at"] = row["created_at"] or now
+        row["updated_at"] = row["updated_at"] or now
+        return row
+
+    def _prepare_changes(self, changes: Mapping[str, str]) -> Mapping[str, str]:
+        """Stamp the time of the change."""
+        return {**changes, "updated_at": utc_now()}
 
 
 def _encode_frame(frame: pd.DataFrame) -> bytes:
     """Return a frame as CSV bytes with a header row."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator=LINE_TERMINATOR)
     writer.writerow([str(name) for name in frame.columns])
     writer.writerows(frame.itertuples(index=False, name=None))
     return buffer.getvalue().encode("utf-8")
+
+
+def _row(frame: pd.DataFrame, position: int) -> dict[str, str]:
+    """Return one row of a frame as a dict of strings."""
+    return {str(name): str(value) for name, value in frame.iloc[position].items()}
 
 
 def _frame(rows: list[list[str]], columns: Iterable[str]) -> pd.DataFrame:

@@ -1,0 +1,351 @@
+"""The CSV store: round trips, concurrent writers, crashes, caching."""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mapapp.events import FIELDS
+from mapapp.storage import (
+    UTF8_BOM,
+    EventNotFoundError,
+    EventStore,
+    StoreError,
+    complete_length,
+)
+from tests.conftest import make_event
+
+AWKWARD_TEXTS = [
+    "comma, inside",
+    'double "quotes" and ""doubled""',
+    "new\nline",
+    "carriage\rreturn",
+    "windows\r\nline",
+    "tab\there",
+    "  leading and trailing spaces  ",
+    "NA",
+    "null",
+    "None",
+    "nan",
+    "",
+    "#N/A",
+    "😀🎉 emoji",
+    "مرحبا بالعالم",
+    "שלום עולם",
+    "上海 東京 서울",
+    '"',
+    "\n",
+    ",",
+    "=1+1",
+]
+
+
+def read_raw(path: Path) -> list[dict[str, str]]:
+    """Return the rows of a CSV file as the csv module reads them."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("text", AWKWARD_TEXTS)
+def test_text_survives_a_round_trip_exactly(data_dir: Path, text: str) -> None:
+    stored = EventStore(data_dir).add(make_event(title=text, description=text, venue=text))
+
+    fresh = EventStore(data_dir).get(stored["id"])
+
+    assert fresh is not None
+    assert (fresh["title"], fresh["description"], fresh["venue"]) == (text, text, text)
+    assert (
+        pd.read_csv(data_dir / "events.csv", dtype=str, keep_default_na=False, na_filter=False).loc[
+            0, "description"
+        ]
+        == text
+    )
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(st.characters(exclude_categories=("Cs",))), min_size=1, max_size=4))
+def test_any_text_survives_appends_and_rewrites(tmp_path: Path, texts: list[str]) -> None:
+    data_dir = tmp_path / f"run-{random.random()}"
+    store = EventStore(data_dir)
+    ids = [store.add(make_event(description=text))["id"] for text in texts]
+    store.update(ids[0], {"title": texts[-1]})
+
+    fresh = EventStore(data_dir)
+
+    assert [fresh.get(event_id)["description"] for event_id in ids] == texts  # type: ignore[index]
+    assert fresh.get(ids[0])["title"] == texts[-1]  # type: ignore[index]
+
+
+def test_file_is_utf8_with_header_in_schema_order(data_dir: Path) -> None:
+    EventStore(data_dir).add(make_event(title="Łódź"))
+
+    data = (data_dir / "events.csv").read_bytes()
+
+    assert data.startswith(UTF8_BOM)
+    header = data[len(UTF8_BOM) :].split(b"\r\n", 1)[0].decode()
+    assert header.split(",") == list(FIELDS)
+    assert read_raw(data_dir / "events.csv")[0]["title"] == "Łódź"
+
+
+def test_add_assigns_unique_url_safe_ids_and_timestamps(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+
+    stored = store.add_many([make_event() for _ in range(500)])
+
+    ids = [event["id"] for event in stored]
+    assert len(set(ids)) == 500
+    assert all(len(event_id) == 8 and event_id.isalnum() for event_id in ids)
+    assert all(event["created_at"].endswith("Z") for event in stored)
+
+
+def test_add_replaces_an_id_that_is_taken(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    first = store.add(make_event(id="takenid1"))
+
+    second = store.add(make_event(id="takenid1"))
+
+    assert first["id"] == "takenid1"
+    assert second["id"] != "takenid1"
+
+
+def test_update_changes_only_the_named_event(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    first, second = store.add_many([make_event(title="one"), make_event(title="two")])
+
+    store.update(first["id"], {"status": "rejected", "moderation_note": "spam"})
+
+    fresh = EventStore(data_dir)
+    assert fresh.get(first["id"])["status"] == "rejected"  # type: ignore[index]
+    assert fresh.get(first["id"])["moderation_note"] == "spam"  # type: ignore[index]
+    assert fresh.get(second["id"]) == second
+
+
+def test_update_of_unknown_event_or_field_writes_nothing(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    event = store.add(make_event())
+    before = (data_dir / "events.csv").read_bytes()
+
+    with pytest.raises(EventNotFoundError):
+        store.update("nosuchid", {"status": "approved"})
+    with pytest.raises(ValueError, match="Unknown fields: colour"):
+        store.update(event["id"], {"colour": "red"})
+
+    assert (data_dir / "events.csv").read_bytes() == before
+
+
+def test_reads_are_cached_until_the_file_changes(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    store.add(make_event())
+    first = store.frame()
+
+    assert store.frame() is first
+    EventStore(data_dir).add(make_event(title="from elsewhere"))
+    refreshed = store.frame()
+
+    assert refreshed is not first
+    assert list(refreshed["title"]) == ["Light up the town hall", "from elsewhere"]
+
+
+def test_appends_by_another_store_are_read_from_the_tail(data_dir: Path, monkeypatch) -> None:
+    store, other = EventStore(data_dir), EventStore(data_dir)
+    store.add(make_event())
+    store.frame(), other.frame()
+    full_reads: list[object] = []
+    monkeypatch.setattr(pd, "read_csv", lambda *args, **kwargs: full_reads.append(args))
+
+    other.add(make_event(title="tail"))
+
+    assert list(store.frame()["title"]) == ["Light up the town hall", "tail"]
+    assert full_reads == []
+
+
+def test_version_changes_with_every_write(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    versions = {store.version}
+    event = store.add(make_event())
+    versions.add(store.version)
+    store.update(event["id"], {"title": "changed"})
+    versions.add(store.version)
+
+    assert len(versions) == 3
+
+
+def test_older_file_without_new_columns_is_migrated(data_dir: Path) -> None:
+    columns = [name for name in FIELDS if name not in {"location_source", "moderation_note"}]
+    event = make_event(id="oldevent")
+    with open(data_dir / "events.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerow(event)
+
+    store = EventStore(data_dir)
+
+    assert store.get("oldevent")["title"] == event["title"]  # type: ignore[index]
+    assert list(store.frame().columns) == list(FIELDS)
+    assert read_raw(data_dir / "events.csv")[0]["moderation_note"] == ""
+
+
+def test_a_file_that_is_not_csv_gives_a_clear_error(data_dir: Path) -> None:
+    (data_dir / "events.csv").write_text("title\nno id column\n")
+
+    with pytest.raises(StoreError, match="unique names including id"):
+        EventStore(data_dir).frame()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"a,b\n1,2\n", 8),  # complete
+        (b"a,b\n1,2", 4),  # last record lacks its newline
+        (b'a,b\n1,"x\n', 4),  # cut inside a quoted newline
+        (b'a,b\n1,"x\ny"\n', 12),  # quoted newline, complete
+        (b'a,b\n1,"say ""hi""\n', 4),  # cut after an escaped quote and a newline
+        (b'a,b\n1,"say ""hi"""\n', 19),  # escaped quotes, complete
+        (b"", 0),
+    ],
+)
+def test_complete_length_finds_the_last_whole_record(data: bytes, expected: int) -> None:
+    assert complete_length(data) == expected
+
+
+def test_a_torn_last_record_is_cut_and_kept_aside(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    kept = store.add(make_event(description="kept"))
+    with open(data_dir / "events.csv", "ab") as handle:
+        handle.write(b'torn0001,pending,"half a record\nwith a newline')
+
+    fresh = EventStore(data_dir)
+    added = fresh.add(make_event(title="after the crash"))
+
+    assert [event["id"] for event in read_raw(data_dir / "events.csv")] == [kept["id"], added["id"]]
+    recovered = list((data_dir / "recovered").iterdir())
+    assert len(recovered) == 1
+    assert recovered[0].read_bytes().startswith(b"torn0001,pending")
+
+
+def test_a_torn_append_seen_by_a_live_store_is_cut(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    store.add(make_event())
+    with open(data_dir / "events.csv", "ab") as handle:
+        handle.write(b"torn0002,pend")
+
+    assert len(store.frame()) == 1
+    assert (data_dir / "events.csv").read_bytes().endswith(b"\n")
+
+
+def test_a_rewrite_that_died_before_its_rename_leaves_the_store_intact(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    event = store.add(make_event())
+    leftover = data_dir / ".events.csv.999.1.tmp"
+    leftover.write_bytes(b"partial rewrite")
+
+    fresh = EventStore(data_dir)
+
+    assert fresh.get(event["id"]) == event
+    assert not leftover.exists()
+
+
+def _write_many(data_dir: str, worker: int, count: int) -> None:
+    """Add events one by one from a separate process."""
+    store = EventStore(data_dir)
+    for number in range(count):
+        store.add(make_event(title=f"worker {worker} event {number}"))
+
+
+@pytest.mark.slow
+def test_eight_processes_writing_at_once_lose_nothing(data_dir: Path) -> None:
+    workers, per_worker = 8, 200
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_write_many, args=(str(data_dir), worker, per_worker))
+        for worker in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=300)
+        assert process.exitcode == 0
+
+    frame = EventStore(data_dir).frame()
+
+    assert len(frame) == workers * per_worker
+    assert frame["id"].is_unique
+    expected = {f"worker {w} event {n}" for w in range(workers) for n in range(per_worker)}
+    assert set(frame["title"]) == expected
+    assert len(read_raw(data_dir / "events.csv")) == workers * per_worker
+
+
+@pytest.mark.slow
+def test_concurrent_appends_and_rewrites_lose_nothing(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    target = store.add(make_event(title="edited by many"))
+    context = multiprocessing.get_context("spawn")
+    writers = [
+        context.Process(target=_write_many, args=(str(data_dir), worker, 100))
+        for worker in range(3)
+    ]
+    for process in writers:
+        process.start()
+    for number in range(60):
+        store.update(target["id"], {"description": f"edit {number}"})
+    for process in writers:
+        process.join(timeout=300)
+        assert process.exitcode == 0
+
+    frame = EventStore(data_dir).frame()
+
+    assert len(frame) == 301
+    assert frame.loc[frame["id"] == target["id"], "description"].item() == "edit 59"
+
+
+CRASH_WRITER = """
+import sys
+from mapapp.storage import EventStore
+store = EventStore(sys.argv[1])
+number = 0
+while True:
+    event = store.add({"title": f"crash {sys.argv[2]} {number}", "description": "x" * 3000,
+                       "status": "pending", "category": "other", "format": "online",
+                       "starts_at": "2027-02-28T10:00"})
+    print(event["id"], flush=True)
+    number += 1
+    if number % 7 == 0:
+        store.update(event["id"], {"description": "rewritten " + "y" * 2000})
+"""
+
+
+@pytest.mark.slow
+def test_a_writer_killed_fifty_times_loses_no_acknowledged_write(data_dir: Path) -> None:
+    rng = random.Random(28)
+    acknowledged: list[str] = []
+    for attempt in range(50):
+        with subprocess.Popen(
+            [sys.executable, "-c", CRASH_WRITER, str(data_dir), str(attempt)],
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as writer:
+            assert writer.stdout is not None
+            acknowledged.append(writer.stdout.readline().strip())  # wait until it is writing
+            time.sleep(rng.uniform(0.0, 0.15))
+            os.kill(writer.pid, signal.SIGKILL)
+            writer.wait()
+            acknowledged.extend(line.strip() for line in writer.stdout if line.strip())
+
+        frame = EventStore(data_dir).frame()  # recovers a torn tail, then parses
+        assert frame["id"].is_unique
+        assert set(acknowledged) <= set(frame["id"])
+        assert len(read_raw(data_dir / "events.csv")) == len(frame)
+
+    assert len(acknowledged) >= 50

@@ -132,7 +132,7 @@ class CsvTable:
         rows = frame.loc[frame[self.key] == key]
         if rows.empty:
             return None
-        return _row(frame, int(frame.index.get_loc(rows.index[0])))
+        return {str(name): str(value) for name, value in rows.iloc[0].items()}
 
     def __contains__(self, key: object) -> bool:
         self.frame()
@@ -172,11 +172,12 @@ class CsvTable:
             missing = [key for key in changes_by_key if key not in positions.index]
             if missing:
                 raise RowNotFoundError(", ".join(missing))
+            column_of = {name: number for number, name in enumerate(frame.columns)}
             for key, changes in changes_by_key.items():
                 row = int(positions[key])
                 for name, value in self._prepare_changes(changes).items():
                     if name != self.key:
-                        frame.iat[row, frame.columns.get_loc(name)] = str(value)
+                        frame.iat[row, column_of[name]] = str(value)
             self._rewrite(frame)
             return [_row(frame, int(positions[key])) for key in changes_by_key]
 

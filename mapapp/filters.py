@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -88,16 +90,35 @@ def apply_filter(frame: pd.DataFrame, event_filter: EventFilter) -> pd.DataFrame
     if event_filter.date_to:
         mask &= day <= event_filter.date_to.isoformat()
     if event_filter.text:
-        needle = fold(event_filter.text)
-        haystack = frame[list(SEARCH_FIELDS)].agg(" ".join, axis=1).map(fold)
-        mask &= haystack.str.contains(needle, regex=False)
+        mask &= search_text(frame).str.contains(fold(event_filter.text), regex=False)
     return frame[mask]
+
+
+def search_text(frame: pd.DataFrame) -> pd.Series:
+    """Return the folded text that free-text search looks in, computed once per frame."""
+    global _search_cache
+    cached_frame, cached_text = _search_cache
+    if cached_frame() is frame:
+        return cached_text
+    joined = frame[SEARCH_FIELDS[0]]
+    for name in SEARCH_FIELDS[1:]:
+        joined = joined + " " + frame[name]
+    text = joined.str.casefold().str.normalize("NFKD").str.replace(_COMBINING_MARKS, "", regex=True)
+    _search_cache = (weakref.ref(frame), text)
+    return text
+
+
+_COMBINING_MARKS = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+# The store hands out the same frame until the file changes: keep the last frame's search text.
+_search_cache: tuple[weakref.ref[pd.DataFrame] | Callable[[], None], pd.Series] = (
+    lambda: None,
+    pd.Series(dtype=str),
+)
 
 
 def fold(text: str) -> str:
     """Return text lower-cased without accents, for matching what people type."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
+    return re.sub(_COMBINING_MARKS, "", unicodedata.normalize("NFKD", text.casefold()))
 
 
 def _codes(

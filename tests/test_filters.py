@@ -93,3 +93,9 @@ def test_filter_round_trips_through_query_parameters() -> None:
 
 def test_fold_removes_case_and_accents() -> None:
     assert fold("ŁÓDŹ Zürich São") == "łodz zurich sao"
+
+
+def test_search_on_an_empty_store_finds_nothing() -> None:
+    empty = pd.DataFrame(columns=list(FIELDS), dtype=str)
+
+    assert ids(apply_filter(empty, parse_filter({"q": "walk"}))) == []

@@ -1,22 +1,172 @@
-"""Pages visitors see."""
+"""Pages visitors see: the map, its embeddable twin, one event's page and calendar file."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import hashlib
+from typing import Any
 
+from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
+from flask.blueprints import BlueprintSetupState
+
+from mapapp import mapview
+from mapapp.events import CATEGORIES, FORMATS, current_edition
+from mapapp.exports import render_export
+from mapapp.filters import parse_filter
 from mapapp.storage import get_store
+from mapapp.web.assets import vendor_url
 
 blueprint = Blueprint("public", __name__)
+
+CDN_ORIGIN = "https://unpkg.com"
+SETUP_CACHE_SECONDS = 300
+
+
+@blueprint.record_once
+def _check_tiles(state: BlueprintSetupState) -> None:
+    """Stop the app at start, with a message, when the tile settings cannot make a map."""
+    mapview.tile_source(state.app.config)
+
+
+def content_security_policy(*, embeddable: bool = False) -> str:
+    """Return the CSP of our pages: no inline script, nothing from other hosts but tiles."""
+    cdn = [CDN_ORIGIN] if current_app.config.get("ASSETS") == "cdn" else []
+    sources = " ".join(["'self'", *cdn])
+    images = " ".join(["'self'", "data:", *mapview.tile_hosts(current_app.config), *cdn])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {sources}",
+            f"style-src {sources}",
+            f"img-src {images}",
+            f"connect-src {sources}",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors " + ("*" if embeddable else "'self'"),
+        ]
+    )
+
+
+@blueprint.after_request
+def _protect(response: Response) -> Response:
+    """Send the CSP on every page of this blueprint; the embed may be framed anywhere."""
+    embeddable = request.endpoint == "public.embed"
+    response.headers.setdefault(
+        "Content-Security-Policy", content_security_policy(embeddable=embeddable)
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if embeddable:
+        response.headers.pop("X-Frame-Options", None)
+    return response
+
+
+def _map_page(template: str, *, embed: bool) -> str:
+    """Render the map page or its embed with the filter choices and the page's configuration."""
+    choices = _filter_choices()
+    page_config = {
+        "embed": embed,
+        "edition": current_edition(),
+        "dataUrl": url_for("api.map_data"),
+        "labelsUrl": url_for("api.map_labels"),
+        "searchUrl": url_for("api.search"),
+        "eventApiUrl": url_for("api.event_detail", event_id="EVENT_ID"),
+        "eventUrl": url_for("public.event_page", event_id="EVENT_ID"),
+        "icsUrl": url_for("public.event_ics", event_id="EVENT_ID"),
+        "embedUrl": url_for("public.embed", _external=True),
+        "mapUrl": url_for("public.index", _external=True),
+        "countriesUrl": vendor_url(mapview.COUNTRIES_TOPOJSON),
+        "categories": {
+            code: {"label": label, "colour": mapview.CATEGORY_COLOURS[code]}
+            for code, label in CATEGORIES.items()
+        },
+        "formats": FORMATS,
+        "countries": dict(choices["countries"]),
+    }
+    return render_template(
+        template,
+        choices=choices,
+        selected=parse_filter(request.args),
+        page_config=page_config,
+        assets=mapview.map_assets(vendor_url),
+        colours=mapview.CATEGORY_COLOURS,
+    )
+
+
+def _filter_choices() -> dict[str, Any]:
+    """Return the filters' choices, computed once per store version."""
+    store = get_store()
+    key = (store.version, current_edition())
+    cache: dict[tuple[str, int], dict[str, Any]] = current_app.extensions.setdefault(
+        "mapapp.filter_choices", {}
+    )
+    if key not in cache:
+        cache.clear()
+        cache[key] = mapview.filter_choices(store.frame(), current_edition())
+    return cache[key]
 
 
 @blueprint.get("/")
 def index() -> str:
-    """Show the map of approved events."""
-    frame = get_store().frame()
-    approved = frame[frame["status"] == "approved"]
+    """Show the map of approved events with its filters and list."""
+    return _map_page("index.html", embed=False)
+
+
+@blueprint.get("/embed")
+def embed() -> str:
+    """Show the map alone, for other sites to frame."""
+    return _map_page("embed.html", embed=True)
+
+
+@blueprint.get("/map-setup.js")
+def map_setup() -> Response:
+    """Send folium's script that creates the base map with the configured tiles."""
+    script = mapview.map_setup_script(current_app.config)
+    response = Response(script, mimetype="text/javascript")
+    response.set_etag(hashlib.blake2b(script.encode(), digest_size=10).hexdigest())
+    response.cache_control.public = True
+    response.cache_control.max_age = SETUP_CACHE_SECONDS
+    response.make_conditional(request)
+    return response
+
+
+def _published(event_id: str) -> dict[str, str]:
+    """Return an approved event, or stop with a 404."""
+    event = get_store().get(event_id)
+    if event is None or event.get("status") != "approved":
+        abort(404, description="This event is not on the map: it may have been withdrawn.")
+    return event
+
+
+@blueprint.get("/events/<event_id>")
+def event_page(event_id: str) -> str:
+    """Show one event with a small map, shareable and readable by search engines."""
+    event = _published(event_id)
+    url = url_for("public.event_page", event_id=event_id, _external=True)
+    small_map = None
+    if event["latitude"] and event["longitude"]:
+        small_map = mapview.small_map_parts(event["latitude"], event["longitude"], zoom=13)
     return render_template(
-        "index.html", event_count=len(approved), country_count=approved["country"].nunique()
+        "event.html",
+        event=mapview.public_event(event),
+        details=mapview.event_details(event),
+        url=url,
+        json_ld=mapview.event_json_ld(event, url),
+        small_map=small_map,
     )
+
+
+@blueprint.get("/events/<event_id>.ics")
+def event_ics(event_id: str) -> Response:
+    """Send one event as an iCalendar file to add to a calendar."""
+    frame = get_store().frame()
+    event = _published(event_id)
+    body, media_type, suffix = render_export("ics", frame[frame["id"] == event["id"]])
+    response = Response(body, mimetype=media_type.split(";")[0])
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="rare-disease-day-{event_id}{suffix}"'
+    )
+    return response
 
 
 @blueprint.get("/healthz")

@@ -1,0 +1,409 @@
+"""The map pages (map, embed, event page, calendar file), their assets and mapview's pieces."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mapapp import PROJECT_ROOT, mapview
+from mapapp.events import validate_event
+from mapapp.storage import EventStore
+from mapapp.web import assets
+from tests.conftest import make_event
+
+HOSTILE = "</script><script>alert(1)</script> ${alert(2)} `x` <b>bold</b>"
+
+
+def add(store: EventStore, **fields: str) -> dict[str, str]:
+    """Store a validated event and return it as stored."""
+    event, errors = validate_event(make_event(**fields))
+    assert event is not None, errors
+    return store.add(event)
+
+
+def scripts_of(html: str) -> list[str]:
+    """Return the src of every script tag, and 'INLINE' for each executable inline script."""
+    found = []
+    for attributes, _body in re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S):
+        if "src=" in attributes:
+            found.append(re.search(r'src="([^"]+)"', attributes).group(1))  # type: ignore[union-attr]
+        elif 'type="application/json"' not in attributes and "ld+json" not in attributes:
+            found.append("INLINE")
+    return found
+
+
+# The map page and the embed
+
+
+def test_map_page_loads_only_local_scripts_and_no_inline_script(
+    client: FlaskClient, store: EventStore
+) -> None:
+    add(store)
+    response = client.get("/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    scripts = scripts_of(html)
+    assert scripts == [
+        "/vendor/leaflet/dist/leaflet.js?v=1.9.4",
+        "/vendor/supercluster/dist/supercluster.min.js?v=8.0.1",
+        "/vendor/topojson-client/dist/topojson-client.min.js?v=3.1.0",
+        "/map-setup.js",
+        "/static/js/map.js",
+    ]
+    assert re.findall(r'<link rel="stylesheet" href="([^"]+)"', html) == [
+        "/static/css/site.css",
+        "/vendor/leaflet/dist/leaflet.css?v=1.9.4",
+        "/static/css/map.css",
+    ]
+    assert "https://" not in " ".join(scripts)
+
+
+def test_map_page_html_does_not_grow_with_the_events(
+    client: FlaskClient, store: EventStore
+) -> None:
+    add(store)
+    small = len(client.get("/").data)
+    store.add_many([make_event(title=f"Event {n}") for n in range(500)])
+    assert len(client.get("/").data) == small
+
+
+def test_map_page_config_is_a_json_data_block(client: FlaskClient, store: EventStore) -> None:
+    add(store, country="FR")
+    html = client.get("/").get_data(as_text=True)
+    block = re.search(r'<script type="application/json" id="map-config">(.*?)</script>', html, re.S)
+    assert block is not None
+    config = json.loads(block.group(1))
+    assert config["dataUrl"] == "/api/map-data.json"
+    assert config["eventApiUrl"] == "/api/events/EVENT_ID.json"
+    assert config["countries"] == {"FR": "France"}
+    assert config["categories"]["talk"] == {"label": "Talk or conference", "colour": "#0072b2"}
+
+
+def test_filters_are_prefilled_from_the_address(client: FlaskClient, store: EventStore) -> None:
+    add(store, country="FR")
+    add(
+        store,
+        country="DE",
+        city="Berlin",
+        timezone="Europe/Berlin",
+        starts_at="2026-02-28T18:00",
+        ends_at="",
+    )
+    html = client.get("/?country=DE&category=talk&year=2026&q=rare").get_data(as_text=True)
+    assert '<option value="DE" selected>Germany</option>' in html
+    assert '<option value="talk" selected>Talk or conference</option>' in html
+    assert '<option value="2026" selected>2026</option>' in html
+    assert 'value="rare"' in html
+
+
+@pytest.mark.parametrize("path", ["/", "/embed"])
+def test_pages_send_a_csp_without_inline_scripts(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy
+    assert "unsafe-inline" not in policy
+    assert "img-src 'self' data: https://tile.openstreetmap.org;" in policy
+    assert "INLINE" not in scripts_of(response.get_data(as_text=True))
+
+
+def test_only_the_embed_may_be_framed_elsewhere(client: FlaskClient) -> None:
+    embed = client.get("/embed?country=FR")
+    assert embed.status_code == 200
+    assert "frame-ancestors *" in embed.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in embed.headers
+    assert 'class="site-header"' not in embed.get_data(as_text=True)
+    assert "frame-ancestors 'self'" in client.get("/").headers["Content-Security-Policy"]
+
+
+def test_map_page_offers_an_embed_snippet(client: FlaskClient) -> None:
+    html = client.get("/").get_data(as_text=True)
+    assert "&lt;iframe src=&#34;http://localhost/embed&#34;" in html or (
+        '&lt;iframe src="http://localhost/embed"' in html
+    )
+
+
+# Tiles
+
+
+@pytest.mark.parametrize(
+    ("settings", "url", "attribution", "hosts"),
+    [
+        (
+            {"TILES": "OpenStreetMap"},
+            mapview.OSM_TILES,
+            mapview.OSM_ATTRIBUTION,
+            ["https://tile.openstreetmap.org"],
+        ),
+        ({"TILES": "none"}, None, "", []),
+        (
+            {"TILES": "https://{s}.tiles.example.org/{z}/{x}/{y}.png", "TILES_ATTRIBUTION": "© Ex"},
+            "https://{s}.tiles.example.org/{z}/{x}/{y}.png",
+            "© Ex",
+            ["https://*.tiles.example.org"],
+        ),
+        (
+            {"TILES": "http://127.0.0.1:8080/{z}/{x}/{y}.png", "TILES_ATTRIBUTION": "Local"},
+            "http://127.0.0.1:8080/{z}/{x}/{y}.png",
+            "Local",
+            ["http://127.0.0.1:8080"],
+        ),
+    ],
+)
+def test_tile_settings(
+    settings: dict[str, str], url: str | None, attribution: str, hosts: list[str]
+) -> None:
+    assert mapview.tile_source(settings) == (url, attribution)
+    assert mapview.tile_hosts(settings) == hosts
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"TILES": "tiles.example.org"}, "MAPAPP_TILES must be OpenStreetMap, none, or a tile URL"),
+        ({"TILES": "https://t.example.org/{z}/{x}/{y}.png"}, "MAPAPP_TILES_ATTRIBUTION is empty"),
+    ],
+)
+def test_bad_tile_settings_say_how_to_fix_them(settings: dict[str, str], message: str) -> None:
+    with pytest.raises(mapview.MapConfigError, match=re.escape(message)):
+        mapview.tile_source(settings)
+
+
+def test_the_app_does_not_start_with_bad_tile_settings(app_config: dict[str, Any]) -> None:
+    from mapapp import create_app
+
+    with pytest.raises(mapview.MapConfigError, match="MAPAPP_TILES_ATTRIBUTION is empty"):
+        create_app({**app_config, "TILES": "https://t.example.org/{z}/{x}/{y}.png"})
+
+
+def test_setup_script_is_folium_with_the_configured_tiles(app_config: dict[str, Any]) -> None:
+    from mapapp import create_app
+
+    osm = create_app(app_config).test_client().get("/map-setup.js")
+    assert osm.mimetype == "text/javascript"
+    script = osm.get_data(as_text=True)
+    assert "var map_main = L.map(" in script
+    assert (
+        'L.tileLayer(\n                "https://tile.openstreetmap.org/{z}/{x}/{y}.png"' in script
+    )
+    assert "OpenStreetMap" in script and "contributors" in script
+    bare = create_app({**app_config, "TILES": "none"}).test_client().get("/map-setup.js")
+    assert "L.tileLayer" not in bare.get_data(as_text=True)
+    again = (
+        create_app(app_config)
+        .test_client()
+        .get("/map-setup.js", headers={"If-None-Match": osm.headers["ETag"]})
+    )
+    assert again.status_code == 304
+
+
+def test_vendor_map_keeps_folium_class_lists_untouched() -> None:
+    import folium
+
+    before = list(folium.Map.default_js)
+    assert mapview.VendorMap.default_js == [("leaflet", "leaflet/dist/leaflet.js")]
+    assert mapview.VendorMap.default_js is not folium.Map.default_js
+    mapview._setup_script.cache_clear()
+    mapview._setup_script(None, "")
+    assert folium.Map.default_js == before
+
+
+# Assets
+
+
+def test_vendor_serves_declared_packages_with_long_cache(client: FlaskClient) -> None:
+    with client.get("/vendor/leaflet/dist/leaflet.js?v=1.9.4") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "text/javascript"
+        assert "immutable" in response.headers["Cache-Control"]
+        assert b"Leaflet" in response.data[:400]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/vendor/commander/package.json",  # installed, but not a dependency of ours
+        "/vendor/leaflet/../commander/package.json",
+        "/vendor/leaflet/%2e%2e/%2e%2e/pyproject.toml",
+        "/vendor/leaflet/dist/nope.js",
+        "/vendor/leaflet",
+    ],
+)
+def test_vendor_serves_nothing_else(client: FlaskClient, path: str) -> None:
+    assert client.get(path).status_code == 404
+
+
+def test_vendor_url_points_at_the_cdn_when_asked(app_config: dict[str, Any]) -> None:
+    from mapapp import create_app
+
+    app = create_app({**app_config, "ASSETS": "cdn"})
+    with app.test_request_context():
+        assert assets.vendor_url("leaflet/dist/leaflet.css") == (
+            "https://unpkg.com/leaflet@1.9.4/dist/leaflet.css"
+        )
+    policy = app.test_client().get("/").headers["Content-Security-Policy"]
+    assert "script-src 'self' https://unpkg.com;" in policy
+
+
+def test_missing_node_modules_say_to_run_make_install(tmp_path: Any) -> None:
+    with pytest.raises(assets.AssetsMissingError, match="Run `make install`"):
+        assets.installed_version("leaflet", tmp_path)
+
+
+def test_small_map_parts_need_no_inline_script(app: Flask) -> None:
+    with app.test_request_context():
+        parts = mapview.small_map_parts("48.8566", "2.3522", zoom=11, draggable=True)
+    assert 'data-lat="48.856600"' in parts["html"]
+    assert 'data-draggable="true"' in parts["html"]
+    assert 'data-tiles="https://tile.openstreetmap.org/{z}/{x}/{y}.png"' in parts["html"]
+    assert scripts_of(parts["scripts"])[-1] == "/static/js/small-map.js"
+    assert "INLINE" not in scripts_of(parts["scripts"])
+    assert "/vendor/leaflet/dist/leaflet.css" in parts["head"]
+
+
+def test_every_category_has_its_colour_in_the_style_sheet() -> None:
+    text = (PROJECT_ROOT / "mapapp" / "static" / "css" / "map.css").read_text(encoding="utf-8")
+    for code, colour in mapview.CATEGORY_COLOURS.items():
+        assert f".cat-{code} {{ --cat: {colour};" in text
+
+
+# The event page and its calendar file
+
+
+def test_event_page_is_shareable_and_described_for_search_engines(
+    client: FlaskClient, store: EventStore
+) -> None:
+    event = add(store, format="hybrid")
+    response = client.get(f"/events/{event['id']}")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    url = f"http://localhost/events/{event['id']}"
+    assert f'<link rel="canonical" href="{url}">' in html
+    assert '<meta property="og:title" content="Light up the town hall">' in html
+    assert "Sunday 28 February 2027, 18:00–22:00 (Europe/Paris, UTC+01:00)" in html
+    block = re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    assert block is not None
+    data = json.loads(block.group(1))
+    assert data["@type"] == "Event"
+    assert data["startDate"] == "2027-02-28T18:00:00+01:00"
+    assert data["eventAttendanceMode"] == "https://schema.org/MixedEventAttendanceMode"
+    assert [place["@type"] for place in data["location"]] == ["Place", "VirtualLocation"]
+    assert 'class="small-map"' in html
+    assert f'href="/events/{event["id"]}.ics"' in html
+    assert "INLINE" not in scripts_of(html)
+    assert "organiser@example.org" not in html
+
+
+def test_event_page_shows_hostile_text_as_text(client: FlaskClient, store: EventStore) -> None:
+    event = add(store, title=HOSTILE, description=HOSTILE)
+    html = client.get(f"/events/{event['id']}").get_data(as_text=True)
+    assert "<script>alert(1)" not in html
+    assert "<b>bold</b>" not in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    block = re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    assert block is not None and json.loads(block.group(1))["name"] == HOSTILE
+
+
+def test_online_event_page_has_a_virtual_location_and_no_map(
+    client: FlaskClient, store: EventStore
+) -> None:
+    event = add(
+        store,
+        format="online",
+        country="",
+        venue="",
+        city="",
+        latitude="",
+        longitude="",
+        location_precision="none",
+    )
+    html = client.get(f"/events/{event['id']}").get_data(as_text=True)
+    data = json.loads(
+        re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S).group(1)
+    )  # type: ignore[union-attr]
+    assert data["location"] == {"@type": "VirtualLocation", "url": "https://example.org/event"}
+    assert 'class="small-map"' not in html
+    assert 'data-start="2027-02-28T18:00:00+01:00"' in html
+
+
+@pytest.mark.parametrize("status", ["pending", "rejected", "withdrawn"])
+def test_unpublished_events_have_no_page_nor_calendar(
+    client: FlaskClient, store: EventStore, status: str
+) -> None:
+    event = add(store, status=status)
+    assert client.get(f"/events/{event['id']}").status_code == 404
+    assert client.get(f"/events/{event['id']}.ics").status_code == 404
+    assert client.get("/events/unknown1").status_code == 404
+
+
+def test_event_calendar_file_comes_from_the_exports_renderer(
+    client: FlaskClient, store: EventStore
+) -> None:
+    event = add(store)
+    add(store, title="Another event")
+    response = client.get(f"/events/{event['id']}.ics")
+    assert response.status_code == 200
+    assert response.mimetype == "text/calendar"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="rare-disease-day-{event["id"]}.ics"'
+    )
+    text = response.get_data(as_text=True)
+    assert text.count("BEGIN:VEVENT") == 1
+    assert "SUMMARY:Light up the town hall" in text
+    assert "DTSTART;TZID=Europe/Paris:20270228T180000" in text
+
+
+# Mapview's pure pieces
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (
+            {"starts_at": "2027-02-28T18:00", "ends_at": "", "timezone": "Asia/Tokyo"},
+            "Sunday 28 February 2027, 18:00 (Asia/Tokyo, UTC+09:00)",
+        ),
+        (
+            {
+                "starts_at": "2027-02-27T20:00",
+                "ends_at": "2027-02-28T02:00",
+                "timezone": "America/New_York",
+            },
+            "Saturday 27 February 2027, 20:00 to Sunday 28 February 2027, 02:00 (America/New_York, UTC-05:00)",
+        ),
+        (
+            {"starts_at": "2027-02-28T09:00", "ends_at": "2027-02-28T10:30", "timezone": ""},
+            "Sunday 28 February 2027, 09:00–10:30 (UTC, UTC+00:00)",
+        ),
+        ({"starts_at": "", "timezone": ""}, ""),
+    ],
+)
+def test_describe_when(event: dict[str, str], expected: str) -> None:
+    assert mapview.describe_when(event) == expected
+
+
+def test_public_event_drops_private_fields_and_unsafe_websites() -> None:
+    event = make_event(website="javascript:alert(1)", edit_token_hash="x", moderation_note="y")
+    public = mapview.public_event(event)
+    assert public["website"] == ""
+    assert "contact_email" not in public and "edit_token_hash" not in public
+    assert "moderation_note" not in public
+
+
+def test_filter_choices_list_countries_by_name_and_editions(app: Flask) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        [
+            make_event(country="DE", status="approved", starts_at="2026-02-28T10:00", id="a"),
+            make_event(country="AT", status="approved", id="b"),
+            make_event(country="CH", status="pending", id="c"),
+        ]
+    )
+    choices = mapview.filter_choices(frame, 2027)
+    assert choices["countries"] == [("AT", "Austria"), ("DE", "Germany")]
+    assert choices["years"] == [2027, 2026]

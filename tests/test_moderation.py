@@ -1,0 +1,340 @@
+"""Moderation through the admin pages: approve, reject, edit, place, bulk approve, lists, audit log."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mapapp import audit, moderation
+from mapapp.storage import EventStore
+from tests.conftest import COORDINATOR_NAME, make_event
+
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def token(client: FlaskClient, url: str = "/admin/") -> str:
+    """Return the CSRF token from a signed-in page."""
+    match = CSRF.search(client.get(url).get_data(as_text=True))
+    assert match
+    return match.group(1)
+
+
+def pending(store: EventStore, **fields: str) -> dict[str, str]:
+    """Store a pending event and return it."""
+    return store.add(make_event(status="pending", **fields))
+
+
+def entries(app: Flask) -> list[audit.Entry]:
+    """Return every audit entry, newest first."""
+    with app.app_context():
+        return audit.page(1, 1000).entries
+
+
+def test_queue_lists_pending_events_only(coordinator_client: FlaskClient, store: EventStore):
+    waiting = pending(store, title="Waiting walk")
+    store.add(make_event(title="Already approved"))
+    page = coordinator_client.get("/admin/").get_data(as_text=True)
+    assert "Waiting walk" in page
+    assert "Already approved" not in page
+    assert f'data-event-id="{waiting["id"]}"' in page
+    assert 'Pending events <span class="count">(1)</span>' in page
+
+
+def test_queue_escapes_hostile_text(coordinator_client: FlaskClient, store: EventStore):
+    pending(store, title="<script>alert(1)</script>", description='"><img src=x onerror=alert(1)>')
+    page = coordinator_client.get("/admin/").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page
+
+
+def test_approve(app: Flask, coordinator_client: FlaskClient, store: EventStore):
+    event = pending(store)
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/approve",
+        data={"csrf_token": token(coordinator_client), "next": "/admin/"},
+        follow_redirects=True,
+    )
+    assert "Approved the event." in response.get_data(as_text=True)
+    assert store.get(event["id"])["status"] == "approved"
+    assert f'data-event-id="{event["id"]}"' not in response.get_data(as_text=True)
+    [entry] = entries(app)
+    assert (entry.who, entry.event_id, entry.action) == (COORDINATOR_NAME, event["id"], "approve")
+    assert entry.changes == {"status": ["pending", "approved"]}
+
+
+def test_approve_without_csrf_changes_nothing(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    response = coordinator_client.post(f"/admin/events/{event['id']}/approve")
+    assert response.status_code == 302
+    assert store.get(event["id"])["status"] == "pending"
+    assert entries(app) == []
+
+
+def test_approve_unknown_event_is_404(coordinator_client: FlaskClient):
+    response = coordinator_client.post(
+        "/admin/events/nosuchid/approve", data={"csrf_token": token(coordinator_client)}
+    )
+    assert response.status_code == 404
+    assert "There is no event with the id &#39;nosuchid&#39;." in response.get_data(as_text=True)
+
+
+def test_approve_refuses_an_invalid_event(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    # An event stored before a validation rule tightened: approving it must not publish it.
+    event = pending(store, website="javascript:alert(1)")
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/approve",
+        data={"csrf_token": token(coordinator_client)},
+        follow_redirects=True,
+    )
+    assert "Website: give a full address starting with https://" in response.get_data(as_text=True)
+    assert store.get(event["id"])["status"] == "pending"
+    assert entries(app) == []
+
+
+def test_reject_with_reason(app: Flask, coordinator_client: FlaskClient, store: EventStore):
+    event = pending(store)
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/reject",
+        data={"csrf_token": token(coordinator_client), "reason": "  Duplicate of another event "},
+        follow_redirects=True,
+    )
+    assert "Rejected the event." in response.get_data(as_text=True)
+    stored = store.get(event["id"])
+    assert (stored["status"], stored["moderation_note"]) == (
+        "rejected",
+        "Duplicate of another event",
+    )
+    [entry] = entries(app)
+    assert entry.action == "reject"
+    assert entry.changes == {
+        "status": ["pending", "rejected"],
+        "moderation_note": ["", "Duplicate of another event"],
+    }
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "x" * 1001])
+def test_reject_needs_a_reason(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore, reason: str
+):
+    event = pending(store)
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/reject",
+        data={"csrf_token": token(coordinator_client), "reason": reason},
+        follow_redirects=True,
+    )
+    assert "Reason:" in response.get_data(as_text=True)
+    assert store.get(event["id"])["status"] == "pending"
+    assert entries(app) == []
+
+
+def _edit_form(client: FlaskClient, event_id: str) -> dict[str, str]:
+    """Return the edit form's fields as the page fills them."""
+    page = client.get(f"/admin/events/{event_id}/edit").get_data(as_text=True)
+    page = page[page.index('class="edit-form"') :]
+    page = page[: page.index("</form>")]
+    form = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
+    form.update(re.findall(r'<textarea[^>]*name="([^"]+)"[^>]*>([^<]*)</textarea>', page))
+    for name, options in re.findall(r'<select[^>]*name="([^"]+)">(.*?)</select>', page, re.S):
+        selected = re.search(r'<option value="([^"]*)" selected>', options)
+        form[name] = selected.group(1) if selected else ""
+    return {name: value.replace("&amp;", "&") for name, value in form.items()}
+
+
+def test_edit_form_has_every_field_but_system_ones(
+    coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    form = _edit_form(coordinator_client, event["id"])
+    assert set(moderation.EDITABLE_FIELDS) <= set(form)
+    assert not {"id", "created_at", "edit_token_hash"} & set(form)
+    assert form["title"] == event["title"]
+
+
+def test_edit_saves_changes_and_records_them(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    form = _edit_form(coordinator_client, event["id"])
+    form.update(title="Light up the old bridge", city="Lyon", id="hijacked", created_at="x")
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/edit", data=form, follow_redirects=True
+    )
+    assert "Saved the event." in response.get_data(as_text=True)
+    stored = store.get(event["id"])
+    assert (stored["title"], stored["city"]) == ("Light up the old bridge", "Lyon")
+    assert stored["created_at"] == event["created_at"]
+    assert store.get("hijacked") is None
+    [entry] = entries(app)
+    assert entry.action == "edit"
+    assert entry.changes == {
+        "title": ["Light up the town hall", "Light up the old bridge"],
+        "city": ["Paris", "Lyon"],
+    }
+
+
+def test_edit_refuses_invalid_values_and_keeps_them_in_the_form(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    form = _edit_form(coordinator_client, event["id"])
+    form.update(title="New name", ends_at="2027-02-27T10:00")
+    response = coordinator_client.post(f"/admin/events/{event['id']}/edit", data=form)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "End: the event cannot end before it starts." in page
+    assert 'value="New name"' in page
+    assert store.get(event["id"])["title"] == event["title"]
+    assert entries(app) == []
+
+
+def test_edit_refuses_when_someone_else_changed_the_event(
+    coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    form = _edit_form(coordinator_client, event["id"])
+    store.update(event["id"], {"city": "Marseille"})  # another coordinator, the same second
+    form["title"] = "Stale edit"
+    response = coordinator_client.post(f"/admin/events/{event['id']}/edit", data=form)
+    assert response.status_code == 400
+    assert "Someone changed this event while you were editing it." in response.get_data(
+        as_text=True
+    )
+    assert store.get(event["id"])["title"] == event["title"]
+    assert 'value="Marseille"' in response.get_data(as_text=True)  # the form shows it as it is now
+
+
+def test_place_an_unplaced_event(app: Flask, coordinator_client: FlaskClient, store: EventStore):
+    event = pending(
+        store, latitude="", longitude="", location_precision="none", timezone="", city=""
+    )
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/place",
+        data={"csrf_token": token(coordinator_client), "latitude": "45.764", "longitude": "4.8357"},
+        follow_redirects=True,
+    )
+    assert "Placed the event on the map." in response.get_data(as_text=True)
+    stored = store.get(event["id"])
+    assert (stored["latitude"], stored["longitude"]) == ("45.764000", "4.835700")
+    assert (stored["location_precision"], stored["location_source"]) == ("manual", "coordinator")
+    assert stored["timezone"] == "Europe/Paris"
+    [entry] = entries(app)
+    assert entry.action == "place"
+    assert entry.changes["latitude"] == ["", "45.764000"]
+    assert entry.changes["location_precision"] == ["none", "manual"]
+
+
+@pytest.mark.parametrize(("latitude", "longitude"), [("", ""), ("91", "0"), ("0", "abc")])
+def test_place_refuses_a_point_off_the_map(
+    coordinator_client: FlaskClient, store: EventStore, latitude: str, longitude: str
+):
+    event = pending(store, latitude="", longitude="", location_precision="none")
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/place",
+        data={
+            "csrf_token": token(coordinator_client),
+            "latitude": latitude,
+            "longitude": longitude,
+        },
+        follow_redirects=True,
+    )
+    assert "Location: click on the map to choose a place." in response.get_data(as_text=True)
+    assert store.get(event["id"])["latitude"] == ""
+
+
+def test_bulk_approve(app: Flask, coordinator_client: FlaskClient, store: EventStore):
+    first, second, third = (pending(store, title=f"Event {n}") for n in range(3))
+    response = coordinator_client.post(
+        "/admin/approve",
+        data={"csrf_token": token(coordinator_client), "ids": [first["id"], second["id"]]},
+        follow_redirects=True,
+    )
+    assert "Approved 2 event(s)." in response.get_data(as_text=True)
+    statuses = [store.get(event["id"])["status"] for event in (first, second, third)]
+    assert statuses == ["approved", "approved", "pending"]
+    assert {entry.event_id for entry in entries(app)} == {first["id"], second["id"]}
+
+
+def test_bulk_approve_is_all_or_nothing(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    good = pending(store, title="Good")
+    bad = pending(store, title="Bad", website="not a url")
+    response = coordinator_client.post(
+        "/admin/approve",
+        data={"csrf_token": token(coordinator_client), "ids": [good["id"], bad["id"]]},
+        follow_redirects=True,
+    )
+    assert "Bad: Website: give a full address" in response.get_data(as_text=True)
+    assert store.get(good["id"])["status"] == "pending"
+    assert entries(app) == []
+
+
+def test_bulk_approve_needs_a_tick(coordinator_client: FlaskClient):
+    response = coordinator_client.post(
+        "/admin/approve", data={"csrf_token": token(coordinator_client)}, follow_redirects=True
+    )
+    assert "Tick at least one event to approve." in response.get_data(as_text=True)
+
+
+def test_events_list_filters_by_status_and_search(
+    coordinator_client: FlaskClient, store: EventStore
+):
+    store.add_many(
+        [
+            make_event(title="Approved walk in Zürich", city="Zürich", country="CH"),
+            make_event(title="Pending walk", status="pending"),
+            make_event(title="Rejected talk", status="rejected", category="talk"),
+        ]
+    )
+    everything = coordinator_client.get("/admin/events").get_data(as_text=True)
+    assert all(t in everything for t in ("Approved walk", "Pending walk", "Rejected talk"))
+    walks = coordinator_client.get("/admin/events?q=walk").get_data(as_text=True)
+    assert "Rejected talk" not in walks and "Pending walk" in walks
+    pending_only = coordinator_client.get("/admin/events?status=pending").get_data(as_text=True)
+    assert "Pending walk" in pending_only and "Approved walk" not in pending_only
+    accent = coordinator_client.get("/admin/events?q=zurich").get_data(as_text=True)
+    assert "Approved walk in Zürich" in accent and "Pending walk" not in accent
+    bad = coordinator_client.get("/admin/events?status=lost").get_data(as_text=True)
+    assert "Status: unknown value lost." in bad
+
+
+def test_events_list_is_paged(coordinator_client: FlaskClient, store: EventStore):
+    store.add_many(
+        make_event(title=f"Event {n:02d}", starts_at=f"2027-02-{1 + n % 28:02d}T10:00")
+        for n in range(30)
+    )
+    first = coordinator_client.get("/admin/events").get_data(as_text=True)
+    second = coordinator_client.get("/admin/events?page=2").get_data(as_text=True)
+    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    titles = re.findall(r">(Event \d\d)</a>", first) + re.findall(r">(Event \d\d)</a>", second)
+    assert sorted(titles) == [f"Event {n:02d}" for n in range(30)]
+
+
+def test_audit_page_is_newest_first_and_paged(app: Flask, coordinator_client: FlaskClient):
+    with app.app_context():
+        for n in range(55):
+            audit.record("ana", f"event{n:03d}", "edit", {"title": [f"old {n}", f"new {n}"]})
+    first = coordinator_client.get("/admin/audit").get_data(as_text=True)
+    ids = re.findall(r">(event\d{3})</a>", first)
+    assert ids[:2] == ["event054", "event053"] and len(ids) == 50
+    second = coordinator_client.get("/admin/audit?page=2").get_data(as_text=True)
+    assert re.findall(r">(event\d{3})</a>", second) == [f"event{n:03d}" for n in range(4, -1, -1)]
+    assert "“old 0” → “new 0”" in second
+
+
+def test_audit_log_lives_in_the_data_directory(app: Flask, coordinator_client, store, data_dir):
+    event = pending(store)
+    coordinator_client.post(
+        f"/admin/events/{event['id']}/approve", data={"csrf_token": token(coordinator_client)}
+    )
+    text = (data_dir / "audit.csv").read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0] == "id,time,who,event_id,action,changes"
+    assert f"{COORDINATOR_NAME},{event['id']},approve" in text

@@ -456,3 +456,15 @@ def test_ics_escapes_text_and_folds_long_lines_without_breaking_characters(
     assert vevent["dtstart"].to_ical() == b"20270228T180000Z"  # UTC needs no VTIMEZONE
     assert "url" not in vevent
     assert Calendar.from_ical(body).walk("VTIMEZONE") == []
+
+
+def test_admin_events_page_links_to_its_exports(
+    coordinator_client: FlaskClient, events: list[dict[str, str]]
+) -> None:
+    page = coordinator_client.get("/admin/events?status=pending").get_data(as_text=True)
+    link = "/admin/export?format=json&amp;status=pending"
+
+    assert link in page
+    response = coordinator_client.get(link.replace("&amp;", "&"))
+    titles = [event["title"] for event in json.loads(response.data)["events"]]
+    assert titles == ["Pending in Berlin"]

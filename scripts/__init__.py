@@ -1,0 +1,1 @@
+"""Maintenance scripts, importable from the repository root (python -m scripts.make_sample_data)."""

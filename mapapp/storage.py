@@ -383,7 +383,8 @@ def _encode_frame(frame: pd.DataFrame) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator=LINE_TERMINATOR)
     writer.writerow([str(name) for name in frame.columns])
-    writer.writerows(frame.itertuples(index=False, name=None))
+    # Plain lists: iterating pandas' string columns cell by cell is several times slower.
+    writer.writerows(zip(*(frame[name].tolist() for name in frame.columns), strict=True))
     return buffer.getvalue().encode("utf-8")
 
 

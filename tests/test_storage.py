@@ -74,7 +74,9 @@ def test_text_survives_a_round_trip_exactly(data_dir: Path, text: str) -> None:
     )
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(texts=st.lists(st.text(st.characters(exclude_categories=("Cs",))), min_size=1, max_size=4))
 def test_any_text_survives_appends_and_rewrites(tmp_path: Path, texts: list[str]) -> None:
     data_dir = tmp_path / f"run-{random.random()}"

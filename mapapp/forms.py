@@ -1,0 +1,113 @@
+"""Flask-WTF forms: CSRF protection and rendering; the rules live in mapapp.submissions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+
+import pycountry
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.fields.choices import SelectChoice
+
+from mapapp.events import CATEGORIES, FORMATS, MAX_LENGTHS, country_name
+
+# A field people never see; bots that fill every input fill it and are turned away.
+HONEYPOT_FIELD = "homepage"
+
+
+def _choices(pairs: Iterable[tuple[str, str]], prompt: str = "") -> list[SelectChoice]:
+    """Return (value, label) pairs as WTForms choices, after an empty prompt if given."""
+    head = [SelectChoice("", prompt)] if prompt else []
+    return head + [SelectChoice(value, label) for value, label in pairs]
+
+
+@cache
+def country_choices() -> list[SelectChoice]:
+    """Return every ISO country as (code, full name), sorted by name."""
+    pairs = [(country.alpha_2, country_name(country.alpha_2)) for country in pycountry.countries]
+    return _choices(sorted(pairs, key=lambda pair: pair[1]), "Choose a country")
+
+
+@cache
+def language_choices() -> list[SelectChoice]:
+    """Return every ISO 639-1 language as (code, name), sorted by name."""
+    pairs = [
+        (language.alpha_2, language.name)
+        for language in pycountry.languages
+        if hasattr(language, "alpha_2")
+    ]
+    return _choices(sorted(pairs, key=lambda pair: pair[1]), "Choose a language")
+
+
+def _length(name: str) -> dict[str, int]:
+    """Return the maxlength attribute of a field."""
+    return {"maxlength": MAX_LENGTHS[name]}
+
+
+class SubmitForm(FlaskForm):
+    """The organiser's event form."""
+
+    title = StringField("Event title", render_kw=_length("title"))
+    category = SelectField(
+        "Category",
+        choices=_choices(CATEGORIES.items(), "Choose a category"),
+        validate_choice=False,
+    )
+    format = RadioField("Format", choices=_choices(FORMATS.items()), validate_choice=False)
+    starts_at = StringField(
+        "Starts (local time at the event)", render_kw={"type": "datetime-local"}
+    )
+    ends_at = StringField("Ends (local time at the event)", render_kw={"type": "datetime-local"})
+    venue = StringField("Venue", render_kw=_length("venue"))
+    address = StringField("Street address", render_kw=_length("address"))
+    city = StringField("Town or city", render_kw=_length("city"))
+    region = StringField("Region or state", render_kw=_length("region"))
+    country = SelectField("Country", choices=country_choices(), validate_choice=False)
+    website = URLField("Website", render_kw=_length("website"))
+    organiser = StringField("Organiser", render_kw=_length("organiser"))
+    contact_email = EmailField("Contact e-mail (private)", render_kw=_length("contact_email"))
+    description = TextAreaField("Description", render_kw={**_length("description"), "rows": 6})
+    language = SelectField(
+        "Language of the event", choices=language_choices(), validate_choice=False
+    )
+    consent = BooleanField(
+        "I agree that the details above, except my e-mail, are published on the map once a coordinator approves them."
+    )
+    started = HiddenField()
+    homepage = StringField(
+        "Leave this field empty",
+        render_kw={"autocomplete": "off", "tabindex": "-1"},
+    )
+
+
+class ConfirmForm(FlaskForm):
+    """The preview's form: the signed draft, the chosen place and the duplicate acknowledgement."""
+
+    draft = HiddenField()
+    place = RadioField("Place", choices=[], validate_choice=False)
+    latitude = StringField("Latitude", render_kw={"inputmode": "decimal"})
+    longitude = StringField("Longitude", render_kw={"inputmode": "decimal"})
+    submit_anyway = BooleanField("This is a different event: submit it anyway")
+
+
+class EditForm(SubmitForm):
+    """The edit link's form: the same fields, no spam checks, plus coordinates."""
+
+    latitude = StringField("Latitude", render_kw={"inputmode": "decimal"})
+    longitude = StringField("Longitude", render_kw={"inputmode": "decimal"})
+
+
+class WithdrawForm(FlaskForm):
+    """The button that withdraws an event (CSRF-protected)."""
+
+    confirm = BooleanField("Yes, withdraw this event")

@@ -1,0 +1,657 @@
+"""Organisers' submissions: the form's extra rules, placing, duplicates, edit links, edits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from difflib import SequenceMatcher
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from mapapp import geocoding
+from mapapp.events import (
+    FIELD_LABELS,
+    MAX_LENGTHS,
+    current_edition,
+    edition_date,
+    format_coordinate,
+    parse_local_time,
+    validate_event,
+)
+from mapapp.filters import fold
+from mapapp.storage import EventStore, new_event_id
+
+# What an organiser may fill in; everything else (status, id, location) is set here.
+SUBMITTED_FIELDS: tuple[str, ...] = (
+    "title",
+    "category",
+    "format",
+    "starts_at",
+    "ends_at",
+    "venue",
+    "address",
+    "city",
+    "region",
+    "country",
+    "website",
+    "organiser",
+    "contact_email",
+    "description",
+    "language",
+)
+REQUIRED_FIELDS: dict[str, str] = {
+    "title": "Title: give the event a name.",
+    "starts_at": "Start: give the date and time the event starts.",
+    "organiser": "Organiser: say who organises the event.",
+    "contact_email": "Contact e-mail: give an address where a coordinator can reach you.",
+}
+# Fields whose content, when changed through the edit link, sends the event back for review.
+CONTENT_FIELDS = SUBMITTED_FIELDS + ("latitude", "longitude", "timezone")
+LANGUAGE_MAX_LENGTH = 3
+CHOICE_MAX_LENGTH = 40
+# The accepted dates: from 60 days before to 30 days after Rare Disease Day of the previous, the
+# current or the next edition (so organisers can add events of the coming year early).
+WINDOW_BEFORE = timedelta(days=60)
+WINDOW_AFTER = timedelta(days=30)
+# Duplicates: same start date, similar title, and nearby (in person) or same organiser (online).
+DUPLICATE_DISTANCE_KM = 25.0
+DUPLICATE_TITLE_RATIO = 0.75
+DUPLICATE_TOKEN_OVERLAP = 0.6
+DUPLICATE_STATUSES = ("pending", "approved")
+MAX_DUPLICATES = 5
+EARTH_RADIUS_KM = 6371.0
+# Signed values handed to the browser and back.
+DRAFT_SALT = "mapapp.submit.draft"
+STARTED_SALT = "mapapp.submit.started"
+EDIT_SALT = "mapapp.edit"
+DRAFT_MAX_AGE_SECONDS = 24 * 3600
+STARTED_MAX_AGE_SECONDS = 24 * 3600
+MANUAL_SOURCE = "organiser"
+API_SOURCE = "partner"
+
+
+class DraftError(ValueError):
+    """A signed draft is missing, expired or tampered with."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A place the organiser may pick for the event."""
+
+    name: str
+    latitude: float
+    longitude: float
+    precision: str
+    source: str
+    timezone: str
+
+    @classmethod
+    def from_place(cls, place: geocoding.Place) -> Candidate:
+        """Return the candidate of a geocoder's place."""
+        return cls(
+            name=str(place.name),
+            latitude=float(place.latitude),
+            longitude=float(place.longitude),
+            precision=str(place.precision),
+            source=str(place.source),
+            timezone=str(place.timezone or ""),
+        )
+
+
+@dataclass
+class Preview:
+    """What the organiser sees before confirming: the draft, its places and likely duplicates."""
+
+    event: dict[str, str]
+    status: str  # found | not_found | unavailable | online
+    message: str = ""
+    candidates: list[Candidate] = field(default_factory=list)
+    duplicates: list[dict[str, str]] = field(default_factory=list)
+
+
+# Validation
+
+
+def editions_around(today: date | None = None) -> list[int]:
+    """Return the editions whose date window is accepted: previous, current and next."""
+    current = current_edition(today)
+    return [current - 1, current, current + 1]
+
+
+def date_window(year: int) -> tuple[date, date]:
+    """Return the first and last accepted day of an edition."""
+    day = edition_date(year)
+    return day - WINDOW_BEFORE, day + WINDOW_AFTER
+
+
+def check_submission(
+    data: Mapping[str, Any], *, consent: bool, today: date | None = None
+) -> tuple[dict[str, str] | None, dict[str, str]]:
+    """Return the pending event an organiser submitted and no errors, or None and the errors."""
+    errors: dict[str, str] = {}
+    raw: dict[str, str] = {}
+    for name in SUBMITTED_FIELDS:
+        value = data.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = f"{FIELD_LABELS[name]}: give text."
+            value = ""
+        raw[name] = value
+    # Bound raw sizes before any work, so huge values cost nothing.
+    for name, value in raw.items():
+        limit = MAX_LENGTHS.get(name, LANGUAGE_MAX_LENGTH if name == "language" else 0)
+        limit = limit or (CHOICE_MAX_LENGTH if name in {"category", "format", "country"} else 64)
+        if len(value) > 2 * limit + 100:
+            errors[name] = f"{FIELD_LABELS[name]}: keep it under {limit} characters."
+            raw[name] = ""
+    event, schema_errors = validate_event(
+        {**raw, "status": "pending", "location_precision": "none"}
+    )
+    for name, message in schema_errors.items():
+        errors.setdefault(name, message)
+    candidate = event or {name: raw.get(name, "").strip() for name in SUBMITTED_FIELDS}
+    for name, message in REQUIRED_FIELDS.items():
+        if not candidate[name] and name not in errors:
+            errors[name] = message
+    if candidate.get("format") in {"in_person", "hybrid"} and not candidate["city"]:
+        errors.setdefault("city", "City: say in which town or city the event takes place.")
+    if "starts_at" not in errors and "ends_at" not in errors:
+        _check_date_window(candidate, errors, today)
+    if not consent:
+        errors["consent"] = "Consent: tick the box to let us publish the event once approved."
+    if errors:
+        return None, errors
+    assert event is not None
+    return {**event, "status": "pending"}, {}
+
+
+def _check_date_window(
+    event: Mapping[str, str], errors: dict[str, str], today: date | None
+) -> None:
+    """Require the event to fall within the window of a nearby edition."""
+    starts = parse_local_time(event["starts_at"])
+    if starts is None:
+        return
+    editions = editions_around(today)
+    windows = [date_window(year) for year in editions]
+    if not any(first <= starts.date() <= last for first, last in windows):
+        first, last = windows[0][0], windows[-1][1]
+        errors["starts_at"] = (
+            "Start: Rare Disease Day events take place around the last day of February; "
+            f"choose a date from {first:%d %B %Y} to {last:%d %B %Y} that is within 60 days "
+            "before or 30 days after an edition."
+        )
+        return
+    if event["ends_at"]:
+        ends = parse_local_time(event["ends_at"])
+        if ends is not None and ends - starts > timedelta(days=90):
+            errors["ends_at"] = "End: an event can last at most 90 days."
+
+
+# Placing
+
+
+def preview_submission(frame: pd.DataFrame, event: dict[str, str]) -> Preview:
+    """Place a valid draft with the geocoder and look for duplicates."""
+    preview = locate_event(event)
+    placed = place_event(event, preview.candidates, choice=0)
+    preview.duplicates = find_duplicates(frame, placed)
+    return preview
+
+
+def locate_event(event: dict[str, str]) -> Preview:
+    """Return the places the geocoder finds for an event (none for online events)."""
+    if event["format"] == "online" and not event["city"] and not event["address"]:
+        return Preview(event=event, status="online")
+    result = geocoding.locate(
+        address=event["address"],
+        city=event["city"],
+        region=event["region"],
+        country=event["country"],
+    )
+    return Preview(
+        event=event,
+        status=result.status,
+        message=_place_message(result, event),
+        candidates=[Candidate.from_place(place) for place in result.places],
+    )
+
+
+def _place_message(result: geocoding.GeocodeResult, event: Mapping[str, str]) -> str:
+    """Return what to tell the organiser about placing the event."""
+    if result.status == "found":
+        return result.message or ""
+    fallback = (
+        " You can still send the event: a coordinator will place it on the map, or you can "
+        "type its coordinates below."
+    )
+    if result.status == "unavailable":
+        return "We cannot reach the map search service right now." + fallback
+    place = ", ".join(part for part in (event["address"], event["city"]) if part)
+    message = result.message or f"We could not find {place!r} in that country."
+    if result.suggestions:
+        message += " Did you mean " + " or ".join(result.suggestions[:3]) + "?"
+    return message + fallback
+
+
+def place_event(
+    event: Mapping[str, str],
+    candidates: list[Candidate],
+    *,
+    choice: int | None = 0,
+    latitude: str = "",
+    longitude: str = "",
+    source: str = MANUAL_SOURCE,
+) -> dict[str, str]:
+    """Return the event placed at a chosen candidate or at typed coordinates, with its time zone."""
+    placed = dict(event)
+    picked = candidates[choice] if choice is not None and 0 <= choice < len(candidates) else None
+    if latitude and longitude:
+        lat, lon = float(latitude), float(longitude)
+        same = picked is not None and (
+            format_coordinate(lat) == format_coordinate(picked.latitude)
+            and format_coordinate(lon) == format_coordinate(picked.longitude)
+        )
+        if not same:
+            picked = Candidate("", lat, lon, "manual", source, "")
+    if picked is None:
+        placed.update(
+            latitude="", longitude="", location_precision="none", location_source="", timezone=""
+        )
+        return placed
+    zone_name = _timezone_of(picked)
+    placed.update(
+        latitude=format_coordinate(picked.latitude),
+        longitude=format_coordinate(picked.longitude),
+        location_precision=picked.precision,
+        location_source=picked.source[: MAX_LENGTHS["location_source"]],
+        timezone=zone_name,
+    )
+    return placed
+
+
+def _timezone_of(candidate: Candidate) -> str:
+    """Return the time zone at a place."""
+    return str(
+        geocoding.timezone_at(candidate.latitude, candidate.longitude) or candidate.timezone or ""
+    )
+
+
+def check_coordinates(latitude: str, longitude: str) -> dict[str, str]:
+    """Return errors for typed coordinates (both or neither, within range)."""
+    latitude, longitude = latitude.strip(), longitude.strip()
+    if not latitude and not longitude:
+        return {}
+    if not latitude or not longitude:
+        return {"latitude": "Location: give both latitude and longitude, or neither."}
+    errors: dict[str, str] = {}
+    for name, value, bound in (("latitude", latitude, 90), ("longitude", longitude, 180)):
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not -bound <= number <= bound:
+            errors[name] = f"{FIELD_LABELS[name]}: give a number between -{bound} and {bound}."
+    return errors
+
+
+# Duplicates
+
+
+def find_duplicates(frame: pd.DataFrame, event: Mapping[str, str]) -> list[dict[str, str]]:
+    """Return stored events that look like this one: same day, similar title, nearby or same host."""
+    day = event["starts_at"][:10]
+    same_day = frame[
+        frame["starts_at"].str.startswith(day) & frame["status"].isin(DUPLICATE_STATUSES)
+    ]
+    if event.get("id"):
+        same_day = same_day[same_day["id"] != event["id"]]
+    if same_day.empty:
+        return []
+    # Places and hosts are compared for all rows at once; titles only for the few that remain.
+    nearby = same_day[_near_or_same_host(same_day, event)]
+    title = fold(event["title"])
+    found: list[dict[str, str]] = []
+    for row in nearby.to_dict("records"):
+        record = {str(key): str(value) for key, value in row.items()}
+        if similar_titles(title, fold(record["title"])):
+            found.append(record)
+            if len(found) >= MAX_DUPLICATES:
+                break
+    return found
+
+
+def similar_titles(first: str, second: str) -> bool:
+    """Return whether two folded titles are alike by character ratio or shared words."""
+    if SequenceMatcher(None, first, second).ratio() >= DUPLICATE_TITLE_RATIO:
+        return True
+    words_a, words_b = set(first.split()), set(second.split())
+    if not words_a or not words_b:
+        return False
+    return len(words_a & words_b) / min(len(words_a), len(words_b)) >= DUPLICATE_TOKEN_OVERLAP
+
+
+def _near_or_same_host(rows: pd.DataFrame, event: Mapping[str, str]) -> pd.Series:
+    """Return which rows lie within the duplicate distance, or are online from one organiser.
+
+    Where either event has no coordinates, the same city and country count as nearby.
+    """
+    mask = pd.Series(False, index=rows.index)
+    online = rows["format"].eq("online") | (event["format"] == "online")
+    if event["organiser"] and online.any():
+        host = fold(event["organiser"])
+        mask[online] = rows.loc[online, "organiser"].map(fold).eq(host)
+    if event["format"] == "online":
+        return mask
+    in_person = rows[~online]
+    latitudes = pd.to_numeric(in_person["latitude"], errors="coerce")
+    longitudes = pd.to_numeric(in_person["longitude"], errors="coerce")
+    placed = latitudes.notna() & longitudes.notna()
+    if event["latitude"] and event["longitude"]:
+        distances = distances_km(
+            float(event["latitude"]),
+            float(event["longitude"]),
+            latitudes[placed].to_numpy(),
+            longitudes[placed].to_numpy(),
+        )
+        mask[placed[placed].index] = distances < DUPLICATE_DISTANCE_KM
+        unplaced = in_person[~placed]
+    else:
+        unplaced = in_person
+    if not unplaced.empty:
+        city = fold(event["city"])
+        same_city = unplaced["country"].eq(event["country"])
+        same_city[same_city] = unplaced.loc[same_city, "city"].map(fold).eq(city)
+        mask[same_city[same_city].index] = True
+    return mask
+
+
+def distances_km(
+    latitude: float, longitude: float, latitudes: np.ndarray, longitudes: np.ndarray
+) -> np.ndarray:
+    """Return the great-circle distances from one point to many."""
+    phi1, phi2 = np.radians(latitude), np.radians(latitudes)
+    d_phi, d_lambda = phi2 - phi1, np.radians(longitudes - longitude)
+    a = np.sin(d_phi / 2) ** 2 + np.cos(phi1) * np.cos(phi2) * np.sin(d_lambda / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a)))
+
+
+# Signed values
+
+
+def sign_draft(secret_key: str, preview: Preview) -> str:
+    """Return the preview (without duplicates) as a signed string for a hidden field."""
+    payload = {
+        "event": preview.event,
+        "status": preview.status,
+        "message": preview.message,
+        "candidates": [asdict(candidate) for candidate in preview.candidates],
+    }
+    return URLSafeTimedSerializer(secret_key, salt=DRAFT_SALT).dumps(payload)
+
+
+def load_draft(secret_key: str, token: str) -> Preview:
+    """Return the preview signed into a hidden field."""
+    serializer = URLSafeTimedSerializer(secret_key, salt=DRAFT_SALT)
+    try:
+        payload = serializer.loads(token, max_age=DRAFT_MAX_AGE_SECONDS)
+    except SignatureExpired as exc:
+        raise DraftError(
+            "This preview is more than a day old: please fill the form again."
+        ) from exc
+    except BadSignature as exc:
+        raise DraftError("This preview cannot be read: please fill the form again.") from exc
+    return Preview(
+        event={str(key): str(value) for key, value in payload["event"].items()},
+        status=str(payload["status"]),
+        message=str(payload["message"]),
+        candidates=[Candidate(**item) for item in payload["candidates"]],
+    )
+
+
+def sign_started(secret_key: str, now: float | None = None) -> str:
+    """Return the time the form was shown, signed, for its hidden field."""
+    stamp = time.time() if now is None else now
+    return URLSafeSerializer(secret_key, salt=STARTED_SALT).dumps(stamp)
+
+
+def check_fill_time(
+    secret_key: str, token: str, min_seconds: float, now: float | None = None
+) -> str:
+    """Return an error if the form came back too quickly or without its signed start time."""
+    try:
+        started = float(URLSafeSerializer(secret_key, salt=STARTED_SALT).loads(token))
+    except (BadSignature, TypeError, ValueError):
+        return "This form has expired or was changed: please check your entries and send it again."
+    elapsed = (time.time() if now is None else now) - started
+    if elapsed > STARTED_MAX_AGE_SECONDS:
+        return "This form is more than a day old: please check your entries and send it again."
+    if elapsed < min_seconds:
+        return (
+            "That was quicker than a person can fill the form: please check your entries and "
+            "send it again."
+        )
+    return ""
+
+
+def edit_token_hash(token: str) -> str:
+    """Return the stored form of an edit token: its SHA-256."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def make_edit_token(secret_key: str, event_id: str) -> str:
+    """Return a new signed, unguessable edit token for an event."""
+    serializer = URLSafeSerializer(secret_key, salt=EDIT_SALT)
+    return serializer.dumps([event_id, secrets.token_urlsafe(24)])
+
+
+def event_for_token(store: EventStore, secret_key: str, token: str) -> dict[str, str] | None:
+    """Return the event an edit token opens, or None if the token is not valid."""
+    try:
+        event_id, _nonce = URLSafeSerializer(secret_key, salt=EDIT_SALT).loads(token)
+    except (BadSignature, TypeError, ValueError):
+        return None
+    event = store.get(str(event_id))
+    if event is None or not event["edit_token_hash"]:
+        return None
+    if not hmac.compare_digest(event["edit_token_hash"], edit_token_hash(token)):
+        return None
+    return event
+
+
+# Writing
+
+
+def create_event(
+    store: EventStore, event: Mapping[str, str], secret_key: str
+) -> tuple[dict[str, str], str]:
+    """Store a submitted event as pending and return it with its edit token."""
+    event_id = new_event_id()
+    token = make_edit_token(secret_key, event_id)
+    record = {
+        **event,
+        "id": event_id,
+        "status": "pending",
+        "edit_token_hash": edit_token_hash(token),
+    }
+    for name in ("created_at", "updated_at", "moderation_note", "is_sample"):
+        record[name] = ""
+    stored = store.add(record)
+    if stored["id"] != event_id:  # the store gave another id: the random one was taken
+        token = make_edit_token(secret_key, stored["id"])
+        stored = store.update(stored["id"], {"edit_token_hash": edit_token_hash(token)})
+    return stored, token
+
+
+def apply_edit(
+    store: EventStore, current: Mapping[str, str], event: Mapping[str, str]
+) -> dict[str, str]:
+    """Save an organiser's edit; a change of content sends the event back to pending."""
+    changes = {
+        name: event[name] for name in CONTENT_FIELDS + ("location_precision", "location_source")
+    }
+    changed = any(current[name] != changes[name] for name in CONTENT_FIELDS)
+    if not changed:
+        return dict(current)
+    changes["status"] = "pending"
+    return store.update(current["id"], changes)
+
+
+def withdraw_event(store: EventStore, event_id: str) -> dict[str, str]:
+    """Mark an event withdrawn by its organiser."""
+    return store.update(event_id, {"status": "withdrawn"})
+
+
+def form_values(event: Mapping[str, str]) -> dict[str, str]:
+    """Return the submitted fields of an event, as the form shows them."""
+    return {name: event.get(name, "") for name in SUBMITTED_FIELDS}
+
+
+def candidate_choices(candidates: Iterable[Candidate]) -> list[dict[str, Any]]:
+    """Return candidates as plain data for the preview map's JSON block."""
+    return [asdict(candidate) for candidate in candidates]
+
+
+def parse_choice(raw: str, candidates: list[Candidate]) -> int | None:
+    """Return the index of the chosen candidate, or None for none."""
+    if raw.isdigit() and int(raw) < len(candidates):
+        return int(raw)
+    return None
+
+
+# The flows the web layer calls
+
+
+@dataclass
+class Outcome:
+    """What became of a step: a preview to show, an event stored, or errors (nothing written)."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    preview: Preview | None = None
+    event: dict[str, str] | None = None
+    token: str = ""
+    changed: bool = False
+
+
+def review_submission(
+    frame: pd.DataFrame,
+    data: Mapping[str, Any],
+    *,
+    consent: bool,
+    honeypot: str,
+    started: str,
+    secret_key: str,
+    min_seconds: float,
+) -> Outcome:
+    """Check a posted form (spam checks, then rules) and return its preview or the errors."""
+    if honeypot:
+        return Outcome(errors={"form": "We could not accept this form. Please try again."})
+    if problem := check_fill_time(secret_key, started, min_seconds):
+        return Outcome(errors={"form": problem})
+    event, errors = check_submission(data, consent=consent)
+    if errors:
+        return Outcome(errors=errors)
+    assert event is not None
+    return Outcome(preview=preview_submission(frame, event))
+
+
+def confirm_submission(
+    store: EventStore,
+    secret_key: str,
+    draft: str,
+    *,
+    choice: str,
+    latitude: str,
+    longitude: str,
+    submit_anyway: bool,
+) -> Outcome:
+    """Store a previewed draft at the chosen place, unless it needs another look."""
+    preview = load_draft(secret_key, draft)  # raises DraftError
+    errors = check_coordinates(latitude, longitude)
+    if errors:
+        return Outcome(errors=errors, preview=preview)
+    placed = place_event(
+        preview.event,
+        preview.candidates,
+        choice=parse_choice(choice, preview.candidates),
+        latitude=latitude.strip(),
+        longitude=longitude.strip(),
+    )
+    preview.duplicates = find_duplicates(store.frame(), placed)
+    if preview.duplicates and not submit_anyway:
+        errors["submit_anyway"] = (
+            "This looks like an event already on the map: if it is a different event, tick "
+            "the box to submit it anyway."
+        )
+        return Outcome(errors=errors, preview=preview)
+    stored, token = create_event(store, placed, secret_key)
+    return Outcome(event=stored, token=token)
+
+
+def submit_via_api(store: EventStore, secret_key: str, data: Any) -> Outcome:
+    """Check, place and store an event posted as JSON by a partner's system."""
+    if not isinstance(data, Mapping):
+        return Outcome(errors={"body": "Send one JSON object with the event's fields."})
+    event, errors = check_submission(data, consent=data.get("consent") is True)
+    if data.get("consent") not in (None, True, False):
+        errors["consent"] = "Consent: give true to let us publish the event once approved."
+    latitude = "" if data.get("latitude") is None else data["latitude"]
+    longitude = "" if data.get("longitude") is None else data["longitude"]
+    if not isinstance(latitude, str | int | float) or not isinstance(longitude, str | int | float):
+        errors["latitude"] = "Location: give latitude and longitude as numbers."
+        latitude = longitude = ""
+    latitude, longitude = str(latitude), str(longitude)
+    errors.update(check_coordinates(latitude, longitude))
+    if errors:
+        return Outcome(errors=errors)
+    assert event is not None
+    if latitude.strip() and longitude.strip():
+        placed = place_event(
+            event, [], latitude=latitude.strip(), longitude=longitude.strip(), source=API_SOURCE
+        )
+    else:
+        placed = place_event(event, locate_event(event).candidates)
+    stored, token = create_event(store, placed, secret_key)
+    return Outcome(event=stored, token=token)
+
+
+def edit_submission(
+    store: EventStore, current: Mapping[str, str], data: Mapping[str, Any]
+) -> Outcome:
+    """Check an organiser's edit, place it again if its address changed, and save it."""
+    event, errors = check_submission(data, consent=True)
+    latitude = str(data.get("latitude") or "").strip()
+    longitude = str(data.get("longitude") or "").strip()
+    errors.update(check_coordinates(latitude, longitude))
+    if errors:
+        return Outcome(errors=errors)
+    assert event is not None
+    moved = (latitude, longitude) != (current["latitude"], current["longitude"])
+    address_changed = any(
+        event[name] != current[name] for name in ("address", "city", "region", "country")
+    )
+    if moved:
+        placed = place_event(event, [], latitude=latitude, longitude=longitude)
+    elif address_changed:
+        placed = place_event(event, locate_event(event).candidates)
+    else:
+        placed = {
+            **event,
+            **{
+                name: current[name]
+                for name in ("latitude", "longitude", "location_precision", "location_source")
+            },
+            "timezone": current["timezone"],
+        }
+    stored = apply_edit(store, current, placed)
+    return Outcome(event=stored, changed=stored is not None and stored != dict(current))

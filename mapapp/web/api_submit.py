@@ -1,0 +1,233 @@
+"""The partners' API: POST /api/events, and the OpenAPI description of the public API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request, url_for
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.wrappers import Response
+
+from mapapp import submissions
+from mapapp.events import CATEGORIES, FORMATS, MAX_LENGTHS
+from mapapp.storage import get_store
+from mapapp.web.submit import submit_limit
+
+blueprint = Blueprint("api_submit", __name__)
+log = logging.getLogger(__name__)
+
+
+@blueprint.post("/api/events")
+@submit_limit
+def create_event() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
+    """Take an event as JSON; answer 201 with its id and edit link, or 422 with the errors."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("Send the event as JSON with Content-Type: application/json.")
+    data = _json_body()
+    outcome = submissions.submit_via_api(get_store(), str(current_app.config["SECRET_KEY"]), data)
+    if outcome.event is None:
+        return jsonify(errors=outcome.errors), 422
+    event = outcome.event
+    log.info("Event %s submitted through the API, pending review", event["id"])
+    body = {
+        "id": event["id"],
+        "status": event["status"],
+        "location_precision": event["location_precision"],
+        "edit_url": url_for("submit.edit", token=outcome.token, _external=True),
+    }
+    return jsonify(body), 201, {"Location": body["edit_url"]}
+
+
+@blueprint.get("/api/openapi.json")
+def openapi_description() -> Response:
+    """Describe the public API in OpenAPI 3."""
+    return jsonify(describe_api(request.host_url.rstrip("/")))
+
+
+def _json_body() -> Any:
+    """Return the parsed JSON body, or a 400 that says why it is not JSON."""
+    try:
+        return request.get_json(force=True)
+    except BadRequest as exc:
+        raise BadRequest("The body is not valid JSON.") from exc
+
+
+def describe_api(server_url: str) -> dict[str, Any]:
+    """Return the OpenAPI 3 description of the public API."""
+    text: dict[str, Any] = {"type": "string"}
+    submission: dict[str, dict[str, Any]] = {
+        name: {**text, "maxLength": MAX_LENGTHS[name]} if name in MAX_LENGTHS else dict(text)
+        for name in submissions.SUBMITTED_FIELDS
+    }
+    for name in submissions.REQUIRED_FIELDS:
+        submission[name]["minLength"] = 1
+    submission["category"] = {"type": "string", "enum": list(CATEGORIES)}
+    submission["format"] = {"type": "string", "enum": list(FORMATS)}
+    submission["starts_at"] = {**text, "example": "2027-02-28T18:00"}
+    submission["ends_at"] = {**text, "example": "2027-02-28T20:00"}
+    submission["country"] = {**text, "description": "ISO 3166-1 alpha-2 code", "example": "FR"}
+    submission["language"] = {**text, "description": "ISO 639-1 code", "example": "fr"}
+    submission["contact_email"] = {**text, "format": "email", "description": "Kept private."}
+    for name in ("latitude", "longitude"):
+        submission[name] = {
+            "type": ["number", "string"],
+            "description": "Optional: place the event here instead of geocoding its address.",
+        }
+    submission["consent"] = {
+        "type": "boolean",
+        "description": "Must be true: the organiser agrees to publication once approved.",
+    }
+    problem: dict[str, Any] = {
+        "type": "object",
+        "properties": {"error": text, "message": text},
+        "required": ["error", "message"],
+    }
+    filters = [
+        ("country", "Comma-separated ISO 3166-1 alpha-2 codes, e.g. FR,DE."),
+        ("category", "Comma-separated categories: " + ", ".join(CATEGORIES) + "."),
+        ("format", "Comma-separated formats: " + ", ".join(FORMATS) + "."),
+        ("year", "An edition such as 2027, or all."),
+        ("from", "First day, YYYY-MM-DD."),
+        ("to", "Last day, YYYY-MM-DD."),
+        ("q", "Free text searched in title, organiser, venue, city, region and description."),
+    ]
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rare Disease Day events map API",
+            "version": "1",
+            "description": "Read the approved events as GeoJSON; submit events for review.",
+        },
+        "servers": [{"url": server_url}],
+        "paths": {
+            "/api/events": {
+                "post": {
+                    "summary": "Submit an event for review (it stays pending until approved).",
+                    "operationId": "createEvent",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": submission,
+                                    "required": [
+                                        "title",
+                                        "category",
+                                        "format",
+                                        "starts_at",
+                                        "organiser",
+                                        "contact_email",
+                                        "consent",
+                                    ],
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": {
+                            "description": "Stored as pending.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "id": text,
+                                            "status": {"type": "string", "enum": ["pending"]},
+                                            "location_precision": text,
+                                            "edit_url": {"type": "string", "format": "uri"},
+                                        },
+                                        "required": ["id", "status", "edit_url"],
+                                    }
+                                }
+                            },
+                        },
+                        "400": _problem_response("The body is not JSON.", problem),
+                        "413": _problem_response("The body is too large.", problem),
+                        "415": _problem_response("The body is not application/json.", problem),
+                        "422": {
+                            "description": "Invalid fields; nothing was stored.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "errors": {
+                                                "type": "object",
+                                                "additionalProperties": text,
+                                            }
+                                        },
+                                        "required": ["errors"],
+                                    }
+                                }
+                            },
+                        },
+                        "429": _problem_response("Too many submissions; try later.", problem),
+                    },
+                }
+            },
+            "/api/events.geojson": {
+                "get": {
+                    "summary": "The approved events the filters keep, as GeoJSON.",
+                    "operationId": "listEvents",
+                    "parameters": [
+                        {
+                            "name": name,
+                            "in": "query",
+                            "required": False,
+                            "description": description,
+                            "schema": text,
+                        }
+                        for name, description in filters
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A FeatureCollection; unplaced events have no geometry.",
+                            "content": {
+                                "application/geo+json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "type": {
+                                                "type": "string",
+                                                "enum": ["FeatureCollection"],
+                                            },
+                                            "features": {
+                                                "type": "array",
+                                                "items": {"type": "object"},
+                                            },
+                                        },
+                                        "required": ["type", "features"],
+                                    }
+                                }
+                            },
+                        },
+                        "304": {"description": "Not modified since the given ETag."},
+                        "400": {
+                            "description": "Some filters are not valid.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        **problem,
+                                        "properties": {
+                                            **problem["properties"],
+                                            "errors": {
+                                                "type": "object",
+                                                "additionalProperties": text,
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    }
+
+
+def _problem_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """Return an error response description with the usual JSON body."""
+    return {"description": description, "content": {"application/json": {"schema": schema}}}

@@ -1,0 +1,207 @@
+"""Organisers' pages: the event form, its location preview, the confirmation and the edit link."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from mapapp import submissions
+from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
+from mapapp.storage import get_store
+from mapapp.web.limits import configured_limit, limiter
+from mapapp.web.public import content_security_policy
+
+SESSION_TOKEN_KEY = "mapapp.edit_token"
+CSRF_MESSAGE = "This form has expired: please send it again."
+
+blueprint = Blueprint("submit", __name__)
+log = logging.getLogger(__name__)
+submit_limit = limiter.shared_limit(configured_limit("SUBMIT_RATE_LIMIT"), scope="submit")
+
+
+@blueprint.after_request
+def _protect(response: Response) -> Response:
+    """Send the site's CSP (no inline script) and keep edit links out of Referer headers."""
+    response.headers.setdefault("Content-Security-Policy", content_security_policy())
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _secret() -> str:
+    """Return the key that signs drafts, form times and edit links."""
+    return str(current_app.config["SECRET_KEY"])
+
+
+def _csrf_errors(form: SubmitForm | ConfirmForm | EditForm | WithdrawForm) -> dict[str, str]:
+    """Return a form-level error when the CSRF token is missing or stale."""
+    form.validate()
+    return {"form": CSRF_MESSAGE} if "csrf_token" in form.errors else {}
+
+
+def _render_form(form: SubmitForm, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
+    """Show the event form with its errors and a fresh signed start time."""
+    form.started.data = submissions.sign_started(_secret())
+    form.homepage.data = ""
+    return render_template("submit.html", form=form, errors=errors), status
+
+
+def _render_preview(
+    preview: submissions.Preview, errors: dict[str, str], status: int = 200
+) -> tuple[str, int]:
+    """Show the location preview of a draft."""
+    form = ConfirmForm()
+    form.draft.data = submissions.sign_draft(_secret(), preview)
+    return render_template(
+        "submit_preview.html",
+        form=form,
+        preview=preview,
+        errors=errors,
+        candidates=submissions.candidate_choices(preview.candidates),
+    ), status
+
+
+@blueprint.get("/submit")
+def submit_form() -> tuple[str, int]:
+    """Show the empty event form."""
+    return _render_form(SubmitForm(), {})
+
+
+@blueprint.post("/submit")
+def submit_details() -> tuple[str, int]:
+    """Check the form and show where the event would go on the map."""
+    form = SubmitForm()
+    if errors := _csrf_errors(form):
+        return _render_form(form, errors, 400)
+    outcome = submissions.review_submission(
+        get_store().frame(),
+        request.form,
+        consent=bool(form.consent.data),
+        honeypot=form.homepage.data or "",
+        started=form.started.data or "",
+        secret_key=_secret(),
+        min_seconds=float(current_app.config["SUBMIT_MIN_SECONDS"]),
+    )
+    if outcome.errors or outcome.preview is None:
+        return _render_form(form, outcome.errors, 422)
+    return _render_preview(outcome.preview, {})
+
+
+@blueprint.post("/submit/back")
+def submit_back() -> tuple[str, int]:
+    """Return from the preview to the filled form."""
+    form = ConfirmForm()
+    if _csrf_errors(form):
+        return _render_form(SubmitForm(formdata=None), {"form": CSRF_MESSAGE}, 400)
+    try:
+        preview = submissions.load_draft(_secret(), form.draft.data or "")
+    except submissions.DraftError as exc:
+        return _render_form(SubmitForm(formdata=None), {"form": str(exc)}, 400)
+    filled = SubmitForm(formdata=None, data=submissions.form_values(preview.event))
+    filled.consent.data = True
+    return _render_form(filled, {})
+
+
+@blueprint.post("/submit/confirm")
+@submit_limit
+def submit_confirm() -> Response | tuple[str, int]:
+    """Store the previewed event as pending and show its edit link."""
+    form = ConfirmForm()
+    if _csrf_errors(form):
+        return _render_form(SubmitForm(formdata=None), {"form": CSRF_MESSAGE}, 400)
+    try:
+        outcome = submissions.confirm_submission(
+            get_store(),
+            _secret(),
+            form.draft.data or "",
+            choice=request.form.get("place", ""),
+            latitude=form.latitude.data or "",
+            longitude=form.longitude.data or "",
+            submit_anyway=bool(form.submit_anyway.data),
+        )
+    except submissions.DraftError as exc:
+        return _render_form(SubmitForm(formdata=None), {"form": str(exc)}, 400)
+    if outcome.event is None:
+        assert outcome.preview is not None
+        return _render_preview(outcome.preview, outcome.errors, 422)
+    log.info("Event %s submitted, pending review", outcome.event["id"])
+    session[SESSION_TOKEN_KEY] = outcome.token
+    return redirect(url_for("submit.submit_thanks"), code=303)
+
+
+@blueprint.get("/submit/thanks")
+def submit_thanks() -> Response | str:
+    """Show the confirmation with the private edit link, once."""
+    token = session.pop(SESSION_TOKEN_KEY, None)
+    if not token:
+        return redirect(url_for("submit.submit_form"))
+    event = submissions.event_for_token(get_store(), _secret(), token)
+    if event is None:
+        abort(404)
+    return render_template(
+        "submit_thanks.html",
+        event=event,
+        edit_url=url_for("submit.edit", token=token, _external=True),
+    )
+
+
+@blueprint.route("/edit/<token>", methods=["GET", "POST"])
+def edit(token: str) -> Response | tuple[str, int]:
+    """Let the organiser change their event through its private link."""
+    store = get_store()
+    current = submissions.event_for_token(store, _secret(), token)
+    if current is None:
+        abort(404, "This edit link is not valid. Check that you copied all of it.")
+    if request.method == "GET" or current["status"] == "withdrawn":
+        form = EditForm(formdata=None, data=submissions.form_values(current))
+        form.latitude.data, form.longitude.data = current["latitude"], current["longitude"]
+        return render_template(
+            "edit.html", form=form, event=current, errors={}, withdraw=WithdrawForm()
+        ), 200
+    form = EditForm()
+    errors = _csrf_errors(form)
+    outcome = (
+        submissions.Outcome(errors=errors)
+        if errors
+        else (submissions.edit_submission(store, current, request.form))
+    )
+    if outcome.event is None:
+        return render_template(
+            "edit.html", form=form, event=current, errors=outcome.errors, withdraw=WithdrawForm()
+        ), 422
+    if outcome.changed:
+        log.info("Event %s edited by its organiser, pending review", current["id"])
+        flash("Your changes are saved. A coordinator will review the event again.", "success")
+    else:
+        flash("Nothing changed.", "info")
+    return redirect(url_for("submit.edit", token=token), code=303)
+
+
+@blueprint.post("/edit/<token>/withdraw")
+def withdraw(token: str) -> Response:
+    """Withdraw the event behind an edit link."""
+    store = get_store()
+    current = submissions.event_for_token(store, _secret(), token)
+    if current is None:
+        abort(404, "This edit link is not valid. Check that you copied all of it.")
+    form = WithdrawForm()
+    if _csrf_errors(form) or not form.confirm.data:
+        flash("Tick the box to confirm you want to withdraw the event.", "error")
+        return redirect(url_for("submit.edit", token=token), code=303)
+    submissions.withdraw_event(store, current["id"])
+    log.info("Event %s withdrawn by its organiser", current["id"])
+    flash("Your event is withdrawn: it will not appear on the map.", "success")
+    return redirect(url_for("submit.edit", token=token), code=303)

@@ -1,0 +1,454 @@
+"""The organisers' pages: form, preview, confirmation, edit link; spam checks and limits."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mapapp.events import current_edition, edition_date
+from mapapp.storage import EventStore
+from tests.conftest import make_event
+from tests.nominatim_stub import (  # noqa: F401  (fixtures)
+    NominatimStub,
+    closed_port_url,
+    nominatim_config,
+    nominatim_stub,
+)
+
+EDITION = edition_date(current_edition())
+DAY = EDITION.isoformat()
+
+
+def hidden(page: str, name: str) -> str:
+    """Return the value of a hidden input in a page."""
+    match = re.search(rf'name="{name}" type="hidden" value="([^"]*)"', page)
+    assert match, f"no hidden field {name}"
+    return html.unescape(match.group(1))
+
+
+def form_data(**fields: str) -> dict[str, str]:
+    """Return a valid in-person submission as the form posts it, with fields overridden."""
+    data = {
+        "title": "Light up the town hall",
+        "category": "illumination",
+        "format": "in_person",
+        "starts_at": f"{DAY}T18:00",
+        "ends_at": f"{DAY}T22:00",
+        "venue": "Hôtel de Ville",
+        "address": "",
+        "city": "Paris",
+        "region": "",
+        "country": "FR",
+        "website": "https://example.org/event",
+        "organiser": "Test organiser",
+        "contact_email": "organiser@example.org",
+        "description": "A test event.",
+        "language": "fr",
+        "consent": "y",
+        "homepage": "",
+    }
+    data.update(fields)
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def post_details(client: FlaskClient, **fields: str) -> Any:
+    """Fetch the form and post it with its CSRF token and signed start time."""
+    page = client.get("/submit").get_data(as_text=True)
+    data = {"csrf_token": hidden(page, "csrf_token"), "started": hidden(page, "started")}
+    data.update(form_data(**fields))
+    return client.post("/submit", data=data)
+
+
+def confirm(client: FlaskClient, preview_page: str, **fields: str) -> Any:
+    """Post the preview's confirm form."""
+    data = {
+        "csrf_token": hidden(preview_page, "csrf_token"),
+        "draft": hidden(preview_page, "draft"),
+        "place": "0",
+        **fields,
+    }
+    return client.post("/submit/confirm", data=data)
+
+
+def submit_event(client: FlaskClient, **fields: str) -> tuple[Any, str]:
+    """Go through form, preview and confirmation; return the thanks page and the edit URL."""
+    preview = post_details(client, **fields)
+    assert preview.status_code == 200, preview.get_data(as_text=True)
+    response = confirm(client, preview.get_data(as_text=True))
+    assert response.status_code == 303
+    thanks = client.get(response.headers["Location"])
+    match = re.search(r'id="edit-url" href="([^"]+)"', thanks.get_data(as_text=True))
+    assert match
+    return thanks, html.unescape(match.group(1))
+
+
+def test_the_form_has_every_field_labelled(client: FlaskClient) -> None:
+    response = client.get("/submit")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    for name in (
+        "title",
+        "category",
+        "starts_at",
+        "ends_at",
+        "venue",
+        "address",
+        "city",
+        "region",
+        "country",
+        "website",
+        "organiser",
+        "contact_email",
+        "description",
+        "language",
+        "consent",
+    ):
+        assert f'<label for="{name}">' in page, name
+    assert "Private: only coordinators see it" in page
+    assert '<option value="FR">France</option>' in page
+    assert 'maxlength="200"' in page
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_valid_form_shows_the_preview_and_writes_nothing(
+    client: FlaskClient, store: EventStore
+) -> None:
+    response = post_details(client)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "We placed it at" in page
+    assert 'id="preview-map"' in page
+    assert len(store) == 0
+
+
+def test_confirming_stores_a_pending_event_with_an_edit_link(
+    client: FlaskClient, store: EventStore
+) -> None:
+    thanks, edit_url = submit_event(client, title="Purple walk")
+    assert "is waiting for review" in thanks.get_data(as_text=True)
+    [event] = store.frame().to_dict("records")
+    assert event["status"] == "pending"
+    assert event["title"] == "Purple walk"
+    assert event["location_precision"] in {"city", "address"}
+    assert event["timezone"] == "Europe/Paris"
+    assert abs(float(event["latitude"]) - 48.85) < 0.2
+    token = edit_url.rsplit("/", 1)[1]
+    assert token not in store.path.read_text(encoding="utf-8")
+    assert client.get("/submit/thanks").status_code == 302  # the link is shown only once
+
+
+def test_posted_status_is_ignored(client: FlaskClient, store: EventStore) -> None:
+    submit_event(client, status="approved", id="mine123", edit_token_hash="x")
+    [event] = store.frame().to_dict("records")
+    assert event["status"] == "pending"
+    assert event["id"] != "mine123"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"title": ""}, "title", "Title: give the event a name."),
+        ({"ends_at": f"{DAY}T10:00"}, "ends_at", "End: the event cannot end before it starts."),
+        (
+            {"website": "javascript:alert(1)"},
+            "website",
+            "Website: give a full address starting with https:// or http://.",
+        ),
+        (
+            {"consent": ""},
+            "consent",
+            "Consent: tick the box to let us publish the event once approved.",
+        ),
+        (
+            {"starts_at": f"{EDITION + timedelta(days=45)}T10:00", "ends_at": ""},
+            "starts_at",
+            "Start: Rare Disease Day events take place around the last day of February",
+        ),
+    ],
+)
+def test_an_invalid_field_is_marked_and_other_input_kept(
+    client: FlaskClient, store: EventStore, fields: dict[str, str], field: str, message: str
+) -> None:
+    store.frame()  # creates the file with its header
+    before = store.path.read_bytes()
+    response = post_details(client, organiser="Kept organiser <b>", **fields)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="error-summary"' in page
+    assert f'<a href="#{field}">' in page
+    assert f'id="{field}-error">' + html.escape(message) in page
+    assert 'aria-invalid="true"' in page
+    assert 'value="Kept organiser &lt;b&gt;"' in page  # kept, and escaped
+    assert store.path.read_bytes() == before
+    assert len(store) == 0
+
+
+def test_the_honeypot_turns_bots_away(client: FlaskClient, store: EventStore) -> None:
+    response = post_details(client, homepage="http://spam.example")
+    assert response.status_code == 422
+    assert "We could not accept this form" in response.get_data(as_text=True)
+    assert len(store) == 0
+
+
+@pytest.mark.parametrize("min_seconds", [30.0])
+def test_a_form_filled_too_fast_is_refused(
+    app_config: dict[str, Any], data_dir: Path, min_seconds: float
+) -> None:
+    from mapapp import create_app
+
+    app = create_app({**app_config, "SUBMIT_MIN_SECONDS": min_seconds})
+    client = app.test_client()
+    response = post_details(client)
+    assert response.status_code == 422
+    assert "quicker than a person can fill the form" in response.get_data(as_text=True)
+    assert not (data_dir / "events.csv").exists() or len(app.extensions["mapapp.store"]) == 0
+
+
+def test_a_missing_csrf_token_is_refused(client: FlaskClient, store: EventStore) -> None:
+    response = client.post("/submit", data=form_data())
+    assert response.status_code == 400
+    assert "This form has expired" in response.get_data(as_text=True)
+    assert len(store) == 0
+
+
+def test_a_tampered_draft_is_refused(client: FlaskClient, store: EventStore) -> None:
+    preview = post_details(client).get_data(as_text=True)
+    response = client.post(
+        "/submit/confirm",
+        data={"csrf_token": hidden(preview, "csrf_token"), "draft": "eyJ0YW1wZXJlZCI6MX0.x.y"},
+    )
+    assert response.status_code == 400
+    assert "This preview cannot be read" in response.get_data(as_text=True)
+    assert len(store) == 0
+
+
+def test_typed_coordinates_place_the_event_by_hand(client: FlaskClient, store: EventStore) -> None:
+    preview = post_details(client).get_data(as_text=True)
+    response = confirm(client, preview, latitude="48.8", longitude="2.5")
+    assert response.status_code == 303
+    [event] = store.frame().to_dict("records")
+    assert (event["latitude"], event["longitude"]) == ("48.800000", "2.500000")
+    assert event["location_precision"] == "manual"
+    assert event["timezone"] == "Europe/Paris"
+
+
+def test_an_ambiguous_name_offers_candidates_to_pick_from(
+    client: FlaskClient, store: EventStore
+) -> None:
+    preview = post_details(client, city="Springfield", country="US", language="en")
+    page = preview.get_data(as_text=True)
+    labels = re.findall(r'<label for="place-(\d+)">([^<]+)</label>', page)
+    assert len(labels) >= 3
+    assert "Springfield, Illinois, United States" in page
+    chosen = next(index for index, label in labels if label.startswith("Springfield, Illinois"))
+    assert confirm(client, page, place=chosen).status_code == 303
+    [event] = store.frame().to_dict("records")
+    assert abs(float(event["latitude"]) - 39.80) < 0.05
+    assert event["timezone"] == "America/Chicago"
+    assert event["location_precision"] == "city"
+
+
+def test_bad_coordinates_keep_the_preview_with_an_error(
+    client: FlaskClient, store: EventStore
+) -> None:
+    preview = post_details(client).get_data(as_text=True)
+    response = confirm(client, preview, latitude="123", longitude="2.5")
+    assert response.status_code == 422
+    assert "Latitude: give a number between -90 and 90." in response.get_data(as_text=True)
+    assert len(store) == 0
+
+
+def test_a_likely_duplicate_is_shown_and_can_be_submitted_anyway(
+    client: FlaskClient, store: EventStore
+) -> None:
+    store.add(make_event(title="Light up the Town Hall", starts_at=f"{DAY}T19:00"))
+    preview = post_details(client).get_data(as_text=True)
+    assert "Is your event already on the map?" in preview
+    refused = confirm(client, preview)
+    assert refused.status_code == 422
+    assert "tick the box to submit it anyway" in refused.get_data(as_text=True)
+    assert len(store) == 1
+    accepted = confirm(client, preview, submit_anyway="y")
+    assert accepted.status_code == 303
+    assert len(store) == 2
+
+
+def test_going_back_keeps_the_details(client: FlaskClient) -> None:
+    preview = post_details(client, title="Kept title").get_data(as_text=True)
+    response = client.post(
+        "/submit/back",
+        data={"csrf_token": hidden(preview, "csrf_token"), "draft": hidden(preview, "draft")},
+    )
+    assert response.status_code == 200
+    assert 'value="Kept title"' in response.get_data(as_text=True)
+
+
+def test_an_online_event_needs_no_place(client: FlaskClient, store: EventStore) -> None:
+    preview = post_details(client, format="online", city="", country="", venue="")
+    assert "This is an online event" in preview.get_data(as_text=True)
+    assert confirm(client, preview.get_data(as_text=True)).status_code == 303
+    [event] = store.frame().to_dict("records")
+    assert event["location_precision"] == "none"
+
+
+def test_an_unknown_place_is_kept_for_a_coordinator(client: FlaskClient, store: EventStore) -> None:
+    preview = post_details(client, city="Qwxzyvillezzz", address="")
+    page = preview.get_data(as_text=True)
+    assert preview.status_code == 200
+    assert "You can still send the event" in page
+    response = confirm(client, page)
+    assert response.status_code == 303
+    thanks = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "a coordinator will place it for you" in thanks
+    [event] = store.frame().to_dict("records")
+    assert event["location_precision"] == "none"
+    assert event["latitude"] == ""
+
+
+# The edit link
+
+
+def test_the_edit_link_edits_and_sends_back_to_review(
+    client: FlaskClient, store: EventStore
+) -> None:
+    _, edit_url = submit_event(client)
+    path = edit_url.split("localhost", 1)[1]
+    [event] = store.frame().to_dict("records")
+    store.update(event["id"], {"status": "approved"})
+    page = client.get(path).get_data(as_text=True)
+    assert "published on the map" in page
+    data = {
+        "csrf_token": hidden(page, "csrf_token"),
+        **form_data(title="A better title"),
+        "latitude": event["latitude"],
+        "longitude": event["longitude"],
+    }
+    response = client.post(path, data=data)
+    assert response.status_code == 303
+    edited = store.get(event["id"])
+    assert edited is not None
+    assert edited["title"] == "A better title"
+    assert edited["status"] == "pending"
+    assert edited["latitude"] == event["latitude"]
+    assert "A coordinator will review the event again" in client.get(path).get_data(as_text=True)
+
+
+def test_an_invalid_edit_writes_nothing(client: FlaskClient, store: EventStore) -> None:
+    _, edit_url = submit_event(client)
+    path = edit_url.split("localhost", 1)[1]
+    page = client.get(path).get_data(as_text=True)
+    before = store.path.read_bytes()
+    response = client.post(
+        path, data={"csrf_token": hidden(page, "csrf_token"), **form_data(title="")}
+    )
+    assert response.status_code == 422
+    assert "Title: give the event a name." in response.get_data(as_text=True)
+    assert store.path.read_bytes() == before
+
+
+def test_the_edit_link_withdraws(client: FlaskClient, store: EventStore) -> None:
+    _, edit_url = submit_event(client)
+    path = edit_url.split("localhost", 1)[1]
+    page = client.get(path).get_data(as_text=True)
+    response = client.post(
+        path + "/withdraw", data={"csrf_token": hidden(page, "csrf_token"), "confirm": "y"}
+    )
+    assert response.status_code == 303
+    [event] = store.frame().to_dict("records")
+    assert event["status"] == "withdrawn"
+    assert "You withdrew this event" in client.get(path).get_data(as_text=True)
+
+
+@pytest.mark.parametrize("token", ["nonsense", "WyJhYmMiLCJ4Il0.forged"])
+def test_a_bad_edit_link_is_not_found(client: FlaskClient, token: str) -> None:
+    response = client.get(f"/edit/{token}")
+    assert response.status_code == 404
+    assert "This edit link is not valid" in response.get_data(as_text=True)
+
+
+# Limits
+
+
+def test_the_request_size_is_capped(client: FlaskClient, store: EventStore) -> None:
+    page = client.get("/submit").get_data(as_text=True)
+    response = client.post(
+        "/submit",
+        data={"csrf_token": hidden(page, "csrf_token"), **form_data(description="x" * 70_000)},
+    )
+    assert response.status_code == 413
+    assert len(store) == 0
+
+
+def test_submissions_are_rate_limited(app_config: dict[str, Any]) -> None:
+    from mapapp import create_app
+
+    app: Flask = create_app({**app_config, "SUBMIT_RATE_LIMIT": "2 per hour"})
+    client = app.test_client()
+    statuses = []
+    for _ in range(3):
+        preview = post_details(client, format="online", city="", country="", title="Webinar")
+        statuses.append(
+            confirm(client, preview.get_data(as_text=True), submit_anyway="y").status_code
+        )
+    assert statuses == [303, 303, 429]
+    assert len(app.extensions["mapapp.store"]) == 2
+
+
+# The geocoder is down: the organiser can still submit.
+
+
+def test_when_the_geocoder_is_down_the_event_is_kept_unplaced(
+    app_config: dict[str, Any],
+    nominatim_stub: NominatimStub,  # noqa: F811  (the fixture)
+    nominatim_config: dict[str, Any],  # noqa: F811
+) -> None:
+    from mapapp import create_app
+
+    app = create_app({**app_config, **nominatim_config, "GEOCODER": "nominatim"})
+    nominatim_stub.fail_with(503, times=10)
+    client = app.test_client()
+    preview = post_details(client, address="1 Rue de Rivoli")
+    page = preview.get_data(as_text=True)
+    assert preview.status_code == 200
+    assert "We cannot reach the map search service right now" in page
+    assert "You can still send the event" in page
+    assert nominatim_stub.search_requests()  # it really asked the (failing) service
+    response = confirm(client, page)
+    assert response.status_code == 303
+    thanks = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "a coordinator will place it for you" in thanks
+    [event] = app.extensions["mapapp.store"].frame().to_dict("records")
+    assert event["status"] == "pending"
+    assert event["location_precision"] == "none"
+
+
+def test_when_the_geocoder_is_unreachable_the_api_still_accepts(
+    app_config: dict[str, Any],
+    nominatim_config: dict[str, Any],  # noqa: F811  (the fixture)
+) -> None:
+    from mapapp import create_app
+
+    app = create_app(
+        {
+            **app_config,
+            **nominatim_config,
+            "GEOCODER": "nominatim",
+            "NOMINATIM_URL": closed_port_url(),
+        }
+    )
+    response = app.test_client().post(
+        "/api/events",
+        json={
+            **{k: v for k, v in form_data().items() if k not in {"consent", "homepage"}},
+            "consent": True,
+        },
+    )
+    assert response.status_code == 201
+    assert response.get_json()["location_precision"] == "none"

@@ -14,11 +14,16 @@ TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the app from defaults, MAPAPP_* environment variables and the given overrides."""
-    from mapapp import storage, web
+    from mapapp import audit, coordinators, geocoding, storage, web
     from mapapp.config import load_settings
+    from mapapp.web import limits
 
     app = Flask(__name__, template_folder=str(TEMPLATES_DIR))
     app.config.update(load_settings(overrides=config))
     storage.init_app(app)
+    geocoding.init_app(app)
+    coordinators.init_app(app)
+    audit.init_app(app)
+    limits.init_app(app)
     web.init_app(app)
     return app

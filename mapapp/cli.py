@@ -36,3 +36,198 @@ def serve_command(host: str, port: int, workers: int) -> None:
             return create_app()
 
     MapappServer().run()
+
+
+@cli.group("coordinator")
+def coordinator_group() -> None:
+    """Manage the accounts of the coordinators who moderate events."""
+
+
+@coordinator_group.command("add")
+@click.argument("name")
+def coordinator_add(name: str) -> None:
+    """Create a coordinator account; the password is asked twice and stored only as a hash."""
+    from mapapp import coordinators
+
+    try:
+        coordinators.check_name(name)
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        coordinator = coordinators.add_coordinator(name, password)
+    except coordinators.CoordinatorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Added coordinator {coordinator.name}. They can sign in at /admin/sign-in.")
+
+
+@coordinator_group.command("list")
+def coordinator_list() -> None:
+    """List the coordinator accounts."""
+    from mapapp import coordinators
+
+    accounts = coordinators.list_coordinators()
+    if not accounts:
+        click.echo("No coordinators yet. Add one with `mapapp coordinator add NAME`.")
+    for account in accounts:
+        click.echo(f"{account.name}\tadded {account.created_at}")
+
+
+@coordinator_group.command("remove")
+@click.argument("name")
+def coordinator_remove(name: str) -> None:
+    """Delete a coordinator account; their open sessions end at once."""
+    from mapapp import coordinators
+
+    try:
+        coordinators.remove_coordinator(name)
+    except coordinators.CoordinatorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Removed coordinator {coordinators.normalise_name(name)}.")
+
+
+@cli.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "xlsx", "json", "geojson", "ics"]),
+    default="csv",
+    show_default=True,
+    help="File format.",
+)
+@click.option("--country", default="", help="Country codes, comma-separated (FR,DE).")
+@click.option("--category", default="", help="Category codes, comma-separated.")
+@click.option("--event-format", default="", help="in_person, online or hybrid, comma-separated.")
+@click.option("--year", default="", help="Edition year, such as 2027.")
+@click.option("--from", "date_from", default="", help="First start day, YYYY-MM-DD.")
+@click.option("--to", "date_to", default="", help="Last start day, YYYY-MM-DD.")
+@click.option("--q", "text", default="", help="Text to search for.")
+@click.option("--status", default="", help="Statuses, comma-separated (default: approved).")
+@click.option("--private", is_flag=True, help="Include contact e-mails and moderation notes.")
+@click.option("--base-url", default="", help="Site address for the events' links (.ics).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default="-")
+def export_command(
+    fmt: str,
+    country: str,
+    category: str,
+    event_format: str,
+    year: str,
+    date_from: str,
+    date_to: str,
+    text: str,
+    status: str,
+    private: bool,
+    base_url: str,
+    output: str,
+) -> None:
+    """Export events with the map's filters; approved events and public fields by default."""
+    from mapapp.exports import export_events
+    from mapapp.filters import parse_filter
+    from mapapp.storage import get_store
+
+    args = {
+        "country": country,
+        "category": category,
+        "format": event_format,
+        "year": year,
+        "from": date_from,
+        "to": date_to,
+        "q": text,
+        "status": status or "approved",
+    }
+    event_filter = parse_filter(args, allow_status=True)
+    if event_filter.errors:
+        raise click.UsageError(" ".join(event_filter.errors.values()))
+    body, _, _ = export_events(
+        fmt, get_store().frame(), event_filter, private=private, base_url=base_url
+    )
+    with click.open_file(output, "wb") as handle:
+        handle.write(body)
+    if output != "-":
+        click.echo(f"Wrote {len(body):,} bytes to {output}.", err=True)
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "approved"]),
+    default="pending",
+    show_default=True,
+    help="Status of the imported events.",
+)
+@click.option("--dry-run", is_flag=True, help="Check the file and report; add nothing.")
+def import_command(file: str, status: str, dry_run: bool) -> None:
+    """Import events from a CSV or Excel (.xlsx) file; the report lists every skipped row."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from mapapp.imports import ImportFileError, import_events
+    from mapapp.storage import get_store
+
+    def progress(items, total, description):  # type: ignore[no-untyped-def]
+        return tqdm(items, total=total, desc=description, unit="row", disable=None)
+
+    path = Path(file)
+    try:
+        report = import_events(
+            path.read_bytes(),
+            path.name,
+            get_store(),
+            status=status,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for title, notes in (
+        ("Rejected", report.rejected),
+        ("Skipped", report.duplicates),
+        ("Warning", report.warnings),
+    ):
+        for note in notes:
+            click.echo(f"{title}: row {note.row}: {note.message}")
+    click.echo(report.summary())
+
+
+@cli.command("geocode")
+@click.argument("query", required=False)
+@click.option("--pending", is_flag=True, help="Place stored events whose location is missing.")
+def geocode_command(query: str | None, pending: bool) -> None:
+    """Geocode QUERY and print the best match as JSON; QUERY "-" reads one query a line."""
+    import json
+    import sys
+
+    from tqdm import tqdm
+
+    from mapapp import geocoding
+    from mapapp.storage import get_store
+
+    if pending:
+        store = get_store()
+        frame = store.frame()
+        missing = frame[frame["location_precision"] == "none"].to_dict("records")
+        changes, notes = geocoding.place_pending(
+            tqdm(missing, desc="Geocoding", unit="event", file=sys.stderr)
+        )
+        if changes:
+            store.update_many(changes)
+        for note in notes:
+            click.echo(f"Not placed: {note}", err=True)
+        click.echo(f"Placed {len(changes)} of {len(missing)} events missing a location.")
+        return
+    if not query:
+        raise click.UsageError('Give a QUERY, "-" to read queries from stdin, or --pending.')
+    if query != "-":
+        result = geocoding.locate(text=query)
+        if result.best is None:
+            raise click.ClickException(result.message)
+        click.echo(json.dumps(geocoding.place_summary(result.best), ensure_ascii=False))
+        return
+    for line in sys.stdin:
+        if not (text := line.strip()):
+            continue
+        result = geocoding.locate(text=text)
+        if result.best is None:
+            answer = {"query": text, "status": result.status, "error": result.message}
+        else:
+            answer = {"query": text, **geocoding.place_summary(result.best)}
+        click.echo(json.dumps(answer, ensure_ascii=False))

@@ -21,6 +21,10 @@ DEFAULTS: dict[str, Any] = {
     "NOMINATIM_USER_AGENT": "mapapp/0.1 (Rare Disease Day event map)",
     "NOMINATIM_TIMEOUT": 10.0,
     "NOMINATIM_MIN_INTERVAL": 1.0,
+    # Offline gazetteer: GeoNames towns above 500, 1000, 5000 or 15000 people; where its prepared
+    # index is kept ("" = the user's cache directory, ~/.cache/mapapp)
+    "GAZETTEER_MIN_POPULATION": 5000,
+    "GAZETTEER_CACHE_DIR": "",
     # Map (issue 4)
     "TILES": "OpenStreetMap",
     "TILES_ATTRIBUTION": "",
@@ -30,10 +34,13 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_RATE_LIMIT": "10 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
     "SUBMIT_MIN_SECONDS": 3.0,
+    # Largest request body accepted, in bytes (413 beyond): the longest event is about 30 KB.
+    "MAX_CONTENT_LENGTH": 64 * 1024,
 }
 
 # Settings converted from their environment string to the default's type.
 _FLOAT_SETTINGS = {name for name, value in DEFAULTS.items() if isinstance(value, float)}
+_INT_SETTINGS = {name for name, value in DEFAULTS.items() if type(value) is int}
 
 
 class ConfigError(RuntimeError):
@@ -55,6 +62,11 @@ def load_settings(
                 settings[name] = float(raw)
             except ValueError as exc:
                 raise ConfigError(f"{ENV_PREFIX}{name} must be a number, not {raw!r}.") from exc
+        elif name in _INT_SETTINGS:
+            try:
+                settings[name] = int(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}.") from exc
         else:
             settings[name] = raw
     settings.update(overrides or {})

@@ -154,3 +154,30 @@ def page(browser: Any) -> Iterator[Any]:
     page.on("pageerror", lambda error: page.page_errors.append(str(error)))
     yield page
     context.close()
+
+
+COORDINATOR_NAME = "coordinator"
+COORDINATOR_PASSWORD = "a long test passphrase"  # only ever in a test's own data directory
+
+
+def sign_in(client: FlaskClient, name: str, password: str) -> Any:
+    """Post the real sign-in form, with the CSRF token from the page, and return the response."""
+    import re
+
+    page = client.get("/admin/sign-in").get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert match, "the sign-in page has no CSRF token"
+    form = {"csrf_token": match.group(1), "name": name, "password": password}
+    return client.post("/admin/sign-in", data=form)
+
+
+@pytest.fixture
+def coordinator_client(app: Flask, client: FlaskClient) -> FlaskClient:
+    """Return the test client signed in as a coordinator through the real sign-in form."""
+    from mapapp import coordinators
+
+    with app.app_context():
+        coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
+    response = sign_in(client, COORDINATOR_NAME, COORDINATOR_PASSWORD)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client

@@ -66,7 +66,9 @@ def load_settings(
             try:
                 settings[name] = int(raw)
             except ValueError as exc:
-                raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}.") from exc
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}."
+                ) from exc
         else:
             settings[name] = raw
     settings.update(overrides or {})

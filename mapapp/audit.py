@@ -6,11 +6,10 @@ import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask
 
-from mapapp.storage import CsvTable, utc_now
+from mapapp.storage import CsvTable, add_table, get_table, utc_now
 
 AUDIT_FILE = "audit.csv"
 COLUMNS = ("id", "time", "who", "event_id", "action", "changes")
@@ -20,7 +19,6 @@ ACTIONS: dict[str, str] = {
     "edit": "Edited",
     "place": "Placed on the map",
 }
-EXTENSION_KEY = "mapapp.audit"
 ID_BYTES = 9
 
 # {field: [old, new]}
@@ -55,14 +53,12 @@ class Page:
 
 def init_app(app: Flask) -> None:
     """Give the app its audit table in the data directory."""
-    path = Path(app.config["DATA_DIR"]) / AUDIT_FILE
-    app.extensions[EXTENSION_KEY] = CsvTable(path, COLUMNS, key="id")
+    add_table(app, AUDIT_FILE, COLUMNS, key="id")
 
 
 def _table() -> CsvTable:
     """Return the current app's audit table."""
-    table: CsvTable = current_app.extensions[EXTENSION_KEY]
-    return table
+    return get_table(AUDIT_FILE)
 
 
 def diff(old: Mapping[str, str], new: Mapping[str, str]) -> Changes:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
-from flask import Flask, current_app
+from flask import Flask
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from mapapp.storage import CsvTable, utc_now
+from mapapp.storage import CsvTable, add_table, get_table, utc_now
 
 COORDINATORS_FILE = "coordinators.csv"
 COLUMNS = ("name", "password_hash", "created_at")
@@ -18,7 +17,6 @@ HASH_METHOD = "scrypt"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
-EXTENSION_KEY = "mapapp.coordinators"
 
 
 class CoordinatorError(ValueError):
@@ -35,14 +33,12 @@ class Coordinator:
 
 def init_app(app: Flask) -> None:
     """Give the app its table of coordinator accounts in the data directory."""
-    path = Path(app.config["DATA_DIR"]) / COORDINATORS_FILE
-    app.extensions[EXTENSION_KEY] = CsvTable(path, COLUMNS, key="name")
+    add_table(app, COORDINATORS_FILE, COLUMNS, key="name")
 
 
 def _table() -> CsvTable:
     """Return the current app's coordinator table."""
-    table: CsvTable = current_app.extensions[EXTENSION_KEY]
-    return table
+    return get_table(COORDINATORS_FILE)
 
 
 def normalise_name(name: str) -> str:

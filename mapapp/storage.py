@@ -421,3 +421,16 @@ def get_store() -> EventStore:
     """Return the current app's event store."""
     store: EventStore = current_app.extensions["mapapp.store"]
     return store
+
+
+def add_table(app: Flask, file_name: str, columns: Iterable[str], key: str) -> CsvTable:
+    """Give the app a CSV table of its own in the data directory, found again by file name."""
+    table = CsvTable(Path(app.config["DATA_DIR"]) / file_name, columns, key=key)
+    app.extensions[f"mapapp.table.{file_name}"] = table
+    return table
+
+
+def get_table(file_name: str) -> CsvTable:
+    """Return the current app's CSV table kept in this file."""
+    table: CsvTable = current_app.extensions[f"mapapp.table.{file_name}"]
+    return table

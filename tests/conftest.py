@@ -15,6 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
 
 from mapapp import PROJECT_ROOT, create_app
+from mapapp.events import current_edition, edition_date
 from mapapp.storage import EventStore
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,6 +55,30 @@ def make_event(**fields: str) -> dict[str, str]:
     }
     event.update(fields)
     return event
+
+
+def make_submission(**fields: str) -> dict[str, str]:
+    """Return what an organiser posts for a valid in-person event, with any field overridden."""
+    day = edition_date(current_edition()).isoformat()
+    submission = {
+        "title": "Light up the town hall",
+        "category": "illumination",
+        "format": "in_person",
+        "starts_at": f"{day}T18:00",
+        "ends_at": f"{day}T22:00",
+        "venue": "Hôtel de Ville",
+        "address": "",
+        "city": "Paris",
+        "region": "",
+        "country": "FR",
+        "website": "https://example.org/event",
+        "organiser": "Test organiser",
+        "contact_email": "organiser@example.org",
+        "description": "A test event.",
+        "language": "fr",
+    }
+    submission.update(fields)
+    return submission
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from mapapp import submissions
 from mapapp.events import FIELDS, MAX_LENGTHS, current_edition, edition_date
 from mapapp.storage import EventStore
-from tests.conftest import make_event
+from tests.conftest import make_event, make_submission
 
 EDITION = edition_date(current_edition())
 DAY = EDITION.isoformat()
@@ -20,25 +20,7 @@ SECRET = "test-secret-key"
 
 def submission(**fields: object) -> dict[str, object]:
     """Return what an organiser posts for a valid in-person event, with fields overridden."""
-    data: dict[str, object] = {
-        "title": "Light up the town hall",
-        "category": "illumination",
-        "format": "in_person",
-        "starts_at": f"{DAY}T18:00",
-        "ends_at": f"{DAY}T22:00",
-        "venue": "Hôtel de Ville",
-        "address": "",
-        "city": "Paris",
-        "region": "",
-        "country": "FR",
-        "website": "https://example.org/event",
-        "organiser": "Test organiser",
-        "contact_email": "organiser@example.org",
-        "description": "A test event.",
-        "language": "fr",
-    }
-    data.update(fields)
-    return data
+    return {**make_submission(), **fields}
 
 
 def test_a_valid_submission_is_pending_and_normalised() -> None:

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from mapapp.events import current_edition, edition_date
 from mapapp.storage import EventStore
-from tests.conftest import make_event
+from tests.conftest import make_event, make_submission
 from tests.nominatim_stub import (  # noqa: F401  (fixtures)
     NominatimStub,
     closed_port_url,
@@ -35,26 +35,7 @@ def hidden(page: str, name: str) -> str:
 
 def form_data(**fields: str) -> dict[str, str]:
     """Return a valid in-person submission as the form posts it, with fields overridden."""
-    data = {
-        "title": "Light up the town hall",
-        "category": "illumination",
-        "format": "in_person",
-        "starts_at": f"{DAY}T18:00",
-        "ends_at": f"{DAY}T22:00",
-        "venue": "Hôtel de Ville",
-        "address": "",
-        "city": "Paris",
-        "region": "",
-        "country": "FR",
-        "website": "https://example.org/event",
-        "organiser": "Test organiser",
-        "contact_email": "organiser@example.org",
-        "description": "A test event.",
-        "language": "fr",
-        "consent": "y",
-        "homepage": "",
-    }
-    data.update(fields)
+    data: dict[str, str | None] = {**make_submission(), "consent": "y", "homepage": "", **fields}
     return {name: value for name, value in data.items() if value is not None}
 
 

@@ -8,29 +8,12 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mapapp.events import current_edition, edition_date
 from mapapp.storage import EventStore
 from mapapp.submissions import SUBMITTED_FIELDS
+from tests.conftest import make_submission
 from tests.test_submit import confirm, hidden
 
-DAY = edition_date(current_edition()).isoformat()
-VALID = {
-    "title": "Light up the town hall",
-    "category": "illumination",
-    "format": "in_person",
-    "starts_at": f"{DAY}T18:00",
-    "ends_at": f"{DAY}T22:00",
-    "venue": "Hôtel de Ville",
-    "address": "",
-    "city": "Paris",
-    "region": "",
-    "country": "FR",
-    "website": "https://example.org/event",
-    "organiser": "Test organiser",
-    "contact_email": "organiser@example.org",
-    "description": "A test event.",
-    "language": "fr",
-}
+VALID = make_submission()
 PROPERTY_SETTINGS = settings(
     max_examples=60,
     deadline=None,

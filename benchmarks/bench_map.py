@@ -119,11 +119,13 @@ FOLIUM_READY = "document.readyState !== 'loading'"
 PHASES_SCRIPT = """
 (prefix) => {
   const nav = performance.getEntriesByType('navigation')[0];
-  const fetched = performance.getEntriesByType('resource')
-    .filter(e => e.initiatorType === 'fetch' || e.initiatorType === 'xmlhttprequest');
-  const first = fetched.find(e => new URL(e.name).pathname.startsWith(prefix));
-  const code = performance.getEntriesByType('resource')
-    .filter(e => e.initiatorType === 'script' || e.initiatorType === 'link');
+  // Event data may be fetched by a script or preloaded by a <link>: find it by its path.
+  const isData = e => new URL(e.name).pathname.startsWith(prefix);
+  const resources = performance.getEntriesByType('resource');
+  const first = resources.filter(e => isData(e) || e.initiatorType === 'fetch')
+    .sort((a, b) => a.startTime - b.startTime).find(isData);
+  const code = resources
+    .filter(e => !isData(e) && (e.initiatorType === 'script' || e.initiatorType === 'link'));
   return {
     long_tasks: window.__mapBenchLongTasks,
     summary: document.getElementById('summary')?.textContent ?? null,
@@ -258,7 +260,7 @@ def _sort_response(
     kind = response.request.resource_type
     if kind == "document":
         load.html.append(body)
-    elif kind in ("fetch", "xhr"):
+    elif kind in ("fetch", "xhr") or is_event_data(response):  # a preloaded fetch counts too
         load.data.append(body)
         load.data_urls.append((urlsplit(response.url).path, body))
     else:

@@ -284,3 +284,22 @@ def test_axe_finds_no_serious_violation(
         assert violations == []
     finally:
         context.close()
+
+
+def test_the_events_are_preloaded_once_and_drawn_before_the_outlines(
+    page: Any, live_server: str, events: dict[str, dict[str, str]]
+) -> None:
+    map_data_requests: list[str] = []
+    page.on("request", lambda request: map_data_requests.append(request.url))
+
+    open_map(page, live_server + "/")
+    page.wait_for_function("() => window.mapapp.countries !== undefined")
+
+    assert sum("/api/map-data.json" in url for url in map_data_requests) == 1
+    order = page.evaluate(
+        """() => performance.getEntriesByType('resource')
+             .filter(e => /map-data|countries-110m/.test(e.name))
+             .sort((a, b) => a.startTime - b.startTime)
+             .map(e => e.name.includes('map-data') ? 'events' : 'outlines')"""
+    )
+    assert order == ["events", "outlines"]

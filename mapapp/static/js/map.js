@@ -404,7 +404,11 @@
     }
   }
 
+  // The outlines load after the first draw of the events, so that they do not delay it.
+  var countriesDrawn = false;
   function drawCountries() {
+    if (countriesDrawn) return;
+    countriesDrawn = true;
     var pane = map.createPane("countries");
     pane.classList.add("countries-pane");
     fetch(config.countriesUrl)
@@ -433,6 +437,7 @@
         data = body;
         apply();
         fitToFilters();
+        drawCountries();
         return fetch(config.labelsUrl).then(function (response) { return response.json(); });
       })
       .then(function (body) {
@@ -441,6 +446,7 @@
       })
       .catch(function () {
         summary.textContent = "The events could not be loaded. Please reload the page.";
+        drawCountries();
       });
   }
 
@@ -484,7 +490,6 @@
     });
   }
   map.on("moveend", draw);
-  drawCountries();
   load();
   window.mapapp = { map: map, config: config };
 })();

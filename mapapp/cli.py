@@ -9,6 +9,7 @@ from flask.cli import FlaskGroup
 from mapapp import create_app
 
 DEFAULT_WORKERS = 4
+DEFAULT_TIMEOUT_SECONDS = 120
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
@@ -20,7 +21,13 @@ def cli() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 @click.option("--workers", default=DEFAULT_WORKERS, show_default=True, help="Worker processes.")
-def serve_command(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--timeout",
+    default=DEFAULT_TIMEOUT_SECONDS,
+    show_default=True,
+    help="Seconds a request may take (large exports need more than gunicorn's 30).",
+)
+def serve_command(host: str, port: int, workers: int, timeout: int) -> None:
     """Serve the app for production with gunicorn and several workers."""
     from gunicorn.app.base import BaseApplication
 
@@ -30,6 +37,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
+            self.cfg.set("timeout", timeout)
             self.cfg.set("accesslog", "-")
 
         def load(self) -> Flask:

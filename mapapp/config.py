@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "SUBMIT_MIN_SECONDS": 3.0,
     # Largest request body accepted, in bytes (413 beyond): the longest event is about 30 KB.
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
+    "PROXY_COUNT": 0,
 }
 
 # Settings converted from their environment string to the default's type.

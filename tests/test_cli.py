@@ -62,3 +62,10 @@ def test_servers_answer_on_the_given_port(tmp_path: Path, command: str) -> None:
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_serve_allows_long_exports_by_default() -> None:
+    result = subprocess.run([MAPAPP, "serve", "--help"], capture_output=True, text=True, check=True)
+
+    assert "--timeout INTEGER" in result.stdout
+    assert "[default: 120]" in result.stdout

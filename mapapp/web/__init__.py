@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mapapp.web import admin, api, api_submit, assets, auth, public, submit
 from mapapp.web import exports as export_views
@@ -22,6 +23,11 @@ def init_app(app: Flask) -> None:
     auth.init_app(app)
     app.register_blueprint(admin.blueprint)
     app.register_error_handler(HTTPException, _handle_http_error)
+    if proxies := int(app.config["PROXY_COUNT"]):
+        # Client address (rate limits), scheme and host (edit links) as the proxies saw them.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
 
 
 def wants_json() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass
 from functools import cache
 
@@ -13,7 +14,8 @@ from mapapp.events import CATEGORIES, FORMATS, STATUSES, country_name
 
 PUBLIC_STATUS = "approved"
 
-_last_summary: tuple[pd.DataFrame, dict[str, object]] | None = None
+# The last summary, for the frame it was counted from (held weakly) and the edition asked for.
+_last_summary: tuple[weakref.ref[pd.DataFrame], int | None, dict[str, object]] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,21 +94,23 @@ def day_counts(frame: pd.DataFrame) -> list[Count]:
     return [Count(str(day), str(day), int(count)) for day, count in counts.items()]
 
 
-def public_summary(frame: pd.DataFrame) -> dict[str, object]:
-    """Return what the map page may say about approved events: totals and counts by kind."""
+def public_summary(frame: pd.DataFrame, year: int | None = None) -> dict[str, object]:
+    """Return what the map page may say about approved events (of one edition): totals and counts."""
     # The store hands out the same frame until the file changes, so the last answer is reused.
     global _last_summary
     last = _last_summary
-    if last is not None and last[0] is frame:
-        return copy.deepcopy(last[1])
-    summary = _public_summary(frame)
-    _last_summary = (frame, summary)
+    if last is not None and last[0]() is frame and last[1] == year:
+        return copy.deepcopy(last[2])
+    summary = _public_summary(frame, year)
+    _last_summary = (weakref.ref(frame), year, summary)
     return copy.deepcopy(summary)
 
 
-def _public_summary(frame: pd.DataFrame) -> dict[str, object]:
-    """Count the approved events of a frame."""
+def _public_summary(frame: pd.DataFrame, year: int | None) -> dict[str, object]:
+    """Count the approved events of a frame, of one edition when a year is given."""
     approved = frame[frame["status"] == PUBLIC_STATUS]
+    if year is not None:
+        approved = approved[approved["starts_at"].str.startswith(str(year))]
     countries = approved.loc[approved["country"] != "", "country"]
     return {
         "events": len(approved),

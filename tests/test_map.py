@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mapapp import PROJECT_ROOT, mapview
-from mapapp.events import validate_event
+from mapapp import PROJECT_ROOT, create_app, mapview
+from mapapp.events import country_name, current_edition, validate_event
 from mapapp.storage import EventStore
 from mapapp.web import assets
 from tests.conftest import make_event
@@ -68,8 +70,11 @@ def test_map_page_html_does_not_grow_with_the_events(
 ) -> None:
     add(store)
     small = len(client.get("/").data)
-    store.add_many([make_event(title=f"Event {n}") for n in range(500)])
-    assert len(client.get("/").data) == small
+    store.add_many([make_event(title=f"Event {n}", city=f"Town {n}") for n in range(2000)])
+    large = len(client.get("/").data)
+
+    # Only the numbers in the page's counts get longer: a few digits, never a byte per event.
+    assert 0 <= large - small < 40
 
 
 def test_map_page_config_is_a_json_data_block(client: FlaskClient, store: EventStore) -> None:
@@ -407,3 +412,26 @@ def test_filter_choices_list_countries_by_name_and_editions(app: Flask) -> None:
     choices = mapview.filter_choices(frame, 2027)
     assert choices["countries"] == [("AT", "Austria"), ("DE", "Germany")]
     assert choices["years"] == [2027, 2026]
+
+
+def test_map_page_shows_the_edition_in_numbers_from_the_store(sample_data_dir: Path) -> None:
+    app = create_app({"ENV": "testing", "SECRET_KEY": "x", "DATA_DIR": str(sample_data_dir)})
+    frame = pd.read_csv(
+        sample_data_dir / "events.csv", dtype=str, keep_default_na=False, na_filter=False
+    )
+    edition = current_edition()
+    shown = frame[(frame["status"] == "approved") & frame["starts_at"].str.startswith(str(edition))]
+    top_code, top_count = next(
+        iter(shown.loc[shown["country"] != "", "country"].value_counts().items())
+    )
+
+    page = app.test_client().get("/").get_data(as_text=True)
+
+    section = page[page.index('class="edition-numbers"') :]
+    total = f"<strong>{len(shown):,}</strong> events in"
+    assert total in section
+    countries = shown.loc[shown["country"] != "", "country"].nunique()
+    assert f"<strong>{countries}</strong> countries" in section
+    assert f'?country={top_code}">{country_name(top_code)}</a></td><td>{top_count}</td>' in section
+    online = int((shown["format"] == "online").sum())
+    assert f"<td>Online</td><td>{online}</td>" in section

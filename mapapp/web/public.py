@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 
-from mapapp import mapview
+from mapapp import mapview, stats
 from mapapp.events import CATEGORIES, FORMATS, current_edition
 from mapapp.exports import render_export
 from mapapp.filters import parse_filter
@@ -61,7 +61,7 @@ def _protect(response: Response) -> Response:
     return response
 
 
-def _map_page(template: str, *, embed: bool) -> str:
+def _map_page(template: str, *, embed: bool, **context: Any) -> str:
     """Render the map page or its embed with the filter choices and the page's configuration."""
     choices = _filter_choices()
     page_config = {
@@ -90,6 +90,7 @@ def _map_page(template: str, *, embed: bool) -> str:
         page_config=page_config,
         assets=mapview.map_assets(vendor_url),
         colours=mapview.CATEGORY_COLOURS,
+        **context,
     )
 
 
@@ -109,7 +110,9 @@ def _filter_choices() -> dict[str, Any]:
 @blueprint.get("/")
 def index() -> str:
     """Show the map of approved events with its filters and list."""
-    return _map_page("index.html", embed=False)
+    edition = current_edition()
+    summary = stats.public_summary(get_store().frame(), edition)
+    return _map_page("index.html", embed=False, edition=edition, summary=summary)
 
 
 @blueprint.get("/embed")

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
 
 from mapapp import PROJECT_ROOT, create_app
-from mapapp.events import current_edition, edition_date
+from mapapp.events import current_edition, edition_date, validate_event
 from mapapp.storage import EventStore
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -55,6 +55,13 @@ def make_event(**fields: str) -> dict[str, str]:
     }
     event.update(fields)
     return event
+
+
+def add_valid_event(store: EventStore, **fields: str) -> dict[str, str]:
+    """Store a validated event built by make_event and return it as stored."""
+    event, errors = validate_event(make_event(**fields))
+    assert event is not None, errors
+    return store.add(event)
 
 
 def make_submission(**fields: str) -> dict[str, str]:

@@ -10,28 +10,21 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from mapapp.events import PUBLIC_FIELDS, validate_event
+from mapapp.events import PUBLIC_FIELDS
 from mapapp.storage import EventStore
-from tests.conftest import make_event
+from tests.conftest import add_valid_event, make_event
 
 HOSTILE_TITLE = (
     "</script><script>alert(1)</script> ${alert(2)} `${alert(3)}` <img src=x onerror=alert(4)>"
 )
 
 
-def add(store: EventStore, **fields: str) -> dict[str, str]:
-    """Store a validated event and return it as stored."""
-    event, errors = validate_event(make_event(**fields))
-    assert event is not None, errors
-    return store.add(event)
-
-
 @pytest.fixture
 def events(store: EventStore) -> dict[str, dict[str, str]]:
     """Store a small varied set of events and return them by nickname."""
     return {
-        "paris": add(store, title="Paris lights"),
-        "lyon": add(
+        "paris": add_valid_event(store, title="Paris lights"),
+        "lyon": add_valid_event(
             store,
             title="Lyon run",
             category="sport",
@@ -39,7 +32,7 @@ def events(store: EventStore) -> dict[str, dict[str, str]]:
             latitude="45.764043",
             longitude="4.835659",
         ),
-        "tokyo": add(
+        "tokyo": add_valid_event(
             store,
             title="Tokyo talk",
             category="talk",
@@ -50,7 +43,7 @@ def events(store: EventStore) -> dict[str, dict[str, str]]:
             longitude="139.691706",
             language="ja",
         ),
-        "online": add(
+        "online": add_valid_event(
             store,
             title="Webinar for all",
             category="online",
@@ -62,13 +55,13 @@ def events(store: EventStore) -> dict[str, dict[str, str]]:
             longitude="",
             location_precision="none",
         ),
-        "past": add(
+        "past": add_valid_event(
             store,
             title="Last year in Paris",
             starts_at="2026-02-28T18:00",
             ends_at="2026-02-28T20:00",
         ),
-        "pending": add(store, title="Not yet approved", status="pending"),
+        "pending": add_valid_event(store, title="Not yet approved", status="pending"),
     }
 
 
@@ -217,7 +210,7 @@ def test_unpublished_or_unknown_events_are_404_in_json(
 def test_hostile_text_comes_back_as_the_same_text_in_json(
     client: FlaskClient, store: EventStore
 ) -> None:
-    event = add(store, title=HOSTILE_TITLE, organiser='O\'Brien & "Sons" \u2028 line')
+    event = add_valid_event(store, title=HOSTILE_TITLE, organiser='O\'Brien & "Sons" \u2028 line')
     body: dict[str, Any] = client.get(f"/api/events/{event['id']}.json").get_json()
     assert body["title"] == HOSTILE_TITLE
     assert body["organiser"] == 'O\'Brien & "Sons" \u2028 line'

@@ -9,9 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from mapapp import PROJECT_ROOT
-from mapapp.events import validate_event
 from mapapp.storage import EventStore
-from tests.conftest import make_event
+from tests.conftest import add_valid_event, make_event
 
 pytestmark = pytest.mark.browser
 
@@ -28,13 +27,6 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     return {**app_config, "TILES": "none"}
 
 
-def add(store: EventStore, **fields: str) -> dict[str, str]:
-    """Store a validated event and return it as stored."""
-    event, errors = validate_event(make_event(**fields))
-    assert event is not None, errors
-    return store.add(event)
-
-
 @pytest.fixture
 def events(store: EventStore) -> dict[str, dict[str, str]]:
     """Store a cluster around Paris, one event in Tokyo, one online and one hostile one."""
@@ -42,7 +34,7 @@ def events(store: EventStore) -> dict[str, dict[str, str]]:
         make_event(title=f"Paris event {n}", latitude=f"{48.80 + n / 200:.6f}") for n in range(12)
     )
     return {
-        "tokyo": add(
+        "tokyo": add_valid_event(
             store,
             title="Tokyo talk",
             category="talk",
@@ -53,7 +45,7 @@ def events(store: EventStore) -> dict[str, dict[str, str]]:
             longitude="139.691706",
             language="ja",
         ),
-        "hybrid": add(
+        "hybrid": add_valid_event(
             store,
             title="Hybrid talk",
             category="talk",
@@ -65,7 +57,7 @@ def events(store: EventStore) -> dict[str, dict[str, str]]:
             longitude="-46.633308",
             language="pt",
         ),
-        "online": add(
+        "online": add_valid_event(
             store,
             title="Webinar for everyone",
             category="online",
@@ -78,7 +70,7 @@ def events(store: EventStore) -> dict[str, dict[str, str]]:
             location_precision="none",
             timezone="UTC",
         ),
-        "hostile": add(
+        "hostile": add_valid_event(
             store,
             title=HOSTILE,
             organiser=HOSTILE,

@@ -13,19 +13,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mapapp import PROJECT_ROOT, create_app, mapview
-from mapapp.events import country_name, current_edition, validate_event
+from mapapp.events import country_name, current_edition
 from mapapp.storage import EventStore
 from mapapp.web import assets
-from tests.conftest import make_event
+from tests.conftest import add_valid_event, make_event
 
 HOSTILE = "</script><script>alert(1)</script> ${alert(2)} `x` <b>bold</b>"
-
-
-def add(store: EventStore, **fields: str) -> dict[str, str]:
-    """Store a validated event and return it as stored."""
-    event, errors = validate_event(make_event(**fields))
-    assert event is not None, errors
-    return store.add(event)
 
 
 def scripts_of(html: str) -> list[str]:
@@ -45,7 +38,7 @@ def scripts_of(html: str) -> list[str]:
 def test_map_page_loads_only_local_scripts_and_no_inline_script(
     client: FlaskClient, store: EventStore
 ) -> None:
-    add(store)
+    add_valid_event(store)
     response = client.get("/")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -68,7 +61,7 @@ def test_map_page_loads_only_local_scripts_and_no_inline_script(
 def test_map_page_html_does_not_grow_with_the_events(
     client: FlaskClient, store: EventStore
 ) -> None:
-    add(store)
+    add_valid_event(store)
     small = len(client.get("/").data)
     store.add_many([make_event(title=f"Event {n}", city=f"Town {n}") for n in range(2000)])
     large = len(client.get("/").data)
@@ -78,7 +71,7 @@ def test_map_page_html_does_not_grow_with_the_events(
 
 
 def test_map_page_config_is_a_json_data_block(client: FlaskClient, store: EventStore) -> None:
-    add(store, country="FR")
+    add_valid_event(store, country="FR")
     html = client.get("/").get_data(as_text=True)
     block = re.search(r'<script type="application/json" id="map-config">(.*?)</script>', html, re.S)
     assert block is not None
@@ -90,8 +83,8 @@ def test_map_page_config_is_a_json_data_block(client: FlaskClient, store: EventS
 
 
 def test_filters_are_prefilled_from_the_address(client: FlaskClient, store: EventStore) -> None:
-    add(store, country="FR")
-    add(
+    add_valid_event(store, country="FR")
+    add_valid_event(
         store,
         country="DE",
         city="Berlin",
@@ -282,7 +275,7 @@ def test_every_category_has_its_colour_in_the_style_sheet() -> None:
 def test_event_page_is_shareable_and_described_for_search_engines(
     client: FlaskClient, store: EventStore
 ) -> None:
-    event = add(store, format="hybrid")
+    event = add_valid_event(store, format="hybrid")
     response = client.get(f"/events/{event['id']}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -304,7 +297,7 @@ def test_event_page_is_shareable_and_described_for_search_engines(
 
 
 def test_event_page_shows_hostile_text_as_text(client: FlaskClient, store: EventStore) -> None:
-    event = add(store, title=HOSTILE, description=HOSTILE)
+    event = add_valid_event(store, title=HOSTILE, description=HOSTILE)
     html = client.get(f"/events/{event['id']}").get_data(as_text=True)
     assert "<script>alert(1)" not in html
     assert "<b>bold</b>" not in html
@@ -316,7 +309,7 @@ def test_event_page_shows_hostile_text_as_text(client: FlaskClient, store: Event
 def test_online_event_page_has_a_virtual_location_and_no_map(
     client: FlaskClient, store: EventStore
 ) -> None:
-    event = add(
+    event = add_valid_event(
         store,
         format="online",
         country="",
@@ -339,7 +332,7 @@ def test_online_event_page_has_a_virtual_location_and_no_map(
 def test_unpublished_events_have_no_page_nor_calendar(
     client: FlaskClient, store: EventStore, status: str
 ) -> None:
-    event = add(store, status=status)
+    event = add_valid_event(store, status=status)
     assert client.get(f"/events/{event['id']}").status_code == 404
     assert client.get(f"/events/{event['id']}.ics").status_code == 404
     assert client.get("/events/unknown1").status_code == 404
@@ -348,8 +341,8 @@ def test_unpublished_events_have_no_page_nor_calendar(
 def test_event_calendar_file_comes_from_the_exports_renderer(
     client: FlaskClient, store: EventStore
 ) -> None:
-    event = add(store)
-    add(store, title="Another event")
+    event = add_valid_event(store)
+    add_valid_event(store, title="Another event")
     response = client.get(f"/events/{event['id']}.ics")
     assert response.status_code == 200
     assert response.mimetype == "text/calendar"

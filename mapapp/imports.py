@@ -518,12 +518,23 @@ def import_events(
     report.seconds["geocode"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
-    events = [candidate.event for candidate in candidates]
     if dry_run:
-        report.added = events
+        report.added = [candidate.event for candidate in candidates]
     else:
-        for start in range(0, len(events), BATCH_SIZE):
-            report.added.extend(store.add_many(events[start : start + BATCH_SIZE]))
+        for start in range(0, len(candidates), BATCH_SIZE):
+            batch = candidates[start : start + BATCH_SIZE]
+            # Checked again under the store's lock: another import may have added the same rows.
+            added = store.add_many(
+                [candidate.event for candidate in batch], unless_stored=fingerprint
+            )
+            report.added.extend(added)
+            added_keys = {fingerprint(event) for event in added}
+            report.duplicates.extend(
+                RowNote(candidate.row, "Added by another import meanwhile; skipped.")
+                for candidate in batch
+                if fingerprint(candidate.event) not in added_keys
+            )
+        report.duplicates.sort(key=lambda note: note.row)
     report.seconds["write"] = time.perf_counter() - clock
     report.warnings.sort(key=lambda note: note.row)
     return report

@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -103,6 +103,8 @@ class CsvTable:
         self._keys: set[str] = set()
         self._size = 0
         self._fingerprint = b""
+        # Keys derived from stored rows by a function, and how many rows they cover (append only).
+        self._derived_keys: dict[Callable[..., str], tuple[int, frozenset[str]]] = {}
 
     # Reading
 
@@ -143,11 +145,23 @@ class CsvTable:
 
     # Writing
 
-    def append(self, records: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
-        """Add rows in one durable append and return them as stored."""
+    def append(
+        self,
+        records: Iterable[Mapping[str, str]],
+        *,
+        unless_stored: Callable[[Mapping[str, str]], str] | None = None,
+    ) -> list[dict[str, str]]:
+        """Add rows in one durable append and return them as stored.
+
+        With unless_stored, a row is left out when a stored row (or an earlier one of these) has
+        the same unless_stored(row): checked under the lock, so concurrent writers cannot both
+        add it.
+        """
         records = list(records)
         with self._thread_lock, self._file_lock:
             self._refresh()
+            if unless_stored is not None:
+                records = self._not_stored(records, unless_stored)
             stored = [self._prepare_new(record) for record in records]
             payload = encode_records(stored, self._columns)
             with open(self.path, "ab") as handle:
@@ -158,6 +172,23 @@ class CsvTable:
             self._appended.extend([record[name] for name in self._columns] for record in stored)
             self._remember(stat, self._size + len(payload), self._fingerprint + payload)
         return stored
+
+    def _not_stored(
+        self, records: list[Mapping[str, str]], key_of: Callable[[Mapping[str, str]], str]
+    ) -> list[Mapping[str, str]]:
+        """Return the records whose key no stored row and no earlier record has."""
+        frame = self.frame()
+        covered, stored_keys = self._derived_keys.get(key_of, (0, frozenset()))
+        if covered < len(frame):  # only rows appended since the last call are keyed again
+            added = frame.iloc[covered:].to_dict(orient="records")
+            stored_keys = stored_keys | {key_of(row) for row in added}  # type: ignore[arg-type]
+            self._derived_keys[key_of] = (len(frame), stored_keys)
+        fresh, seen = [], set(stored_keys)
+        for record in records:
+            if (key := key_of(record)) not in seen:
+                seen.add(key)
+                fresh.append(record)
+        return fresh
 
     def update_many(self, changes_by_key: Mapping[str, Mapping[str, str]]) -> list[dict[str, str]]:
         """Change fields of several rows in one atomic rewrite and return them as stored."""
@@ -290,6 +321,7 @@ class CsvTable:
         self._columns = columns
         self._base = frame
         self._appended = []
+        self._derived_keys = {}
         self._keys = set(frame[self.key])
         self._remember(_key_of(os.stat(self.path)), len(data), data)
 
@@ -328,6 +360,7 @@ class CsvTable:
         self._columns = columns
         self._base = frame.reset_index(drop=True)
         self._appended = []
+        self._derived_keys = {}
         self._keys = set(frame[self.key])
         self._remember(_key_of(os.stat(self.path)), len(payload), payload)
 
@@ -348,9 +381,14 @@ class EventStore(CsvTable):
         """Store a new event, giving it an id and timestamps, and return it as stored."""
         return self.append([event])[0]
 
-    def add_many(self, events: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
-        """Store new events in one durable append and return them as stored."""
-        return self.append(events)
+    def add_many(
+        self,
+        events: Iterable[Mapping[str, str]],
+        *,
+        unless_stored: Callable[[Mapping[str, str]], str] | None = None,
+    ) -> list[dict[str, str]]:
+        """Store new events in one durable append and return them as stored (see append)."""
+        return self.append(events, unless_stored=unless_stored)
 
     def update(self, event_id: str, changes: Mapping[str, str]) -> dict[str, str]:
         """Change fields of one event, stamp updated_at, and return it as stored."""

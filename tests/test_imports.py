@@ -303,9 +303,9 @@ def test_rows_are_written_in_batches_that_survive_a_bad_row(
     calls: list[int] = []
     add_many = store.add_many
 
-    def counting_add_many(events):  # type: ignore[no-untyped-def]
+    def counting_add_many(events, **options):  # type: ignore[no-untyped-def]
         calls.append(len(events))
-        return add_many(events)
+        return add_many(events, **options)
 
     monkeypatch.setattr(store, "add_many", counting_add_many)
     with app.app_context():
@@ -534,3 +534,28 @@ def test_a_semicolon_csv_in_the_windows_code_page_is_read(app: Flask, store: Eve
     assert [(event["title"], event["starts_at"]) for event in report.added] == [
         ("Fête à Orléans", "2027-02-28T18:30")
     ]
+
+
+def test_rows_another_writer_adds_meanwhile_are_not_added_twice(
+    app: Flask, store: EventStore, data_dir: Path
+) -> None:
+    webinar = ["Webinar {n}", "talk", "online", "2027-02-28", "12:00", "13:00", "", "", "",
+               "Sample: Partner {n}", "partner@example.org", "", "", ""]  # fmt: skip
+    content = csv_bytes([[cell.format(n=n) for cell in webinar] for n in range(6)])
+    with app.app_context():
+        first = import_events(content, "partners.csv", store, dry_run=True).added[:4]
+
+    def other_import_meanwhile(items, total, description):  # type: ignore[no-untyped-def]
+        if description.startswith("Placing"):  # after this import checked the store
+            EventStore(data_dir).add_many(first)  # as another process would
+        return items
+
+    with app.app_context():
+        report = import_events(content, "partners.csv", store, progress=other_import_meanwhile)
+
+    assert sorted(store.frame()["title"]) == [f"Webinar {n}" for n in range(6)]
+    assert [event["title"] for event in report.added] == ["Webinar 4", "Webinar 5"]
+    assert [note.row for note in report.duplicates] == [2, 3, 4, 5]
+    assert {note.message for note in report.duplicates} == {
+        "Added by another import meanwhile; skipped."
+    }

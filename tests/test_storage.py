@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -351,3 +352,22 @@ def test_a_writer_killed_fifty_times_loses_no_acknowledged_write(data_dir: Path)
         assert len(read_raw(data_dir / "events.csv")) == len(frame)
 
     assert len(acknowledged) >= 50
+
+
+def title_of(event: Mapping[str, str]) -> str:
+    """Key events by title, for unless_stored."""
+    return event["title"]
+
+
+def test_add_many_unless_stored_skips_what_any_writer_already_stored(data_dir: Path) -> None:
+    store, other = EventStore(data_dir), EventStore(data_dir)
+    store.add_many([make_event(title="one")], unless_stored=title_of)
+    other.add_many([make_event(title="two")])  # another process, after store keyed its rows
+
+    added = store.add_many(
+        [make_event(title=title) for title in ("one", "two", "three", "three")],
+        unless_stored=title_of,
+    )
+
+    assert [event["title"] for event in added] == ["three"]
+    assert sorted(EventStore(data_dir).frame()["title"]) == ["one", "three", "two"]

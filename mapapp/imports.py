@@ -21,7 +21,6 @@ from pathlib import PurePath
 from typing import Any, TypeVar, cast
 
 import pandas as pd
-import pycountry
 from openpyxl import load_workbook
 
 from mapapp.events import (
@@ -33,6 +32,7 @@ from mapapp.events import (
     validate_event,
 )
 from mapapp.filters import fold
+from mapapp.geocoding import country_code as country_code_of_name
 from mapapp.geocoding import locate, timezone_at
 from mapapp.storage import EventStore
 
@@ -103,24 +103,6 @@ FORMAT_SYNONYMS: dict[str, str] = {
     "remote": "online",
     "webinar": "online",
     "both": "hybrid",
-}
-# Country names pycountry does not know under these spellings.
-COUNTRY_ALIASES: dict[str, str] = {
-    "uk": "GB",
-    "england": "GB",
-    "scotland": "GB",
-    "wales": "GB",
-    "northern ireland": "GB",
-    "great britain": "GB",
-    "usa": "US",
-    "united states of america": "US",
-    "russia": "RU",
-    "south korea": "KR",
-    "korea": "KR",
-    "czech republic": "CZ",
-    "turkey": "TR",
-    "the netherlands": "NL",
-    "holland": "NL",
 }
 DATE_FORMATS = (
     "%Y-%m-%d",
@@ -321,16 +303,11 @@ FORMAT_LOOKUP = _choice_lookup(FORMATS, FORMAT_SYNONYMS)
 
 
 def country_code(value: str) -> str | None:
-    """Return the alpha-2 code of a country written by name or ISO code, or None."""
+    """Return the alpha-2 code of a country written by name (many languages) or code, or None."""
     text = value.strip()
     if not text:
         return ""
-    if alias := COUNTRY_ALIASES.get(fold_header(text)):
-        return alias
-    try:
-        return str(pycountry.countries.lookup(text).alpha_2)
-    except LookupError:
-        return None
+    return country_code_of_name(text) or None
 
 
 def parse_day(value: str) -> date | None:
@@ -426,8 +403,8 @@ def row_to_event(
         code = country_code(raw)
         if code is None:
             problems["country"] = (
-                f"Country: we do not know {raw!r}; write the country's English name or its "
-                "two-letter code, such as FR."
+                f"Country: we do not know {raw!r}; write the country's name or its two-letter "
+                "code, such as FR."
             )
         else:
             event["country"] = code

@@ -88,8 +88,8 @@ EXPECTED_REJECTED = [
     ),
     RowNote(
         6,
-        "Country: we do not know 'Narnia'; write the country's English name or its two-letter "
-        "code, such as FR.",
+        "Country: we do not know 'Narnia'; write the country's name or its two-letter code, "
+        "such as FR.",
     ),
     RowNote(9, "Contact e-mail: An email address must have an @-sign."),
     RowNote(
@@ -371,11 +371,15 @@ def test_columns_are_mapped_by_name_and_synonym(header: str, field: str | None) 
         ("United Kingdom", "GB"),
         ("UK", "GB"),
         ("USA", "US"),
+        ("Deutschland", "DE"),  # names in other languages, from the gazetteer
+        ("Suisse", "CH"),
+        ("The Gambia", "GM"),
         ("Narnia", None),
     ],
 )
-def test_country_by_name_or_code(value: str, code: str | None) -> None:
-    assert country_code(value) == code
+def test_country_by_name_or_code(app: Flask, value: str, code: str | None) -> None:
+    with app.app_context():
+        assert country_code(value) == code
 
 
 @pytest.mark.parametrize(

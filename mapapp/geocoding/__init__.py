@@ -396,6 +396,11 @@ def locate(
     return get_geocoder().locate(request, limit=limit)
 
 
+def country_code(name: str) -> str:
+    """Return the ISO alpha-2 code of a country name (many languages) or code, or "" if unknown."""
+    return get_geocoder().gazetteer.country_code(name)
+
+
 # Command-line helpers
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
 
 from mapapp.events import CATEGORIES, FORMATS, STATUSES, country_name
+from mapapp.storage import per_frame
 
 MAX_QUERY_LENGTH = 200
 # Columns the free-text search looks in.
@@ -94,26 +94,16 @@ def apply_filter(frame: pd.DataFrame, event_filter: EventFilter) -> pd.DataFrame
     return frame[mask]
 
 
+@per_frame
 def search_text(frame: pd.DataFrame) -> pd.Series:
     """Return the folded text that free-text search looks in, computed once per frame."""
-    global _search_cache
-    cached_frame, cached_text = _search_cache
-    if cached_frame() is frame:
-        return cached_text
     joined = frame[SEARCH_FIELDS[0]]
     for name in SEARCH_FIELDS[1:]:
         joined = joined + " " + frame[name]
-    text = joined.str.casefold().str.normalize("NFKD").str.replace(_COMBINING_MARKS, "", regex=True)
-    _search_cache = (weakref.ref(frame), text)
-    return text
+    return joined.str.casefold().str.normalize("NFKD").str.replace(_COMBINING_MARKS, "", regex=True)
 
 
 _COMBINING_MARKS = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
-# The store hands out the same frame until the file changes: keep the last frame's search text.
-_search_cache: tuple[weakref.ref[pd.DataFrame] | Callable[[], None], pd.Series] = (
-    lambda: None,
-    pd.Series(dtype=str),
-)
 
 
 def fold(text: str) -> str:

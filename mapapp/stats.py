@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import weakref
 from dataclasses import dataclass
 from functools import cache
 
@@ -11,11 +10,9 @@ import pandas as pd
 import pycountry
 
 from mapapp.events import CATEGORIES, FORMATS, STATUSES, country_name
+from mapapp.storage import per_frame
 
 PUBLIC_STATUS = "approved"
-
-# The last summary, for the frame it was counted from (held weakly) and the edition asked for.
-_last_summary: tuple[weakref.ref[pd.DataFrame], int | None, dict[str, object]] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,16 +93,10 @@ def day_counts(frame: pd.DataFrame) -> list[Count]:
 
 def public_summary(frame: pd.DataFrame, year: int | None = None) -> dict[str, object]:
     """Return what the map page may say about approved events (of one edition): totals and counts."""
-    # The store hands out the same frame until the file changes, so the last answer is reused.
-    global _last_summary
-    last = _last_summary
-    if last is not None and last[0]() is frame and last[1] == year:
-        return copy.deepcopy(last[2])
-    summary = _public_summary(frame, year)
-    _last_summary = (weakref.ref(frame), year, summary)
-    return copy.deepcopy(summary)
+    return copy.deepcopy(_public_summary(frame, year))  # the cached answer stays untouched
 
 
+@per_frame
 def _public_summary(frame: pd.DataFrame, year: int | None) -> dict[str, object]:
     """Count the approved events of a frame, of one edition when a year is given."""
     approved = frame[frame["status"] == PUBLIC_STATUS]

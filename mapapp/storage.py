@@ -11,14 +11,17 @@ processes are parsed from the tail alone.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import logging
 import os
 import secrets
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import pandas as pd
 from filelock import FileLock
@@ -38,6 +41,8 @@ LINE_TERMINATOR = "\r\n"
 FINGERPRINT_BYTES = 64
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -448,6 +453,28 @@ def _fsync_directory(directory: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def per_frame(
+    function: Callable[Concatenate[pd.DataFrame, P], T],
+) -> Callable[Concatenate[pd.DataFrame, P], T]:
+    """Remember a function's last answer for a frame (held weakly) and the same arguments.
+
+    The store hands out the same frame object until its file changes, so whatever is derived
+    from a frame (search text, counts, filter choices) is computed once per change.
+    """
+    last: list[Any] = [None, None, None]  # frame reference, arguments, answer
+
+    @functools.wraps(function)
+    def remembered(frame: pd.DataFrame, *args: P.args, **kwargs: P.kwargs) -> T:
+        reference, arguments, answer = last
+        if reference is not None and reference() is frame and arguments == (args, kwargs):
+            return answer  # type: ignore[no-any-return]
+        answer = function(frame, *args, **kwargs)
+        last[:] = [weakref.ref(frame), (args, kwargs), answer]
+        return answer
+
+    return remembered
 
 
 def init_app(app: Flask) -> None:

@@ -25,6 +25,7 @@ from mapapp.storage import (
     EventStore,
     StoreError,
     complete_length,
+    per_frame,
 )
 from tests.conftest import make_event
 
@@ -371,3 +372,20 @@ def test_add_many_unless_stored_skips_what_any_writer_already_stored(data_dir: P
 
     assert [event["title"] for event in added] == ["three"]
     assert sorted(EventStore(data_dir).frame()["title"]) == ["one", "three", "two"]
+
+
+def test_per_frame_computes_once_per_store_change_and_arguments(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    store.add(make_event(title="one"))
+    calls: list[tuple[int, str]] = []
+
+    @per_frame
+    def titles(frame: pd.DataFrame, prefix: str) -> list[str]:
+        calls.append((len(frame), prefix))
+        return [prefix + title for title in frame["title"]]
+
+    assert titles(store.frame(), "> ") == titles(store.frame(), "> ") == ["> one"]
+    assert titles(store.frame(), "- ") == ["- one"]
+    store.add(make_event(title="two"))
+    assert titles(store.frame(), "- ") == ["- one", "- two"]
+    assert calls == [(1, "> "), (1, "- "), (2, "- ")]

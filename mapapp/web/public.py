@@ -12,7 +12,7 @@ from mapapp import mapview, stats
 from mapapp.events import CATEGORIES, FORMATS, current_edition
 from mapapp.exports import render_export
 from mapapp.filters import parse_filter
-from mapapp.storage import get_store
+from mapapp.storage import get_store, per_frame
 from mapapp.web.assets import vendor_url
 
 blueprint = Blueprint("public", __name__)
@@ -95,16 +95,11 @@ def _map_page(template: str, *, embed: bool, **context: Any) -> str:
 
 
 def _filter_choices() -> dict[str, Any]:
-    """Return the filters' choices, computed once per store version."""
-    store = get_store()
-    key = (store.version, current_edition())
-    cache: dict[tuple[str, int], dict[str, Any]] = current_app.extensions.setdefault(
-        "mapapp.filter_choices", {}
-    )
-    if key not in cache:
-        cache.clear()
-        cache[key] = mapview.filter_choices(store.frame(), current_edition())
-    return cache[key]
+    """Return the filters' choices, computed once per store change."""
+    return _filter_choices_of(get_store().frame(), current_edition())
+
+
+_filter_choices_of = per_frame(mapview.filter_choices)
 
 
 @blueprint.get("/")

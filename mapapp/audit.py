@@ -1,25 +1,28 @@
-"""The audit log of coordinators' changes, kept in data/audit.csv: who, when, which event, what."""
+"""The audit log: who changed which event, when and how, read from the store's audit table.
+
+The store writes each entry together with the change it records (see mapapp.storage); this module
+only reads and presents them.
+"""
 
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from flask import Flask
+from mapapp.storage import get_store
 
-from mapapp.storage import CsvTable, add_table, get_table, utc_now
-
-AUDIT_FILE = "audit.csv"
-COLUMNS = ("id", "time", "who", "event_id", "action", "changes")
 ACTIONS: dict[str, str] = {
+    "submit": "Submitted",
     "approve": "Approved",
     "reject": "Rejected",
     "edit": "Edited",
     "place": "Placed on the map",
+    "organiser-edit": "Edited by the organiser",
+    "withdraw": "Withdrawn by the organiser",
+    "import": "Imported",
+    "geocode": "Placed by the geocoder",
 }
-ID_BYTES = 9
+ORGANISER = "organiser"
 
 # {field: [old, new]}
 Changes = dict[str, list[str]]
@@ -51,54 +54,9 @@ class Page:
     total: int
 
 
-def init_app(app: Flask) -> None:
-    """Give the app its audit table in the data directory."""
-    add_table(app, AUDIT_FILE, COLUMNS, key="id")
-
-
-def _table() -> CsvTable:
-    """Return the current app's audit table."""
-    return get_table(AUDIT_FILE)
-
-
-def diff(old: Mapping[str, str], new: Mapping[str, str]) -> Changes:
-    """Return the fields whose value differs, as {field: [old, new]}, ignoring updated_at."""
-    return {
-        name: [old.get(name, ""), value]
-        for name, value in new.items()
-        if name != "updated_at" and old.get(name, "") != value
-    }
-
-
-def record(who: str, event_id: str, action: str, changes: Changes) -> Entry:
-    """Append one entry durably and return it."""
-    return record_many([(who, event_id, action, changes)])[0]
-
-
-def record_many(items: Iterable[tuple[str, str, str, Changes]]) -> list[Entry]:
-    """Append several entries in one durable write and return them."""
-    now = utc_now()
-    entries = [
-        Entry(now, who, event_id, action, changes) for who, event_id, action, changes in items
-    ]
-    if entries:
-        _table().append(
-            {
-                "id": secrets.token_urlsafe(ID_BYTES),
-                "time": entry.time,
-                "who": entry.who,
-                "event_id": entry.event_id,
-                "action": entry.action,
-                "changes": json.dumps(entry.changes, ensure_ascii=False, sort_keys=True),
-            }
-            for entry in entries
-        )
-    return entries
-
-
 def page(number: int = 1, per_page: int = 50, event_id: str = "") -> Page:
     """Return one page of entries, newest first, optionally of one event only."""
-    frame = _table().frame()
+    frame = get_store().audit.frame()
     if event_id:
         frame = frame[frame["event_id"] == event_id]
     total = len(frame)

@@ -207,7 +207,7 @@ def geocode_command(query: str | None, pending: bool) -> None:
     from tqdm import tqdm
 
     from mapapp import geocoding
-    from mapapp.storage import get_store
+    from mapapp.storage import VERSION_FIELD, Audit, get_store
 
     if pending:
         store = get_store()
@@ -216,11 +216,20 @@ def geocode_command(query: str | None, pending: bool) -> None:
         changes, notes = geocoding.place_pending(
             tqdm(missing, desc="Geocoding", unit="event", file=sys.stderr)
         )
+        stale: dict[str, dict[str, str]] = {}
         if changes:
-            store.update_many(changes)
+            # Each event is written only if nobody changed it while the geocoder worked.
+            expected = {row["id"]: row[VERSION_FIELD] for row in missing if row["id"] in changes}
+            updated = store.update_many(
+                changes, expected=expected, audit=Audit("cli", "geocode"), skip_stale=True
+            )
+            stale = updated.stale
         for note in notes:
             click.echo(f"Not placed: {note}", err=True)
-        click.echo(f"Placed {len(changes)} of {len(missing)} events missing a location.")
+        for event_id in stale:
+            click.echo(f"Not placed: event {event_id} changed meanwhile; run again.", err=True)
+        placed = len(changes) - len(stale)
+        click.echo(f"Placed {placed} of {len(missing)} events missing a location.")
         return
     if not query:
         raise click.UsageError('Give a QUERY, "-" to read queries from stdin, or --pending.')

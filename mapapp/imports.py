@@ -34,7 +34,7 @@ from mapapp.events import (
 from mapapp.filters import fold
 from mapapp.geocoding import country_code as country_code_of_name
 from mapapp.geocoding import locate, timezone_at
-from mapapp.storage import EventStore
+from mapapp.storage import Audit, EventStore
 
 BATCH_SIZE = 1000
 MAX_ROWS = 100_000
@@ -452,6 +452,7 @@ def import_events(
     status: str = "pending",
     dry_run: bool = False,
     progress: Progress | None = None,
+    who: str = "cli",
 ) -> ImportReport:
     """Import the events of a CSV or XLSX file into the store and report row by row."""
     if status not in IMPORT_STATUSES:
@@ -502,7 +503,9 @@ def import_events(
             batch = candidates[start : start + BATCH_SIZE]
             # Checked again under the store's lock: another import may have added the same rows.
             added = store.add_many(
-                [candidate.event for candidate in batch], unless_stored=fingerprint
+                [candidate.event for candidate in batch],
+                audit=Audit(who, "import"),
+                unless_stored=fingerprint,
             )
             report.added.extend(added)
             added_keys = {fingerprint(event) for event in added}

@@ -1,14 +1,17 @@
-"""Moderation: approve, reject, edit and place events, each validated and recorded in the audit log."""
+"""Moderation: approve, reject, edit and place events, each validated, version-checked and audited.
+
+Every action carries the version of the event the coordinator saw. The store checks it under its
+lock, so of two coordinators saving the same event at once exactly one wins; the other is shown
+the event as it is now beside what they typed.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mapapp import audit
 from mapapp.events import (
     FIELDS,
     MAX_LENGTHS,
@@ -17,15 +20,25 @@ from mapapp.events import (
     normalise_text,
     validate_event,
 )
-from mapapp.storage import EventNotFoundError, get_store
+from mapapp.storage import (
+    VERSION_FIELD,
+    Audit,
+    ConflictError,
+    EventNotFoundError,
+    get_store,
+)
 
 # Fields a coordinator may change through the edit form: every field but the system's.
 EDITABLE_FIELDS: tuple[str, ...] = tuple(name for name in FIELDS if name not in SYSTEM_FIELDS)
 MANUAL_PRECISION = "manual"
 COORDINATOR_SOURCE = "coordinator"
 STALE_MESSAGE = (
-    "Someone changed this event while you were editing it. Your changes were not saved: "
-    "look at the event as it is now and make them again."
+    "Someone changed this event while you were looking at it. Nothing was saved: compare the "
+    "event as it is now with what you sent, then save again."
+)
+MISSING_VERSION_MESSAGE = (
+    "This form does not say which version of the event you saw, so nothing was saved. "
+    "Reload the page and try again."
 )
 
 log = logging.getLogger(__name__)
@@ -33,45 +46,61 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Outcome:
-    """What a moderation action did: the events as stored, or why nothing was saved."""
+    """What a moderation action did: the events as stored, or why nothing was saved.
+
+    conflict holds, by id, the events that changed since the coordinator saw them, as they are.
+    """
 
     events: list[dict[str, str]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    conflict: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """Return whether the change was saved."""
-        return not self.errors
+        """Return whether every change was saved."""
+        return not self.errors and not self.conflict
 
 
-def approve(event_id: str, who: str) -> Outcome:
-    """Approve one event."""
-    return bulk_approve([event_id], who)
+def approve(event_id: str, who: str, version: str) -> Outcome:
+    """Approve one event, as it was at the version the coordinator saw."""
+    return bulk_approve({event_id: version}, who)
 
 
-def bulk_approve(event_ids: Iterable[str], who: str) -> Outcome:
-    """Approve several events in one write; if any is invalid, approve none and say which."""
-    store = get_store()
+def bulk_approve(versions: Mapping[str, str], who: str) -> Outcome:
+    """Approve the events still as they were seen; list the ones changed since in conflict.
+
+    If any seen event is invalid, approve none and say which.
+    """
+    if missing := [event_id for event_id, version in versions.items() if not version]:
+        return Outcome(errors={event_id: MISSING_VERSION_MESSAGE for event_id in missing})
     changes_by_id: dict[str, dict[str, str]] = {}
-    before: dict[str, dict[str, str]] = {}
     errors: dict[str, str] = {}
-    for event_id in dict.fromkeys(event_ids):
-        current = before[event_id] = _current(event_id)
+    conflict: dict[str, dict[str, str]] = {}
+    for event_id, version in versions.items():
+        current = _current(event_id)
+        if current[VERSION_FIELD] != version:
+            conflict[event_id] = current
+            continue
         merged, problems = validate_event({**current, "status": "approved"})
         if merged is None:
             errors[event_id] = f"{current['title'] or event_id}: " + " ".join(problems.values())
             continue
-        changes = _changed_fields(current, merged)
-        if changes:
-            changes_by_id[event_id] = changes
+        changes_by_id[event_id] = _changed_fields(current, merged)
     if errors:
         return Outcome(errors=errors)
     if not changes_by_id:
-        return Outcome()
-    return _save(store.update_many(changes_by_id), changes_by_id, who, "approve", before)
+        return Outcome(conflict=conflict)
+    updated = get_store().update_many(
+        changes_by_id,
+        expected={event_id: versions[event_id] for event_id in changes_by_id},
+        audit=Audit(who, "approve"),
+        skip_stale=True,
+    )
+    _log(who, "approve", updated.rows)
+    return Outcome(events=updated.rows, conflict={**conflict, **updated.stale})
 
 
-def reject(event_id: str, who: str, reason: str) -> Outcome:
+def reject(event_id: str, who: str, reason: str, version: str) -> Outcome:
     """Reject an event, keeping the reason in its moderation note."""
     reason = normalise_text(reason, multiline=True)
     if not reason:
@@ -79,29 +108,19 @@ def reject(event_id: str, who: str, reason: str) -> Outcome:
     limit = MAX_LENGTHS["moderation_note"]
     if len(reason) > limit:
         return Outcome(errors={"moderation_note": f"Reason: keep it under {limit} characters."})
-    return _change(event_id, who, "reject", {"status": "rejected", "moderation_note": reason})
+    changes = {"status": "rejected", "moderation_note": reason}
+    return _change(event_id, who, "reject", changes, version)
 
 
-def fingerprint(event: Mapping[str, str]) -> str:
-    """Return a short digest of an event's fields, to tell whether it changed since it was read."""
-    digest = hashlib.sha256("\x1f".join(event.get(name, "") for name in FIELDS).encode())
-    return digest.hexdigest()[:32]
-
-
-def edit(
-    event_id: str, who: str, values: Mapping[str, str], expected_fingerprint: str = ""
-) -> Outcome:
+def edit(event_id: str, who: str, values: Mapping[str, str], version: str) -> Outcome:
     """Change any editable fields of an event, refusing if it changed since the form was shown."""
     unknown = sorted(set(values) - set(EDITABLE_FIELDS))
     if unknown:
         return Outcome(errors={name: f"{name}: this field cannot be edited." for name in unknown})
-    current = _current(event_id)
-    if expected_fingerprint and fingerprint(current) != expected_fingerprint:
-        return Outcome(errors={"version": STALE_MESSAGE})
-    return _change(event_id, who, "edit", values)
+    return _change(event_id, who, "edit", values, version)
 
 
-def place(event_id: str, who: str, latitude: str, longitude: str) -> Outcome:
+def place(event_id: str, who: str, latitude: str, longitude: str, version: str) -> Outcome:
     """Put an event where a coordinator clicked, with the time zone of that place."""
     from mapapp.geocoding import timezone_at
 
@@ -120,7 +139,7 @@ def place(event_id: str, who: str, latitude: str, longitude: str) -> Outcome:
     timezone = timezone_at(lat, lon)
     if timezone:
         changes["timezone"] = timezone
-    return _change(event_id, who, "place", changes)
+    return _change(event_id, who, "place", changes, version)
 
 
 def _current(event_id: str) -> dict[str, str]:
@@ -131,17 +150,27 @@ def _current(event_id: str) -> dict[str, str]:
     return event
 
 
-def _change(event_id: str, who: str, action: str, values: Mapping[str, str]) -> Outcome:
+def _change(
+    event_id: str, who: str, action: str, values: Mapping[str, str], version: str
+) -> Outcome:
     """Validate an event with new values merged in, then store and audit what changed."""
+    if not version:
+        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
     current = _current(event_id)
+    if current[VERSION_FIELD] != version:
+        return Outcome(errors={"version": STALE_MESSAGE}, conflict={event_id: current})
     merged, errors = validate_event({**current, **values})
     if merged is None:
         return Outcome(errors=errors)
     changes = _changed_fields(current, merged)
     if not changes:
         return Outcome(events=[current])
-    stored = get_store().update(event_id, changes)
-    return _save([stored], {event_id: changes}, who, action, {event_id: current})
+    try:
+        stored = get_store().update(event_id, changes, expected=version, audit=Audit(who, action))
+    except ConflictError as conflict:
+        return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
+    _log(who, action, [stored])
+    return Outcome(events=[stored])
 
 
 def _changed_fields(current: Mapping[str, str], merged: Mapping[str, str]) -> dict[str, str]:
@@ -153,18 +182,13 @@ def _changed_fields(current: Mapping[str, str], merged: Mapping[str, str]) -> di
     }
 
 
-def _save(
-    stored: list[dict[str, str]],
-    changes_by_id: Mapping[str, Mapping[str, str]],
-    who: str,
-    action: str,
-    before: Mapping[str, Mapping[str, str]],
-) -> Outcome:
-    """Record in the audit log what each stored change was."""
-    items = []
-    for event in stored:
-        changes = changes_by_id[event["id"]]
-        items.append((who, event["id"], action, audit.diff(before[event["id"]], dict(changes))))
-        log.info("Coordinator %s: %s event %s (%s)", who, action, event["id"], ", ".join(changes))
-    audit.record_many(items)
-    return Outcome(events=stored)
+def _log(who: str, action: str, events: list[dict[str, str]]) -> None:
+    """Say in the log what a coordinator did to which events."""
+    for event in events:
+        log.info(
+            "Coordinator %s: %s event %s (version %s)",
+            who,
+            action,
+            event["id"],
+            event[VERSION_FIELD],
+        )

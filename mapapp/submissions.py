@@ -28,7 +28,7 @@ from mapapp.events import (
     validate_event,
 )
 from mapapp.filters import fold
-from mapapp.storage import EventStore, new_event_id
+from mapapp.storage import VERSION_FIELD, Audit, ConflictError, EventStore, new_event_id
 
 # What an organiser may fill in; everything else (status, id, location) is set here.
 SUBMITTED_FIELDS: tuple[str, ...] = (
@@ -77,6 +77,15 @@ DRAFT_MAX_AGE_SECONDS = 24 * 3600
 STARTED_MAX_AGE_SECONDS = 24 * 3600
 MANUAL_SOURCE = "organiser"
 API_SOURCE = "partner"
+ORGANISER = "organiser"  # who the audit log names for changes made through an edit link
+CHANGED_MESSAGE = (
+    "Your event changed since you opened this page (a coordinator may have reviewed it). "
+    "Nothing was saved: below is the event as it is now beside what you typed."
+)
+MISSING_VERSION_MESSAGE = (
+    "This form does not say which version of your event you saw, so nothing was saved. "
+    "Reload the page and try again."
+)
 
 
 class DraftError(ValueError):
@@ -486,17 +495,25 @@ def create_event(
     }
     for name in ("created_at", "updated_at", "moderation_note", "is_sample"):
         record[name] = ""
-    stored = store.add(record)
+    stored = store.add(record, audit=Audit(ORGANISER, "submit"))
     if stored["id"] != event_id:  # the store gave another id: the random one was taken
         token = make_edit_token(secret_key, stored["id"])
-        stored = store.update(stored["id"], {"edit_token_hash": edit_token_hash(token)})
+        stored = store.update(
+            stored["id"],
+            {"edit_token_hash": edit_token_hash(token)},
+            expected=stored[VERSION_FIELD],
+            audit=Audit(ORGANISER, "submit"),
+        )
     return stored, token
 
 
 def apply_edit(
-    store: EventStore, current: Mapping[str, str], event: Mapping[str, str]
+    store: EventStore, current: Mapping[str, str], event: Mapping[str, str], version: str
 ) -> dict[str, str]:
-    """Save an organiser's edit; a change of content sends the event back to pending."""
+    """Save an organiser's edit of the version they saw; a change of content sends it back to pending.
+
+    Raises ConflictError if the event changed since that version.
+    """
     changes = {
         name: event[name] for name in CONTENT_FIELDS + ("location_precision", "location_source")
     }
@@ -504,12 +521,19 @@ def apply_edit(
     if not changed:
         return dict(current)
     changes["status"] = "pending"
-    return store.update(current["id"], changes)
+    return store.update(
+        current["id"], changes, expected=version, audit=Audit(ORGANISER, "organiser-edit")
+    )
 
 
-def withdraw_event(store: EventStore, event_id: str) -> dict[str, str]:
-    """Mark an event withdrawn by its organiser."""
-    return store.update(event_id, {"status": "withdrawn"})
+def withdraw_event(store: EventStore, event_id: str, version: str) -> dict[str, str]:
+    """Mark an event withdrawn by its organiser, if still at the version they saw.
+
+    Raises ConflictError if it changed since.
+    """
+    return store.update(
+        event_id, {"status": "withdrawn"}, expected=version, audit=Audit(ORGANISER, "withdraw")
+    )
 
 
 def form_values(event: Mapping[str, str]) -> dict[str, str]:
@@ -541,6 +565,8 @@ class Outcome:
     event: dict[str, str] | None = None
     token: str = ""
     changed: bool = False
+    # The event as it is now, when it changed since the organiser opened the page.
+    conflict: dict[str, str] | None = None
 
 
 def review_submission(
@@ -629,6 +655,11 @@ def edit_submission(
     store: EventStore, current: Mapping[str, str], data: Mapping[str, Any]
 ) -> Outcome:
     """Check an organiser's edit, place it again if its address changed, and save it."""
+    version = str(data.get("version") or "")
+    if not version:
+        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
+    if version != current[VERSION_FIELD]:
+        return Outcome(errors={"version": CHANGED_MESSAGE}, conflict=dict(current))
     event, errors = check_submission(data, consent=True)
     latitude = str(data.get("latitude") or "").strip()
     longitude = str(data.get("longitude") or "").strip()
@@ -653,5 +684,9 @@ def edit_submission(
             },
             "timezone": current["timezone"],
         }
-    stored = apply_edit(store, current, placed)
+    try:
+        stored = apply_edit(store, current, placed, version)
+    except ConflictError as conflict:
+        now = conflict.current[current["id"]]
+        return Outcome(errors={"version": CHANGED_MESSAGE}, conflict=now)
     return Outcome(event=stored, changed=stored is not None and stored != dict(current))

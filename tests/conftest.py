@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from mapapp import PROJECT_ROOT, create_app
 from mapapp.events import current_edition, edition_date, validate_event
-from mapapp.storage import EventStore
+from mapapp.storage import Audit, EventStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,6 +62,13 @@ def add_valid_event(store: EventStore, **fields: str) -> dict[str, str]:
     event, errors = validate_event(make_event(**fields))
     assert event is not None, errors
     return store.add(event)
+
+
+def change(store: EventStore, event_id: str, changes: dict[str, str]) -> dict[str, str]:
+    """Change an event as a system writer would: at the version it has now."""
+    current = store.get(event_id)
+    assert current is not None, event_id
+    return store.update(event_id, changes, expected=current["version"], audit=Audit("test", "edit"))
 
 
 def make_submission(**fields: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from mapapp.events import PUBLIC_FIELDS
 from mapapp.storage import EventStore
-from tests.conftest import add_valid_event, make_event
+from tests.conftest import add_valid_event, change, make_event
 
 HOSTILE_TITLE = (
     "</script><script>alert(1)</script> ${alert(2)} `${alert(3)}` <img src=x onerror=alert(4)>"
@@ -233,7 +233,7 @@ def test_data_endpoints_answer_304_until_the_store_changes(
     again = client.get(url, headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.data == b""
     assert client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
-    store.update(events["lyon"]["id"], {"title": "Lyon run x"})
+    change(store, events["lyon"]["id"], {"title": "Lyon run x"})
     changed = client.get(url, headers={"If-None-Match": etag})
     if url.endswith("q=x"):  # the new title matches x: the ids change
         assert changed.status_code == 200 and changed.get_json()["ids"] == [events["lyon"]["id"]]

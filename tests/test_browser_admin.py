@@ -80,13 +80,17 @@ def test_moderation_flow(app: Flask, store: EventStore, live_server: str, page: 
 
     with app.app_context():
         actions = [(e.event_id, e.action, e.who) for e in audit.page(1, 10).entries]
-    assert actions == [
+    # Newest first: the three coordinator actions, then the three events' creation.
+    assert actions[:3] == [
         (to_place["id"], "place", COORDINATOR_NAME),
         (to_reject["id"], "reject", COORDINATOR_NAME),
         (to_approve["id"], "approve", COORDINATOR_NAME),
     ]
+    assert sorted(actions[3:]) == sorted(
+        (event["id"], "submit", "system") for event in (to_approve, to_reject, to_place)
+    )
     page.goto(f"{live_server}/admin/audit")
-    assert page.locator("table.audit tbody tr").count() == 3
+    assert page.locator("table.audit tbody tr").count() == 6
 
     assert page.page_errors == []
     assert all(url.startswith(live_server) for url in page.requested_urls)

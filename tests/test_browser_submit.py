@@ -10,6 +10,7 @@ import pytest
 from mapapp import PROJECT_ROOT
 from mapapp.events import current_edition, edition_date
 from mapapp.storage import EventStore
+from tests.conftest import change
 
 AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 EDITION = edition_date(current_edition())
@@ -114,7 +115,7 @@ def test_an_organiser_submits_by_keyboard_and_the_event_reaches_the_map(
 
     page.goto(live_server + "/api/events.geojson")
     assert "Keyboard walk for rare diseases" not in page.content()  # not before approval
-    store.update(event["id"], {"status": "approved"})
+    change(store, event["id"], {"status": "approved"})
     page.goto(live_server + "/api/events.geojson")
     assert "Keyboard walk for rare diseases" in page.content()
     assert page.page_errors == []

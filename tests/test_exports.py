@@ -17,7 +17,7 @@ from mapapp.cli import cli
 from mapapp.events import FIELDS, PRIVATE_FIELDS, PUBLIC_FIELDS
 from mapapp.exports import FORMATS, neutralise_formula, render_export
 from mapapp.storage import EventStore
-from tests.conftest import make_event
+from tests.conftest import change, make_event
 
 TODAY = datetime.now(UTC).date().isoformat()
 INJECTIONS = ["=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1", "\n=1", '=HYPERLINK("http://x","y")']
@@ -61,7 +61,7 @@ def events(store: EventStore) -> list[dict[str, str]]:
             make_event(title="Rejected in Rome", status="rejected", city="Rome", country="IT"),
         ]
     )
-    store.update(stored[0]["id"], {"edit_token_hash": "secret-hash"})
+    change(store, stored[0]["id"], {"edit_token_hash": "secret-hash"})
     return [store.get(event["id"]) or {} for event in stored]
 
 

@@ -9,8 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from mapapp import audit, moderation
-from mapapp.storage import EventStore
-from tests.conftest import COORDINATOR_NAME, make_event
+from mapapp.storage import Audit, EventStore
+from tests.conftest import COORDINATOR_NAME, change, make_event
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -28,9 +28,9 @@ def pending(store: EventStore, **fields: str) -> dict[str, str]:
 
 
 def entries(app: Flask) -> list[audit.Entry]:
-    """Return every audit entry, newest first."""
+    """Return every audit entry of a person's change, newest first (not the events' creation)."""
     with app.app_context():
-        return audit.page(1, 1000).entries
+        return [entry for entry in audit.page(1, 1000).entries if entry.who != "system"]
 
 
 def test_queue_lists_pending_events_only(coordinator_client: FlaskClient, store: EventStore):
@@ -55,7 +55,11 @@ def test_approve(app: Flask, coordinator_client: FlaskClient, store: EventStore)
     event = pending(store)
     response = coordinator_client.post(
         f"/admin/events/{event['id']}/approve",
-        data={"csrf_token": token(coordinator_client), "next": "/admin/"},
+        data={
+            "csrf_token": token(coordinator_client),
+            "next": "/admin/",
+            "version": event["version"],
+        },
         follow_redirects=True,
     )
     assert "Approved the event." in response.get_data(as_text=True)
@@ -70,15 +74,18 @@ def test_approve_without_csrf_changes_nothing(
     app: Flask, coordinator_client: FlaskClient, store: EventStore
 ):
     event = pending(store)
-    response = coordinator_client.post(f"/admin/events/{event['id']}/approve")
-    assert response.status_code == 302
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/approve", data={"version": event["version"]}
+    )
+    assert response.status_code == 303
     assert store.get(event["id"])["status"] == "pending"
     assert entries(app) == []
 
 
 def test_approve_unknown_event_is_404(coordinator_client: FlaskClient):
     response = coordinator_client.post(
-        "/admin/events/nosuchid/approve", data={"csrf_token": token(coordinator_client)}
+        "/admin/events/nosuchid/approve",
+        data={"csrf_token": token(coordinator_client), "version": "1"},
     )
     assert response.status_code == 404
     assert "There is no event with the id &#39;nosuchid&#39;." in response.get_data(as_text=True)
@@ -91,7 +98,7 @@ def test_approve_refuses_an_invalid_event(
     event = pending(store, website="javascript:alert(1)")
     response = coordinator_client.post(
         f"/admin/events/{event['id']}/approve",
-        data={"csrf_token": token(coordinator_client)},
+        data={"csrf_token": token(coordinator_client), "version": event["version"]},
         follow_redirects=True,
     )
     assert "Website: give a full address starting with https://" in response.get_data(as_text=True)
@@ -103,7 +110,11 @@ def test_reject_with_reason(app: Flask, coordinator_client: FlaskClient, store: 
     event = pending(store)
     response = coordinator_client.post(
         f"/admin/events/{event['id']}/reject",
-        data={"csrf_token": token(coordinator_client), "reason": "  Duplicate of another event "},
+        data={
+            "csrf_token": token(coordinator_client),
+            "reason": "  Duplicate of another event ",
+            "version": event["version"],
+        },
         follow_redirects=True,
     )
     assert "Rejected the event." in response.get_data(as_text=True)
@@ -127,7 +138,11 @@ def test_reject_needs_a_reason(
     event = pending(store)
     response = coordinator_client.post(
         f"/admin/events/{event['id']}/reject",
-        data={"csrf_token": token(coordinator_client), "reason": reason},
+        data={
+            "csrf_token": token(coordinator_client),
+            "reason": reason,
+            "version": event["version"],
+        },
         follow_redirects=True,
     )
     assert "Reason:" in response.get_data(as_text=True)
@@ -137,7 +152,16 @@ def test_reject_needs_a_reason(
 
 def _edit_form(client: FlaskClient, event_id: str) -> dict[str, str]:
     """Return the edit form's fields as the page fills them."""
-    page = client.get(f"/admin/events/{event_id}/edit").get_data(as_text=True)
+    return _edit_form_from(client.get(f"/admin/events/{event_id}/edit").get_data(as_text=True))
+
+
+def versions(*events: dict[str, str]) -> dict[str, str]:
+    """Return the bulk-approve form's version fields for these events."""
+    return {f"version-{event['id']}": event["version"] for event in events}
+
+
+def _edit_form_from(page: str) -> dict[str, str]:
+    """Return the edit form's fields as a page fills them."""
     page = page[page.index('class="edit-form"') :]
     page = page[: page.index("</form>")]
     form = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
@@ -200,15 +224,64 @@ def test_edit_refuses_when_someone_else_changed_the_event(
 ):
     event = pending(store)
     form = _edit_form(coordinator_client, event["id"])
-    store.update(event["id"], {"city": "Marseille"})  # another coordinator, the same second
+    change(store, event["id"], {"city": "Marseille"})  # another coordinator, the same second
     form["title"] = "Stale edit"
     response = coordinator_client.post(f"/admin/events/{event['id']}/edit", data=form)
-    assert response.status_code == 400
-    assert "Someone changed this event while you were editing it." in response.get_data(
-        as_text=True
-    )
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "Someone changed this event while you were looking at it." in page
     assert store.get(event["id"])["title"] == event["title"]
-    assert 'value="Marseille"' in response.get_data(as_text=True)  # the form shows it as it is now
+    assert store.get(event["id"])["city"] == "Marseille"
+    # What the person typed is kept in the form, the event as it is now shown beside it.
+    assert 'value="Stale edit"' in page
+    assert "<td>Marseille</td><td>Paris</td>" in page
+    assert "<td>Light up the town hall</td><td>Stale edit</td>" in page
+    # Saving the same form again (now carrying the new version) keeps the person's version.
+    again = _edit_form_from(page)
+    assert again["version"] == store.get(event["id"])["version"]
+    saved = coordinator_client.post(f"/admin/events/{event['id']}/edit", data=again)
+    assert saved.status_code == 303
+    assert (store.get(event["id"])["title"], store.get(event["id"])["city"]) == (
+        "Stale edit",
+        "Paris",
+    )
+
+
+def test_edit_without_a_version_is_refused(coordinator_client: FlaskClient, store: EventStore):
+    event = pending(store)
+    form = _edit_form(coordinator_client, event["id"])
+    del form["version"]
+    form["title"] = "No version"
+    response = coordinator_client.post(f"/admin/events/{event['id']}/edit", data=form)
+    assert response.status_code == 400
+    assert "does not say which version of the event you saw" in response.get_data(as_text=True)
+    assert store.get(event["id"])["title"] == event["title"]
+
+
+@pytest.mark.parametrize("action", ["approve", "reject", "place"])
+def test_an_action_on_an_event_changed_meanwhile_is_409(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore, action: str
+):
+    # The organiser swapped the content in after the coordinator loaded the queue.
+    event = pending(store)
+    change(store, event["id"], {"title": "Swapped-in content"})
+    data = {
+        "csrf_token": token(coordinator_client),
+        "version": event["version"],
+        "reason": "Spam",
+        "latitude": "45.764",
+        "longitude": "4.8357",
+        "next": "/admin/",
+    }
+    response = coordinator_client.post(f"/admin/events/{event['id']}/{action}", data=data)
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "Swapped-in content" in page and "Nothing was saved." in page
+    stored = store.get(event["id"])
+    assert (stored["status"], stored["latitude"]) == ("pending", event["latitude"])
+    assert entries(app) == [] or all(e.action == "edit" and e.who == "test" for e in entries(app))
+    if action == "reject":
+        assert ">Spam</textarea>" in page  # the typed reason is kept
 
 
 def test_place_an_unplaced_event(app: Flask, coordinator_client: FlaskClient, store: EventStore):
@@ -217,7 +290,12 @@ def test_place_an_unplaced_event(app: Flask, coordinator_client: FlaskClient, st
     )
     response = coordinator_client.post(
         f"/admin/events/{event['id']}/place",
-        data={"csrf_token": token(coordinator_client), "latitude": "45.764", "longitude": "4.8357"},
+        data={
+            "csrf_token": token(coordinator_client),
+            "latitude": "45.764",
+            "longitude": "4.8357",
+            "version": event["version"],
+        },
         follow_redirects=True,
     )
     assert "Placed the event on the map." in response.get_data(as_text=True)
@@ -242,6 +320,7 @@ def test_place_refuses_a_point_off_the_map(
             "csrf_token": token(coordinator_client),
             "latitude": latitude,
             "longitude": longitude,
+            "version": event["version"],
         },
         follow_redirects=True,
     )
@@ -253,7 +332,11 @@ def test_bulk_approve(app: Flask, coordinator_client: FlaskClient, store: EventS
     first, second, third = (pending(store, title=f"Event {n}") for n in range(3))
     response = coordinator_client.post(
         "/admin/approve",
-        data={"csrf_token": token(coordinator_client), "ids": [first["id"], second["id"]]},
+        data={
+            "csrf_token": token(coordinator_client),
+            "ids": [first["id"], second["id"]],
+            **versions(first, second),
+        },
         follow_redirects=True,
     )
     assert "Approved 2 event(s)." in response.get_data(as_text=True)
@@ -269,12 +352,37 @@ def test_bulk_approve_is_all_or_nothing(
     bad = pending(store, title="Bad", website="not a url")
     response = coordinator_client.post(
         "/admin/approve",
-        data={"csrf_token": token(coordinator_client), "ids": [good["id"], bad["id"]]},
+        data={
+            "csrf_token": token(coordinator_client),
+            "ids": [good["id"], bad["id"]],
+            **versions(good, bad),
+        },
         follow_redirects=True,
     )
     assert "Bad: Website: give a full address" in response.get_data(as_text=True)
     assert store.get(good["id"])["status"] == "pending"
     assert entries(app) == []
+
+
+def test_bulk_approve_applies_the_fresh_and_lists_the_stale(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    fresh, stale = pending(store, title="Fresh"), pending(store, title="Stale")
+    change(store, stale["id"], {"description": "Changed after the queue was loaded."})
+    response = coordinator_client.post(
+        "/admin/approve",
+        data={
+            "csrf_token": token(coordinator_client),
+            "ids": [fresh["id"], stale["id"]],
+            **versions(fresh, stale),
+        },
+    )
+    assert response.status_code == 303
+    page = coordinator_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Approved 1 event(s)." in page
+    assert "Not approved, because they changed since you loaded the page: “Stale”." in page
+    assert store.get(fresh["id"])["status"] == "approved"
+    assert store.get(stale["id"])["status"] == "pending"
 
 
 def test_bulk_approve_needs_a_tick(coordinator_client: FlaskClient):
@@ -318,23 +426,32 @@ def test_events_list_is_paged(coordinator_client: FlaskClient, store: EventStore
     assert sorted(titles) == [f"Event {n:02d}" for n in range(30)]
 
 
-def test_audit_page_is_newest_first_and_paged(app: Flask, coordinator_client: FlaskClient):
-    with app.app_context():
-        for n in range(55):
-            audit.record("ana", f"event{n:03d}", "edit", {"title": [f"old {n}", f"new {n}"]})
+def test_audit_page_is_newest_first_and_paged(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    for n in range(55):
+        current = store.get(event["id"])
+        store.update(
+            event["id"],
+            {"title": f"new {n}"},
+            expected=current["version"],
+            audit=Audit("ana", "edit"),
+        )
     first = coordinator_client.get("/admin/audit").get_data(as_text=True)
-    ids = re.findall(r">(event\d{3})</a>", first)
-    assert ids[:2] == ["event054", "event053"] and len(ids) == 50
+    assert first.index("“new 53” → “new 54”") < first.index("“new 52” → “new 53”")
+    assert first.count("<li><time>") == 50 or "Page 1 of 2" in first
     second = coordinator_client.get("/admin/audit?page=2").get_data(as_text=True)
-    assert re.findall(r">(event\d{3})</a>", second) == [f"event{n:03d}" for n in range(4, -1, -1)]
-    assert "“old 0” → “new 0”" in second
+    assert "Page 2 of 2" in second
+    assert "“Light up the town hall” → “new 0”" in second
 
 
 def test_audit_log_lives_in_the_data_directory(app: Flask, coordinator_client, store, data_dir):
     event = pending(store)
     coordinator_client.post(
-        f"/admin/events/{event['id']}/approve", data={"csrf_token": token(coordinator_client)}
+        f"/admin/events/{event['id']}/approve",
+        data={"csrf_token": token(coordinator_client), "version": event["version"]},
     )
     text = (data_dir / "audit.csv").read_text(encoding="utf-8-sig")
-    assert text.splitlines()[0] == "id,time,who,event_id,action,changes"
+    assert text.splitlines()[0] == "id,time,who,event_id,action,changes,version,batch"
     assert f"{COORDINATOR_NAME},{event['id']},approve" in text

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from mapapp.events import current_edition, edition_date
 from mapapp.storage import EventStore
-from tests.conftest import make_event, make_submission
+from tests.conftest import change, make_event, make_submission
 from tests.nominatim_stub import (  # noqa: F401  (fixtures)
     NominatimStub,
     closed_port_url,
@@ -31,6 +31,13 @@ def hidden(page: str, name: str) -> str:
     match = re.search(rf'name="{name}" type="hidden" value="([^"]*)"', page)
     assert match, f"no hidden field {name}"
     return html.unescape(match.group(1))
+
+
+def version_of(page: str) -> str:
+    """Return the event version an edit page carries in its forms."""
+    match = re.search(r'name="version" value="([^"]*)"', page)
+    assert match, "no version field"
+    return match.group(1)
 
 
 def form_data(**fields: str) -> dict[str, str]:
@@ -302,7 +309,7 @@ def test_the_edit_link_edits_and_sends_back_to_review(
     _, edit_url = submit_event(client)
     path = edit_url.split("localhost", 1)[1]
     [event] = store.frame().to_dict("records")
-    store.update(event["id"], {"status": "approved"})
+    change(store, event["id"], {"status": "approved"})
     page = client.get(path).get_data(as_text=True)
     assert "published on the map" in page
     data = {
@@ -310,6 +317,7 @@ def test_the_edit_link_edits_and_sends_back_to_review(
         **form_data(title="A better title"),
         "latitude": event["latitude"],
         "longitude": event["longitude"],
+        "version": version_of(page),
     }
     response = client.post(path, data=data)
     assert response.status_code == 303
@@ -327,7 +335,12 @@ def test_an_invalid_edit_writes_nothing(client: FlaskClient, store: EventStore) 
     page = client.get(path).get_data(as_text=True)
     before = store.path.read_bytes()
     response = client.post(
-        path, data={"csrf_token": hidden(page, "csrf_token"), **form_data(title="")}
+        path,
+        data={
+            "csrf_token": hidden(page, "csrf_token"),
+            "version": version_of(page),
+            **form_data(title=""),
+        },
     )
     assert response.status_code == 422
     assert "Title: give the event a name." in response.get_data(as_text=True)
@@ -339,12 +352,60 @@ def test_the_edit_link_withdraws(client: FlaskClient, store: EventStore) -> None
     path = edit_url.split("localhost", 1)[1]
     page = client.get(path).get_data(as_text=True)
     response = client.post(
-        path + "/withdraw", data={"csrf_token": hidden(page, "csrf_token"), "confirm": "y"}
+        path + "/withdraw",
+        data={
+            "csrf_token": hidden(page, "csrf_token"),
+            "confirm": "y",
+            "version": version_of(page),
+        },
     )
     assert response.status_code == 303
     [event] = store.frame().to_dict("records")
     assert event["status"] == "withdrawn"
     assert "You withdrew this event" in client.get(path).get_data(as_text=True)
+
+
+def test_an_edit_of_an_event_changed_meanwhile_is_409_and_keeps_the_typing(
+    client: FlaskClient, store: EventStore
+) -> None:
+    _, edit_url = submit_event(client)
+    path = edit_url.split("localhost", 1)[1]
+    page = client.get(path).get_data(as_text=True)
+    [event] = store.frame().to_dict("records")
+    change(store, event["id"], {"status": "approved"})  # a coordinator approved it meanwhile
+    data = {
+        "csrf_token": hidden(page, "csrf_token"),
+        **form_data(title="My own better title"),
+        "latitude": event["latitude"],
+        "longitude": event["longitude"],
+        "version": version_of(page),
+    }
+    response = client.post(path, data=data)
+    assert response.status_code == 409
+    answer = response.get_data(as_text=True)
+    assert "Your event changed since you opened this page" in answer
+    assert 'value="My own better title"' in answer
+    assert "<td>Light up the town hall</td><td>My own better title</td>" in answer
+    assert store.get(event["id"])["title"] == event["title"]
+    assert store.get(event["id"])["status"] == "approved"
+    # The page now carries the new version: sending it again saves the organiser's text.
+    data["version"] = version_of(answer)
+    assert client.post(path, data=data).status_code == 303
+    assert store.get(event["id"])["title"] == "My own better title"
+
+
+@pytest.mark.parametrize("version", ["", "stale"])
+def test_a_withdrawal_needs_the_current_version(
+    client: FlaskClient, store: EventStore, version: str
+) -> None:
+    _, edit_url = submit_event(client)
+    path = edit_url.split("localhost", 1)[1]
+    page = client.get(path).get_data(as_text=True)
+    data = {"csrf_token": hidden(page, "csrf_token"), "confirm": "y", "version": version}
+    response = client.post(path + "/withdraw", data=data)
+    assert response.status_code == (400 if not version else 409)
+    [event] = store.frame().to_dict("records")
+    assert event["status"] == "pending"
 
 
 @pytest.mark.parametrize("token", ["nonsense", "WyJhYmMiLCJ4Il0.forged"])

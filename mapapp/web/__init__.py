@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from mapapp.storage import StoreDamagedError, StoreUnavailableError
 from mapapp.web import admin, api, api_submit, assets, auth, public, submit
 from mapapp.web import exports as export_views
 from mapapp.web import imports as import_views
+
+# Seconds a client is asked to wait before trying a write again.
+RETRY_AFTER_SECONDS = 120
+UNAVAILABLE_MESSAGE = (
+    "We cannot store events right now; nothing was saved. Please try again in a few minutes."
+)
+DAMAGED_MESSAGE = (
+    "The events data file needs attention from the site's team; nothing was changed. "
+    "Please try again later."
+)
+PROBLEM_TYPE = "application/problem+json"
+
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -23,6 +39,8 @@ def init_app(app: Flask) -> None:
     auth.init_app(app)
     app.register_blueprint(admin.blueprint)
     app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(StoreUnavailableError, _handle_store_unavailable)
+    app.register_error_handler(StoreDamagedError, _handle_store_damaged)
     if proxies := int(app.config["PROXY_COUNT"]):
         # Client address (rate limits), scheme and host (edit links) as the proxies saw them.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -36,6 +54,36 @@ def wants_json() -> bool:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
+
+
+def _handle_store_unavailable(error: StoreUnavailableError):  # type: ignore[no-untyped-def]
+    """Answer 503 when nothing can be stored (read-only, full disk, damaged file, busy)."""
+    log.error("Refused %s %s: %s", request.method, request.path, error)
+    return _unavailable(UNAVAILABLE_MESSAGE, error.reason)
+
+
+def _handle_store_damaged(error: StoreDamagedError):  # type: ignore[no-untyped-def]
+    """Answer 503 when the data file cannot be read as events and no good copy is held."""
+    log.error("Cannot serve %s: %s\n  %s", request.path, error, "\n  ".join(error.problems))
+    return _unavailable(DAMAGED_MESSAGE, "damaged")
+
+
+def _unavailable(message: str, reason: str):  # type: ignore[no-untyped-def]
+    """Return a 503 as a problem body to API clients and as a page to people."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+    if wants_json():
+        body = {
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": message,
+            "reason": reason,
+        }
+        response = jsonify(body)
+        response.mimetype = PROBLEM_TYPE
+        return response, 503, headers
+    error = ServiceUnavailable(message)
+    return render_template("error.html", error=error), 503, headers
 
 
 def _handle_http_error(error: HTTPException):  # type: ignore[no-untyped-def]

@@ -41,9 +41,10 @@ blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 class ActionForm(FlaskForm):
-    """A button that changes something: only the CSRF token."""
+    """A button that changes something: the CSRF token and the version of the event seen."""
 
     next = HiddenField()
+    version = HiddenField()
 
 
 class RejectForm(ActionForm):
@@ -112,47 +113,85 @@ def approve_many() -> ResponseReturnValue:
     elif not ids:
         flash("Tick at least one event to approve.", "error")
     else:
-        _report(moderation.bulk_approve(ids, current_user.name), "Approved {n} event(s).")
-    return redirect(safe_next(form.next.data))
+        versions = {event_id: request.form.get(f"version-{event_id}", "") for event_id in ids}
+        outcome = moderation.bulk_approve(versions, current_user.name)
+        _report(outcome, "Approved {n} event(s).")
+        if outcome.conflict:
+            titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
+            flash(
+                f"Not approved, because they changed since you loaded the page: {titles}. "
+                "They are shown again as they are now; look at them once more.",
+                "error",
+            )
+    return redirect(safe_next(form.next.data), code=303)
 
 
 @blueprint.post("/events/<event_id>/approve")
 def approve(event_id: str) -> ResponseReturnValue:
-    """Approve one event."""
+    """Approve one event, as it was when the coordinator saw it."""
     form = ActionForm()
-    if form.validate_on_submit():
-        _report(moderation.approve(event_id, current_user.name), "Approved the event.")
-    else:
+    if not form.validate_on_submit():
         flash("The form expired; please try again.", "error")
-    return redirect(safe_next(form.next.data))
+        return redirect(safe_next(form.next.data), code=303)
+    outcome = moderation.approve(event_id, current_user.name, form.version.data or "")
+    return _answer(outcome, "approve", "Approved the event.", form.next.data)
 
 
 @blueprint.post("/events/<event_id>/reject")
 def reject(event_id: str) -> ResponseReturnValue:
     """Reject one event with a reason."""
     form = RejectForm()
-    if form.validate_on_submit():
-        outcome = moderation.reject(event_id, current_user.name, form.reason.data or "")
-        _report(outcome, "Rejected the event.")
-    else:
+    if not form.validate_on_submit():
         for errors in form.errors.values():
             for error in errors:
                 flash(error if ":" in error else f"Reason: {error}", "error")
-    return redirect(safe_next(form.next.data))
+        return redirect(safe_next(form.next.data), code=303)
+    outcome = moderation.reject(
+        event_id, current_user.name, form.reason.data or "", form.version.data or ""
+    )
+    typed = {"moderation_note": form.reason.data or ""}
+    return _answer(outcome, "reject", "Rejected the event.", form.next.data, typed)
 
 
 @blueprint.post("/events/<event_id>/place")
 def place(event_id: str) -> ResponseReturnValue:
     """Place or move an event where the coordinator clicked."""
     form = PlaceForm()
-    if form.validate_on_submit():
-        outcome = moderation.place(
-            event_id, current_user.name, form.latitude.data or "", form.longitude.data or ""
-        )
-        _report(outcome, "Placed the event on the map.")
-    else:
+    if not form.validate_on_submit():
         flash("The form expired; please try again.", "error")
-    return redirect(safe_next(form.next.data))
+        return redirect(safe_next(form.next.data), code=303)
+    latitude, longitude = form.latitude.data or "", form.longitude.data or ""
+    outcome = moderation.place(
+        event_id, current_user.name, latitude, longitude, form.version.data or ""
+    )
+    typed = {"latitude": latitude, "longitude": longitude}
+    return _answer(outcome, "place", "Placed the event on the map.", form.next.data, typed)
+
+
+def _answer(
+    outcome: moderation.Outcome,
+    action: str,
+    success: str,
+    next_url: str | None,
+    typed: dict[str, str] | None = None,
+) -> ResponseReturnValue:
+    """Redirect after a saved action (303); show a lost race as 409 with the event as it is now."""
+    if outcome.conflict:
+        current = next(iter(outcome.conflict.values()))
+        return render_template(
+            "admin/conflict.html",
+            action=action,
+            current=current,
+            typed=typed or {},
+            labels=FIELD_LABELS,
+            fields=moderation.EDITABLE_FIELDS,
+            action_form=ActionForm(formdata=None),
+            reject_form=RejectForm(formdata=None),
+            place_form=PlaceForm(formdata=None),
+            next_url=safe_next(next_url),
+        ), 409
+    _report(outcome, success)
+    return redirect(safe_next(next_url), code=303)
 
 
 @blueprint.route("/events/<event_id>/edit", methods=["GET", "POST"])
@@ -164,6 +203,9 @@ def edit(event_id: str) -> ResponseReturnValue:
         raise EventNotFoundError(event_id)
     errors: dict[str, str] = {}
     values = event
+    version = event["version"]
+    conflict: dict[str, str] | None = None
+    status = 200
     if form.validate_on_submit():
         submitted = {name: request.form.get(name, "") for name in moderation.EDITABLE_FIELDS}
         outcome = moderation.edit(
@@ -171,17 +213,24 @@ def edit(event_id: str) -> ResponseReturnValue:
         )
         if outcome.ok:
             flash("Saved the event.", "success")
-            return redirect(url_for("admin.edit", event_id=event_id))
+            return redirect(url_for("admin.edit", event_id=event_id), code=303)
         errors = outcome.errors
-        # After a clash show the event as it is now; otherwise keep what the person typed.
-        values = event if "version" in errors else {**event, **submitted}
+        values = {**event, **submitted}  # keep what the person typed
+        if outcome.conflict:
+            conflict = event = outcome.conflict[event_id]
+            version = event["version"]  # saving again means: keep mine over theirs
+            status = 409
+        else:
+            version = request.form.get("version", "") or version
+            status = 400
     elif request.method == "POST":
         errors = {"csrf_token": "The form expired; please send it again."}
-    status = 400 if errors else 200
+        status = 400
     return render_template(
         "admin/edit.html",
         event=event,
-        version=moderation.fingerprint(event),
+        version=version,
+        conflict=conflict,
         values=values,
         errors=errors,
         form=form,
@@ -223,7 +272,7 @@ def stats_page() -> str:
 
 def _report(outcome: moderation.Outcome, success: str) -> None:
     """Flash what an action did, or why it saved nothing."""
-    if outcome.ok:
+    if outcome.events and not outcome.errors:
         flash(success.format(n=len(outcome.events)), "success")
     for message in outcome.errors.values():
         flash(message, "error")

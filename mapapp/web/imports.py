@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-from flask_login import login_required
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, SelectField
@@ -55,6 +55,7 @@ def upload() -> tuple[str, int] | str:
                 get_store(),
                 status=form.status.data,
                 dry_run=form.dry_run.data,
+                who=current_user.name,
             )
         except ImportFileError as exc:
             problem = str(exc)

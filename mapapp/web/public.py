@@ -168,6 +168,10 @@ def event_ics(event_id: str) -> Response:
 
 
 @blueprint.get("/healthz")
-def health() -> dict[str, object]:
-    """Tell a load balancer the app can read its store."""
-    return {"status": "ok", "events": len(get_store())}
+def health() -> tuple[dict[str, object], int]:
+    """Tell a load balancer whether the store can be read and written: ok, read-only, degraded."""
+    store = get_store()
+    status = store.health()
+    if status == "degraded":
+        return {"status": status}, 503
+    return {"status": status, "events": len(store)}, 200

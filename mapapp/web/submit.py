@@ -18,8 +18,9 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from mapapp import submissions
+from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
-from mapapp.storage import get_store
+from mapapp.storage import ConflictError, get_store
 from mapapp.web.limits import configured_limit, limiter
 from mapapp.web.public import content_security_policy
 
@@ -39,6 +40,35 @@ def _protect(response: Response) -> Response:
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+def _render_edit(
+    event: dict[str, str],
+    form: EditForm | None,
+    errors: dict[str, str],
+    *,
+    conflict: bool = False,
+    version: str = "",
+) -> tuple[str, int]:
+    """Show the edit page: the form as typed (or as stored), the event now after a lost race."""
+    if form is None:
+        form = EditForm(formdata=None, data=submissions.form_values(event))
+        form.latitude.data, form.longitude.data = event["latitude"], event["longitude"]
+    typed = {name: str(request.form.get(name, "")) for name in submissions.CONTENT_FIELDS}
+    status = 409 if conflict else (422 if errors else 200)
+    return render_template(
+        "edit.html",
+        form=form,
+        event=event,
+        errors=errors,
+        withdraw=WithdrawForm(formdata=None),
+        # After a lost race the form keeps what was typed, and saving again overrides.
+        version=version or event["version"],
+        conflict=event if conflict and request.form.get("title") is not None else None,
+        typed=typed,
+        fields=submissions.CONTENT_FIELDS,
+        labels=FIELD_LABELS,
+    ), status
 
 
 def _secret() -> str:
@@ -166,11 +196,7 @@ def edit(token: str) -> Response | tuple[str, int]:
     if current is None:
         abort(404, "This edit link is not valid. Check that you copied all of it.")
     if request.method == "GET" or current["status"] == "withdrawn":
-        form = EditForm(formdata=None, data=submissions.form_values(current))
-        form.latitude.data, form.longitude.data = current["latitude"], current["longitude"]
-        return render_template(
-            "edit.html", form=form, event=current, errors={}, withdraw=WithdrawForm()
-        ), 200
+        return _render_edit(current, None, {})
     form = EditForm()
     errors = _csrf_errors(form)
     outcome = (
@@ -178,10 +204,10 @@ def edit(token: str) -> Response | tuple[str, int]:
         if errors
         else (submissions.edit_submission(store, current, request.form))
     )
+    if outcome.conflict is not None:
+        return _render_edit(outcome.conflict, form, outcome.errors, conflict=True)
     if outcome.event is None:
-        return render_template(
-            "edit.html", form=form, event=current, errors=outcome.errors, withdraw=WithdrawForm()
-        ), 422
+        return _render_edit(current, form, outcome.errors, version=request.form.get("version", ""))
     if outcome.changed:
         log.info("Event %s edited by its organiser, pending review", current["id"])
         flash("Your changes are saved. A coordinator will review the event again.", "success")
@@ -191,7 +217,7 @@ def edit(token: str) -> Response | tuple[str, int]:
 
 
 @blueprint.post("/edit/<token>/withdraw")
-def withdraw(token: str) -> Response:
+def withdraw(token: str) -> Response | tuple[str, int]:
     """Withdraw the event behind an edit link."""
     store = get_store()
     current = submissions.event_for_token(store, _secret(), token)
@@ -201,7 +227,15 @@ def withdraw(token: str) -> Response:
     if _csrf_errors(form) or not form.confirm.data:
         flash("Tick the box to confirm you want to withdraw the event.", "error")
         return redirect(url_for("submit.edit", token=token), code=303)
-    submissions.withdraw_event(store, current["id"])
+    version = request.form.get("version", "")
+    if not version:
+        return _render_edit(current, None, {"version": submissions.MISSING_VERSION_MESSAGE})[0], 400
+    try:
+        submissions.withdraw_event(store, current["id"], version)
+    except ConflictError as conflict:
+        now = conflict.current[current["id"]]
+        errors = {"version": submissions.CHANGED_MESSAGE}
+        return _render_edit(now, None, errors, conflict=True)[0], 409
     log.info("Event %s withdrawn by its organiser", current["id"])
     flash("Your event is withdrawn: it will not appear on the map.", "success")
     return redirect(url_for("submit.edit", token=token), code=303)

@@ -46,6 +46,39 @@ def serve_command(host: str, port: int, workers: int, timeout: int) -> None:
     MapappServer().run()
 
 
+@cli.command("check")
+@click.option("--fix", is_flag=True, help="Correct what is safely fixable, keeping a backup.")
+def check_command(fix: bool) -> None:
+    """Check every data file and list each problem with its line; exit 1 if any is damaged.
+
+    Run it, and restart the app, after editing a data file by hand.
+    """
+    from mapapp.geocoding import CACHE_COLUMNS, CACHE_FILE
+    from mapapp.storage import CsvTable, get_store
+
+    store = get_store()
+    tables = [*store.tables(), CsvTable(store.data_dir / CACHE_FILE, CACHE_COLUMNS, "key")]
+    damaged = False
+    for table in tables:
+        if not table.path.exists():
+            continue
+        problems = table.problems()
+        if fix and any(problem.fixable for problem in problems):
+            changes, problems, backup = table.fix()
+            for change in changes:
+                click.echo(f"{table.path.name}: fixed: {change}")
+            if backup is not None:
+                click.echo(f"{table.path.name}: the original is kept as {backup}")
+        if not problems:
+            click.echo(f"{table.path.name}: no problems.")
+        for problem in problems:
+            hint = " (mapapp check --fix corrects this)" if problem.fixable and not fix else ""
+            click.echo(f"{problem}{hint}")
+            damaged = damaged or problem.damage
+    if damaged:
+        raise SystemExit(1)
+
+
 @cli.group("coordinator")
 def coordinator_group() -> None:
     """Manage the accounts of the coordinators who moderate events."""

@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     # Spam and abuse (issue 5): a Flask-Limiter limit string, or "off"
     "SUBMIT_RATE_LIMIT": "10 per hour",
     "LOGIN_RATE_LIMIT": "10 per minute",
+    # Changes through one edit link, and through all edit links from one client (each rewrites
+    # the events file under its lock).
+    "EDIT_RATE_LIMIT": "20 per hour",
     "RATELIMIT_STORAGE_URI": "memory://",
     "SUBMIT_MIN_SECONDS": 3.0,
     # Largest request body accepted, in bytes (413 beyond): the longest event is about 30 KB.

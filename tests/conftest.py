@@ -122,6 +122,7 @@ def app_config(data_dir: Path) -> dict[str, Any]:
         "SECRET_KEY": "test-secret-key",
         "SUBMIT_RATE_LIMIT": "off",
         "LOGIN_RATE_LIMIT": "off",
+        "EDIT_RATE_LIMIT": "off",
         "SUBMIT_MIN_SECONDS": 0.0,
     }
 

@@ -227,11 +227,27 @@ EDITS = [
             ]
         ),
         [
-            (2, "starts_at is '28/02/2027 18:00', not a date and time like 2027-02-28T18:00. Fixing the file rewrites it as 2027-02-28T18:00 " + DAY_FIRST, True),
-            (3, "starts_at is '01/03/2027 9:30', not a date and time like 2027-02-28T18:00. Fixing the file rewrites it as 2027-03-01T09:30", True),
+            (
+                2,
+                "starts_at is '28/02/2027 18:00', not a date and time like 2027-02-28T18:00. Fixing the file rewrites it as 2027-02-28T18:00 "
+                + DAY_FIRST,
+                True,
+            ),
+            (
+                3,
+                "starts_at is '01/03/2027 9:30', not a date and time like 2027-02-28T18:00. Fixing the file rewrites it as 2027-03-01T09:30",
+                True,
+            ),
             (6, "rewrites it as 2027-03-02T18:00", True),
             (7, "rewrites it as 2027-03-05T07:05", True),
-            *[(line, "created_at is '25/09/2026 10:09', not a UTC time like 2026-09-25T10:09:00Z. Fixing the file rewrites it as 2026-09-25T10:09:00Z", True) for line in (2, 3, 6, 7)],
+            *[
+                (
+                    line,
+                    "created_at is '25/09/2026 10:09', not a UTC time like 2026-09-25T10:09:00Z. Fixing the file rewrites it as 2026-09-25T10:09:00Z",
+                    True,
+                )
+                for line in (2, 3, 6, 7)
+            ],
             *[(line, "updated_at is '2026-09-25 10:09:00'", True) for line in (2, 3, 6, 7)],
         ],
         [
@@ -245,36 +261,81 @@ EDITS = [
     pytest.param(
         # Excel in the US, month first with AM/PM: 2/28/2027 shows the order.
         encode(
-            dates("starts_at", "2/28/2027 6:00 PM", "3/1/2027 9:30 AM", "3/2/2027 12:00 PM", "3/5/2027 12:15 AM")
+            dates(
+                "starts_at",
+                "2/28/2027 6:00 PM",
+                "3/1/2027 9:30 AM",
+                "3/2/2027 12:00 PM",
+                "3/5/2027 12:15 AM",
+            )
         ),
         [
-            (2, "starts_at is '2/28/2027 6:00 PM', not a date and time like 2027-02-28T18:00. Fixing the file rewrites it as 2027-02-28T18:00 (the file's dates put the month first).", True),
+            (
+                2,
+                "starts_at is '2/28/2027 6:00 PM', not a date and time like 2027-02-28T18:00. Fixing the file rewrites it as 2027-02-28T18:00 (the file's dates put the month first).",
+                True,
+            ),
             (3, "rewrites it as 2027-03-01T09:30", True),
             (6, "rewrites it as 2027-03-02T12:00", True),
             (7, "rewrites it as 2027-03-05T00:15", True),
         ],
-        ["Rewrote 4 dates in starts_at from month/day/year (2/28/2027 6:00 PM) to 2027-02-28T18:00."],
+        [
+            "Rewrote 4 dates in starts_at from month/day/year (2/28/2027 6:00 PM) to 2027-02-28T18:00."
+        ],
         [],
         id="month/day/year dates with AM and PM",
     ),
     pytest.param(
         # Every date has both parts 12 or under: nothing tells day from month.
-        encode(dates("starts_at", "01/02/2027 18:00", "03/02/2027 9:30", "04/02/2027 18:00", "12/11/2027 8:00")),
+        encode(
+            dates(
+                "starts_at",
+                "01/02/2027 18:00",
+                "03/02/2027 9:30",
+                "04/02/2027 18:00",
+                "12/11/2027 8:00",
+            )
+        ),
         [
-            (2, "starts_at is '01/02/2027 18:00', not a date and time like 2027-02-28T18:00. The file's dates cannot tell day from month: every date has both parts 12 or under; fix them by hand as 2027-02-01T18:00 if 01 is the day or 2027-01-02T18:00 if it is the month.", False),
+            (
+                2,
+                "starts_at is '01/02/2027 18:00', not a date and time like 2027-02-28T18:00. The file's dates cannot tell day from month: every date has both parts 12 or under; fix them by hand as 2027-02-01T18:00 if 01 is the day or 2027-01-02T18:00 if it is the month.",
+                False,
+            ),
             (3, "cannot tell day from month", False),
             (6, "cannot tell day from month", False),
-            (7, "fix them by hand as 2027-11-12T08:00 if 12 is the day or 2027-12-11T08:00 if it is the month", False),
+            (
+                7,
+                "fix them by hand as 2027-11-12T08:00 if 12 is the day or 2027-12-11T08:00 if it is the month",
+                False,
+            ),
         ],
         [],
-        [(2, "cannot tell day from month"), (3, "cannot tell day"), (6, "cannot tell day"), (7, "cannot tell day")],
+        [
+            (2, "cannot tell day from month"),
+            (3, "cannot tell day"),
+            (6, "cannot tell day"),
+            (7, "cannot tell day"),
+        ],
         id="ambiguous dates",
     ),
     pytest.param(
         # One date shows the day first, another the month first: the file contradicts itself.
-        encode(dates("starts_at", "28/02/2027 18:00", "02/28/2027 9:30", "2027-03-02T18:00", "2027-03-05T07:05")),
+        encode(
+            dates(
+                "starts_at",
+                "28/02/2027 18:00",
+                "02/28/2027 9:30",
+                "2027-03-02T18:00",
+                "2027-03-05T07:05",
+            )
+        ),
         [
-            (2, "put the day first in some rows and the month first in others, so no date was changed", False),
+            (
+                2,
+                "put the day first in some rows and the month first in others, so no date was changed",
+                False,
+            ),
             (3, "put the day first in some rows and the month first in others", False),
         ],
         [],
@@ -283,41 +344,82 @@ EDITS = [
     ),
     pytest.param(
         # A date without its time: the time cannot be guessed.
-        encode(dates("starts_at", "28/02/2027", "2027-03-01T09:30", "2027-03-02T18:00", "2027-03-05T07:05")),
-        [(2, "starts_at is '28/02/2027', not a date and time like 2027-02-28T18:00. It has a date but no time; write both, as in 2027-02-28T18:00.", False)],
+        encode(
+            dates(
+                "starts_at",
+                "28/02/2027",
+                "2027-03-01T09:30",
+                "2027-03-02T18:00",
+                "2027-03-05T07:05",
+            )
+        ),
+        [
+            (
+                2,
+                "starts_at is '28/02/2027', not a date and time like 2027-02-28T18:00. It has a date but no time; write both, as in 2027-02-28T18:00.",
+                False,
+            )
+        ],
         [],
         [(2, "no time")],
         id="a date without a time",
     ),
     pytest.param(
         encode(GOOD_ROWS, header=[("Start" if name == "starts_at" else name) for name in COLUMNS]),
-        [(1, "events.csv: the header has no column starts_at (found Start where it used to be). Rename the column back to starts_at; nothing was changed.", False)],
+        [
+            (
+                1,
+                "events.csv: the header has no column starts_at (found Start where it used to be). Rename the column back to starts_at; nothing was changed.",
+                False,
+            )
+        ],
         [],
         [(1, "found Start where it used to be")],
         id="a renamed column",
     ),
     pytest.param(
         encode(GOOD_ROWS, header=[name for name in COLUMNS if name != "city"]),
-        [(1, "events.csv: the header has no column city. Add it back after address; nothing was changed.", False)],
+        [
+            (
+                1,
+                "events.csv: the header has no column city. Add it back after address; nothing was changed.",
+                False,
+            )
+        ],
         [],
         [(1, "no column city")],
         id="a deleted column",
     ),
     pytest.param(
         encode(GOOD_ROWS, header=[*COLUMNS[:10], "city", "city", *COLUMNS[11:]]),
-        [(1, "events.csv: the header has the column city twice (columns 11 (K) and 12 (L)). Keep one", False)],
+        [
+            (
+                1,
+                "events.csv: the header has the column city twice (columns 11 (K) and 12 (L)). Keep one",
+                False,
+            )
+        ],
         [],
         [(1, "city twice")],
         id="a duplicated column",
     ),
     pytest.param(
         # Excel set to a European language: ';' between fields and a decimal comma.
-        encode(
-            every_row(latitude="48,8566", longitude="2,3522"), delimiter=";"
-        ),
+        encode(every_row(latitude="48,8566", longitude="2,3522"), delimiter=";"),
         [
-            (1, "events.csv: the header is one column holding ';', so the file uses ';' as its separator", True),
-            *[(line, "latitude is '48,8566', not a latitude from -90 to 90 like 48.8566. Fixing the file rewrites it as 48.8566.", True) for line in (2, 3, 6, 7)],
+            (
+                1,
+                "events.csv: the header is one column holding ';', so the file uses ';' as its separator",
+                True,
+            ),
+            *[
+                (
+                    line,
+                    "latitude is '48,8566', not a latitude from -90 to 90 like 48.8566. Fixing the file rewrites it as 48.8566.",
+                    True,
+                )
+                for line in (2, 3, 6, 7)
+            ],
             *[(line, "longitude is '2,3522'", True) for line in (2, 3, 6, 7)],
         ],
         [
@@ -330,22 +432,43 @@ EDITS = [
     ),
     pytest.param(
         encode(CP1252_ROWS, encoding="cp1252", bom=False),
-        [(2, "events.csv line 2: the file is not UTF-8; it looks like Windows-1252, as some spreadsheets save it (read so, the line says 'Kraków'). Fixing the file converts it to UTF-8.", True)],
-        ["Read the file as Windows-1252 and wrote it as UTF-8.", "Added the UTF-8 byte order mark."],
+        [
+            (
+                2,
+                "events.csv line 2: the file is not UTF-8; it looks like Windows-1252, as some spreadsheets save it (read so, the line says 'Kraków'). Fixing the file converts it to UTF-8.",
+                True,
+            )
+        ],
+        [
+            "Read the file as Windows-1252 and wrote it as UTF-8.",
+            "Added the UTF-8 byte order mark.",
+        ],
         [],
         id="Windows-1252",
     ),
     pytest.param(
         # The row after the three-line record: its first line is 6.
         GOOD.replace(b"cccc3333,approved,", b"cccc3333,approved,extra,"),
-        [(6, "events.csv line 6: the row has 29 values, but the header has 28 columns. A value holding a comma may have lost its quotes", False)],
+        [
+            (
+                6,
+                "events.csv line 6: the row has 29 values, but the header has 28 columns. A value holding a comma may have lost its quotes",
+                False,
+            )
+        ],
         [],
         [(6, "29 values")],
         id="an extra value after a record over three lines",
     ),
     pytest.param(
         GOOD.replace(b"cccc3333,approved,", b"cccc3333,"),
-        [(6, "events.csv line 6: the row has 27 values, but the header has 28 columns. A value may be missing", False)],
+        [
+            (
+                6,
+                "events.csv line 6: the row has 27 values, but the header has 28 columns. A value may be missing",
+                False,
+            )
+        ],
         [],
         [(6, "27 values")],
         id="a missing value",
@@ -359,7 +482,13 @@ EDITS = [
     ),
     pytest.param(
         encode(edited(r2={"id": "aaaa1111"})),
-        [(6, "events.csv lines 2 and 6: id 'aaaa1111' is used twice; each row needs its own. Give one of them a new id by hand.", False)],
+        [
+            (
+                6,
+                "events.csv lines 2 and 6: id 'aaaa1111' is used twice; each row needs its own. Give one of them a new id by hand.",
+                False,
+            )
+        ],
         [],
         [(6, "lines 2 and 6")],
         id="a duplicated id",
@@ -367,7 +496,11 @@ EDITS = [
     pytest.param(
         encode(dates("is_sample", "TRUE", "FALSE", "True", "")),
         [
-            (2, "is_sample is 'TRUE', not true or false. Fixing the file rewrites it as true.", True),
+            (
+                2,
+                "is_sample is 'TRUE', not true or false. Fixing the file rewrites it as true.",
+                True,
+            ),
             (3, "is_sample is 'FALSE'", True),
             (6, "is_sample is 'True'", True),
         ],
@@ -377,7 +510,13 @@ EDITS = [
     ),
     pytest.param(
         GOOD.removeprefix(BOM),
-        [(None, "events.csv has no UTF-8 byte order mark, which spreadsheets need to show accented letters correctly. Fixing the file adds it.", True)],
+        [
+            (
+                None,
+                "events.csv has no UTF-8 byte order mark, which spreadsheets need to show accented letters correctly. Fixing the file adds it.",
+                True,
+            )
+        ],
         ["Added the UTF-8 byte order mark."],
         [],
         id="no byte order mark",
@@ -385,14 +524,23 @@ EDITS = [
     pytest.param(
         encode(GOOD_ROWS, newline="\n", bom=False),
         [(None, "no UTF-8 byte order mark", True)],
-        ["Changed the line ends to CR LF, as the app writes them.", "Added the UTF-8 byte order mark."],
+        [
+            "Changed the line ends to CR LF, as the app writes them.",
+            "Added the UTF-8 byte order mark.",
+        ],
         [],
         id="LF line ends and no byte order mark, as LibreOffice saves",
     ),
     pytest.param(
-        encode(edited(r0={"latitude": "48,8566"}, r3={"latitude": "-33,86", "longitude": "151,21"})),
+        encode(
+            edited(r0={"latitude": "48,8566"}, r3={"latitude": "-33,86", "longitude": "151,21"})
+        ),
         [
-            (2, "latitude is '48,8566', not a latitude from -90 to 90 like 48.8566. Fixing the file rewrites it as 48.8566.", True),
+            (
+                2,
+                "latitude is '48,8566', not a latitude from -90 to 90 like 48.8566. Fixing the file rewrites it as 48.8566.",
+                True,
+            ),
             (7, "latitude is '-33,86'", True),
             (7, "longitude is '151,21'", True),
         ],
@@ -406,7 +554,11 @@ EDITS = [
     pytest.param(
         encode(edited(r0={"status": "Approved"}, r1={"status": " pending"})),
         [
-            (2, "status is 'Approved', not one of pending, approved, rejected, withdrawn. Fixing the file rewrites it as approved.", True),
+            (
+                2,
+                "status is 'Approved', not one of pending, approved, rejected, withdrawn. Fixing the file rewrites it as approved.",
+                True,
+            ),
             (3, "status is ' pending'", True),
         ],
         [
@@ -429,30 +581,69 @@ EDITS = [
     ),
     pytest.param(
         encode(GOOD_ROWS, newline="\r"),  # values keep their own CR LF
-        [(None, "events.csv ends its lines with a carriage return alone (an old Mac format), which the app cannot read. Fixing the file changes the line ends to CR LF.", True)],
+        [
+            (
+                None,
+                "events.csv ends its lines with a carriage return alone (an old Mac format), which the app cannot read. Fixing the file changes the line ends to CR LF.",
+                True,
+            )
+        ],
         ["Changed the line ends to CR LF, as the app writes them."],
         [],
         id="old Mac line ends",
     ),
     pytest.param(
-        encode(edited(r0={"status": "maybe", "version": "-1", "latitude": "95", "starts_at": "2027-02-30T18:00", "id": "a b"}, r1={"starts_at": "", "version": ""})),
+        encode(
+            edited(
+                r0={
+                    "status": "maybe",
+                    "version": "-1",
+                    "latitude": "95",
+                    "starts_at": "2027-02-30T18:00",
+                    "id": "a b",
+                },
+                r1={"starts_at": "", "version": ""},
+            )
+        ),
         [
-            (2, "events.csv line 2: id is 'a b', not an id of 6 to 32 letters, digits, _ or -.", False),
+            (
+                2,
+                "events.csv line 2: id is 'a b', not an id of 6 to 32 letters, digits, _ or -.",
+                False,
+            ),
             (2, "status is 'maybe', not one of pending, approved, rejected, withdrawn.", False),
-            (2, "starts_at is '2027-02-30T18:00', not a date and time like 2027-02-28T18:00.", False),
+            (
+                2,
+                "starts_at is '2027-02-30T18:00', not a date and time like 2027-02-28T18:00.",
+                False,
+            ),
             (3, "events.csv line 3: starts_at is empty, but every row needs one.", False),
             (2, "latitude is '95', not a latitude from -90 to 90 like 48.8566.", False),
             (2, "version is '-1', not a whole number like 3.", False),
             (3, "version is empty", False),
         ],
         [],
-        [(2, "id is 'a b'"), (2, "'maybe'"), (2, "2027-02-30"), (3, "starts_at is empty"), (2, "'95'"), (2, "'-1'"), (3, "version is empty")],
+        [
+            (2, "id is 'a b'"),
+            (2, "'maybe'"),
+            (2, "2027-02-30"),
+            (3, "starts_at is empty"),
+            (2, "'95'"),
+            (2, "'-1'"),
+            (3, "version is empty"),
+        ],
         id="values that are plainly wrong",
     ),
     pytest.param(
         # A stray quote mark opens a value that swallows the rows after it.
         GOOD.replace(b"cccc3333,approved,", b'cccc3333,approved,"'),
-        [(6, "events.csv line 6: a quoted value starts on this line and is never closed, so the rows after it read as one value. Remove or close the stray quote mark", False)],
+        [
+            (
+                6,
+                "events.csv line 6: a quoted value starts on this line and is never closed, so the rows after it read as one value. Remove or close the stray quote mark",
+                False,
+            )
+        ],
         [],
         [(6, "never closed")],
         id="a stray quote mark",
@@ -460,7 +651,13 @@ EDITS = [
     pytest.param(
         # What a writer that died mid-append leaves: named, not damage, left as it is.
         GOOD + b"eeee5555,pend",
-        [(8, "events.csv line 8: the last row does not end with a line break, so the app takes it for an interrupted write and leaves it out.", False)],
+        [
+            (
+                8,
+                "events.csv line 8: the last row does not end with a line break, so the app takes it for an interrupted write and leaves it out.",
+                False,
+            )
+        ],
         [],
         [(8, "interrupted write")],
         id="an unfinished last row",
@@ -491,12 +688,16 @@ def test_each_hand_edit_is_named_with_its_line_and_fixed_when_safe(
 ) -> None:
     problems = check_file(data, EXAMPLE_SPEC)
 
-    assert [(p.line, p.fixable) for p in problems] == [(line, fixable) for line, _, fixable in expected]
+    assert [(p.line, p.fixable) for p in problems] == [
+        (line, fixable) for line, _, fixable in expected
+    ]
     for problem, (_, part, _) in zip(problems, expected, strict=True):
         assert part in problem.message
     result = fix_file(data, EXAMPLE_SPEC)
     assert result.changes == changes
-    assert [(p.line, p.fixable) for p in result.remaining] == [(line, False) for line, _ in remaining]
+    assert [(p.line, p.fixable) for p in result.remaining] == [
+        (line, False) for line, _ in remaining
+    ]
     for problem, (_, part) in zip(result.remaining, remaining, strict=True):
         assert part in problem.message
     if not changes:
@@ -569,7 +770,9 @@ def test_the_store_sees_the_same_problems_in_a_good_file_and_in_hand_edits() -> 
         (
             (*COLUMNS[:5], "starts_at ", *COLUMNS[6:]),  # a trailing space is hard to see
             "unknown",
-            ["events.csv: the header has no column starts_at (found 'starts_at ' where it used to be)."],
+            [
+                "events.csv: the header has no column starts_at (found 'starts_at ' where it used to be)."
+            ],
         ),
         (
             tuple(name for name in COLUMNS if name not in ("city", "region")),
@@ -583,37 +786,51 @@ def test_the_store_sees_the_same_problems_in_a_good_file_and_in_hand_edits() -> 
             # Compared with the older header, which lacks version too: only city is named.
             tuple(name for name in COLUMNS if name not in ("city", "version")),
             "unknown",
-            ["events.csv: the header has no column city. Add it back after address; nothing was changed."],
+            [
+                "events.csv: the header has no column city. Add it back after address; nothing was changed."
+            ],
         ),
         (
             (*COLUMNS[:10], COLUMNS[11], COLUMNS[10], *COLUMNS[12:]),  # city and region swapped
             "unknown",
-            ["events.csv: the column region is column 11 (K) but belongs at column 12 (L), after city. Move it back; nothing was changed."],
+            [
+                "events.csv: the column region is column 11 (K) but belongs at column 12 (L), after city. Move it back; nothing was changed."
+            ],
         ),
         (
             (*COLUMNS[:5], "notes", *COLUMNS[5:]),
             "unknown",
-            ["events.csv: the header has a column notes the app does not know at column 6 (F), among its own columns. Move it to the end, where extra columns are kept, or delete it; nothing was changed."],
+            [
+                "events.csv: the header has a column notes the app does not know at column 6 (F), among its own columns. Move it to the end, where extra columns are kept, or delete it; nothing was changed."
+            ],
         ),
         (
             (*COLUMNS, "title"),
             "unknown",
-            ["events.csv: the header has the column title twice (columns 3 (C) and 29 (AC)). Keep one; nothing was changed."],
+            [
+                "events.csv: the header has the column title twice (columns 3 (C) and 29 (AC)). Keep one; nothing was changed."
+            ],
         ),
         (
             (*COLUMNS, ""),  # a spreadsheet's empty column
             "unknown",
-            ["events.csv: column 29 (AC) of the header has no name. Name it or delete the column; nothing was changed."],
+            [
+                "events.csv: column 29 (AC) of the header has no name. Name it or delete the column; nothing was changed."
+            ],
         ),
         (
             (";".join(COLUMNS),),
             "unknown",
-            ["events.csv: the header is one column holding ';', so the file uses ';' as its separator, as spreadsheets set to many European languages save it. Fixing the file changes the separator to ','."],
+            [
+                "events.csv: the header is one column holding ';', so the file uses ';' as its separator, as spreadsheets set to many European languages save it. Fixing the file changes the separator to ','."
+            ],
         ),
         (
             ("title", "no id column"),
             "unknown",
-            ["events.csv: the header has no column id. Add it back as the first column; nothing was changed."],
+            [
+                "events.csv: the header has no column id. Add it back as the first column; nothing was changed."
+            ],
         ),
     ],
 )
@@ -687,7 +904,9 @@ def test_check_records_keeps_a_long_list_short() -> None:
 
 def frame_of(rows: list[dict[str, str]]) -> pd.DataFrame:
     """Return rows as the store's frame: strings, in file order."""
-    return pd.DataFrame([[row[name] for name in COLUMNS] for row in rows], columns=COLUMNS, dtype=str)
+    return pd.DataFrame(
+        [[row[name] for name in COLUMNS] for row in rows], columns=COLUMNS, dtype=str
+    )
 
 
 @pytest.mark.parametrize(
@@ -743,7 +962,9 @@ def frame_of(rows: list[dict[str, str]]) -> pd.DataFrame:
         ("version", "1.0", False),
     ],
 )
-def test_check_frame_judges_each_kind_of_value(column: str, value: str, fixable: bool | None) -> None:
+def test_check_frame_judges_each_kind_of_value(
+    column: str, value: str, fixable: bool | None
+) -> None:
     frame = frame_of([event(**{column: value})])
 
     problems = check_frame(frame, [2], EXAMPLE_SPEC)
@@ -782,7 +1003,9 @@ def test_check_frame_names_an_empty_row_once() -> None:
 
     problems = check_frame(frame_of(rows), [2, 3], EXAMPLE_SPEC)
 
-    assert [str(p) for p in problems] == ["events.csv line 3: the row is empty. Fixing the file removes it."]
+    assert [str(p) for p in problems] == [
+        "events.csv line 3: the row is empty. Fixing the file removes it."
+    ]
 
 
 # Bytes
@@ -795,11 +1018,21 @@ def test_check_frame_names_an_empty_row_once() -> None:
         (b"\xff\xfei\x00d\x00", [(None, "is saved as UTF-16", False, True)]),
         (b"", [(None, "has no complete header row", False, True)]),
         (BOM + b"id,status", [(None, "has no complete header row", False, True)]),
-        (GOOD.replace(b"cccc3333", b"cccc\x003333"), [(6, "line 6 holds a zero byte", False, True)]),
+        (
+            GOOD.replace(b"cccc3333", b"cccc\x003333"),
+            [(6, "line 6 holds a zero byte", False, True)],
+        ),
         (
             # Windows-1252 bytes in a file that is UTF-8 elsewhere (Kraków on line 6).
             GOOD.replace(b"dddd4444,approved,Rare", "dddd4444,approved,São".encode("cp1252")),
-            [(7, "line 7: the byte 0xE3 is not UTF-8, yet other text in the file is: the file mixes two encodings.", False, True)],
+            [
+                (
+                    7,
+                    "line 7: the byte 0xE3 is not UTF-8, yet other text in the file is: the file mixes two encodings.",
+                    False,
+                    True,
+                )
+            ],
         ),
         (
             ASCII.replace(b"tea party", b"tea \x81 party"),  # 0x81 is no Windows-1252 letter
@@ -849,7 +1082,9 @@ def test_an_unfinished_last_row_is_kept_as_it_is_by_a_fix() -> None:
 
 # Properties
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30)
+TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=30
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -896,7 +1131,7 @@ def test_checking_50000_rows_is_quick(capsys: pytest.CaptureFixture[str]) -> Non
             starts_at=f"2027-02-{n % 28 + 1:02d}T{n % 24:02d}:{n % 60:02d}",
             latitude=f"{(n % 18000) / 100 - 90:.6f}",
             longitude=f"{(n % 36000) / 100 - 180:.6f}",
-            description=['plain', 'with "quotes", commas\nand a line break', ""][n % 3],
+            description=["plain", 'with "quotes", commas\nand a line break', ""][n % 3],
             version=str(n % 7 + 1),
         )
         for n in range(50_000)
@@ -913,5 +1148,8 @@ def test_checking_50000_rows_is_quick(capsys: pytest.CaptureFixture[str]) -> Non
 
     assert timed("check_frame", lambda: check_frame(frame, lines[1:], EXAMPLE_SPEC)) == []
     assert timed("count_fields", lambda: [count_fields(r) for r in records[1:]]) == [28] * 50_000
-    assert timed("check_records", lambda: check_records(records[1:], lines[1:], 28, EXAMPLE_SPEC)) == []
+    assert (
+        timed("check_records", lambda: check_records(records[1:], lines[1:], 28, EXAMPLE_SPEC))
+        == []
+    )
     print(", ".join(f"{label} {ms:.0f} ms" for label, ms in timings.items()), "at 50,000 rows")

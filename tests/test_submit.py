@@ -443,6 +443,28 @@ def test_submissions_are_rate_limited(app_config: dict[str, Any]) -> None:
     assert len(app.extensions["mapapp.store"]) == 2
 
 
+def test_changes_through_edit_links_are_rate_limited_per_link(app_config: dict[str, Any]) -> None:
+    from mapapp import create_app
+
+    app: Flask = create_app({**app_config, "EDIT_RATE_LIMIT": "3 per hour"})
+    client = app.test_client()
+    _, edit_url = submit_event(client)
+    path = edit_url.split("localhost", 1)[1]
+    statuses = []
+    for number in range(4):
+        page = client.get(path).get_data(as_text=True)
+        data = {
+            "csrf_token": hidden(page, "csrf_token"),
+            **form_data(title=f"Title number {number}"),
+            "version": version_of(page),
+        }
+        statuses.append(client.post(path, data=data).status_code)
+    assert statuses == [303, 303, 303, 429]
+    assert client.get(path).status_code == 200  # reading the event stays open
+    [event] = app.extensions["mapapp.store"].frame().to_dict("records")
+    assert event["title"] == "Title number 2"
+
+
 # The geocoder is down: the organiser can still submit.
 
 

@@ -45,7 +45,7 @@ from mapapp.storage.records import (
     parse,
     split_records,
 )
-from mapapp.storage.validation import Problem, TableSpec, check_records, fix_file
+from mapapp.storage.validation import Problem, TableSpec, check_file, check_records, fix_file
 
 RECOVERED_DIR = "recovered"
 BACKUPS_DIR = "backups"
@@ -200,8 +200,7 @@ class CsvTable:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return []
-        problems, _ = parse(data, self.spec)
-        return problems
+        return check_file(data, self.spec)
 
     # Writing
 

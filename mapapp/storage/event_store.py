@@ -88,6 +88,10 @@ class EventStore(CsvTable):
             self._tables[file_name] = CsvTable(self.data_dir / file_name, columns, key)
         return self._tables[file_name]
 
+    def tables(self) -> list[CsvTable]:
+        """Return every table of this data directory this store knows, itself first."""
+        return [self, *self._tables.values()]
+
     def close(self) -> None:
         """Let go of every file held open."""
         super().close()

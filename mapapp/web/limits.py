@@ -17,7 +17,7 @@ from limits import parse_many
 from mapapp.config import ConfigError
 
 # Settings holding a limit string such as "10 per hour", or OFF.
-LIMIT_SETTINGS = ("SUBMIT_RATE_LIMIT", "LOGIN_RATE_LIMIT")
+LIMIT_SETTINGS = ("SUBMIT_RATE_LIMIT", "LOGIN_RATE_LIMIT", "EDIT_RATE_LIMIT")
 OFF = "off"
 
 limiter = Limiter(key_func=get_remote_address, headers_enabled=True)

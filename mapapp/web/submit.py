@@ -30,6 +30,16 @@ CSRF_MESSAGE = "This form has expired: please send it again."
 blueprint = Blueprint("submit", __name__)
 log = logging.getLogger(__name__)
 submit_limit = limiter.shared_limit(configured_limit("SUBMIT_RATE_LIMIT"), scope="submit")
+# Changes through edit links, counted per link and per client: each one rewrites the store.
+edit_limit_per_link = limiter.shared_limit(
+    configured_limit("EDIT_RATE_LIMIT"),
+    scope="edit-link",
+    key_func=lambda: str((request.view_args or {}).get("token", ""))[-32:],
+    methods=["POST"],
+)
+edit_limit_per_client = limiter.shared_limit(
+    configured_limit("EDIT_RATE_LIMIT"), scope="edit-client", methods=["POST"]
+)
 
 
 @blueprint.after_request
@@ -189,6 +199,8 @@ def submit_thanks() -> Response | str:
 
 
 @blueprint.route("/edit/<token>", methods=["GET", "POST"])
+@edit_limit_per_link
+@edit_limit_per_client
 def edit(token: str) -> Response | tuple[str, int]:
     """Let the organiser change their event through its private link."""
     store = get_store()
@@ -217,6 +229,8 @@ def edit(token: str) -> Response | tuple[str, int]:
 
 
 @blueprint.post("/edit/<token>/withdraw")
+@edit_limit_per_link
+@edit_limit_per_client
 def withdraw(token: str) -> Response | tuple[str, int]:
     """Withdraw the event behind an edit link."""
     store = get_store()

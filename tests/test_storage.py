@@ -177,6 +177,24 @@ def test_appends_by_another_store_are_read_from_the_tail(data_dir: Path, monkeyp
     assert full_reads == []
 
 
+def test_an_edit_by_another_store_is_taken_in_row_by_row(data_dir: Path, monkeypatch) -> None:
+    store, other = EventStore(data_dir), EventStore(data_dir)
+    first, second = store.add_many([make_event(title="one"), make_event(title="two")])
+    store.frame(), other.frame(), store.audit.frame(), other.audit.frame()
+    full_reads: list[object] = []
+    monkeypatch.setattr(pd, "read_csv", lambda *args, **kwargs: full_reads.append(args))
+
+    change(other, second["id"], {"title": "two, edited"})
+    other.add(make_event(title="three"))
+
+    assert list(store.frame()["title"]) == ["one", "two, edited", "three"]
+    assert store.get(second["id"])["version"] == other.get(second["id"])["version"]  # type: ignore[index]
+    assert store.version == other.version
+    assert full_reads == []
+    monkeypatch.undo()
+    assert EventStore(data_dir).frame().equals(store.frame())
+
+
 def test_version_changes_with_every_write(data_dir: Path) -> None:
     store = EventStore(data_dir)
     versions = {store.version}

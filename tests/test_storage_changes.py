@@ -239,14 +239,14 @@ def test_a_damaged_file_is_served_from_the_good_copy_and_never_written(data_dir:
 
 def _fill_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every store write fail with ENOSPC after writing half of its bytes."""
-    real_write = os.write
+    real_write_all = csv_backend._write_all
 
-    def half_then_full(descriptor: int, data: Any) -> int:
-        if len(data) > 1:
-            real_write(descriptor, bytes(data[: len(data) // 2]))
+    def half_then_full(descriptor: int, parts: Any) -> None:
+        data = b"".join(parts)
+        real_write_all(descriptor, [data[: len(data) // 2]])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(csv_backend.os, "write", half_then_full)
+    monkeypatch.setattr(csv_backend, "_write_all", half_then_full)
 
 
 @pytest.mark.parametrize("write", ["append", "edit"])

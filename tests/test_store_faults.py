@@ -49,14 +49,14 @@ def api_event() -> dict[str, Any]:
 
 def fill_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every store write fail with ENOSPC after writing half of its bytes."""
-    real_write = os.write
+    real_write_all = csv_backend._write_all
 
-    def half_then_full(descriptor: int, data: Any) -> int:
-        if len(data) > 1:
-            real_write(descriptor, bytes(data[: len(data) // 2]))
+    def half_then_full(descriptor: int, parts: Any) -> None:
+        data = b"".join(parts)
+        real_write_all(descriptor, [data[: len(data) // 2]])
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(csv_backend.os, "write", half_then_full)
+    monkeypatch.setattr(csv_backend, "_write_all", half_then_full)
 
 
 def test_a_full_disk_answers_503_writes_nothing_and_reads_go_on(

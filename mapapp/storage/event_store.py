@@ -103,7 +103,7 @@ class EventStore(CsvTable):
         """Return the number of the last change and a checksum of the file's bytes."""
         with self._thread_lock:
             self._look()
-            return f"{self._max_version}-{self._crc:08x}"
+            return f"{self._max_version}-{self._checksum():08x}"
 
     def health(self) -> str:
         """Return the worse health of the events file and the audit log."""

@@ -187,20 +187,18 @@ def check_file(data: bytes, spec: TableSpec) -> list[Problem]:
     if any(problem.damage and not problem.fixable for problem in problems):
         return problems  # the bytes cannot be read reliably, so anything more would mislead
     table = _read_table(data, spec)
-    problems += table.unreadable
-    if not table.rows:
-        return problems
+    if table.unreadable or not table.rows:  # fix_file cannot rewrite it: name what stops it
+        return [problem for problem in problems if not problem.fixable] + table.unreadable
     header, body, lines = table.rows[0], table.rows[1:], table.lines[1:]
     kind, header_problems = check_header(header, spec)
     problems += header_problems
     width = len(header)
-    counts = [0 if not any(row) and len(row) != width else len(row) for row in body]
+    counts = [len(row) if any(row) else 0 for row in body]  # empty rows named here, in order
     problems += _count_problems(counts, lines, width, spec)
     if kind != "unknown":
-        kept = [position for position, row in enumerate(body) if len(row) == width]
-        rows = [body[position] for position in kept]
-        blank = np.array([not any(row) for row in rows], dtype=bool)
-        columns = _columns_of(rows, header, spec)
+        kept = [position for position, count in enumerate(counts) if count == width]
+        columns = _columns_of([body[p] for p in kept], header, spec)
+        blank = np.zeros(len(kept), dtype=bool)
         problems += _value_problems(columns, blank, [lines[p] for p in kept], spec)
     return problems
 
@@ -218,9 +216,7 @@ def check_raw(data: bytes, spec: TableSpec) -> list[Problem]:
     newline = _newline(body)
     tail, tail_line = b"", 0
     if body.count(b'"') % 2 or not body.endswith(newline):  # else every record is finished
-        records, lines = _split_records(body)
-        if records and _is_unfinished(records[-1], newline):
-            tail, tail_line = records[-1], lines[-1]
+        tail, tail_line = _unfinished(*_split_records(body), newline)
     complete = body[: len(body) - len(tail)]
     if not complete.strip():
         message = (
@@ -245,12 +241,12 @@ def check_raw(data: bytes, spec: TableSpec) -> list[Problem]:
         for piece in tail.split(newline)[1:-1]  # the whole lines after the first
     ):
         message = f'{name} line {tail_line}: a quoted value starts on this line and is never closed, so the rows after it read as one value. Remove or close the stray quote mark ("); nothing was changed.'
-        return [*problems, Problem(tail_line, message, False)]
+        return [Problem(tail_line, message, False)]  # nothing else can be fixed before it is
     if tail:
         message = f"{name} line {tail_line}: the last row does not end with a line break, so the app takes it for an interrupted write and leaves it out. If the row is real, end it with a line break by hand."
         problems.append(Problem(tail_line, message, False, damage=False))
     header = _first_record(complete, newline).decode("cp1252" if encoding else "utf-8")
-    if _is_semicolon_header(next(csv.reader([header]), [])):
+    if _is_semicolon_header(_parse_row(header) or []):
         problems.append(_semicolon_problem(spec))
     if encoding is None and not data.startswith(UTF8_BOM):
         message = f"{name} has no UTF-8 byte order mark, which spreadsheets need to show accented letters correctly. Fixing the file adds it."
@@ -406,9 +402,13 @@ def count_fields(record: bytes) -> int:
     """Return how many comma-separated fields one raw CSV record (terminator included) has."""
     if b'"' not in record:
         return record.count(b",") + 1
-    # Split at quote marks, every other piece is quoted text ("" makes an empty one): count the
-    # commas in the rest.
-    return b"".join(record.split(b'"')[::2]).count(b",") + 1
+    return _unquoted(record).count(b",") + 1
+
+
+def _unquoted(record: bytes) -> bytes:
+    """Return the bytes of a record outside quotes."""
+    # Split at quote marks, every other piece is quoted text ("" makes an empty one).
+    return b"".join(record.split(b'"')[::2])
 
 
 def check_records(
@@ -421,7 +421,13 @@ def check_records(
     for position, count in enumerate(counts):
         if count != width and not records[position].strip(b",\r\n"):
             counts[position] = 0
-    return _count_problems(counts, lines, width, spec)
+    problems = _count_problems(counts, lines, width, spec)
+    # A CR alone outside quotes ends a row for other readers (pandas) but not here: name it.
+    for record, line in zip(records, lines, strict=True):
+        if record.count(b"\r") > record.endswith(b"\r\n") and b"\r" in _unquoted(record)[:-2]:
+            message = f"{spec.file_name} line {line}: the row holds a carriage return outside quotes, which other programs take for a line end. Remove it or put the value in quotes; nothing was changed."
+            problems.append(Problem(line, message, False))
+    return problems
 
 
 def _count_problems(
@@ -465,8 +471,9 @@ def check_frame(frame: pd.DataFrame, lines: Sequence[int], spec: TableSpec) -> l
     # Without pyarrow, pandas' .str methods test Python strings one by one (.str.fullmatch takes
     # 24 ms a column at 50,000 rows), so the checks work on object arrays: one regular expression
     # match over each whole column, and for times a matrix of code points (3 to 5 ms a column).
-    if len(lines) != len(frame):
-        raise ValueError(f"{len(frame)} rows but {len(lines)} line numbers.")
+    if len(lines) != len(frame):  # the reader split rows where the records do not end
+        message = f"{spec.file_name}: {len(frame)} rows were read from {len(lines)} records, so a quote mark or a line break is out of place. Correct it by hand; nothing was changed."
+        return [Problem(None, message, False)]
     names = [str(name) for name in frame.columns]
     columns = {}
     for name in dict.fromkeys((spec.key, *spec.rules)):
@@ -820,9 +827,16 @@ def _split_records(body: bytes) -> tuple[list[bytes], list[int]]:
     return records, lines
 
 
-def _is_unfinished(record: bytes, newline: bytes) -> bool:
-    """Return whether a last record lacks its line end or leaves a quote open."""
-    return not record.endswith(newline) or record.count(b'"') % 2 == 1
+def _unfinished(records: list[bytes], lines: list[int], newline: bytes) -> tuple[bytes, int]:
+    """Return the last record if it lacks its line end or leaves a quote open, and its line."""
+    if not records:
+        return b"", 0
+    last = records[-1]
+    # Stray line ends before it (an LF after an old Mac's CR) belong to the record before.
+    tail = last.lstrip(b"\r\n")
+    if tail and (not tail.endswith(newline) or tail.count(b'"') % 2):
+        return tail, lines[-1] + last[: len(last) - len(tail)].count(newline)
+    return b"", 0
 
 
 def _read_table(data: bytes, spec: TableSpec) -> _Table:
@@ -830,25 +844,39 @@ def _read_table(data: bytes, spec: TableSpec) -> _Table:
     body = data.removeprefix(UTF8_BOM)
     newline = _newline(body)
     records, lines = _split_records(body)
-    tail = records.pop() if records and _is_unfinished(records[-1], newline) else b""
+    tail, _ = _unfinished(records, lines, newline)
+    if tail:  # kept aside, as it is; stray line ends before it go with the record before
+        stray = records.pop()[: -len(tail)]
+        lines.pop()
+        if stray and records:
+            records[-1] += stray
     try:
         texts = [record.decode("utf-8") for record in records]
         encoding = "utf-8"
     except UnicodeDecodeError:
         texts = [record.decode("cp1252") for record in records]
         encoding, tail = "cp1252", tail.decode("cp1252", "replace").encode("utf-8")
-    delimiter = ";" if texts and _is_semicolon_header(next(csv.reader([texts[0]]), [])) else ","
+    semicolons = bool(texts) and _is_semicolon_header(_parse_row(texts[0]) or [])
+    delimiter = ";" if semicolons else ","
     rows, kept_lines, line_ends, unreadable = [], [], set(), []
-    for text, line in zip(texts, lines, strict=False):
-        try:
-            rows.append(next(csv.reader([text], delimiter=delimiter), []))
-        except csv.Error as error:  # a quote mark inside a value, or a line end outside quotes
-            message = f"{spec.file_name} line {line} cannot be read as CSV ({error}); a quote mark or a line break may be out of place. Correct it by hand; nothing was changed."
+    for text, line in zip(texts, lines, strict=True):
+        row = _parse_row(text, delimiter)
+        if row is None:
+            message = f"{spec.file_name} line {line} cannot be read as CSV: a quote mark inside a value or a line break outside quotes is out of place. Correct it by hand; nothing was changed."
             unreadable.append(Problem(line, message, False))
             continue
+        rows.append(row)
         kept_lines.append(line)
         line_ends.add(text[len(text.rstrip("\r\n")) :])
     return _Table(encoding, delimiter, rows, kept_lines, line_ends, tail, unreadable)
+
+
+def _parse_row(text: str, delimiter: str = ",") -> list[str] | None:
+    """Return the fields of one record, or None if it is not CSV."""
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:  # a quote mark inside a value, or a line end outside quotes
+        return None
 
 
 def _first_record(body: bytes, newline: bytes) -> bytes:
@@ -899,11 +927,14 @@ def _encoding_problem(body: bytes, name: str, newline: bytes) -> Problem | None:
 
 
 def _newline(body: bytes) -> bytes:
-    """Return what ends the file's lines, as its header line shows: LF (alone or after CR) or CR."""
-    # Values can hold either inside quotes; the header line, before any value, tells them apart.
+    """Return what ends the file's lines: LF (alone or after CR), or CR alone (old Macs)."""
+    # Values may hold either inside quotes, but the header holds neither: what ends it ends
+    # every record.
     carriage_return, line_feed = body.find(b"\r"), body.find(b"\n")
-    if carriage_return != -1 and (line_feed == -1 or carriage_return < line_feed - 1):
-        return b"\r"  # an old Mac's CR alone
+    if carriage_return == -1:
+        return b"\n"
+    if line_feed == -1 or carriage_return < line_feed - 1:
+        return b"\r"
     return b"\n"
 
 

@@ -455,7 +455,8 @@ class CsvTable:
         old = self._lines
         if len(records) < len(old):
             return False
-        changed = [n for n, (mine, theirs) in enumerate(zip(old, records)) if mine != theirs]
+        pairs = enumerate(zip(old, records[: len(old)], strict=True))
+        changed = [n for n, (mine, theirs) in pairs if mine != theirs]
         added = records[len(old) :]
         if len(changed) + len(added) > max(REPLACEMENT_ROWS, len(old) // 10):
             return False

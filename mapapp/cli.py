@@ -31,6 +31,8 @@ def serve_command(host: str, port: int, workers: int, timeout: int) -> None:
     """Serve the app for production with gunicorn and several workers."""
     from gunicorn.app.base import BaseApplication
 
+    _refuse_a_damaged_store()
+
     class MapappServer(BaseApplication):  # type: ignore[misc]
         """Gunicorn running the mapapp app factory in each worker."""
 
@@ -44,6 +46,25 @@ def serve_command(host: str, port: int, workers: int, timeout: int) -> None:
             return create_app()
 
     MapappServer().run()
+
+
+def _refuse_a_damaged_store() -> None:
+    """Stop with every problem named if a data file cannot be served as it is."""
+    from mapapp.storage import StoreDamagedError, get_store
+
+    problems: list[str] = []
+    for table in get_store().tables():
+        try:
+            table.frame()
+        except StoreDamagedError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        listed = "\n  ".join(problems)
+        raise click.ClickException(
+            f"The data files need attention before the app can start:\n  {listed}\n"
+            "Nothing was changed. `mapapp check` lists every problem; `mapapp check --fix` "
+            "corrects what is safely fixable."
+        )
 
 
 @cli.command("check")

@@ -369,3 +369,15 @@ def signed_in_approve(base: str, data_dir: Path) -> tuple[int, str]:
         timeout=30,
     )
     return answer.status_code, answer.text
+
+
+def test_serve_refuses_to_start_on_a_damaged_store(app: Flask, store: EventStore) -> None:
+    damaged = SAMPLE_EVENTS.read_bytes().replace(b"starts_at", b"Start", 1)
+    store.path.write_bytes(damaged)
+
+    result = app.test_cli_runner().invoke(cli, args=["serve", "--port", "1"])
+
+    assert result.exit_code == 1
+    assert "The data files need attention before the app can start" in result.output
+    assert "starts_at" in result.output and "Start" in result.output
+    assert store.path.read_bytes() == damaged

@@ -194,6 +194,24 @@ def test_an_edit_rewrites_only_the_changed_row(data_dir: Path) -> None:
     assert store.get(events[2]["id"])["title"] == "Event 2"  # type: ignore[index]
 
 
+def test_a_short_write_is_finished_plainly(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = EventStore(data_dir)
+    events = store.add_many(make_event(title=f"Event {n}") for n in range(50))
+    real_writev = os.writev
+
+    def first_buffer_only(descriptor: int, buffers: Any) -> int:
+        return real_writev(descriptor, list(buffers)[:1])  # what a short write returns
+
+    monkeypatch.setattr(csv_backend.os, "writev", first_buffer_only)
+    change(store, events[7]["id"], {"title": "After a short write"})
+    monkeypatch.undo()
+
+    fresh = EventStore(data_dir).frame()
+    assert list(fresh["title"]) == [
+        "After a short write" if n == 7 else f"Event {n}" for n in range(50)
+    ]
+
+
 def _hold_lock(lock_path: str, seconds: float, ready: Any) -> None:
     """Hold a store's write lock for a while, from another process."""
     with FileLock(lock_path):

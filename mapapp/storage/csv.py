@@ -79,20 +79,19 @@ def _stat_key(status: os.stat_result) -> tuple[int, int, int]:
 
 
 def _write_all(descriptor: int, parts: Sequence[bytes]) -> None:
-    """Write these bytes to a file descriptor in order (the one seam of every store write).
+    """Write these bytes to a file descriptor, in order (the seam of every store write).
 
     os.writev takes the rows' own bytes, so a rewrite copies the 28 MB of a 50,000-event file
-    once (into the kernel) instead of joining them first.
+    once (into the kernel) instead of joining them first. A short write (a disk filling up) is
+    finished plainly, so that the next write fails with the real error.
     """
     for start in range(0, len(parts), IOV_MAX):
-        chunk = [memoryview(part) for part in parts[start : start + IOV_MAX] if part]
-        while chunk:
-            written = os.writev(descriptor, chunk)
-            while chunk and written >= len(chunk[0]):
-                written -= len(chunk[0])
-                chunk.pop(0)
-            if chunk and written:
-                chunk[0] = chunk[0][written:]
+        chunk = parts[start : start + IOV_MAX]
+        written = os.writev(descriptor, chunk)
+        if written < sum(map(len, chunk)):
+            rest = memoryview(b"".join(chunk))[written:]
+            while rest:
+                rest = rest[os.write(descriptor, rest) :]
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -671,11 +670,17 @@ class CsvTable:
         return error
 
     def _replace_file(
-        self, lines: list[bytes], frame: pd.DataFrame, *, same_keys: bool = True
+        self,
+        lines: list[bytes],
+        frame: pd.DataFrame,
+        *,
+        same_keys: bool = True,
+        size: int | None = None,
     ) -> None:
         """Replace the file with the header and these rows atomically, then cache them."""
         parts = [self._header, *lines]
-        size = sum(map(len, parts))
+        if size is None:
+            size = sum(map(len, parts))
         descriptor, status = self._write_new_file(parts, keep_open=True)
         self._replace_descriptor(descriptor, status)
         self._seen = _stat_key(status)

@@ -212,6 +212,7 @@ class EventStore(CsvTable):
             number = self._max_version + 1
             changed = frame.copy(deep=False)
             lines = list(self._lines)
+            size = self._size
             diffs: list[tuple[str, dict[str, list[str]]]] = []
             for event_id, changes in changes_by_id.items():
                 if event_id in stale:
@@ -228,13 +229,15 @@ class EventStore(CsvTable):
                 stamped |= {"updated_at": utc_now(), VERSION_FIELD: str(number)}
                 for name, value in stamped.items():
                     changed.iat[position, column_of[name]] = value
-                lines[position] = encode_row([str(value) for value in changed.iloc[position]])
+                line = encode_row([str(value) for value in changed.iloc[position]])
+                size += len(line) - len(lines[position])
+                lines[position] = line
                 diffs.append((event_id, diff))
             if diffs:
                 audit_size = self._audit_size()
                 self._record(audit, number, diffs)
                 try:
-                    self._replace_file(lines, changed)
+                    self._replace_file(lines, changed, size=size)
                 except StoreUnavailableError:
                     self._undo_audit(audit_size)
                     raise

@@ -236,9 +236,15 @@ def check_raw(data: bytes, spec: TableSpec) -> list[Problem]:
     if newline == b"\r":
         message = f"{name} ends its lines with a carriage return alone (an old Mac format), which the app cannot read. Fixing the file changes the line ends to CR LF."
         problems.append(Problem(None, message, True))
-    if tail.count(b'"') % 2 and any(
-        max(piece.count(b","), piece.count(b";")) >= len(spec.columns) - 1
-        for piece in tail.split(newline)[1:-1]  # the whole lines after the first
+    if (
+        tail.count(b'"') % 2
+        and (
+            newline == b"\r"  # not an interrupted append (see _unfinished): a stray quote
+            or any(
+                max(piece.count(b","), piece.count(b";")) >= len(spec.columns) - 1
+                for piece in tail.split(newline)[1:-1]  # the whole lines after the first
+            )
+        )
     ):
         message = f'{name} line {tail_line}: a quoted value starts on this line and is never closed, so the rows after it read as one value. Remove or close the stray quote mark ("); nothing was changed.'
         return [Problem(tail_line, message, False)]  # nothing else can be fixed before it is
@@ -834,7 +840,10 @@ def _unfinished(records: list[bytes], lines: list[int], newline: bytes) -> tuple
     last = records[-1]
     # Stray line ends before it (an LF after an old Mac's CR) belong to the record before.
     tail = last.lstrip(b"\r\n")
-    if tail and (not tail.endswith(newline) or tail.count(b'"') % 2):
+    open_quote = tail.count(b'"') % 2 == 1
+    # The app never appends to an old Mac's file, whose last line often lacks its CR: there only
+    # an open quote leaves the record unfinished.
+    if tail and (open_quote or (newline == b"\n" and not tail.endswith(newline))):
         return tail, lines[-1] + last[: len(last) - len(tail)].count(newline)
     return b"", 0
 

@@ -31,7 +31,7 @@ run: install ## Serve the app with the sample data on http://127.0.0.1:5000 (HOS
 serve: install ## Serve the app with gunicorn and several workers on port 8000
 	$(BIN)/mapapp serve
 
-test: install ## Run every test, browser tests included
+test: install ## Run every test, browser tests included, one worker per core
 	$(BIN)/pytest
 
 test-fast: install ## Run the tests that need neither a browser nor many processes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from werkzeug.serving import make_server
 
 from mapapp import PROJECT_ROOT, create_app
 from mapapp.events import current_edition, edition_date, validate_event
+from mapapp.geocoding import get_geocoder
 from mapapp.storage import Audit, EventStore
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -96,6 +98,20 @@ def make_submission(**fields: str) -> dict[str, str]:
 
 
 @pytest.fixture
+def server_port() -> Iterator[int]:
+    """Return a free local port for a server process the test starts, held until the test ends.
+
+    The port stays bound (SO_REUSEADDR, not listening), so no test running alongside under xdist
+    is handed it while the server starts; servers that set SO_REUSEADDR, as werkzeug and gunicorn
+    do, still bind it.
+    """
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 0))
+        yield int(holder.getsockname()[1])
+
+
+@pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     """Return an empty data directory of the test's own."""
     directory = tmp_path / "data"
@@ -155,6 +171,11 @@ def store(app: Flask) -> EventStore:
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """Serve the app on a free local port in a thread and return its base URL."""
+    with app.app_context():
+        # Load the gazetteer before a browser's timeouts run: under xdist a browser test can be
+        # its worker's first to geocode, and a cold load takes seconds (more while every worker
+        # builds the index at once), which serially an earlier test module paid for.
+        _ = get_geocoder().gazetteer
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

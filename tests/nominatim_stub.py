@@ -4,7 +4,6 @@ Use it from any test module:
 
     from tests.nominatim_stub import (  # noqa: F401  (fixtures)
         NominatimStub,
-        closed_port_url,
         nominatim_config,
         nominatim_stub,
         refused_url,
@@ -178,14 +177,12 @@ def nominatim_config(nominatim_stub: NominatimStub) -> dict[str, Any]:
 
 
 @pytest.fixture
-def refused_url() -> str:
-    """Return the URL of a local port nothing listens on: connections are refused."""
-    return closed_port_url()
+def refused_url() -> Iterator[str]:
+    """Return the URL of a local port nothing listens on: connections are refused.
 
-
-def closed_port_url() -> str:
-    """Return the URL of a local port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    The port stays bound, not listening, for the test, so no test running alongside under xdist
+    can start a server on it.
+    """
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{holder.getsockname()[1]}"

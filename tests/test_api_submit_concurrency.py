@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,13 +23,6 @@ EVENTS_PER_CLIENT = 12
 WORKERS = 3
 MAPAPP = Path(sys.executable).with_name("mapapp")
 DAY = edition_date(current_edition()).isoformat()
-
-
-def free_port() -> int:
-    """Return a local port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_up(base_url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -74,9 +66,8 @@ def post_events(base_url: str, client: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_concurrent_api_clients_lose_no_event(tmp_path: Path) -> None:
+def test_concurrent_api_clients_lose_no_event(tmp_path: Path, server_port: int) -> None:
     data_dir = tmp_path / "data"
-    port = free_port()
     env = {
         **os.environ,
         "MAPAPP_DATA_DIR": str(data_dir),
@@ -85,12 +76,12 @@ def test_concurrent_api_clients_lose_no_event(tmp_path: Path) -> None:
         "MAPAPP_ENV": "production",
     }
     process = subprocess.Popen(
-        [str(MAPAPP), "serve", "--port", str(port), "--workers", str(WORKERS)],
+        [str(MAPAPP), "serve", "--port", str(server_port), "--workers", str(WORKERS)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://127.0.0.1:{server_port}"
     try:
         wait_until_up(base_url, process)
         with ProcessPoolExecutor(CLIENTS) as pool:

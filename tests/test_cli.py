@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,6 @@ import pytest
 import requests
 
 MAPAPP = Path(sys.executable).with_name("mapapp")
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(url: str, seconds: float = 30) -> requests.Response:
@@ -44,18 +36,17 @@ def test_help_lists_the_commands_with_one_line_each() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["run", "serve"])
-def test_servers_answer_on_the_given_port(tmp_path: Path, command: str) -> None:
-    port = free_port()
+def test_servers_answer_on_the_given_port(tmp_path: Path, command: str, server_port: int) -> None:
     extra = ["--workers", "2"] if command == "serve" else []
     environ = {**os.environ, "MAPAPP_DATA_DIR": str(tmp_path), "MAPAPP_SECRET_KEY": "cli-test"}
     with subprocess.Popen(
-        [MAPAPP, command, "--host", "127.0.0.1", "--port", str(port), *extra],
+        [MAPAPP, command, "--host", "127.0.0.1", "--port", str(server_port), *extra],
         env=environ,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     ) as server:
         try:
-            response = wait_for(f"http://127.0.0.1:{port}/healthz")
+            response = wait_for(f"http://127.0.0.1:{server_port}/healthz")
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -17,9 +17,9 @@ from mapapp.storage import EventStore
 from tests.conftest import change, make_event, make_submission
 from tests.nominatim_stub import (  # noqa: F401  (fixtures)
     NominatimStub,
-    closed_port_url,
     nominatim_config,
     nominatim_stub,
+    refused_url,
 )
 
 EDITION = edition_date(current_edition())
@@ -496,6 +496,7 @@ def test_when_the_geocoder_is_down_the_event_is_kept_unplaced(
 def test_when_the_geocoder_is_unreachable_the_api_still_accepts(
     app_config: dict[str, Any],
     nominatim_config: dict[str, Any],  # noqa: F811  (the fixture)
+    refused_url: str,  # noqa: F811  (the fixture)
 ) -> None:
     from mapapp import create_app
 
@@ -504,7 +505,7 @@ def test_when_the_geocoder_is_unreachable_the_api_still_accepts(
             **app_config,
             **nominatim_config,
             "GEOCODER": "nominatim",
-            "NOMINATIM_URL": closed_port_url(),
+            "NOMINATIM_URL": refused_url,
         }
     )
     response = app.test_client().post(

@@ -35,7 +35,7 @@ from tests.conftest import (
     SAMPLE_EVENTS,
     make_submission,
 )
-from tests.test_api_submit_concurrency import free_port, wait_until_up
+from tests.test_api_submit_concurrency import wait_until_up
 
 MAPAPP = Path(sys.executable).with_name("mapapp")
 UNAVAILABLE = "We cannot store events right now; nothing was saved."
@@ -270,14 +270,14 @@ def read_only_data() -> Iterator[Path]:
 
 
 def test_a_read_only_data_directory_serves_reads_and_answers_503_to_writes(
-    read_only_data: Path,
+    read_only_data: Path, server_port: int
 ) -> None:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         if os.environ.get("CI") == "true":
             pytest.fail("needs root and setpriv to run the server as nobody")
         pytest.skip("needs root and setpriv to run the server as nobody")
     before = {path.name: path.read_bytes() for path in read_only_data.iterdir() if path.is_file()}
-    port = free_port()
+    port = server_port
     env = {
         **os.environ,
         "MAPAPP_DATA_DIR": str(read_only_data),

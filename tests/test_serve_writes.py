@@ -1,0 +1,1041 @@
+"""Writes through `mapapp serve`: acknowledged changes survive killed workers; one of two saves wins.
+
+The server runs with MAPAPP_ENV=testing and a fixed secret key, not production: production marks
+the session cookie Secure, and a client (requests, like a browser) never sends a Secure cookie over
+plain http, so neither sign-in nor any CSRF-protected form would work against http://127.0.0.1.
+The environment changes nothing else (see mapapp/web/auth.py).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import multiprocessing
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import Enum
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+import requests
+
+from mapapp import coordinators, create_app
+from mapapp.events import current_edition, edition_date, validate_event
+from mapapp.storage import EventStore
+from tests.conftest import make_event
+
+MAPAPP = Path(sys.executable).with_name("mapapp")
+SECRET_KEY = "serve-writes-test-secret"
+PASSWORD = "a long test passphrase"  # only ever in a test's own data directory
+WORKERS = 4
+DAY = edition_date(current_edition()).isoformat()
+HTTP_TIMEOUT = 30  # seconds, for every request
+STARTUP_SECONDS = 90
+MAX_ATTEMPTS = 6  # of one change, or of one GET, before a client gives up
+# Test 1: clients, their operations and the worker killer.
+CLIENTS = 8
+OPS_PER_CLIENT = 25
+SEED_STATUSES = ("pending", "approved", "rejected", "pending", "approved")  # per client
+KILLS = 12
+KILL_PAUSE_SECONDS = (0.5, 1.5)
+BUSY_POLLS = 30  # looks, 10 ms apart, for a worker busy with a request before killing any
+BOOT_SECONDS = 2.5  # a worker younger than this may still be importing the app
+# Each client's operations, shuffled; "import" is one small upload of IMPORT_ROWS events.
+SCHEDULE = (
+    ("submit", 4),
+    ("edit", 4),
+    ("approve", 3),
+    ("reject", 2),
+    ("place", 3),
+    ("bulk", 2),
+    ("organiser-edit", 4),
+    ("withdraw", 1),
+    ("import", 1),
+    ("edit", 1),
+)
+IMPORT_ROWS = 2
+# The audit log's name of an operation, where it differs.
+AUDIT_ACTIONS = {"bulk": "approve"}
+# Test 2.
+ADMIN_TRIALS = 30
+ORGANISER_TRIALS = 6
+# What a cut-off request looks like: the worker serving it was killed.
+CUT_OFF = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout)
+FLASH = re.compile(r'<p class="flash flash-(\w+)">(.*?)</p>', re.DOTALL)
+IMPORT_SUMMARY = re.compile(
+    r"Read (\d+) rows: added (\d+), skipped (\d+) already on the map, rejected (\d+)"
+)
+
+
+# Pages and forms, read as a browser would
+
+
+@dataclass
+class Form:
+    """One form of a page: its attributes and the (name, value) pairs a browser would send."""
+
+    attrs: dict[str, str]
+    fields: list[tuple[str, str]] = field(default_factory=list)
+
+    def values(self) -> dict[str, str]:
+        """Return the fields as a dict (the forms here have no repeated names)."""
+        return dict(self.fields)
+
+
+class _FormParser(HTMLParser):
+    """Collect every form with its fields as filled in: inputs, checked boxes, selects, textareas."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[Form] = []
+        self._form: Form | None = None
+        self._select: tuple[str, list[tuple[str, bool]]] | None = None
+        self._textarea: tuple[str, list[str]] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = {key: value or "" for key, value in attrs}
+        if tag == "form":
+            self._form = Form(named)
+            self.forms.append(self._form)
+        elif tag == "option" and self._select is not None:
+            self._select[1].append((named.get("value", ""), "selected" in named))
+        elif self._form is None or "name" not in named or "form" in named:
+            return  # outside a form, or belonging to another one (form="...")
+        elif tag == "input":
+            kind = named.get("type", "text")
+            if kind in {"submit", "button", "image", "reset", "file"}:
+                return
+            if kind in {"radio", "checkbox"} and "checked" not in named:
+                return
+            default = "on" if kind in {"radio", "checkbox"} else ""
+            self._form.fields.append((named["name"], named.get("value", default)))
+        elif tag == "select":
+            self._select = (named["name"], [])
+        elif tag == "textarea":
+            self._textarea = (named["name"], [])
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._textarea[1].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._form = None
+        elif tag == "select" and self._select is not None and self._form is not None:
+            name, options = self._select
+            chosen = [value for value, selected in options if selected] or [options[0][0]]
+            self._form.fields.append((name, chosen[0]))
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None and self._form is not None:
+            name, parts = self._textarea
+            text = "".join(parts)
+            # A browser drops the newline right after <textarea> (WTForms writes one).
+            text = text[2:] if text.startswith("\r\n") else text.removeprefix("\n")
+            self._form.fields.append((name, text))
+            self._textarea = None
+
+
+def find_form(page: str, action: str | None = None) -> Form | None:
+    """Return the page's form posting to action, or (action None) the one posting to the page."""
+    parser = _FormParser()
+    parser.feed(page)
+    for form in parser.forms:
+        if form.attrs.get("action") == action if action is not None else "action" not in form.attrs:
+            return form
+    return None
+
+
+def flashes(page: str) -> list[tuple[str, str]]:
+    """Return the (category, message) flashes a page shows."""
+    return [(category, html.unescape(message)) for category, message in FLASH.findall(page)]
+
+
+# The server
+
+
+def server_env(data_dir: Path) -> dict[str, str]:
+    """Return the environment of `mapapp serve` and `mapapp import` on a data directory."""
+    return {
+        **os.environ,
+        "MAPAPP_DATA_DIR": str(data_dir),
+        "MAPAPP_SECRET_KEY": SECRET_KEY,
+        "MAPAPP_ENV": "testing",  # see the module docstring
+        "MAPAPP_SUBMIT_RATE_LIMIT": "off",
+        "MAPAPP_LOGIN_RATE_LIMIT": "off",
+        "MAPAPP_GEOCODER": "offline",
+    }
+
+
+@contextmanager
+def serving(
+    data_dir: Path, log_path: Path, port: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run `mapapp serve --workers 4` on the test's port until the block ends; yield its URL."""
+    base_url = f"http://127.0.0.1:{port}"
+    command = [str(MAPAPP), "serve", "--port", str(port), "--workers", str(WORKERS)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, env=server_env(data_dir), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until_up(base_url, process)
+        yield base_url, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait until the server answers its health check."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    with requests.Session() as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"mapapp serve exited with {process.returncode}")
+            try:
+                if http.get(base_url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except CUT_OFF:
+                pass
+            time.sleep(0.2)
+    raise RuntimeError("mapapp serve did not start in time")
+
+
+def worker_states(master: int) -> dict[int, str]:
+    """Return the gunicorn master's children, its workers, with their state (R, S, D...)."""
+    states = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        state, parent = stat.rsplit(")", 1)[1].split()[:2]
+        if int(parent) == master:
+            states[int(entry)] = state
+    return states
+
+
+def pick_victim(master: int, first_seen: dict[int, float], rng: random.Random) -> int | None:
+    """Return a booted worker, one busy with a request (running or on the disk) if one shows."""
+    booted: list[int] = []
+    for _ in range(BUSY_POLLS):
+        now = time.monotonic()
+        states = worker_states(master)
+        for pid in states:
+            first_seen.setdefault(pid, now)
+        booted = [pid for pid in states if now - first_seen[pid] > BOOT_SECONDS]
+        busy = [pid for pid in booted if states[pid] in {"R", "D"}]
+        if busy:
+            return rng.choice(busy)
+        time.sleep(0.01)
+    return rng.choice(booted) if booted else None
+
+
+def kill_workers(master: int, stop: threading.Event, killed: list[int]) -> None:
+    """SIGKILL a worker every 0.5-1.5 s, KILLS times at most, until stop is set.
+
+    A worker busy with a request is preferred, so that kills land in the middle of writes; one
+    that only just started is left to finish importing the app.
+    """
+    rng = random.Random(20270228)
+    # The workers there at the start have served the clients' sign-ins: they are booted.
+    first_seen = {pid: 0.0 for pid in worker_states(master)}
+    for _ in range(KILLS):
+        if stop.wait(rng.uniform(*KILL_PAUSE_SECONDS)):
+            return
+        victim = pick_victim(master, first_seen, rng)
+        if victim is None:
+            continue
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        killed.append(victim)
+
+
+def seed(data_dir: Path, statuses: list[str], names: list[str]) -> list[str]:
+    """Store valid events with these statuses and coordinator accounts; return the event ids."""
+    events = []
+    for number, status in enumerate(statuses):
+        event, errors = validate_event(make_event(title=f"Seeded event {number}", status=status))
+        assert event is not None, errors
+        events.append(event)
+    store = EventStore(data_dir)
+    try:
+        ids = [event["id"] for event in store.add_many(events)]
+    finally:
+        store.close()
+    app = create_app({"ENV": "testing", "DATA_DIR": str(data_dir), "SECRET_KEY": SECRET_KEY})
+    with app.app_context():
+        for name in names:
+            coordinators.add_coordinator(name, PASSWORD)
+    app.extensions["mapapp.store"].close()
+    return ids
+
+
+def read_store(data_dir: Path) -> tuple[dict[str, dict[str, str]], list[dict[str, str]]]:
+    """Return the events by id and the audit entries as a fresh store reads them, checked whole."""
+    store = EventStore(data_dir)
+    try:
+        frame = store.frame()
+        assert store.damage == [], store.damage
+        assert store.audit.damage == [], store.audit.damage
+        assert frame["id"].is_unique, frame["id"][frame["id"].duplicated()].tolist()
+        events = {row["id"]: row for row in frame.to_dict("records")}
+        entries = store.audit.frame().to_dict("records")
+    finally:
+        store.close()
+    return events, entries  # type: ignore[return-value]
+
+
+def errors_in_log(log_path: Path) -> list[str]:
+    """Return the lines of the server's log that report an exception in a request."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    return [line for line in lines if "Exception on" in line or "Traceback" in line]
+
+
+# A client: one signed-in browser session
+
+
+class Outcome(Enum):
+    """What one attempt at a change came to."""
+
+    SAVED = "saved"
+    CUT = "cut off"  # the request may or may not have landed
+    CONFLICT = "409"
+    DONE_BEFORE = "done by an earlier attempt"
+    FAILED = "failed"
+
+
+@dataclass
+class Client:
+    """A person's session against the server, recording what it was told."""
+
+    base_url: str
+    name: str
+    http: requests.Session = field(default_factory=requests.Session)
+    statuses: Counter[int] = field(default_factory=Counter)
+    cut_offs: int = 0
+    cut_posts: int = 0  # changes sent without an answer: each may or may not have landed
+    conflicts: int = 0
+    anomalies: list[str] = field(default_factory=list)
+    # (ack | maybe, action, who, event_id, field, value), in the order the changes were made
+    changes: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    imported: list[str] = field(default_factory=list)
+    ops: Counter[str] = field(default_factory=Counter)
+    done_before: Counter[str] = field(default_factory=Counter)  # found done, never answered
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response | None:
+        """Send one request; return None when it was cut off."""
+        try:
+            response = self.http.request(
+                method,
+                urljoin(self.base_url, path),
+                timeout=HTTP_TIMEOUT,
+                allow_redirects=False,
+                **kwargs,
+            )
+        except CUT_OFF:
+            self.cut_offs += 1
+            self.cut_posts += method == "POST"
+            return None
+        self.statuses[response.status_code] += 1
+        if response.status_code >= 500:
+            self.anomalies.append(f"{method} {path}: {response.status_code}")
+        return response
+
+    def page(self, path: str) -> str | None:
+        """GET a page, again while cut off (a GET changes nothing); None if it never came."""
+        for _ in range(MAX_ATTEMPTS):
+            response = self.request("GET", path)
+            if response is None:
+                continue
+            if response.status_code == 200:
+                return response.text
+            self.anomalies.append(f"GET {path}: {response.status_code}")
+            return None
+        self.anomalies.append(f"GET {path}: cut off {MAX_ATTEMPTS} times")
+        return None
+
+    def sign_in(self) -> None:
+        """Sign in through the real form."""
+        for _ in range(MAX_ATTEMPTS):
+            page = self.page("/admin/sign-in")
+            form = find_form(page or "")
+            assert form is not None, f"{self.name}: no sign-in form"
+            data = {**form.values(), "name": self.name, "password": PASSWORD}
+            response = self.request("POST", "/admin/sign-in", data=data)
+            if response is not None:
+                assert response.status_code == 302, (self.name, response.status_code)
+                return
+        raise AssertionError(f"{self.name}: sign-in cut off {MAX_ATTEMPTS} times")
+
+    # Recording
+
+    def note(self, kind: str, action: str, who: str, changes: list[tuple[str, str, str]]) -> None:
+        """Record changes as acknowledged (ack) or as sent without an answer (maybe)."""
+        for event_id, name, value in changes:
+            self.changes.append((kind, action, who, event_id, name, value))
+
+    def settle(
+        self,
+        action: str,
+        changes: list[tuple[str, str, str]],
+        attempt: Callable[[], Outcome],
+        who: str = "",
+    ) -> bool:
+        """Try a change until it is acknowledged, a fresh form for each try; return whether it was."""
+        who = who or self.name
+        cut_before = False
+        for _ in range(MAX_ATTEMPTS):
+            outcome = attempt()
+            if outcome is Outcome.SAVED:
+                self.note("ack", action, who, changes)
+                self.ops[action] += 1
+                return True
+            if outcome is Outcome.CUT:
+                cut_before = True
+                self.note("maybe", action, who, changes)
+            elif outcome is Outcome.CONFLICT:
+                self.conflicts += 1
+                if not cut_before:  # nobody else touches this client's events
+                    self.anomalies.append(f"{action} {changes[:1]}: 409 on a first attempt")
+            elif outcome is Outcome.DONE_BEFORE:
+                self.done_before[action] += 1
+                return False
+            else:
+                return False
+        self.anomalies.append(f"{action} {changes[:1]}: not saved in {MAX_ATTEMPTS} attempts")
+        return False
+
+    def posted(self, path: str, **kwargs: Any) -> Outcome:
+        """POST a form: saved (303, and the next page shows no error), cut off or a conflict."""
+        response = self.request("POST", path, **kwargs)
+        if response is None:
+            return Outcome.CUT
+        if response.status_code == 409:
+            return Outcome.CONFLICT
+        if response.status_code != 303:
+            self.anomalies.append(f"POST {path}: {response.status_code}")
+            return Outcome.FAILED
+        after = self.page(response.headers["Location"])
+        errors = [message for category, message in flashes(after or "") if category == "error"]
+        if errors:
+            self.anomalies.append(f"POST {path}: 303 but {errors}")
+            return Outcome.FAILED
+        return Outcome.SAVED
+
+
+def admin_path(event_id: str) -> str:
+    """Return the path of an event's admin edit page."""
+    return f"/admin/events/{event_id}/edit"
+
+
+# Test 1: a client's mix of every kind of change, on events of its own
+
+
+@dataclass
+class Owned:
+    """An event a client works on: its status as the client last saw it, and its edit link."""
+
+    event_id: str
+    status: str
+    edit_path: str = ""
+
+
+class ClientMix:
+    """One client process's work: a shuffled schedule of changes to events only it touches."""
+
+    def __init__(self, base_url: str, number: int, seeded: list[tuple[str, str]]) -> None:
+        self.number = number
+        self.client = Client(base_url, f"coordinator-{number}")
+        self.rng = random.Random(number)
+        self.events = [Owned(event_id, status) for event_id, status in seeded]
+        self.counter = 0
+
+    def unique(self, what: str) -> str:
+        """Return a value no other change of any client uses."""
+        self.counter += 1
+        return f"C{self.number} {what} {self.counter}"
+
+    def run(self) -> None:
+        """Do every operation of the schedule, in a shuffled order."""
+        schedule = [kind for kind, count in SCHEDULE for _ in range(count)]
+        assert len(schedule) == OPS_PER_CLIENT
+        self.rng.shuffle(schedule)
+        for kind in schedule:
+            self.operate(kind)
+
+    def live(self, *, linked: bool = False, not_status: str = "") -> list[Owned]:
+        """Return this client's events not withdrawn, with an edit link, not in a status."""
+        return [
+            event
+            for event in self.events
+            if event.status != "withdrawn"
+            and (event.edit_path or not linked)
+            and event.status != not_status
+        ]
+
+    def operate(self, kind: str) -> None:
+        """Do one operation, or a stand-in when no event of this client fits it yet."""
+        if kind in {"organiser-edit", "withdraw"} and not self.live(linked=True):
+            kind = "submit"
+        needed = {"approve": ("approved", 1), "bulk": ("approved", 2), "reject": ("rejected", 1)}
+        if kind in needed:
+            status, count = needed[kind]
+            if len(self.live(not_status=status)) < count:
+                kind = "edit"
+        if kind == "submit":
+            self.submit()
+        elif kind == "import":
+            self.upload()
+        elif kind == "edit":
+            self.edit(self.rng.choice(self.live()))
+        elif kind == "approve":
+            self.approve(self.rng.choice(self.live(not_status="approved")))
+        elif kind == "bulk":
+            self.bulk_approve(self.rng.sample(self.live(not_status="approved"), 2))
+        elif kind == "reject":
+            self.reject(self.rng.choice(self.live(not_status="rejected")))
+        elif kind == "place":
+            self.place(self.rng.choice(self.live()))
+        elif kind == "organiser-edit":
+            self.organiser_edit(self.rng.choice(self.live(linked=True)))
+        elif kind == "withdraw":
+            self.withdraw(self.rng.choice(self.live(linked=True)))
+
+    def submit(self) -> None:
+        """Submit an online event through the API (again if cut off: it may land twice)."""
+        title = self.unique("API event")
+        body = {
+            "title": title,
+            "category": "online",
+            "format": "online",
+            "starts_at": f"{DAY}T{10 + self.counter % 8:02d}:00",
+            "organiser": f"Organiser {self.number}",
+            "contact_email": f"client{self.number}@example.org",
+            "language": "en",
+            "consent": True,
+        }
+        for _ in range(MAX_ATTEMPTS):
+            response = self.client.request("POST", "/api/events", json=body)
+            if response is None:
+                continue
+            if response.status_code != 201:
+                self.client.anomalies.append(f"POST /api/events: {response.status_code}")
+                return
+            answer = response.json()
+            edit_path = urlsplit(answer["edit_url"]).path
+            self.events.append(Owned(answer["id"], "pending", edit_path))
+            self.client.created.append(answer["id"])
+            changes = [(answer["id"], "title", title), (answer["id"], "status", "pending")]
+            self.client.note("ack", "submit", "organiser", changes)
+            self.client.ops["submit"] += 1
+            return
+        self.client.anomalies.append(f"POST /api/events: cut off {MAX_ATTEMPTS} times")
+
+    def upload(self) -> None:
+        """Import a small CSV through /admin/import; a repeat skips what landed before."""
+        titles = [self.unique("imported event") for _ in range(IMPORT_ROWS)]
+        lines = ["Title,Category,Format,Start,Timezone,Organiser,E-mail"]
+        lines += [
+            f"{title},talk,online,{DAY}T12:00,Europe/Paris,Partner {self.number},p@example.org"
+            for title in titles
+        ]
+        content = ("\n".join(lines) + "\n").encode()
+
+        def attempt() -> Outcome:
+            page = self.client.page("/admin/import")
+            form = find_form(page or "")
+            if form is None:
+                return Outcome.CUT
+            data = {**form.values(), "status": "pending"}
+            files = {"file": (f"client-{self.number}.csv", content, "text/csv")}
+            response = self.client.request("POST", "/admin/import", data=data, files=files)
+            if response is None:
+                return Outcome.CUT
+            summary = IMPORT_SUMMARY.search(response.text)
+            if response.status_code != 200 or summary is None:
+                self.client.anomalies.append(f"POST /admin/import: {response.status_code}")
+                return Outcome.FAILED
+            rows, added, skipped, rejected = map(int, summary.groups())
+            if (rows, added + skipped, rejected) != (IMPORT_ROWS, IMPORT_ROWS, 0):
+                self.client.anomalies.append(f"POST /admin/import: {summary.group(0)}")
+                return Outcome.FAILED
+            return Outcome.SAVED
+
+        if self.client.settle("import", [], attempt):
+            self.client.imported.extend(titles)
+
+    def _form(self, event: Owned) -> Form | None:
+        """Return the admin edit form of an event, read fresh."""
+        page = self.client.page(admin_path(event.event_id))
+        return find_form(page or "")
+
+    def edit(self, event: Owned) -> None:
+        """Change the title on the admin edit page, every other field as the page fills it."""
+        title = self.unique("edited title")
+
+        def attempt() -> Outcome:
+            form = self._form(event)
+            if form is None:
+                return Outcome.CUT
+            data = {**form.values(), "title": title}
+            return self.client.posted(admin_path(event.event_id), data=data)
+
+        self.client.settle("edit", [(event.event_id, "title", title)], attempt)
+
+    def _action(self, event: Owned, action: str, **fields: str) -> Outcome:
+        """Post a moderation button with the version the edit page shows."""
+        form = self._form(event)
+        if form is None:
+            return Outcome.CUT
+        seen = form.values()
+        data = {
+            "csrf_token": seen["csrf_token"],
+            "version": seen["version"],
+            "next": admin_path(event.event_id),
+            **fields,
+        }
+        return self.client.posted(f"/admin/events/{event.event_id}/{action}", data=data)
+
+    def approve(self, event: Owned) -> None:
+        """Approve one event."""
+        changes = [(event.event_id, "status", "approved")]
+        if self.client.settle("approve", changes, lambda: self._action(event, "approve")):
+            event.status = "approved"
+
+    def reject(self, event: Owned) -> None:
+        """Reject one event with a reason."""
+        reason = self.unique("reason")
+        changes = [
+            (event.event_id, "status", "rejected"),
+            (event.event_id, "moderation_note", reason),
+        ]
+        if self.client.settle(
+            "reject", changes, lambda: self._action(event, "reject", reason=reason)
+        ):
+            event.status = "rejected"
+
+    def place(self, event: Owned) -> None:
+        """Place an event with the edit page's place form, at a point no other change uses."""
+        self.counter += 1
+        latitude = f"{40 + self.number + self.counter / 1000:.6f}"
+        longitude = f"{-5 + self.number + self.counter / 1000:.6f}"
+        path = f"/admin/events/{event.event_id}/place"
+
+        def attempt() -> Outcome:
+            page = self.client.page(admin_path(event.event_id))
+            form = find_form(page or "", action=path)
+            if form is None:
+                return Outcome.CUT
+            data = {**form.values(), "latitude": latitude, "longitude": longitude}
+            return self.client.posted(path, data=data)
+
+        changes = [
+            (event.event_id, "latitude", latitude),
+            (event.event_id, "longitude", longitude),
+            (event.event_id, "location_precision", "manual"),
+        ]
+        self.client.settle("place", changes, attempt)
+
+    def bulk_approve(self, events: list[Owned]) -> None:
+        """Tick two events and approve them at once, each with the version its page shows."""
+
+        def attempt() -> Outcome:
+            data: list[tuple[str, str]] = []
+            for event in events:
+                form = self._form(event)
+                if form is None:
+                    return Outcome.CUT
+                seen = form.values()
+                data += [("ids", event.event_id), (f"version-{event.event_id}", seen["version"])]
+            data += [("csrf_token", seen["csrf_token"]), ("next", admin_path(events[0].event_id))]
+            return self.client.posted("/admin/approve", data=data)
+
+        changes = [(event.event_id, "status", "approved") for event in events]
+        if self.client.settle("bulk", changes, attempt):
+            for event in events:
+                event.status = "approved"
+
+    def organiser_edit(self, event: Owned) -> None:
+        """Change the title through the organiser's edit link."""
+        title = self.unique("organiser title")
+
+        def attempt() -> Outcome:
+            page = self.client.page(event.edit_path)
+            form = find_form(page or "")
+            if form is None:
+                return Outcome.CUT
+            return self.client.posted(event.edit_path, data={**form.values(), "title": title})
+
+        changes = [(event.event_id, "title", title), (event.event_id, "status", "pending")]
+        if self.client.settle("organiser-edit", changes, attempt, who="organiser"):
+            event.status = "pending"
+
+    def withdraw(self, event: Owned) -> None:
+        """Withdraw an event through its edit link."""
+        path = event.edit_path + "/withdraw"
+
+        def attempt() -> Outcome:
+            page = self.client.page(event.edit_path)
+            if page is None:
+                return Outcome.CUT
+            form = find_form(page, action=path)
+            if form is None:
+                return Outcome.DONE_BEFORE if "You withdrew this event" in page else Outcome.CUT
+            return self.client.posted(path, data={**form.values(), "confirm": "y"})
+
+        changes = [(event.event_id, "status", "withdrawn")]
+        self.client.settle("withdraw", changes, attempt, who="organiser")
+        event.status = "withdrawn"  # saved, or landed before: either way leave it alone
+
+    def report(self) -> dict[str, Any]:
+        """Return what this client saw, as plain data for the test process."""
+        client = self.client
+        return {
+            "number": self.number,
+            "name": client.name,
+            "statuses": dict(client.statuses),
+            "cut_offs": client.cut_offs,
+            "cut_posts": client.cut_posts,
+            "conflicts": client.conflicts,
+            "anomalies": client.anomalies,
+            "changes": client.changes,
+            "created": client.created,
+            "imported": client.imported,
+            "ops": dict(client.ops),
+            "done_before": dict(client.done_before),
+        }
+
+
+def run_client(
+    base_url: str,
+    number: int,
+    seeded: list[tuple[str, str]],
+    start: Any,
+    results: Any,
+) -> None:
+    """Sign in, wait for every client, do this client's schedule and put its report in results."""
+    try:
+        mix = ClientMix(base_url, number, seeded)
+        with mix.client.http:
+            mix.client.sign_in()
+            start.wait(timeout=STARTUP_SECONDS)
+            mix.run()
+        results.put(mix.report())
+    except BaseException:
+        start.abort()
+        results.put({"number": number, "error": traceback.format_exc()})
+
+
+def import_with_cli(data_dir: Path, tmp_path: Path) -> list[str]:
+    """Import two events with `mapapp import` while the server runs; return their titles."""
+    titles = ["CLI imported event 1", "CLI imported event 2"]
+    path = tmp_path / "cli-import.csv"
+    lines = ["Title,Category,Format,Start,Timezone,Organiser,E-mail"]
+    lines += [
+        f"{title},talk,online,{DAY}T09:00,Europe/Paris,CLI,cli@example.org" for title in titles
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(
+        [str(MAPAPP), "import", str(path)],
+        env=server_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Read 2 rows: added 2, skipped 0 already on the map, rejected 0" in done.stdout, (
+        done.stdout
+    )
+    return titles
+
+
+def check_final_values(
+    changes: list[tuple[str, str, str, str, str, str]], events: dict
+) -> list[str]:
+    """Return every (event, field) whose stored value is not its last acknowledged one.
+
+    A change sent without an answer may have landed: after the last acknowledged value, the
+    values of such changes are allowed too.
+    """
+    allowed: dict[tuple[str, str], set[str]] = {}
+    for kind, _action, _who, event_id, name, value in changes:
+        key = (event_id, name)
+        if kind == "ack":
+            allowed[key] = {value}
+        elif key in allowed:
+            allowed[key].add(value)
+    wrong = []
+    for (event_id, name), values in allowed.items():
+        stored = events.get(event_id, {}).get(name)
+        if stored not in values:
+            wrong.append(f"{event_id}.{name}: stored {stored!r}, acknowledged {sorted(values)}")
+    return wrong
+
+
+def check_audit(
+    changes: list[tuple[str, str, str, str, str, str]], entries: list[dict[str, str]]
+) -> list[str]:
+    """Return every acknowledged change the audit log does not record with its value and who."""
+    recorded: set[tuple[str, str, str, str, str]] = set()
+    created: set[tuple[str, str, str]] = set()
+    for entry in entries:
+        created.add((entry["event_id"], entry["action"], entry["who"]))
+        for name, (_old, new) in json.loads(entry["changes"] or "{}").items():
+            recorded.add((entry["event_id"], entry["action"], entry["who"], name, new))
+    missing = []
+    for kind, operation, who, event_id, name, value in changes:
+        if kind != "ack":
+            continue
+        action = AUDIT_ACTIONS.get(operation, operation)
+        if action == "submit":
+            found = (event_id, "submit", who) in created
+        elif name == "status" and action in {"organiser-edit", "reject"}:
+            continue  # written only if the status was another; the title or reason is checked
+        elif name == "location_precision":
+            continue  # as above
+        else:
+            found = (event_id, action, who, name, value) in recorded
+        if not found:
+            missing.append(f"{action} by {who} of {event_id}.{name} = {value!r}")
+    return missing
+
+
+def check_versions(events: dict, entries: list[dict[str, str]]) -> list[str]:
+    """Return events whose audit versions do not ascend or do not include the stored version."""
+    versions: dict[str, list[int]] = {}
+    for entry in entries:
+        versions.setdefault(entry["event_id"], []).append(int(entry["version"]))
+    problems = []
+    for event_id, numbers in versions.items():
+        if numbers != sorted(set(numbers)):
+            problems.append(f"{event_id}: audit versions {numbers} do not ascend")
+    for event_id, event in events.items():
+        if int(event["version"]) not in versions.get(event_id, []):
+            problems.append(f"{event_id}: version {event['version']} has no audit entry")
+    return problems
+
+
+@pytest.mark.slow
+def test_every_acknowledged_change_of_every_kind_survives_worker_kills(
+    tmp_path: Path, server_port: int
+) -> None:
+    started = time.monotonic()
+    data_dir = tmp_path / "data"
+    names = [f"coordinator-{number}" for number in range(CLIENTS)]
+    statuses = [SEED_STATUSES[n // CLIENTS] for n in range(CLIENTS * len(SEED_STATUSES))]
+    ids = seed(data_dir, statuses, names)
+    owned = [
+        [(ids[n], statuses[n]) for n in range(number, len(ids), CLIENTS)]
+        for number in range(CLIENTS)
+    ]
+    log_path = tmp_path / "serve.log"
+    # Each client forks from one fresh process that imported this module once: no client
+    # inherits this process's threads, and none pays the import again (~1.5 s of CPU apiece).
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    start = context.Barrier(CLIENTS + 1)
+    results = context.Queue()
+    killed: list[int] = []
+    stop = threading.Event()
+    reports: list[dict[str, Any]] = []
+    processes = []
+    with serving(data_dir, log_path, server_port) as (base_url, server):
+        killer = threading.Thread(target=kill_workers, args=(server.pid, stop, killed))
+        try:
+            for number in range(CLIENTS):
+                process = context.Process(
+                    target=run_client, args=(base_url, number, owned[number], start, results)
+                )
+                process.start()
+                processes.append(process)
+            try:
+                start.wait(timeout=STARTUP_SECONDS)
+            except threading.BrokenBarrierError:
+                pass  # a client failed to start: its report says why
+            killer.start()
+            cli_titles = import_with_cli(data_dir, tmp_path)
+            for _ in range(CLIENTS):
+                reports.append(results.get(timeout=240))
+        finally:
+            stop.set()
+            if killer.ident is not None:
+                killer.join(timeout=10)
+            for process in processes:
+                process.join(timeout=30)
+                if process.is_alive():
+                    process.kill()
+                    process.join(timeout=10)
+            results.close()
+            results.join_thread()
+    load_seconds = time.monotonic() - started
+
+    failed = [report["error"] for report in reports if "error" in report]
+    assert not failed, "\n".join(failed)
+    events, entries = read_store(data_dir)
+    changes = [change for report in reports for change in report["changes"]]
+    created = [event_id for report in reports for event_id in report["created"]]
+    imported = [title for report in reports for title in report["imported"]] + cli_titles
+    statuses_seen: Counter[int] = Counter()
+    ops: Counter[str] = Counter()
+    done_before: Counter[str] = Counter()
+    for report in reports:
+        statuses_seen.update({int(code): count for code, count in report["statuses"].items()})
+        ops.update(report["ops"])
+        done_before.update(report["done_before"])
+    unanswered = len(events) - len(ids) - len(created) - len(imported)
+    print(
+        f"\n{sum(ops.values())} acknowledged operations by kind: {dict(sorted(ops.items()))}, "
+        f"and a CLI import of {len(cli_titles)} events\n"
+        f"{len(killed)} workers killed; {sum(r['cut_offs'] for r in reports)} requests cut off "
+        f"and retried ({sum(r['cut_posts'] for r in reports)} of them POSTs); "
+        f"{sum(r['conflicts'] for r in reports)} retries answered 409; "
+        f"found done by an unanswered request: {dict(done_before)}; "
+        f"{unanswered} events stored by an unanswered API request\n"
+        f"status codes: {dict(sorted(statuses_seen.items()))}; {len(events)} events stored, "
+        f"{len(entries)} audit entries; {load_seconds:.1f} s until the server stopped"
+    )
+
+    assert [code for code in statuses_seen if code >= 500] == []
+    assert [anomaly for report in reports for anomaly in report["anomalies"]] == []
+    assert errors_in_log(log_path) == []
+    assert len(created) == len(set(created))
+    assert [event_id for event_id in created if event_id not in events] == []
+    titles = Counter(event["title"] for event in events.values())
+    assert {title: titles[title] for title in imported if titles[title] != 1} == {}
+    import_audit = {(entry["event_id"], entry["action"]) for entry in entries}
+    imported_ids = [event_id for event_id, event in events.items() if event["title"] in imported]
+    assert [i for i in imported_ids if (i, "import") not in import_audit] == []
+    assert check_final_values(changes, events) == []
+    assert check_audit(changes, entries) == []
+    assert check_versions(events, entries) == []
+    assert killed, "no worker was killed: the clients finished too soon"
+
+
+# Test 2: two saves of one event at the same moment
+
+
+def race(*posts: Callable[[], requests.Response | None]) -> list[requests.Response | None]:
+    """Send each post from its own thread, released together."""
+    barrier = threading.Barrier(len(posts), timeout=30)
+
+    def released(post: Callable[[], requests.Response | None]) -> requests.Response | None:
+        barrier.wait()
+        return post()
+
+    with ThreadPoolExecutor(len(posts)) as pool:
+        futures = [pool.submit(released, post) for post in posts]
+        return [future.result(timeout=2 * HTTP_TIMEOUT) for future in futures]
+
+
+def admin_save(client: Client, event_id: str, title: str) -> Callable[[], requests.Response | None]:
+    """Read the admin edit page now; return the POST of the form with a new title."""
+    form = find_form(client.page(admin_path(event_id)) or "")
+    assert form is not None, client.anomalies
+    data = {**form.values(), "title": title}
+    return lambda: client.request("POST", admin_path(event_id), data=data)
+
+
+def organiser_save(
+    client: Client, edit_path: str, title: str
+) -> Callable[[], requests.Response | None]:
+    """Read the organiser's edit page now; return the POST of its form with a new title."""
+    form = find_form(client.page(edit_path) or "")
+    assert form is not None, client.anomalies
+    data = {**form.values(), "title": title}
+    return lambda: client.request("POST", edit_path, data=data)
+
+
+@pytest.mark.slow
+def test_two_simultaneous_saves_of_one_event_exactly_one_wins(
+    tmp_path: Path, server_port: int
+) -> None:
+    started = time.monotonic()
+    data_dir = tmp_path / "data"
+    ids = seed(data_dir, list(SEED_STATUSES), ["alice", "bob"])
+    store = EventStore(data_dir)
+    winners: list[str] = []  # the title that won each trial
+    wins: Counter[str] = Counter()
+    try:
+        with serving(data_dir, tmp_path / "serve.log", server_port) as (base_url, _server):
+            alice, bob = Client(base_url, "alice"), Client(base_url, "bob")
+            organiser = Client(base_url, "organiser")
+            with alice.http, bob.http, organiser.http:
+                alice.sign_in()
+                bob.sign_in()
+                body = {
+                    "title": "Organiser's own event",
+                    "category": "online",
+                    "format": "online",
+                    "starts_at": f"{DAY}T18:00",
+                    "organiser": "Organiser",
+                    "contact_email": "organiser@example.org",
+                    "consent": True,
+                }
+                created = organiser.request("POST", "/api/events", json=body)
+                assert created is not None and created.status_code == 201
+                linked_id = created.json()["id"]
+                edit_path = urlsplit(created.json()["edit_url"]).path
+
+                for trial in range(ADMIN_TRIALS + ORGANISER_TRIALS):
+                    # Alice (or, in the last trials, the organiser) against Bob.
+                    by_organiser = trial >= ADMIN_TRIALS
+                    event_id = linked_id if by_organiser else ids[trial % len(ids)]
+                    first = organiser if by_organiser else alice
+                    titles = [f"Trial {trial} by {first.name}", f"Trial {trial} by bob"]
+                    if by_organiser:
+                        first_post = organiser_save(organiser, edit_path, titles[0])
+                    else:
+                        first_post = admin_save(alice, event_id, titles[0])
+                    responses = race(first_post, admin_save(bob, event_id, titles[1]))
+
+                    codes = [-1 if answer is None else answer.status_code for answer in responses]
+                    assert sorted(codes) == [303, 409], (trial, codes)
+                    winner = titles[codes.index(303)]
+                    loser = responses[codes.index(409)]
+                    assert loser is not None and html.escape(winner) in loser.text
+                    stored = store.get(event_id)
+                    assert stored is not None and stored["title"] == winner, (trial, codes)
+                    winners.append(winner)
+                    wins[winner.split(" by ")[1]] += 1
+    finally:
+        store.close()
+    _events, entries = read_store(data_dir)
+    saved = [
+        new
+        for entry in entries
+        for name, (_old, new) in json.loads(entry["changes"] or "{}").items()
+        if name == "title" and new.startswith("Trial ")
+    ]
+    assert saved == winners
+    answered = alice.statuses + bob.statuses + organiser.statuses
+    assert [code for code in answered if code >= 500] == []
+    assert errors_in_log(tmp_path / "serve.log") == []
+    print(
+        f"\n{len(winners)} races, each one 303 and one 409; wins: {dict(sorted(wins.items()))}; "
+        f"{time.monotonic() - started:.1f} s"
+    )

@@ -115,7 +115,11 @@ def bench(size: int, runs: int) -> list[tuple[str, float, str]]:
 
         return [
             ("counts: baseline Counter loop", timed(lambda: baseline_summary(records), runs), ""),
-            ("counts: public_summary, cold", timed(lambda: stats._public_summary(frame), runs), ""),
+            (
+                "counts: public_summary, cold",
+                timed(lambda: stats._public_summary(frame, None), runs),
+                "",
+            ),
             (
                 "counts: public_summary, same frame",
                 timed(lambda: stats.public_summary(frame), runs),

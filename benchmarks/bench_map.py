@@ -38,7 +38,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from werkzeug.serving import make_server
 
 from mapapp import create_app
-from mapapp.storage import EventStore
+from mapapp.storage import Audit, EventStore
 
 # The app's request log would drown the tables.
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -381,7 +381,15 @@ def map_data_rebuild(base: str, data_dir: Path, event: dict[str, str]) -> str:
         return time.perf_counter() - started
 
     warm = timed_get()
-    EventStore(data_dir).update(event["id"], {"title": event["title"] + " (changed)"})
+    store = EventStore(data_dir)
+    current = store.get(event["id"])
+    assert current is not None
+    store.update(
+        event["id"],
+        {"title": event["title"] + " (changed)"},
+        expected=current["version"],
+        audit=Audit("bench", "edit"),
+    )
     changed = timed_get()
     return f"{MAP_DATA_PATH} answers in {warm * 1000:.0f} ms, {changed * 1000:.0f} ms after an edit"
 

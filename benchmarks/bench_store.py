@@ -1,18 +1,43 @@
-"""Time the event store against a naive pandas store for stores of 1,000 and 50,000 events.
+"""Time the event store's reads, appends and edits at 1,000, 10,000 and 50,000 events.
 
-Both stores start from the same generated sample events, in a temporary directory under
-benchmarks/out/ (the repository's file system, so fsync costs what it costs for data/).
-The naive store is what one writes first: `pandas.read_csv` the whole file for every read and
-`DataFrame.to_csv` the whole file for every append or edit (no lock, no fsync, no cache).
-"Tail read" is a read by a warm process right after another process appended one event.
+Every store starts from the same generated sample events, in a temporary directory under
+benchmarks/out/ (the repository's file system, so fsync costs what it costs for data/). Three
+tables per size, each against a baseline measured in the same run:
 
-    .venv/bin/python benchmarks/bench_store.py                 # 1,000 and 50,000 events
+1. Against a naive store, what one writes first: `pandas.read_csv` of the whole file for every
+   read and `DataFrame.to_csv` of the whole file for every append or edit (no lock, no fsync, no
+   cache). Its "update" row is the store's longer-title edit of table 2.
+2. One edit: `store.update` of one event's title, with a value of the same length and with a
+   longer one, p50/p95. The baseline is today's rewrite, the previous store's edit
+   (git show 9ad826e:mapapp/storage.py): encode the whole frame with `csv.writer` from column
+   lists, then write a temporary file, fsync, `os.replace`, fsync the directory (`rewrite_frame`;
+   it leaves out the old store's `frame.copy()`, which flatters it a little). The split of an
+   edit's time is measured, not profiled:
+   - "edit" is the wall time of the `store.update` call (locks, the audit entry appended and
+     fsynced, the row re-encoded, the whole file written atomically);
+   - "CPU" is `time.process_time()` across the same call: user and system CPU, but not the time
+     spent waiting for the disk. The system part includes copying the file's bytes into the
+     page cache, which is why "file write + fsync alone" has a CPU figure too;
+   - "file write + fsync alone" writes a payload of the events file's size the same atomic way
+     (temporary file, fsync, os.replace, directory fsync) with nothing else: the floor of any
+     rewrite; "audit append + fsync alone" is the floor of the audit entry each edit appends.
+   What an edit costs beyond its CPU is waiting: for the disk, and on a busy machine (load
+   average above the CPU count) for a CPU too, so compare CPU figures between loaded runs.
+3. Change detection, what a read costs in a warm process: `frame()` when nothing changed (one
+   `os.stat`, timed alone as the floor), after another process appended one event (a tail read:
+   only the new line is parsed) and after another process edited one event (the file was
+   replaced, so it is read again and checked: what every other gunicorn worker pays once after
+   an edit). A cold read (a new store) is the baseline for the last.
+
+    .venv/bin/python benchmarks/bench_store.py                 # 1,000 / 10,000 / 50,000 events
     .venv/bin/python benchmarks/bench_store.py --sizes 1000 --appends 50
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import itertools
 import multiprocessing
 import os
@@ -21,7 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -31,14 +56,26 @@ import pandas as pd
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))  # for scripts.make_sample_data, run from anywhere
 
-from mapapp.storage import EVENTS_FILE, EventStore  # noqa: E402
+from mapapp.storage import EVENTS_FILE, VERSION_FIELD, Audit, EventStore  # noqa: E402
 from scripts.make_sample_data import generate_events  # noqa: E402
 
-DEFAULT_SIZES = (1_000, 50_000)
+DEFAULT_SIZES = (1_000, 10_000, 50_000)
 OUT_DIR = PROJECT_ROOT / "benchmarks" / "out"
 NAIVE_FILE = "naive.csv"
+BASELINE_FILE = "rewrite-baseline.csv"
+ALONE_FILE = "write-alone.csv"
+APPEND_FILE = "append-alone.csv"
 DEFAULT_APPENDS = 200
+MIN_SIZE = 100
 LARGE_STORE = 10_000  # from this size on, whole-file operations take long: repeat them less
+EDIT = Audit("bench", "edit")
+LONGER = " (edited)"
+# The previous store's CSV dialect: a byte-order mark for Excel, RFC 4180 line ends.
+UTF8_BOM = b"\xef\xbb\xbf"
+LINE_TERMINATOR = "\r\n"
+# The issue's floor for one edit at 50,000 events, in seconds.
+EDIT_FLOOR_P50 = 0.100
+EDIT_FLOOR_P95 = 0.200
 
 
 @dataclass(frozen=True)
@@ -47,41 +84,98 @@ class Plan:
 
     cold_reads: int
     cached_reads: int
-    updates: int
     tail_reads: int
     naive_writes: int  # appends, updates and appends before a tail read by the naive store
+    edits: int  # of each kind, and of the baseline and the floors beside them
+    edit_reads: int  # reads after another process edited
 
 
-SMALL_PLAN = Plan(cold_reads=10, cached_reads=200, updates=20, tail_reads=30, naive_writes=50)
-LARGE_PLAN = Plan(cold_reads=5, cached_reads=200, updates=5, tail_reads=20, naive_writes=5)
+SMALL_PLAN = Plan(
+    cold_reads=10, cached_reads=1000, tail_reads=20, naive_writes=20, edits=30, edit_reads=20
+)
+LARGE_PLAN = Plan(
+    cold_reads=5, cached_reads=1000, tail_reads=20, naive_writes=5, edits=30, edit_reads=10
+)
 
 
 @dataclass
 class Timing:
-    """Seconds taken by repetitions of one operation."""
+    """Seconds taken by repetitions of one operation, wall clock and CPU."""
 
     samples: list[float]
+    cpu: list[float]
 
     @property
     def p50(self) -> float:
-        """Return the median."""
+        """Return the median wall time."""
         return statistics.median(self.samples)
 
     @property
     def p95(self) -> float:
-        """Return the 95th percentile (the largest sample when there are few)."""
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        """Return the 95th percentile wall time (the largest sample when there are few)."""
+        return percentile(self.samples, 0.95)
+
+    @property
+    def cpu_p50(self) -> float:
+        """Return the median CPU time."""
+        return statistics.median(self.cpu)
+
+    @property
+    def cpu_p95(self) -> float:
+        """Return the 95th percentile CPU time."""
+        return percentile(self.cpu, 0.95)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """Return a percentile by nearest rank."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def timed(operation: Callable[[], object], repeats: int) -> Timing:
     """Run an operation repeatedly and return how long each run took."""
-    samples = []
+    timing = Timing([], [])
     for _ in range(repeats):
+        cpu_started = time.process_time()
         started = time.perf_counter()
         operation()
-        samples.append(time.perf_counter() - started)
-    return Timing(samples)
+        timing.samples.append(time.perf_counter() - started)
+        timing.cpu.append(time.process_time() - cpu_started)
+    return timing
+
+
+def write_durably(path: Path, payload: bytes) -> None:
+    """Put payload at path as a store rewrite does: temporary file, fsync, rename, fsync dir."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(payload)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    descriptor = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def append_durably(path: Path, payload: bytes) -> None:
+    """Append payload to path and fsync it, as the store appends an audit entry."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(descriptor, payload)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def rewrite_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write a whole frame as today's rewrite did on every edit: encode it all, replace the file."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=LINE_TERMINATOR)
+    writer.writerow([str(name) for name in frame.columns])
+    writer.writerows(zip(*(frame[name].tolist() for name in frame.columns), strict=True))
+    write_durably(path, UTF8_BOM + buffer.getvalue().encode("utf-8"))
 
 
 class NaiveStore:
@@ -107,23 +201,83 @@ class NaiveStore:
         frame.to_csv(self.path, index=False)
 
 
-def appender(connection: Connection) -> None:
-    """Append each event received to the named store, in this separate process, and say done."""
+def other_process(connection: Connection) -> None:
+    """Change the named store as asked, in this separate process, and say done after each.
+
+    Messages are (kind, directory, payload): "append" an event to the EventStore, "naive" append
+    an event to the naive store, "edit" the title of the event whose id is payload.
+    """
     stores: dict[str, EventStore] = {}
     while (message := connection.recv()) is not None:
-        kind, directory, event = message
-        if kind == "store":
-            store = stores.setdefault(directory, EventStore(directory))
-            store.add(event)
+        kind, directory, payload = message
+        if directory not in stores:
+            stores[directory] = EventStore(directory)
+        store = stores[directory]
+        if kind == "append":
+            store.add(payload)
+        elif kind == "naive":
+            NaiveStore(Path(directory) / NAIVE_FILE).add(payload)
         else:
-            NaiveStore(Path(directory) / NAIVE_FILE).add(event)
+            row = store.get(payload)
+            assert row is not None, payload
+            title = row["title"]
+            store.update(payload, {"title": title + "!"}, expected=row[VERSION_FIELD], audit=EDIT)
         connection.send("done")
 
 
-def measure(
-    size: int, appends: int, connection: Connection, base: Path
-) -> list[tuple[str, Timing, Timing]]:
-    """Return (operation, store timing, naive timing) rows for a store of this many events."""
+@dataclass
+class Results:
+    """Every timing of one store size."""
+
+    size: int
+    file_bytes: int
+    cold: Timing
+    cached: Timing
+    append: Timing
+    tail: Timing
+    naive_cold: Timing
+    naive_append: Timing
+    naive_update: Timing
+    naive_tail: Timing
+    edit_same: Timing
+    edit_longer: Timing
+    rewrite: Timing
+    write_alone: Timing
+    append_alone: Timing
+    stat_alone: Timing
+    warm: Timing
+    after_edit: Timing
+
+
+def same_length(title: str) -> str:
+    """Return a different title of the same length (its last ASCII letter's case swapped)."""
+    for position in range(len(title) - 1, -1, -1):
+        if title[position].isascii() and title[position].isalpha():
+            return title[:position] + title[position].swapcase() + title[position + 1 :]
+    raise ValueError(f"No ASCII letter in {title!r}")
+
+
+class Editor:
+    """Edit events' titles through the store, keeping each one's current version."""
+
+    def __init__(self, store: EventStore, ids: list[str]) -> None:
+        self.store = store
+        frame = store.frame()
+        titles = dict(zip(frame["id"].tolist(), frame["title"].tolist(), strict=True))
+        versions = dict(zip(frame["id"].tolist(), frame[VERSION_FIELD].tolist(), strict=True))
+        self.rows = {event_id: (titles[event_id], versions[event_id]) for event_id in ids}
+        self.ids: Iterator[str] = itertools.cycle(ids)
+
+    def edit(self, new_title: Callable[[str], str]) -> None:
+        """Change the next event's title to new_title(its title), if still at its version."""
+        event_id = next(self.ids)
+        title, version = self.rows[event_id]
+        row = self.store.update(event_id, {"title": new_title(title)}, expected=version, audit=EDIT)
+        self.rows[event_id] = (row["title"], row[VERSION_FIELD])
+
+
+def measure(size: int, appends: int, connection: Connection, base: Path) -> Results:
+    """Return every timing for a store of this many events."""
     plan = LARGE_PLAN if size >= LARGE_STORE else SMALL_PLAN
     events = generate_events(size)
     extra = iter(generate_events(appends + plan.tail_reads + 3 * plan.naive_writes, seed=size + 1))
@@ -132,43 +286,97 @@ def measure(
         EventStore(data_dir).replace_all(events)
         naive = NaiveStore(data_dir / NAIVE_FILE)
         pd.DataFrame(events).to_csv(naive.path, index=False)
-        rows = []
 
         cold = timed(lambda: EventStore(data_dir).frame(), plan.cold_reads)
         naive_cold = timed(naive.frame, plan.cold_reads)
-        rows.append(("cold read (new store, frame())", cold, naive_cold))
 
         store = EventStore(data_dir)
         store.frame()
         cached = timed(store.frame, plan.cached_reads)
-        rows.append(("cached read (frame() again)", cached, naive_cold))
-
         append = timed(lambda: store.add(next(extra)), appends)
         naive_append = timed(lambda: naive.add(next(extra)), plan.naive_writes)
-        rows.append(("append one event", append, naive_append))
 
-        ids = itertools.cycle(list(store.frame()["id"][: plan.updates]))
-        update = timed(lambda: store.update(next(ids), {"title": "Updated"}), plan.updates)
+        # One edit of each kind, each on its own events so that neither follows the other's.
+        frame = store.frame()
+        editable = [
+            event_id
+            for event_id, title in zip(frame["id"].tolist(), frame["title"].tolist(), strict=True)
+            if any(letter.isascii() and letter.isalpha() for letter in title)
+        ]
+        same = Editor(store, editable[: plan.edits])
+        longer = Editor(store, editable[plan.edits : 2 * plan.edits])
+        ids = itertools.cycle(editable[: plan.naive_writes])
         naive_update = timed(
             lambda: naive.update(next(ids), {"title": "Updated"}), plan.naive_writes
         )
-        rows.append(("update one event (rewrite)", update, naive_update))
 
-        def after_other_process(kind: str, read: Callable[[], object], repeats: int) -> Timing:
-            """Time a read right after the other process appended one event."""
-            samples = []
+        # Today's rewrite and the floors write files of the events file's size beside it. They
+        # take turns with the edits, each round starting one further along, so that no
+        # operation always follows the same one.
+        frame = store.frame()
+        payload = store.path.read_bytes()
+        audit_line = store.audit.path.read_bytes().splitlines(keepends=True)[-1]
+        operations: list[Callable[[], object]] = [
+            lambda: same.edit(same_length),
+            lambda: longer.edit(lambda title: title + LONGER),
+            lambda: rewrite_frame(frame, data_dir / BASELINE_FILE),
+            lambda: write_durably(data_dir / ALONE_FILE, payload),
+            lambda: append_durably(data_dir / APPEND_FILE, audit_line),
+        ]
+        rounds: list[list[Timing]] = []
+        for number in range(plan.edits):
+            order = [(number + step) % len(operations) for step in range(len(operations))]
+            timings = {position: timed(operations[position], 1) for position in order}
+            rounds.append([timings[position] for position in range(len(operations))])
+        edit_same, edit_longer, rewrite, write_alone, append_alone = (
+            Timing(
+                [sample for one in column for sample in one.samples],
+                [sample for one in column for sample in one.cpu],
+            )
+            for column in zip(*rounds, strict=True)
+        )
+
+        def after_other_process(
+            kind: str, payloads: Iterator[object], read: Callable[[], object], repeats: int
+        ) -> Timing:
+            """Time a read right after the other process made one change."""
+            timing = Timing([], [])
             for _ in range(repeats):
-                connection.send((kind, str(data_dir), next(extra)))
+                connection.send((kind, str(data_dir), next(payloads)))
                 connection.recv()
-                samples.extend(timed(read, 1).samples)
-            return Timing(samples)
+                one = timed(read, 1)
+                timing.samples.extend(one.samples)
+                timing.cpu.extend(one.cpu)
+            return timing
 
         store.frame()
-        tail = after_other_process("store", store.frame, plan.tail_reads)
-        naive_tail = after_other_process("naive", naive.frame, plan.naive_writes)
-        rows.append(("tail read after another process appended", tail, naive_tail))
-        assert len(store.frame()) == len(EventStore(data_dir).frame())
-        return rows
+        stat_alone = timed(lambda: os.stat(store.path), plan.cached_reads)
+        warm = timed(store.frame, plan.cached_reads)
+        tail = after_other_process("append", extra, store.frame, plan.tail_reads)
+        naive_tail = after_other_process("naive", extra, naive.frame, plan.naive_writes)
+        edited = itertools.cycle(editable[2 * plan.edits : 2 * plan.edits + plan.edit_reads])
+        after_edit = after_other_process("edit", edited, store.frame, plan.edit_reads)
+        assert store.frame().equals(EventStore(data_dir).frame())
+        return Results(
+            size=size,
+            file_bytes=len(payload),
+            cold=cold,
+            cached=cached,
+            append=append,
+            tail=tail,
+            naive_cold=naive_cold,
+            naive_append=naive_append,
+            naive_update=naive_update,
+            naive_tail=naive_tail,
+            edit_same=edit_same,
+            edit_longer=edit_longer,
+            rewrite=rewrite,
+            write_alone=write_alone,
+            append_alone=append_alone,
+            stat_alone=stat_alone,
+            warm=warm,
+            after_edit=after_edit,
+        )
 
 
 def milliseconds(seconds: float) -> str:
@@ -177,20 +385,110 @@ def milliseconds(seconds: float) -> str:
     return f"{value:.3f}" if value < 1 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
-def print_table(size: int, rows: list[tuple[str, Timing, Timing]]) -> None:
-    """Print one size's results as a Markdown table."""
-    print(f"\n### {size:,} events\n")
-    print(
-        "| Operation | EventStore p50 ms | p95 ms | n | naive pandas p50 ms | p95 ms | n | speed-up |"
+def duration(seconds: float) -> str:
+    """Return a duration in µs below a millisecond, else in ms."""
+    if seconds < 0.001:
+        return f"{seconds * 1e6:.1f} µs"
+    return f"{milliseconds(seconds)} ms"
+
+
+def ratio(baseline: float, ours: float) -> str:
+    """Return how many times faster ours is than the baseline."""
+    return f"{baseline / ours:,.1f}x" if ours else "inf"
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Print a Markdown table with aligned columns, the first left and the others right."""
+    widths = [max(len(row[n]) for row in [headers, *rows]) for n in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.ljust(width) if n == 0 else cell.rjust(width)
+            for n, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    print(line(headers))
+    rules = ["-" * (widths[0] + 2)] + ["-" * (width + 1) + ":" for width in widths[1:]]
+    print("|" + "|".join(rules) + "|")
+    for row in rows:
+        print(line(row))
+
+
+def print_results(results: Results) -> None:
+    """Print one size's three tables."""
+    r = results
+    print(f"\n### {r.size:,} events (load average {os.getloadavg()[0]:.1f} after measuring)\n")
+    print(f"Against the naive pandas store, ms ({EVENTS_FILE}: {r.file_bytes / 1e6:.1f} MB)\n")
+    print_table(
+        ["Operation", "EventStore p50", "p95", "n", "naive p50", "p95", "n", "speed-up"],
+        [
+            [
+                name,
+                milliseconds(ours.p50),
+                milliseconds(ours.p95),
+                str(len(ours.samples)),
+                milliseconds(naive.p50),
+                milliseconds(naive.p95),
+                str(len(naive.samples)),
+                ratio(naive.p50, ours.p50),
+            ]
+            for name, ours, naive in [
+                ("cold read (new store, frame())", r.cold, r.naive_cold),
+                ("cached read (frame() again)", r.cached, r.naive_cold),
+                ("append one event", r.append, r.naive_append),
+                ("update one event's title", r.edit_longer, r.naive_update),
+                ("tail read after another process appended", r.tail, r.naive_tail),
+            ]
+        ],
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, ours, naive in rows:
-        speedup = naive.p50 / ours.p50 if ours.p50 else float("inf")
+    print("\nOne edit against today's whole-frame rewrite, ms (wall; CPU = process_time)\n")
+    print_table(
+        ["Operation", "p50", "p95", "CPU p50", "CPU p95", "n", "vs today's rewrite"],
+        [
+            [
+                name,
+                milliseconds(timing.p50),
+                milliseconds(timing.p95),
+                milliseconds(timing.cpu_p50),
+                milliseconds(timing.cpu_p95),
+                str(len(timing.samples)),
+                ratio(r.rewrite.p50, timing.p50) if compare else "",
+            ]
+            for name, timing, compare in [
+                ("edit: update(), same-length title", r.edit_same, True),
+                ("edit: update(), longer title", r.edit_longer, True),
+                ("baseline: today's rewrite (encode all, write)", r.rewrite, True),
+                (f"file write + fsync alone ({r.file_bytes / 1e6:.1f} MB)", r.write_alone, False),
+                ("audit append + fsync alone (one line)", r.append_alone, False),
+            ]
+        ],
+    )
+    for name, edit in [("same-length", r.edit_same), ("longer", r.edit_longer)]:
+        floors = edit.p50 < EDIT_FLOOR_P50 and edit.p95 < EDIT_FLOOR_P95
         print(
-            f"| {name} | {milliseconds(ours.p50)} | {milliseconds(ours.p95)} | "
-            f"{len(ours.samples)} | {milliseconds(naive.p50)} | {milliseconds(naive.p95)} | "
-            f"{len(naive.samples)} | {speedup:,.1f}x |"
+            f"\n- Edit, {name} title, p50: total {milliseconds(edit.p50)} ms = CPU under the lock "
+            f"apart from fsync {milliseconds(edit.cpu_p50)} ms + waiting (disk, or a CPU) "
+            f"{milliseconds(max(edit.p50 - edit.cpu_p50, 0))} ms (file write + fsync alone: "
+            f"{milliseconds(r.write_alone.p50)} ms wall, {milliseconds(r.write_alone.cpu_p50)} ms "
+            f"CPU; audit append alone {milliseconds(r.append_alone.p50)} ms). Floor p50 < "
+            f"{EDIT_FLOOR_P50 * 1000:.0f} ms, p95 < {EDIT_FLOOR_P95 * 1000:.0f} ms: "
+            f"{'met' if floors else 'NOT met'} (p95 {milliseconds(edit.p95)} ms)."
         )
+    print("\nChange detection: one frame() in a warm process\n")
+    print_table(
+        ["Read", "p50", "p95", "n"],
+        [
+            [name, duration(timing.p50), duration(timing.p95), str(len(timing.samples))]
+            for name, timing in [
+                ("floor: os.stat alone", r.stat_alone),
+                ("nothing changed", r.warm),
+                ("after another process appended one event (tail)", r.tail),
+                ("after another process edited one event (whole)", r.after_edit),
+                ("baseline: cold read (new store)", r.cold),
+            ]
+        ],
+    )
 
 
 def main() -> int:
@@ -199,24 +497,28 @@ def main() -> int:
     parser.add_argument(
         "--sizes",
         default=",".join(str(size) for size in DEFAULT_SIZES),
-        help="comma-separated store sizes (default: 1000,50000)",
+        help="comma-separated store sizes (default: %(default)s)",
     )
     parser.add_argument("--appends", type=int, default=DEFAULT_APPENDS, help="appends to time")
     args = parser.parse_args()
-    sizes = [int(size) for size in args.sizes.split(",")]
+    sizes = [int(size.replace("_", "")) for size in args.sizes.split(",") if size]
+    if min(sizes) < MIN_SIZE:
+        parser.error(f"--sizes: at least {MIN_SIZE} events (each edit kind has its own events)")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     print(
-        f"Python {platform.python_version()}, pandas {pd.__version__}, {os.cpu_count()} CPUs "
-        f"(load average {os.getloadavg()[0]:.1f}), data in {OUT_DIR} "
+        f"# Event store: Python {platform.python_version()}, pandas {pd.__version__}, "
+        f"{os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}), "
+        f"{time.strftime('%Y-%m-%d %H:%M')}, data in {OUT_DIR} "
         f"({EVENTS_FILE} fsynced on every write by EventStore)"
     )
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    worker = context.Process(target=appender, args=(theirs,), daemon=True)
+    worker = context.Process(target=other_process, args=(theirs,), daemon=True)
     worker.start()
     try:
         for size in sizes:
-            print_table(size, measure(size, args.appends, ours, OUT_DIR))
+            print_results(measure(size, args.appends, ours, OUT_DIR))
+            sys.stdout.flush()
     finally:
         ours.send(None)
         worker.join(timeout=10)

@@ -171,7 +171,7 @@ def check_as_the_store_does(data: bytes) -> list[Problem]:
     if any(problem.damage for problem in problems):
         return problems
     records, lines = split_records(data)
-    header = next(csv.reader([records[0].decode("utf-8")]))
+    header = next(csv.reader(io.StringIO(records[0].decode("utf-8"), newline="")))
     kind, header_problems = check_header(header, EXAMPLE_SPEC)
     problems += header_problems
     if kind == "unknown":
@@ -196,7 +196,6 @@ def texts_of(data: bytes, delimiter: str = ",", encoding: str = "utf-8-sig") -> 
 
 GOOD = encode(GOOD_ROWS)
 ASCII = encode([event()])
-NO_CHANGE = "nothing was changed"
 DAY_FIRST = "(the file's dates put the day first)"
 CP1252_ROWS = [
     event(id="aaaa1111", title="Rare Disease Day in Kraków", city="Kraków"),
@@ -572,8 +571,8 @@ EDITS = [
         GOOD + b"\r\n" + b"," * 27 + b"\r\n" + b",,,\r\n",
         [
             (8, "events.csv line 8: the row is empty. Fixing the file removes it.", True),
+            (9, "line 9: the row is empty", True),  # commas alone
             (10, "line 10: the row is empty", True),
-            (9, "line 9: the row is empty", True),
         ],
         ["Removed 3 empty rows (lines 8, 9 and 10)."],
         [],
@@ -705,6 +704,7 @@ def test_each_hand_edit_is_named_with_its_line_and_fixed_when_safe(
 
 
 FIXABLE_EDITS = [edit for edit in EDITS if edit.values[2] and not edit.values[3]]
+TEXT_COLUMNS = [COLUMNS.index(name) for name in COLUMNS if name not in EXAMPLE_SPEC.rules]
 
 
 @pytest.mark.parametrize(("data", "expected", "changes", "remaining"), FIXABLE_EDITS)
@@ -717,15 +717,20 @@ def test_a_fixed_file_passes_every_check_and_keeps_every_text(
     fixed = fix_file(data, EXAMPLE_SPEC).data
 
     assert fixed.startswith(BOM)
+    assert all(record.endswith(b"\r\n") for record in split_records(fixed)[0])
     assert check_as_the_store_does(fixed) == []
     assert check_file(fixed, EXAMPLE_SPEC) == []
-    assert fix_file(fixed, EXAMPLE_SPEC).changes == []
-    rows = texts_of(fixed)
-    assert all(record.endswith(b"\r\n") for record in split_records(fixed)[0])
-    for name in ("title", "venue", "organiser", "description", "moderation_note", "city"):
-        column = COLUMNS.index(name)
-        originals = [row[name] for row in (CP1252_ROWS if b"Z\xfcrich" in data else GOOD_ROWS)]
-        assert [row[column] for row in rows[1:]] == originals
+    assert fix_file(fixed, EXAMPLE_SPEC).changes == []  # nothing left to do
+    # Every text as the csv module reads the original, in its own encoding and separator.
+    before = texts_of(
+        data,
+        delimiter=";" if "Changed the separator from ';' to ','." in changes else ",",
+        encoding="cp1252" if "Read the file as Windows-1252" in changes[0] else "utf-8-sig",
+    )
+    after = texts_of(fixed)
+    assert len(after) == len([row for row in before if any(row)])
+    for column in TEXT_COLUMNS:
+        assert [row[column] for row in after] == [row[column] for row in before if any(row)]
 
 
 def test_a_windows_1252_file_keeps_its_letters() -> None:
@@ -888,6 +893,18 @@ def test_check_records_names_blank_short_and_long_records_by_line() -> None:
     assert problems[3].message.startswith("events.csv line 7: the row has 4 values")
 
 
+def test_check_records_names_a_carriage_return_outside_quotes() -> None:
+    # pandas would end the row there; the store's records would not: the two would disagree.
+    records = [b'a,"b\rc",d\r\n', b"a,b\rc,d\r\n"]
+
+    problems = check_records(records, [2, 3], 3, EXAMPLE_SPEC)
+
+    assert [str(p) for p in problems] == [
+        "events.csv line 3: the row holds a carriage return outside quotes, which other programs"
+        " take for a line end. Remove it or put the value in quotes; nothing was changed."
+    ]
+
+
 def test_check_records_keeps_a_long_list_short() -> None:
     records = [b"a,b\r\n"] * 25
 
@@ -996,6 +1013,18 @@ def test_check_frame_names_every_line_of_a_duplicated_id() -> None:
         "events.csv lines 2, 9 and 12: id 'same0001' is used 3 times; each row needs its own."
         " Give all but one of them a new id by hand."
     )
+
+
+def test_check_frame_counts_a_missing_value_as_empty() -> None:
+    frame = frame_of([event(ends_at="x"), event(id="bbbb2222")])
+    frame.loc[0, "ends_at"] = None  # as pandas reads an empty field unless told to keep strings
+    frame.loc[1, "starts_at"] = None
+
+    problems = check_frame(frame, [2, 3], EXAMPLE_SPEC)
+
+    assert [str(p) for p in problems] == [
+        "events.csv line 3: starts_at is empty, but every row needs one."
+    ]
 
 
 def test_check_frame_names_an_empty_row_once() -> None:
@@ -1121,10 +1150,56 @@ def test_fixing_a_clean_file_keeps_every_text_exactly(
         assert [row[column] for row in fixed[1:]] == [row[name] for row in rows]
 
 
+# Spreadsheet and editor debris, pasted anywhere: quotes, separators, line ends, other encodings.
+DEBRIS = [
+    b'"',
+    b",",
+    b";",
+    b"\r",
+    b"\n",
+    b"\x00",
+    b"\xe9",
+    b"\xc3\xa9",
+    b"\x81",
+    b"TRUE",
+    b"28/02/2027",
+]
+BASES = [
+    GOOD,
+    encode(every_row(latitude="48,85"), delimiter=";"),
+    encode(CP1252_ROWS, encoding="cp1252", bom=False),
+    encode(GOOD_ROWS, newline="\r"),
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    base=st.sampled_from(BASES),
+    edits=st.lists(
+        st.tuples(st.integers(0, 3000), st.integers(0, 5), st.sampled_from(DEBRIS)), max_size=6
+    ),
+)
+def test_any_hand_edit_is_named_and_one_fix_does_all_it_can(
+    base: bytes, edits: list[tuple[int, int, bytes]]
+) -> None:
+    data = base
+    for at, cut, piece in edits:
+        data = data[:at] + piece + data[at + cut :]
+
+    check_as_the_store_does(data)  # names, never raises
+    result = fix_file(data, EXAMPLE_SPEC)
+
+    assert not [problem for problem in result.remaining if problem.fixable]
+    if result.changes:
+        assert fix_file(result.data, EXAMPLE_SPEC).changes == []
+    else:
+        assert result.data == data
+
+
 # Speed
 
 
-def test_checking_50000_rows_is_quick(capsys: pytest.CaptureFixture[str]) -> None:
+def test_checking_50000_rows_is_quick() -> None:
     rows = [
         event(
             id=f"ev{n:06d}",
@@ -1138,12 +1213,16 @@ def test_checking_50000_rows_is_quick(capsys: pytest.CaptureFixture[str]) -> Non
     ]
     records, lines = split_records(encode(rows))
     frame = pd.read_csv(io.BytesIO(b"".join(records)), dtype=str, keep_default_na=False)
-    timings: dict[str, float] = {}
+    timings: dict[str, tuple[float, float]] = {}
 
     def timed(label: str, check: Callable[[], object]) -> object:
-        started = time.perf_counter()
-        result = check()
-        timings[label] = (time.perf_counter() - started) * 1000
+        """Return what check returns; note its best time of three, wall clock and processor."""
+        times = []
+        for _ in range(3):
+            wall, processor = time.perf_counter(), time.process_time()
+            result = check()
+            times.append((time.perf_counter() - wall, time.process_time() - processor))
+        timings[label] = min(times)
         return result
 
     assert timed("check_frame", lambda: check_frame(frame, lines[1:], EXAMPLE_SPEC)) == []
@@ -1152,4 +1231,6 @@ def test_checking_50000_rows_is_quick(capsys: pytest.CaptureFixture[str]) -> Non
         timed("check_records", lambda: check_records(records[1:], lines[1:], 28, EXAMPLE_SPEC))
         == []
     )
-    print(", ".join(f"{label} {ms:.0f} ms" for label, ms in timings.items()), "at 50,000 rows")
+    shown = [f"{label} {wall * 1000:.0f} ms" for label, (wall, _) in timings.items()]
+    busy = [f"{processor * 1000:.0f}" for _, processor in timings.values()]
+    print(f"At 50,000 rows: {', '.join(shown)} (processor time {', '.join(busy)} ms)")

@@ -312,6 +312,12 @@ class CsvTable:
 
     # Reading, inside
 
+    def _cell(self, position: int, column: int) -> str:
+        """Return one stored value without taking appended rows into the frame."""
+        if position < len(self._base):
+            return str(self._base.iat[position, column])
+        return self._appended[position - len(self._base)][column]
+
     def _checksum(self) -> int:
         """Return the CRC-32 of the validated bytes, computing it once after a rewrite."""
         if self._crc is None:

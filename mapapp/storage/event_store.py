@@ -334,24 +334,30 @@ class EventStore(CsvTable):
         self.audit._look(writer=True)
         if self.audit._damage:
             raise StoreUnavailableError("damaged", " ".join(self.audit._damage[:3]))
-        entries = self.audit._frame_now()
-        if not len(entries) or "batch" not in entries.columns:
+        # The last batch is read from the rows' bytes: building frames here would cost a
+        # concatenation of the whole cache on every write.
+        columns = self.audit._columns
+        lines = self.audit._lines
+        if not lines or "batch" not in columns:
             return
-        batches: list[str] = entries["batch"].tolist()
-        if not batches[-1]:
+        batch_at, event_at, version_at = (
+            columns.index(name) for name in ("batch", "event_id", "version")
+        )
+        batch: list[list[str]] = []
+        for line in reversed(lines):
+            row = decode_rows([line])[0]
+            if not row[batch_at] or (batch and row[batch_at] != batch[0][batch_at]):
+                break
+            batch.insert(0, row)
+        if not batch:
             return
-        count = 1
-        while count < len(batches) and batches[-count - 1] == batches[-1]:
-            count += 1
-        start = len(batches) - count
-        versions: list[str] = self._frame_now()[VERSION_FIELD].tolist()
+        start = len(lines) - len(batch)
+        version_column = self._columns.index(VERSION_FIELD)
         landed = []
-        for event_id, number in zip(
-            entries["event_id"].tolist()[start:], entries["version"].tolist()[start:], strict=True
-        ):
-            position = self._positions.get(event_id)
-            current = versions[position] if position is not None else ""
-            landed.append(current.isdigit() and int(current) >= int(number or 0))
+        for row in batch:
+            position = self._positions.get(row[event_at])
+            current = "" if position is None else self._cell(position, version_column)
+            landed.append(current.isdigit() and int(current) >= int(row[version_at] or 0))
         if all(landed):
             return
         # A writer died (or failed) between the audit entries and its change: cut the entries of
@@ -361,7 +367,7 @@ class EventStore(CsvTable):
         log.warning(
             "Cutting %d audit entries of a change never stored (batch %s)",
             landed.count(False),
-            batches[-1],
+            batch[0][batch_at],
         )
         self.audit._truncate_to(cut_from)
         if kept:

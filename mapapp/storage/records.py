@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
@@ -46,12 +46,6 @@ def encode_rows(rows: Iterable[Sequence[str]]) -> list[bytes]:
         buffer.seek(0)
         buffer.truncate()
     return encoded
-
-
-def encode_records(records: Iterable[Mapping[str, str]], columns: Iterable[str]) -> bytes:
-    """Return records as CSV lines in the given column order."""
-    columns = tuple(columns)
-    return b"".join(encode_rows([record.get(name, "") for name in columns] for record in records))
 
 
 def split_records(data: bytes, start: int = 0) -> tuple[list[bytes], list[int], int]:

@@ -56,7 +56,7 @@ from mapapp.storage.validation import (
 
 RECOVERED_DIR = "recovered"
 BACKUPS_DIR = "backups"
-LOCK_TIMEOUT_SECONDS = 30
+LOCK_TIMEOUT_SECONDS = 60  # then 503 "busy"; gunicorn's request timeout is 120 s
 # Up to how many changed rows (or a tenth of the rows) a rewrite by another process is taken in
 # row by row rather than read whole.
 REPLACEMENT_ROWS = 1000

@@ -78,7 +78,8 @@ def add_coordinator(name: str, password: str) -> Coordinator:
         "password_hash": generate_password_hash(password, method=HASH_METHOD),
         "created_at": utc_now(),
     }
-    table.append([record])
+    if not table.append([record]):  # another process added the same name meanwhile
+        raise CoordinatorError(f"A coordinator called {normalised!r} already exists.")
     return Coordinator(normalised, record["created_at"])
 
 

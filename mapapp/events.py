@@ -132,6 +132,7 @@ MAX_LENGTHS: dict[str, int] = {
 }
 
 LOCAL_TIME_FORMAT = "%Y-%m-%dT%H:%M"
+MIN_YEAR = 1000  # strftime writes earlier years with fewer than four digits
 UTC_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{6,32}$")
 
@@ -169,12 +170,18 @@ def normalise_text(value: Any, *, multiline: bool = False) -> str:
 
 
 def parse_local_time(value: str) -> datetime | None:
-    """Return the naive datetime of an ISO 8601 local time, or None if it is not one."""
+    """Return the naive datetime of an ISO 8601 local time, or None if it is not one.
+
+    Years before 1000 are refused: strftime writes them with fewer than four digits, which the
+    store's own format check would then call damage.
+    """
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return None if moment.tzinfo is not None else moment
+    if moment.tzinfo is not None or moment.year < MIN_YEAR:
+        return None
+    return moment
 
 
 def country_name(code: str) -> str:

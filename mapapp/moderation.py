@@ -63,6 +63,8 @@ class Outcome:
 
 def approve(event_id: str, who: str, version: str) -> Outcome:
     """Approve one event, as it was at the version the coordinator saw."""
+    if not version:
+        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
     return bulk_approve({event_id: version}, who)
 
 

@@ -247,6 +247,39 @@ def test_edit_refuses_when_someone_else_changed_the_event(
     )
 
 
+def test_an_edit_with_a_year_before_1000_is_refused_and_the_file_stays_valid(
+    coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    form = _edit_form(coordinator_client, event["id"])
+    form.update(starts_at="0999-02-28T18:00", ends_at="0999-02-28T19:00")
+    response = coordinator_client.post(f"/admin/events/{event['id']}/edit", data=form)
+    assert response.status_code == 400
+    assert "Start: give a date and time such as 2027-02-28T18:00." in response.get_data(
+        as_text=True
+    )
+    assert EventStore(store.data_dir).problems() == [] or all(
+        not problem.damage for problem in EventStore(store.data_dir).problems()
+    )
+
+
+@pytest.mark.parametrize("action", ["approve", "reject", "place"])
+def test_an_action_without_a_version_is_400(
+    coordinator_client: FlaskClient, store: EventStore, action: str
+):
+    event = pending(store)
+    data = {
+        "csrf_token": token(coordinator_client),
+        "reason": "Spam",
+        "latitude": "1",
+        "longitude": "1",
+    }
+    response = coordinator_client.post(f"/admin/events/{event['id']}/{action}", data=data)
+    assert response.status_code == 400
+    assert "does not say which version" in response.get_data(as_text=True)
+    assert store.get(event["id"])["status"] == "pending"
+
+
 def test_edit_without_a_version_is_refused(coordinator_client: FlaskClient, store: EventStore):
     event = pending(store)
     form = _edit_form(coordinator_client, event["id"])

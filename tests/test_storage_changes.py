@@ -398,3 +398,70 @@ def test_every_acknowledged_change_keeps_its_audit_entry_through_sigkills(data_d
         assert int(entry["version"]) <= int(events[entry["event_id"]]["version"])
     assert len(acknowledged) >= 30
     json.dumps(acknowledged)  # plain data throughout
+
+
+# Found by a red-team pass: rows another program writes get the same checks as a whole file.
+
+
+def test_an_appended_row_with_a_stored_id_is_damage_not_a_second_copy(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    events = store.add_many(make_event(title=f"Event {n}") for n in range(3))
+    first_row = store.path.read_bytes().split(b"\r\n")[1] + b"\r\n"
+    with open(store.path, "ab") as handle:  # another program appends a copy of the first row
+        handle.write(first_row.replace(b"Event 0", b"Event 0 copy"))
+
+    assert store.damage and "used twice" in " ".join(store.damage)
+    assert store.get(events[0]["id"])["title"] == "Event 0"  # type: ignore[index]
+    with pytest.raises(StoreUnavailableError):
+        store.add(make_event(title="Would land beside the duplicate"))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"Ev\xe9nt 1", b"E" * 200_000, b"Event\x00 1"],
+    ids=["not UTF-8", "a 200,000-character field", "NUL"],
+)
+def test_a_row_that_cannot_be_read_is_never_taken_in_piecemeal(
+    data_dir: Path, damage: bytes
+) -> None:
+    store = EventStore(data_dir)
+    store.add_many(make_event(title=f"Event {n}") for n in range(3))
+    store.frame()
+    replacement = data_dir / "replacement.csv"
+    replacement.write_bytes(store.path.read_bytes().replace(b"Event 1", damage))
+    os.replace(replacement, store.path)
+
+    titles = list(store.frame()["title"])  # never a 500: the good copy, or the file if it is good
+    if damage.startswith(b"E" * 10):
+        assert titles[1] == damage.decode() and not store.damage  # long, but a valid CSV field
+    else:
+        assert titles == ["Event 0", "Event 1", "Event 2"] and store.damage
+    assert EventStore(data_dir).health() == ("ok" if not store.damage else "degraded")
+
+
+def test_an_in_place_overwrite_of_the_same_size_is_seen(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    first, second = store.add_many([make_event(title="AAAA first"), make_event(title="BBBB")])
+    store.frame()
+    time.sleep(0.02)  # a later modification time than the store saw
+    data = store.path.read_bytes()
+    with open(store.path, "r+b") as handle:  # an editor that saves in place
+        handle.seek(data.index(b"AAAA first"))
+        handle.write(b"ZZZZ")
+
+    assert store.get(first["id"])["title"] == "ZZZZ first"  # type: ignore[index]
+    change(store, second["id"], {"title": "Next"})
+    assert EventStore(data_dir).get(first["id"])["title"] == "ZZZZ first"  # type: ignore[index]
+
+
+def test_two_tables_adding_the_same_key_add_it_once(data_dir: Path) -> None:
+    columns = ("key", "value")
+    one = csv_backend.CsvTable(data_dir / "cache.csv", columns, "key")
+    other = csv_backend.CsvTable(data_dir / "cache.csv", columns, "key")
+    one.frame(), other.frame()
+
+    assert one.append([{"key": "paris|fr", "value": "first"}])
+    assert other.append([{"key": "paris|fr", "value": "second"}]) == []
+
+    fresh = csv_backend.CsvTable(data_dir / "cache.csv", columns, "key")
+    assert fresh.frame().to_dict("records") == [{"key": "paris|fr", "value": "first"}]

@@ -137,7 +137,7 @@ class GeocodeCache:
             version = self.table.version
             if version != self._version:
                 frame = self.table.frame()
-                # A query answered twice by racing processes: the later row wins.
+                # The table keeps one row per query: racing processes store the first answer.
                 rows: list[dict[str, str]] = frame.to_dict("records")  # type: ignore[assignment]
                 self._index = {row["key"]: row for row in rows}
                 self._version = version

@@ -22,6 +22,7 @@ StoreDamagedError. Every problem is named with its line number.
 
 from __future__ import annotations
 
+import csv
 import errno
 import logging
 import os
@@ -228,16 +229,22 @@ class CsvTable:
     ) -> list[dict[str, str]]:
         """Add rows in one durable append and return them as stored.
 
-        With unless_stored, a row is left out when a stored row (or an earlier one of these) has
-        the same unless_stored(row): checked under the lock, so concurrent writers cannot both
-        add it.
+        A row whose key is stored already (or comes earlier in records) is left out: checked
+        under the lock, so two processes adding the same key add it once. With unless_stored,
+        rows are also left out when a stored row has the same unless_stored(row).
         """
         records = list(records)
         with self._writing():
             if unless_stored is not None:
                 records = self._not_stored(records, unless_stored)
-            stored = [self._prepare_new(record) for record in records]
-            self._append_locked([[row[name] for name in self._columns] for row in stored])
+            stored, keys = [], set()
+            for record in map(self._prepare_new, records):
+                key = record[self.key]
+                if key not in keys and key not in self._positions:
+                    keys.add(key)
+                    stored.append(record)
+            if stored:
+                self._append_locked([[row[name] for name in self._columns] for row in stored])
         return stored
 
     def delete(self, keys: Iterable[str]) -> int:
@@ -356,18 +363,10 @@ class CsvTable:
             pass
         elif same_file and status.st_size > self._size and not self._damage:
             self._read_tail(key)
-        elif same_file and status.st_size == self._size and not self._damage and self._unchanged():
-            self._seen = key  # only the time changed (a torn tail cut back to where we were)
         else:
             self._read_whole()
         if writer and self._size < os.stat(self.path).st_size and not self._damage:
             self._cut_torn_tail()
-
-    def _unchanged(self) -> bool:
-        """Return whether the bytes before the validated end are still those last read."""
-        assert self._descriptor is not None
-        length = min(self._size, FINGERPRINT_BYTES)
-        return os.pread(self._descriptor, length, self._size - length) == self._fingerprint
 
     def _read_tail(self, key: tuple[int, int, int]) -> None:
         """Take in rows appended since the last read, from the file held open."""
@@ -381,17 +380,39 @@ class CsvTable:
         self._seen = key
         if not records:
             return  # only an incomplete record so far: a writer is at it, or died
-        problems = check_records(
-            records,
-            [self._line_after() + n for n in range(len(records))],
-            len(self._columns),
-            self.spec,
-        )
-        rows = decode_rows(records) if not problems else []
-        if problems or any(len(row) != len(self._columns) for row in rows):
+        lines = [self._line_after() + n for n in range(len(records))]
+        rows = self._checked_rows(records, lines)
+        at = self._columns.index(self.key)
+        new_keys = [row[at] for row in rows or []]
+        if rows is None or not self._keys_are_new(new_keys):
             self._read_whole()  # names every problem with its line
             return
         self._take_rows(records, rows, data[length:end])
+
+    def _checked_rows(self, records: list[bytes], lines: list[int]) -> list[list[str]] | None:
+        """Return records another process wrote as rows if they pass every check, else None.
+
+        A whole read then names what is wrong; rows taken in piecemeal get the same checks as a
+        whole file (field counts, encoding, NUL, formats), never fewer.
+        """
+        if check_records(records, lines, len(self._columns), self.spec):
+            return None
+        if any(b"\x00" in record for record in records):
+            return None
+        try:
+            rows = decode_rows(records)
+        except (UnicodeDecodeError, csv.Error):
+            return None
+        if len(rows) != len(records) or any(len(row) != len(self._columns) for row in rows):
+            return None
+        fresh = frame_of(rows, self._columns)
+        if any(problem.damage for problem in check_frame(fresh, lines, self.spec)):
+            return None
+        return rows
+
+    def _keys_are_new(self, keys: list[str]) -> bool:
+        """Return whether keys are unique among themselves and absent from the table."""
+        return len(set(keys)) == len(keys) and not any(key in self._positions for key in keys)
 
     def _take_rows(self, records: list[bytes], rows: list[list[str]], raw: bytes) -> None:
         """Add rows now in the file to the cache."""
@@ -460,18 +481,15 @@ class CsvTable:
         added = records[len(old) :]
         if len(changed) + len(added) > max(REPLACEMENT_ROWS, len(old) // 10):
             return False
-        rows = decode_rows([records[n] for n in changed] + added)
-        width = len(self._columns)
-        if len(rows) != len(changed) + len(added) or any(len(row) != width for row in rows):
-            return False
-        fresh = frame_of(rows, self._columns)
-        if any(problem.damage for problem in check_frame(fresh, [0] * len(rows), self.spec)):
+        taken = [records[n] for n in changed] + added
+        rows = self._checked_rows(taken, [0] * len(taken))
+        if rows is None:
             return False
         key = self._columns.index(self.key)
         frame = self._frame_now()
         new_keys = [row[key] for row in rows[len(changed) :]]
         if any(frame.iat[n, key] != row[key] for n, row in zip(changed, rows, strict=False)) or (
-            len(set(new_keys)) != len(new_keys) or any(k in self._positions for k in new_keys)
+            not self._keys_are_new(new_keys)
         ):
             return False
         updated = frame.copy(deep=False)
@@ -482,8 +500,9 @@ class CsvTable:
         self._base = updated
         self._lines = records[: len(old)]
         self._derived_keys = {}
-        self._after_rows(rows[: len(changed)])
         self._take_rows(added, rows[len(changed) :], b"".join(added))
+        if changed:
+            self._after_load(self._frame_now())  # a version may have gone down (a restore)
         self._size = len(data)
         self._crc = None
         self._next_line = None

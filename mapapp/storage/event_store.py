@@ -76,6 +76,7 @@ class EventStore(CsvTable):
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         super().__init__(Path(data_dir) / EVENTS_FILE, EVENTS_SPEC)
         self._max_version = 0
+        self._audit_last = 0  # the version of the audit log's last batch, when it landed
         self._reserved: set[str] = set()  # ids given to new events not yet appended
         self.audit = CsvTable(
             self.data_dir / AUDIT_FILE, AUDIT_SPEC, lock=(self._file_lock, self._thread_lock)
@@ -139,7 +140,7 @@ class EventStore(CsvTable):
                 events = self._not_stored(events, unless_stored)
             if not events:
                 return []
-            number = self._max_version + 1
+            number = max(self._max_version, self._audit_last) + 1
             try:
                 stored = [
                     {**self._prepare_new(event), VERSION_FIELD: str(number)} for event in events
@@ -209,7 +210,7 @@ class EventStore(CsvTable):
                     stale[event_id] = row_of(frame, position)
             if stale and not skip_stale:
                 raise ConflictError(stale)
-            number = self._max_version + 1
+            number = max(self._max_version, self._audit_last) + 1
             changed = frame.copy(deep=False)
             lines = list(self._lines)
             size = self._size
@@ -359,6 +360,8 @@ class EventStore(CsvTable):
             current = "" if position is None else self._cell(position, version_column)
             landed.append(current.isdigit() and int(current) >= int(row[version_at] or 0))
         if all(landed):
+            # Numbers are never given twice, even after an older events file was restored.
+            self._audit_last = max(int(row[version_at] or 0) for row in batch)
             return
         # A writer died (or failed) between the audit entries and its change: cut the entries of
         # rows that never landed, keeping those that did (a torn batch of appended rows).

@@ -23,6 +23,9 @@ from mapapp.storage.validation import (
 UTF8_BOM = b"\xef\xbb\xbf"  # lets Excel open the file as UTF-8
 # RFC 4180 line ends; the csv module then quotes any field holding \r or \n.
 LINE_TERMINATOR = "\r\n"
+# The csv module refuses fields over 128 KiB by default; pandas reads any. Both must agree on
+# what a file holds (the longest valid field is a 5,000-character description).
+csv.field_size_limit(1 << 30)
 
 # A usable file: its header's bytes, each row's bytes and first line, the rows, and where they end.
 Parsed = tuple[bytes, list[bytes], list[int], pd.DataFrame, int]

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import BadRequest, NotFound
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -190,6 +190,8 @@ def _answer(
             place_form=PlaceForm(formdata=None),
             next_url=safe_next(next_url),
         ), 409
+    if outcome.errors.get("version") == moderation.MISSING_VERSION_MESSAGE:
+        raise BadRequest(moderation.MISSING_VERSION_MESSAGE)
     _report(outcome, success)
     return redirect(safe_next(next_url), code=303)
 

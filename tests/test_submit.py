@@ -40,6 +40,17 @@ def version_of(page: str) -> str:
     return match.group(1)
 
 
+def edit_data(page: str, event: dict[str, str], **fields: str) -> dict[str, str]:
+    """Return what the edit page posts for an event kept in place, with fields changed."""
+    return {
+        "csrf_token": hidden(page, "csrf_token"),
+        **form_data(**fields),
+        "latitude": event["latitude"],
+        "longitude": event["longitude"],
+        "version": version_of(page),
+    }
+
+
 def form_data(**fields: str) -> dict[str, str]:
     """Return a valid in-person submission as the form posts it, with fields overridden."""
     data: dict[str, str | None] = {**make_submission(), "consent": "y", "homepage": "", **fields}
@@ -312,13 +323,7 @@ def test_the_edit_link_edits_and_sends_back_to_review(
     change(store, event["id"], {"status": "approved"})
     page = client.get(path).get_data(as_text=True)
     assert "published on the map" in page
-    data = {
-        "csrf_token": hidden(page, "csrf_token"),
-        **form_data(title="A better title"),
-        "latitude": event["latitude"],
-        "longitude": event["longitude"],
-        "version": version_of(page),
-    }
+    data = edit_data(page, event, title="A better title")
     response = client.post(path, data=data)
     assert response.status_code == 303
     edited = store.get(event["id"])
@@ -373,13 +378,7 @@ def test_an_edit_of_an_event_changed_meanwhile_is_409_and_keeps_the_typing(
     page = client.get(path).get_data(as_text=True)
     [event] = store.frame().to_dict("records")
     change(store, event["id"], {"status": "approved"})  # a coordinator approved it meanwhile
-    data = {
-        "csrf_token": hidden(page, "csrf_token"),
-        **form_data(title="My own better title"),
-        "latitude": event["latitude"],
-        "longitude": event["longitude"],
-        "version": version_of(page),
-    }
+    data = edit_data(page, event, title="My own better title")
     response = client.post(path, data=data)
     assert response.status_code == 409
     answer = response.get_data(as_text=True)

@@ -180,8 +180,8 @@ def export_command(
     output: str,
 ) -> None:
     """Export events with the map's filters; approved events and public fields by default."""
-    from mapapp.exports import export_events
-    from mapapp.filters import parse_filter
+    from mapapp.exports import render_export
+    from mapapp.filters import apply_filter, parse_filter
     from mapapp.storage import get_store
 
     args = {
@@ -197,9 +197,11 @@ def export_command(
     event_filter = parse_filter(args, allow_status=True)
     if event_filter.errors:
         raise click.UsageError(" ".join(event_filter.errors.values()))
-    body, _, _ = export_events(
-        fmt, get_store().frame(), event_filter, private=private, base_url=base_url
-    )
+    # The operator may export any status; the fields stay public unless --private (export_events
+    # refuses other statuses with public fields, a guard meant for the web's public downloads).
+    kept = apply_filter(get_store().frame(), event_filter)
+    kept = kept.sort_values(["starts_at", "id"], kind="stable")
+    body, _, _ = render_export(fmt, kept, private=private, base_url=base_url)
     with click.open_file(output, "wb") as handle:
         handle.write(body)
     if output != "-":
@@ -252,7 +254,11 @@ def import_command(file: str, status: str, dry_run: bool) -> None:
 
 @cli.command("geocode")
 @click.argument("query", required=False)
-@click.option("--pending", is_flag=True, help="Place stored events whose location is missing.")
+@click.option(
+    "--pending",
+    is_flag=True,
+    help="Place stored events missing a location (online ones have none).",
+)
 def geocode_command(query: str | None, pending: bool) -> None:
     """Geocode QUERY and print the best match as JSON; QUERY "-" reads one query a line."""
     import json
@@ -266,7 +272,10 @@ def geocode_command(query: str | None, pending: bool) -> None:
     if pending:
         store = get_store()
         frame = store.frame()
-        missing = frame[frame["location_precision"] == "none"].to_dict("records")
+        unplaced = frame[frame["location_precision"] == "none"]
+        # Online events have no place: geocoding their country would pin its centre on the map.
+        online = unplaced["format"] == "online"
+        missing = unplaced[~online].to_dict("records")
         changes, notes = geocoding.place_pending(
             tqdm(missing, desc="Geocoding", unit="event", file=sys.stderr)
         )
@@ -284,6 +293,9 @@ def geocode_command(query: str | None, pending: bool) -> None:
             click.echo(f"Not placed: event {event_id} changed meanwhile; run again.", err=True)
         placed = len(changes) - len(stale)
         click.echo(f"Placed {placed} of {len(missing)} events missing a location.")
+        if skipped := int(online.sum()):
+            noun = "event" if skipped == 1 else "events"
+            click.echo(f"Left {skipped} online {noun} alone: online events have no place.")
         return
     if not query:
         raise click.UsageError('Give a QUERY, "-" to read queries from stdin, or --pending.')

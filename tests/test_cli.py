@@ -1,4 +1,4 @@
-"""The mapapp command: help, the development server and the production server."""
+"""The mapapp command: help, the development server, the production server and exports."""
 
 from __future__ import annotations
 
@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask.testing import FlaskCliRunner
+
+from mapapp.cli import cli
+from mapapp.storage import EventStore
+from tests.conftest import make_event
 
 MAPAPP = Path(sys.executable).with_name("mapapp")
 
@@ -60,3 +65,52 @@ def test_serve_allows_long_exports_by_default() -> None:
 
     assert "--timeout INTEGER" in result.stdout
     assert "[default: 120]" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "geojson", "ics", "xlsx"])
+def test_export_of_a_status_alone_carries_public_fields_only(
+    runner: FlaskCliRunner, store: EventStore, fmt: str
+) -> None:
+    store.add(make_event(title="Approved in Paris"))
+    store.add(
+        make_event(
+            status="pending",
+            title="Pending in Berlin",
+            contact_email="berlin@example.org",
+            moderation_note="call back",
+        )
+    )
+
+    result = runner.invoke(cli, ["export", "--format", fmt, "--status", "pending"])
+
+    assert result.exit_code == 0, result.output
+    assert result.exception is None
+    body = result.stdout_bytes
+    if fmt == "xlsx":
+        body = _xlsx_text(body)
+    assert b"Pending in Berlin" in body
+    assert b"Approved in Paris" not in body
+    assert b"berlin@example.org" not in body
+    assert b"call back" not in body
+
+
+def test_export_of_a_status_with_private_carries_the_e_mails(
+    runner: FlaskCliRunner, store: EventStore
+) -> None:
+    store.add(make_event(status="pending", title="Pending", contact_email="berlin@example.org"))
+
+    result = runner.invoke(cli, ["export", "--format", "csv", "--status", "pending", "--private"])
+
+    assert result.exit_code == 0, result.output
+    assert b"berlin@example.org" in result.stdout_bytes
+
+
+def _xlsx_text(body: bytes) -> bytes:
+    """Return every cell of a workbook's first sheet as one UTF-8 text."""
+    import io
+
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(io.BytesIO(body)).active
+    assert sheet is not None
+    return "\n".join(str(cell.value) for row in sheet.iter_rows() for cell in row).encode()

@@ -81,3 +81,19 @@ def test_pending_places_the_events_missing_a_location(
     assert now["timezone"] == "Europe/Warsaw"
     assert store.get(missing["id"])["location_precision"] == "none"  # type: ignore[index]
     assert store.get(placed["id"]) == placed
+
+
+def test_pending_leaves_online_events_alone(runner: FlaskCliRunner, store: EventStore) -> None:
+    unplaced = {"latitude": "", "longitude": "", "location_precision": "none", "timezone": ""}
+    webinar = store.add(
+        make_event(**unplaced, format="online", venue="", city="", country="DE", title="Webinar")
+    )
+    lodz = store.add(make_event(**unplaced, city="Łódź", country="PL", title="Łódź walk"))
+
+    result = runner.invoke(cli, args=["geocode", "--pending"])
+
+    assert result.exit_code == 0, result.output
+    assert "Placed 1 of 1 events missing a location." in result.stdout
+    assert "Left 1 online event alone: online events have no place." in result.stdout
+    assert store.get(webinar["id"]) == webinar  # no country-centre pin
+    assert store.get(lodz["id"])["location_precision"] == "city"  # type: ignore[index]

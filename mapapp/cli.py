@@ -100,6 +100,54 @@ def check_command(fix: bool) -> None:
         raise SystemExit(1)
 
 
+@cli.command("backup")
+@click.argument("destination", type=click.Path(file_okay=True, dir_okay=True))
+def backup_command(destination: str) -> None:
+    """Copy every data table into a .tar.gz (DESTINATION: a new file or a folder), under the locks.
+
+    The secret key is not in it: keep the key's own copy apart (see docs/deployment.md).
+    """
+    from mapapp.storage import get_store
+    from mapapp.storage.backup import BackupError, create_backup
+
+    try:
+        backup = create_backup(get_store(), destination)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    total = sum(file.size for file in backup.files)
+    names = ", ".join(file.name for file in backup.files)
+    click.echo(f"Backed up {len(backup.files)} tables ({names}; {total:,} bytes) to {backup.path}")
+
+
+@cli.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--check", "check_only", is_flag=True, help="Check the backup; restore nothing.")
+def restore_command(source: str, check_only: bool) -> None:
+    """Put back the tables of a backup made by `mapapp backup`, keeping the replaced files.
+
+    Stop the service first (`systemctl stop mapapp`), and start it again afterwards.
+    """
+    from mapapp.storage import get_store
+    from mapapp.storage.backup import BackupError, read_backup, restore_backup
+
+    try:
+        if check_only:
+            backup = read_backup(source)
+            count = len(backup.files)
+            click.echo(f"{source}: a whole backup of {backup.created_at}, {count} tables.")
+            return
+        restored = restore_backup(get_store(), source)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    backup = restored.backup
+    click.echo(f"Restored {len(backup.files)} tables from the backup of {backup.created_at}.")
+    if restored.replaced_dir is not None:
+        click.echo(f"The files it replaced are kept in {restored.replaced_dir}")
+    for name in restored.removed:
+        click.echo(f"{name} was not in the backup: it was moved there too.")
+    click.echo("Run `mapapp check`, then start the service again.")
+
+
 @cli.group("coordinator")
 def coordinator_group() -> None:
     """Manage the accounts of the coordinators who moderate events."""

@@ -8,8 +8,12 @@ from typing import Any
 
 from flask import Flask
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+# A checkout (pyproject.toml beside the package) keeps templates/ and node_modules/ at the top; an
+# installed wheel carries copies inside the package, made by setup.py at build time.
+FROM_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
+TEMPLATES_DIR = (PROJECT_ROOT if FROM_CHECKOUT else PACKAGE_DIR) / "templates"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -15,10 +15,13 @@ from pathlib import Path
 from flask import Blueprint, Flask, Response, abort, current_app, send_from_directory, url_for
 from werkzeug.security import safe_join
 
-from mapapp import PROJECT_ROOT
+from mapapp import FROM_CHECKOUT, PACKAGE_DIR, PROJECT_ROOT
 
-NODE_MODULES = PROJECT_ROOT / "node_modules"
-PACKAGE_JSON = PROJECT_ROOT / "package.json"
+# A checkout's own npm install, or the copy of package.json and the declared packages that a wheel
+# carries in mapapp/vendor/, laid out the same way (see setup.py).
+NPM_ROOT = PROJECT_ROOT if FROM_CHECKOUT else PACKAGE_DIR / "vendor"
+NODE_MODULES = NPM_ROOT / "node_modules"
+PACKAGE_JSON = NPM_ROOT / "package.json"
 CDN_URL = "https://unpkg.com/{package}@{version}/{path}"
 # The URL carries the installed version, so a year of caching is safe: an upgrade changes the URL.
 CACHE_SECONDS = 365 * 24 * 3600

@@ -180,6 +180,23 @@ def coordinator_list() -> None:
         click.echo(f"{account.name}\tadded {account.created_at}")
 
 
+@coordinator_group.command("password")
+@click.argument("name")
+def coordinator_password(name: str) -> None:
+    """Give a coordinator a new password, asked twice; every session of the account ends."""
+    from mapapp import coordinators
+
+    try:
+        if coordinators.get_coordinator(name) is None:
+            normalised = coordinators.normalise_name(name)
+            raise coordinators.CoordinatorError(f"There is no coordinator called {normalised!r}.")
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        coordinator = coordinators.set_password(name, password)
+    except coordinators.CoordinatorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Changed the password of {coordinator.name}; their sessions are signed out.")
+
+
 @coordinator_group.command("remove")
 @click.argument("name")
 def coordinator_remove(name: str) -> None:

@@ -35,6 +35,10 @@ DEFAULTS: dict[str, Any] = {
     # Changes through one edit link, and through all edit links from one client (each rewrites
     # the events file under its lock).
     "EDIT_RATE_LIMIT": "20 per hour",
+    # Coordinator sessions (issue 10): signed out after this long without a request, and after
+    # this long in any case.
+    "SESSION_IDLE_MINUTES": 120,
+    "SESSION_MAX_HOURS": 12,
     "RATELIMIT_STORAGE_URI": "memory://",
     "SUBMIT_MIN_SECONDS": 3.0,
     # Largest request body accepted, in bytes (413 beyond): the longest event is about 30 KB.

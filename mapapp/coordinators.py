@@ -1,14 +1,20 @@
-"""Coordinator accounts: add, list, remove, verify; kept in data/coordinators.csv as scrypt hashes."""
+"""Coordinator accounts: add, list, remove, verify; kept in data/coordinators.csv as scrypt hashes.
+
+Removing an account or changing its password ends its sessions (see mapapp.sessions).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
 from flask import Flask
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from mapapp import sessions
 from mapapp.storage import CsvTable, add_table, get_table, utc_now
 
 COORDINATORS_FILE = "coordinators.csv"
@@ -19,21 +25,33 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 
 
+CREDENTIAL_LENGTH = 32  # hex digits of the credential fingerprint
+WRONG_CURRENT_PASSWORD = "Current password: that is not your password. Check it and try again."
+SAME_PASSWORD = "New password: choose one other than your current password."
+
+
 class CoordinatorError(ValueError):
-    """An account cannot be added or removed; the message says why."""
+    """An account cannot be added, changed or removed; the message says why."""
 
 
 @dataclass(frozen=True)
 class Coordinator:
-    """A person who may moderate events."""
+    """A person who may moderate events.
+
+    credential fingerprints the account's creation time and password hash: it changes when the
+    password does, and a removed account added again never gets its old one back (a new salt),
+    so a session started before either no longer matches.
+    """
 
     name: str
     created_at: str
+    credential: str
 
 
 def init_app(app: Flask) -> None:
-    """Give the app its table of coordinator accounts in the data directory."""
+    """Give the app its tables of coordinator accounts and their sessions."""
     add_table(app, COORDINATORS_FILE, COLUMNS, key="name")
+    sessions.init_app(app)
 
 
 def _table() -> CsvTable:
@@ -80,32 +98,85 @@ def add_coordinator(name: str, password: str) -> Coordinator:
     }
     if not table.append([record]):  # another process added the same name meanwhile
         raise CoordinatorError(f"A coordinator called {normalised!r} already exists.")
-    return Coordinator(normalised, record["created_at"])
+    return _coordinator_of(record)
 
 
 def list_coordinators() -> list[Coordinator]:
     """Return every account, by name."""
-    frame = _table().frame()
-    return sorted(
-        (
-            Coordinator(name, created)
-            for name, created in zip(frame["name"], frame["created_at"], strict=True)
-        ),
-        key=lambda coordinator: coordinator.name,
-    )
+    rows = _rows(_table())
+    return sorted(map(_coordinator_of, rows), key=lambda coordinator: coordinator.name)
 
 
 def get_coordinator(name: str) -> Coordinator | None:
     """Return the account with this name, or None."""
     row = _table().get(normalise_name(name))
-    return None if row is None else Coordinator(row["name"], row["created_at"])
+    return None if row is None else _coordinator_of(row)
 
 
 def remove_coordinator(name: str) -> None:
-    """Delete an account; its sessions stop working at their next request."""
+    """Delete an account and end its sessions."""
     normalised = normalise_name(name)
     if not _table().delete([normalised]):
         raise CoordinatorError(f"There is no coordinator called {normalised!r}.")
+    sessions.end_all(normalised)
+
+
+def set_password(name: str, password: str) -> Coordinator:
+    """Give an account a new password and end all its sessions; return the account."""
+    normalised = normalise_name(name)
+    check_password(password)
+    table = _table()
+    rows = _rows(table)
+    if not any(row["name"] == normalised for row in rows):
+        raise CoordinatorError(f"There is no coordinator called {normalised!r}.")
+    new_hash = generate_password_hash(password, method=HASH_METHOD)
+    for row in rows:
+        if row["name"] == normalised:
+            row["password_hash"] = new_hash
+            changed = row
+    # The table has no single-row update: the file is rewritten atomically from the rows just
+    # read. Accounts change by hand, rarely; a concurrent add or remove of another account in the
+    # few milliseconds between the read and the rewrite would be undone.
+    table.rewrite(rows)
+    sessions.end_all(normalised)
+    return _coordinator_of(changed)
+
+
+def change_password(name: str, current: str, new: str) -> tuple[Coordinator, str]:
+    """Change a coordinator's own password, given the current one, ending all its sessions.
+
+    Return the account and the token of a new session for the person who changed it.
+    """
+    if verify(name, current) is None:
+        raise CoordinatorError(WRONG_CURRENT_PASSWORD)
+    check_password(new)
+    if new == current:
+        raise CoordinatorError(SAME_PASSWORD)
+    coordinator = set_password(name, new)
+    return coordinator, sessions.start(coordinator.name, coordinator.credential)
+
+
+def sign_in(name: str, password: str) -> tuple[Coordinator, str] | None:
+    """Verify a password and start a session; return the account and the session's token."""
+    coordinator = verify(name, password)
+    if coordinator is None:
+        return None
+    return coordinator, sessions.start(coordinator.name, coordinator.credential)
+
+
+def signed_in(token: str, last_seen: object) -> Coordinator | None:
+    """Return the account of a live session whose credential still matches, or None.
+
+    last_seen is the idle clock's stamp from the cookie (see mapapp.sessions).
+    """
+    session = sessions.find(token, last_seen)
+    if session is None:
+        return None
+    coordinator = get_coordinator(session.coordinator)
+    if coordinator is None or coordinator.credential != session.credential:
+        sessions.end(token)  # the account was removed, re-created or given a new password
+        return None
+    return coordinator
 
 
 def verify(name: str, password: str) -> Coordinator | None:
@@ -116,7 +187,21 @@ def verify(name: str, password: str) -> Coordinator | None:
         return None
     if not check_password_hash(row["password_hash"], password):
         return None
-    return Coordinator(row["name"], row["created_at"])
+    return _coordinator_of(row)
+
+
+def _coordinator_of(row: Mapping[str, str]) -> Coordinator:
+    """Return a stored row as a Coordinator."""
+    fingerprint = hashlib.sha256(f"{row['created_at']}\0{row['password_hash']}".encode())
+    return Coordinator(row["name"], row["created_at"], fingerprint.hexdigest()[:CREDENTIAL_LENGTH])
+
+
+def _rows(table: CsvTable) -> list[dict[str, str]]:
+    """Return a table's rows as dicts of strings."""
+    frame = table.frame()
+    return [
+        dict(zip(frame.columns, values, strict=True)) for values in frame.itertuples(index=False)
+    ]
 
 
 @cache

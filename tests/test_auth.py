@@ -153,10 +153,14 @@ def test_sign_out_without_csrf_token_keeps_the_session(coordinator_client: Flask
     assert coordinator_client.get("/admin/").status_code == 200
 
 
-def test_removed_coordinator_is_signed_out(app: Flask, coordinator_client: FlaskClient) -> None:
+def test_removed_coordinator_is_signed_out(
+    app: Flask, coordinator_client: FlaskClient, data_dir: Path
+) -> None:
     with app.app_context():
         coordinators.remove_coordinator(COORDINATOR_NAME)
     assert coordinator_client.get("/admin/").status_code == 302
+    stored = (data_dir / "sessions.csv").read_text(encoding="utf-8-sig")
+    assert stored.splitlines() == ["id,coordinator,credential,created_at"]
 
 
 def test_strong_session_protection_drops_a_session_moved_to_another_browser(
@@ -170,6 +174,7 @@ def test_production_session_cookie_is_secure_httponly_and_lax(
     app_config: dict[str, Any],
 ) -> None:
     app_config["ENV"] = "production"
+    app_config["PUBLIC_URL"] = "https://localhost"  # the test client's host
     app = create_app(app_config)
     client = app.test_client()
     client.environ_base["wsgi.url_scheme"] = "https"  # a Secure cookie only travels over https
@@ -259,6 +264,48 @@ def test_cli_add_refuses_a_duplicate(runner: FlaskCliRunner) -> None:
     again = runner.invoke(cli, args=["coordinator", "add", "ANA"], input="another passphrase\n" * 2)
     assert again.exit_code == 1
     assert "A coordinator called 'ana' already exists." in again.output
+
+
+def test_cli_password_sets_a_new_one_and_ends_every_session(
+    app: Flask, runner: FlaskCliRunner, coordinator_client: FlaskClient
+) -> None:
+    result = runner.invoke(
+        cli, args=["coordinator", "password", "Coordinator"], input="horse battery staple\n" * 2
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.endswith(
+        f"Changed the password of {COORDINATOR_NAME}; their sessions are signed out.\n"
+    )
+    assert coordinator_client.get("/admin/").status_code == 302
+    with app.app_context():
+        assert coordinators.verify(COORDINATOR_NAME, COORDINATOR_PASSWORD) is None
+        assert coordinators.verify(COORDINATOR_NAME, "horse battery staple") is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "typed", "message"),
+    [
+        (COORDINATOR_NAME, "short\nshort\n", "Password: use at least 10 characters"),
+        ("ghost", "", "There is no coordinator called 'ghost'."),
+    ],
+    ids=["short", "unknown"],
+)
+def test_cli_password_refuses_bad_input(
+    app: Flask,
+    runner: FlaskCliRunner,
+    coordinator_client: FlaskClient,
+    data_dir: Path,
+    name: str,
+    typed: str,
+    message: str,
+) -> None:
+    accounts = (data_dir / "coordinators.csv").read_bytes()
+    result = runner.invoke(cli, args=["coordinator", "password", name], input=typed)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert ("New password" in result.output) == bool(typed)  # no prompt for an unknown name
+    assert (data_dir / "coordinators.csv").read_bytes() == accounts
+    assert coordinator_client.get("/admin/").status_code == 200
 
 
 def test_cli_remove_unknown(runner: FlaskCliRunner) -> None:

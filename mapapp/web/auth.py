@@ -1,4 +1,9 @@
-"""Coordinator sign-in and sign-out (Flask-Login), rate limited, with CSRF-protected forms."""
+"""Coordinator sign-in, sign-out and password changes (Flask-Login), rate limited, CSRF-protected.
+
+The session cookie holds only a server-side session's token (see mapapp.sessions) and the idle
+clock; Flask-Login's remember-me cookie is never set, and one would be refused like any cookie
+without a live session and a recent idle stamp.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -26,13 +32,17 @@ from flask_login import (
 )
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
-from mapapp import coordinators
+from mapapp import coordinators, sessions
 from mapapp.web.limits import configured_limit, limit_is_off, limiter
 
 SIGN_IN_ERROR = "That name and password do not match an account. Check both and try again."
 DEFAULT_LANDING = "admin.queue"
+# The key of the idle clock (see mapapp.sessions) in the signed session cookie.
+SEEN_KEY = "mapapp_seen"
+PASSWORD_CHANGED = "Your password is changed. Every other session of your account is signed out."
+PASSWORDS_DIFFER = "New password again: the two new passwords differ. Type the same one twice."
 
 blueprint = Blueprint("auth", __name__, url_prefix="/admin")
 login_manager = LoginManager()
@@ -42,12 +52,13 @@ log = logging.getLogger(__name__)
 class CoordinatorUser(UserMixin):
     """The signed-in coordinator as Flask-Login sees them."""
 
-    def __init__(self, coordinator: coordinators.Coordinator) -> None:
+    def __init__(self, coordinator: coordinators.Coordinator, token: str) -> None:
         self.coordinator = coordinator
         self.name = coordinator.name
+        self.token = token
 
     def get_id(self) -> str:
-        return self.name
+        return self.token
 
 
 class SignInForm(FlaskForm):
@@ -61,6 +72,19 @@ class SignInForm(FlaskForm):
 
 class SignOutForm(FlaskForm):
     """The sign-out button: a POST with a CSRF token, so no link can sign a person out."""
+
+
+class PasswordForm(FlaskForm):
+    """The form in which a coordinator changes their own password."""
+
+    current = PasswordField(
+        "Current password",
+        validators=[DataRequired(), Length(max=coordinators.MAX_PASSWORD_LENGTH)],
+    )
+    new = PasswordField("New password", validators=[DataRequired()])
+    repeated = PasswordField(
+        "New password again", validators=[DataRequired(), EqualTo("new", PASSWORDS_DIFFER)]
+    )
 
 
 def init_app(app: Flask) -> None:
@@ -84,10 +108,23 @@ def init_app(app: Flask) -> None:
 
 
 @login_manager.user_loader
-def load_user(name: str) -> CoordinatorUser | None:
-    """Return the coordinator of a session, or None once their account is removed."""
-    coordinator = coordinators.get_coordinator(name)
-    return None if coordinator is None else CoordinatorUser(coordinator)
+def load_user(token: str) -> CoordinatorUser | None:
+    """Return the coordinator of a live session, or None once it ended, ran out or was revoked."""
+    last_seen = session.get(SEEN_KEY)
+    coordinator = coordinators.signed_in(token, last_seen)
+    if coordinator is None:
+        session.pop(SEEN_KEY, None)
+        return None
+    moved = sessions.restamp(last_seen) if isinstance(last_seen, int) else None
+    if moved is not None:
+        session[SEEN_KEY] = moved
+    return CoordinatorUser(coordinator, token)
+
+
+def _begin(coordinator: coordinators.Coordinator, token: str) -> None:
+    """Put a new server-side session into this browser's cookie."""
+    login_user(CoordinatorUser(coordinator, token))
+    session[SEEN_KEY] = sessions.stamp()
 
 
 @login_manager.unauthorized_handler
@@ -125,9 +162,10 @@ def sign_in() -> ResponseReturnValue:
     form = SignInForm()
     status = 200
     if form.validate_on_submit():
-        coordinator = coordinators.verify(form.name.data or "", form.password.data or "")
-        if coordinator is not None:
-            login_user(CoordinatorUser(coordinator))
+        started = coordinators.sign_in(form.name.data or "", form.password.data or "")
+        if started is not None:
+            coordinator, token = started
+            _begin(coordinator, token)
             log.info("Coordinator %s signed in", coordinator.name)
             return redirect(safe_next(request.args.get("next")))
         log.warning("Failed sign-in for name %r from %s", form.name.data, request.remote_addr)
@@ -141,10 +179,46 @@ def sign_in() -> ResponseReturnValue:
 @blueprint.post("/sign-out")
 @login_required
 def sign_out() -> ResponseReturnValue:
-    """Sign the coordinator out."""
+    """Sign the coordinator out, ending the session on the server so no copied cookie works."""
     if SignOutForm().validate_on_submit():
+        name = current_user.name
+        sessions.end(current_user.get_id())
         logout_user()
+        session.pop(SEEN_KEY, None)
+        log.info("Coordinator %s signed out", name)
         flash("You are signed out.", "info")
         return redirect(url_for("auth.sign_in"))
     flash("Your session form expired; press Sign out again.", "error")
     return redirect(url_for(DEFAULT_LANDING))
+
+
+@blueprint.route("/account/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit(
+    configured_limit("LOGIN_RATE_LIMIT"),
+    methods=["POST"],
+    exempt_when=lambda: limit_is_off("LOGIN_RATE_LIMIT"),
+)
+def password() -> ResponseReturnValue:
+    """Let a coordinator change their own password, signing out every other session."""
+    form = PasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        name = current_user.name
+        try:
+            coordinator, token = coordinators.change_password(
+                name, form.current.data or "", form.new.data or ""
+            )
+        except coordinators.CoordinatorError as exc:
+            form.form_errors.append(str(exc))
+            status = 422
+        else:
+            _begin(coordinator, token)
+            log.info("Coordinator %s changed their password", name)
+            flash(PASSWORD_CHANGED, "info")
+            return redirect(url_for("auth.password"))
+    elif request.method == "POST":
+        status = 400 if form.csrf_token.errors else 422
+    return render_template(
+        "admin/password.html", form=form, min_password_length=coordinators.MIN_PASSWORD_LENGTH
+    ), status

@@ -1,0 +1,373 @@
+"""Server-side coordinator sessions: sign-out, account changes, idle timeout and absolute lifetime."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_login.utils import encode_cookie
+
+from mapapp import coordinators, create_app, sessions
+from mapapp.config import ConfigError, load_settings
+from mapapp.web.auth import PASSWORD_CHANGED, PASSWORDS_DIFFER, SEEN_KEY
+from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, sign_in
+
+NEW_PASSWORD = "another long test passphrase"
+START = datetime(2027, 2, 28, 9, 0, tzinfo=UTC)
+CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+class Clock:
+    """The sessions module's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.time = START
+
+    def __call__(self) -> datetime:
+        return self.time
+
+    def advance(self, **delta: float) -> None:
+        """Move the clock on."""
+        self.time += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Replace the sessions module's clock with one the test moves."""
+    clock = Clock()
+    monkeypatch.setattr(sessions, "now", clock)
+    return clock
+
+
+@pytest.fixture
+def account(app: Flask) -> coordinators.Coordinator:
+    """Add the test coordinator's account."""
+    with app.app_context():
+        return coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
+
+
+def signed_in_client(app: Flask, password: str = COORDINATOR_PASSWORD) -> FlaskClient:
+    """Return a new client (a browser of its own) signed in through the real form."""
+    client = app.test_client()
+    response = sign_in(client, COORDINATOR_NAME, password)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
+
+
+def copy_of(app: Flask, client: FlaskClient) -> FlaskClient:
+    """Return another client holding a copy of a client's session cookie."""
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    thief = app.test_client()
+    thief.set_cookie("session", cookie.value)
+    return thief
+
+
+def csrf_token(client: FlaskClient, path: str = "/admin/") -> str:
+    """Return the CSRF token of a page's forms."""
+    match = CSRF.search(client.get(path).get_data(as_text=True))
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def sign_out(client: FlaskClient) -> None:
+    """Press Sign out."""
+    response = client.post("/admin/sign-out", data={"csrf_token": csrf_token(client)})
+    assert response.headers["Location"] == "/admin/sign-in"
+
+
+def change_password(client: FlaskClient, current: str, new: str, repeated: str) -> Any:
+    """Post the password form with the page's CSRF token and return the response."""
+    form = {
+        "csrf_token": csrf_token(client, "/admin/account/password"),
+        "current": current,
+        "new": new,
+        "repeated": repeated,
+    }
+    return client.post("/admin/account/password", data=form)
+
+
+def refused(client: FlaskClient, path: str = "/admin/") -> bool:
+    """Return whether the client is sent to sign in."""
+    response = client.get(path, headers={"Accept": "text/html"})
+    assert response.status_code in (200, 302), response.status_code
+    return response.status_code == 302 and response.headers["Location"].startswith("/admin/sign-in")
+
+
+def session_token(app: Flask, client: FlaskClient) -> str:
+    """Return the session token in a client's signed session cookie."""
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    token: str = serializer.loads(cookie.value)["_user_id"]
+    return token
+
+
+def stored_sessions(app: Flask) -> list[sessions.Session]:
+    """Return the sessions in the data directory."""
+    with app.app_context():
+        return sessions.list_sessions()
+
+
+# Signing out and copied cookies
+
+
+@pytest.mark.usefixtures("account")
+def test_a_cookie_copied_before_sign_out_is_refused_after_it(app: Flask) -> None:
+    client = signed_in_client(app)
+    thief = copy_of(app, client)
+    assert thief.get("/admin/export?format=csv").status_code == 200  # the copy works, at first
+    sign_out(client)
+    assert refused(thief)
+    assert refused(thief, "/admin/export?format=csv")
+    assert refused(client)
+    assert stored_sessions(app) == []
+
+
+@pytest.mark.usefixtures("account")
+def test_the_cookie_holds_a_session_token_kept_on_the_server_only_as_a_hash(
+    app: Flask, data_dir: Path
+) -> None:
+    client = signed_in_client(app)
+    token = session_token(app, client)
+    assert token != COORDINATOR_NAME and len(token) >= 40
+    stored = (data_dir / "sessions.csv").read_text(encoding="utf-8-sig")
+    assert token not in stored
+    [session] = stored_sessions(app)
+    assert session.coordinator == COORDINATOR_NAME
+    assert client.get_cookie("remember_token") is None
+
+
+@pytest.mark.usefixtures("account")
+def test_each_sign_in_is_a_session_of_its_own(app: Flask) -> None:
+    first, second = signed_in_client(app), signed_in_client(app)
+    assert len(stored_sessions(app)) == 2
+    sign_out(first)
+    assert refused(first)
+    assert not refused(second)
+    assert len(stored_sessions(app)) == 1
+
+
+@pytest.mark.usefixtures("account")
+def test_a_remember_cookie_alone_opens_nothing(app: Flask) -> None:
+    """Flask-Login's remember-me cookie, never set, is refused even naming a live session."""
+    token = session_token(app, signed_in_client(app))
+    stranger = app.test_client()
+    with app.app_context():
+        stranger.set_cookie("remember_token", encode_cookie(token))
+    assert refused(stranger)
+
+
+# Account changes
+
+
+@pytest.mark.usefixtures("account")
+def test_removing_and_re_adding_an_account_refuses_the_old_cookie(app: Flask) -> None:
+    client = signed_in_client(app)
+    thief = copy_of(app, client)
+    with app.app_context():
+        coordinators.remove_coordinator(COORDINATOR_NAME)
+        coordinators.add_coordinator(COORDINATOR_NAME, NEW_PASSWORD)
+    assert refused(thief)
+    assert refused(client)
+    assert stored_sessions(app) == []
+    assert not refused(signed_in_client(app, NEW_PASSWORD))
+
+
+@pytest.mark.usefixtures("account")
+def test_an_account_re_created_behind_the_apps_back_refuses_the_old_cookie(
+    app: Flask, data_dir: Path
+) -> None:
+    """A session record left behind (the file edited by hand) no longer matches the account."""
+    client = signed_in_client(app)
+    with app.app_context():
+        coordinators._table().delete([COORDINATOR_NAME])  # as a hand edit would, sessions kept
+        coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)  # even the same one
+    assert len(stored_sessions(app)) == 1
+    assert refused(client)
+    assert stored_sessions(app) == []
+
+
+@pytest.mark.usefixtures("account")
+def test_changing_the_password_keeps_this_session_and_ends_every_other(app: Flask) -> None:
+    client, other = signed_in_client(app), signed_in_client(app)
+    thief = copy_of(app, client)
+    response = change_password(client, COORDINATOR_PASSWORD, NEW_PASSWORD, NEW_PASSWORD)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/account/password"
+    assert PASSWORD_CHANGED in client.get("/admin/account/password").get_data(as_text=True)
+    assert not refused(client)
+    assert refused(other)
+    assert refused(thief)  # the session was re-issued: the copied token is gone
+    assert len(stored_sessions(app)) == 1
+    assert sign_in(app.test_client(), COORDINATOR_NAME, COORDINATOR_PASSWORD).status_code == 401
+    assert not refused(signed_in_client(app, NEW_PASSWORD))
+
+
+@pytest.mark.usefixtures("account")
+@pytest.mark.parametrize(
+    ("current", "new", "repeated", "message"),
+    [
+        ("not my password", NEW_PASSWORD, NEW_PASSWORD, coordinators.WRONG_CURRENT_PASSWORD),
+        (COORDINATOR_PASSWORD, "short", "short", "Password: use at least 10 characters"),
+        (COORDINATOR_PASSWORD, "x" * 1025, "x" * 1025, "Password: keep it under 1024 characters."),
+        (COORDINATOR_PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "!", PASSWORDS_DIFFER),
+        (
+            COORDINATOR_PASSWORD,
+            COORDINATOR_PASSWORD,
+            COORDINATOR_PASSWORD,
+            coordinators.SAME_PASSWORD,
+        ),
+        (COORDINATOR_PASSWORD, "", "", "New password: This field is required."),
+    ],
+    ids=["wrong-current", "short", "long", "differ", "same", "empty"],
+)
+def test_a_refused_password_change_says_why_and_changes_nothing(
+    app: Flask, data_dir: Path, current: str, new: str, repeated: str, message: str
+) -> None:
+    client, other = signed_in_client(app), signed_in_client(app)
+    accounts = (data_dir / "coordinators.csv").read_bytes()
+    stored = (data_dir / "sessions.csv").read_bytes()
+    response = change_password(client, current, new, repeated)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert (data_dir / "coordinators.csv").read_bytes() == accounts
+    assert (data_dir / "sessions.csv").read_bytes() == stored
+    assert not refused(client) and not refused(other)
+
+
+@pytest.mark.usefixtures("account")
+def test_a_password_change_without_csrf_token_is_refused(app: Flask, data_dir: Path) -> None:
+    client = signed_in_client(app)
+    accounts = (data_dir / "coordinators.csv").read_bytes()
+    form = {"current": COORDINATOR_PASSWORD, "new": NEW_PASSWORD, "repeated": NEW_PASSWORD}
+    response = client.post("/admin/account/password", data=form)
+    assert response.status_code == 400
+    assert "The form expired" in response.get_data(as_text=True)
+    assert (data_dir / "coordinators.csv").read_bytes() == accounts
+
+
+def test_password_changes_are_rate_limited(app_config: dict[str, Any]) -> None:
+    app_config["LOGIN_RATE_LIMIT"] = "2 per minute"
+    app = create_app(app_config)
+    with app.app_context():
+        coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
+    client = signed_in_client(app)
+    statuses = [
+        change_password(client, "not my password", NEW_PASSWORD, NEW_PASSWORD).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [422, 422, 429]
+
+
+@pytest.mark.usefixtures("account")
+def test_the_admin_layout_links_to_the_password_page(app: Flask) -> None:
+    page = signed_in_client(app).get("/admin/").get_data(as_text=True)
+    assert '<a href="/admin/account/password">Change password</a>' in page
+    form = signed_in_client(app).get("/admin/account/password").get_data(as_text=True)
+    assert 'autocomplete="current-password"' in form
+    assert form.count('autocomplete="new-password"') == 2
+
+
+# Idle timeout and absolute lifetime
+
+
+@pytest.mark.usefixtures("account")
+def test_a_session_ends_after_the_idle_timeout(app: Flask, clock: Clock) -> None:
+    client = signed_in_client(app)
+    clock.advance(minutes=119)
+    assert not refused(client)  # each request moves the idle clock on
+    clock.advance(minutes=119)
+    assert not refused(client)
+    clock.advance(minutes=121)
+    assert refused(client)
+    assert stored_sessions(app) == []
+
+
+@pytest.mark.usefixtures("account")
+def test_the_idle_clock_is_kept_to_the_minute(app: Flask, clock: Clock) -> None:
+    client = signed_in_client(app)
+    cookie = client.get_cookie("session")
+    clock.advance(seconds=30)
+    client.get("/admin/")
+    assert client.get_cookie("session") == cookie  # no new cookie for every click
+    clock.advance(seconds=31)
+    client.get("/admin/")
+    assert client.get_cookie("session") != cookie
+
+
+@pytest.mark.usefixtures("account")
+def test_a_session_without_an_idle_stamp_is_refused(app: Flask) -> None:
+    client = signed_in_client(app)
+    with client.session_transaction() as cookie_session:
+        del cookie_session[SEEN_KEY]
+    assert refused(client)
+
+
+@pytest.mark.usefixtures("account")
+def test_a_busy_session_ends_after_its_absolute_lifetime(app: Flask, clock: Clock) -> None:
+    client = signed_in_client(app)
+    for _ in range(12):
+        clock.advance(minutes=59)
+        assert not refused(client)
+    clock.advance(minutes=13)  # 12 h 1 min after signing in
+    assert refused(client)
+    assert stored_sessions(app) == []
+
+
+def test_session_durations_are_configurable(app_config: dict[str, Any], clock: Clock) -> None:
+    app_config |= {"SESSION_IDLE_MINUTES": 5, "SESSION_MAX_HOURS": 1}
+    app = create_app(app_config)
+    with app.app_context():
+        coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
+    idle, busy = signed_in_client(app), signed_in_client(app)
+    clock.advance(minutes=4)
+    assert not refused(busy)
+    clock.advance(minutes=2)
+    assert not refused(busy)
+    assert refused(idle)  # 6 minutes without a request
+    for _ in range(13):
+        clock.advance(minutes=4)
+        assert not refused(busy)
+    clock.advance(minutes=3)  # 61 minutes after signing in
+    assert refused(busy)
+
+
+@pytest.mark.usefixtures("account")
+def test_expired_sessions_are_purged_by_a_later_sign_in(app: Flask, clock: Clock) -> None:
+    signed_in_client(app)
+    signed_in_client(app)
+    clock.advance(hours=12, minutes=1)
+    signed_in_client(app)
+    [session] = stored_sessions(app)
+    assert session.created_at == clock.time.replace(microsecond=0)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"MAPAPP_SESSION_IDLE_MINUTES": "two hours"},
+            "MAPAPP_SESSION_IDLE_MINUTES must be a whole",
+        ),
+        (
+            {"MAPAPP_SESSION_MAX_HOURS": "0"},
+            "MAPAPP_SESSION_MAX_HOURS must be a whole number of at",
+        ),
+        (
+            {"MAPAPP_SESSION_IDLE_MINUTES": "-5"},
+            "MAPAPP_SESSION_IDLE_MINUTES must be a whole number of",
+        ),
+    ],
+)
+def test_bad_session_durations_are_refused_at_start(
+    data_dir: Path, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings = load_settings(environ, {"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
+        create_app(settings)

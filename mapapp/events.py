@@ -141,6 +141,12 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{6,32}$")
 _UNSAFE_CHARACTERS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
 )
+# A lone UTF-16 surrogate (JSON's "\ud800" decodes to one) cannot be encoded as UTF-8, so a value
+# holding one could be neither stored nor shown.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+BROKEN_TEXT_HINT = (
+    "this text holds a broken character (a lone surrogate) that cannot be stored; type it again"
+)
 _MULTILINE_FIELDS = frozenset({"description", "moderation_note"})
 _TIMEZONES = frozenset(available_timezones()) | {"UTC"}
 
@@ -167,6 +173,11 @@ def normalise_text(value: Any, *, multiline: bool = False) -> str:
     if multiline:
         text = "\n".join(line.rstrip() for line in text.split("\n"))
     return text.strip()
+
+
+def is_storable_text(text: str) -> bool:
+    """Return whether text can be encoded as UTF-8, that is, holds no lone surrogate."""
+    return _SURROGATES.search(text) is None
 
 
 def parse_local_time(value: str) -> datetime | None:
@@ -212,6 +223,13 @@ def validate_event(data: Mapping[str, Any]) -> tuple[dict[str, str] | None, dict
     for name in FIELDS:
         if name in data:
             event[name] = normalise_text(data[name], multiline=name in _MULTILINE_FIELDS)
+    broken = {
+        name: f"{_label(name)}: {BROKEN_TEXT_HINT}."
+        for name in FIELDS
+        if not is_storable_text(event[name])
+    }
+    for name in broken:
+        event[name] = ""  # the other checks see no value; the broken-text message wins below
     event["status"] = event["status"] or "pending"
     errors: dict[str, str] = {}
 
@@ -251,6 +269,7 @@ def validate_event(data: Mapping[str, Any]) -> tuple[dict[str, str] | None, dict
     for name in ("created_at", "updated_at"):
         if event[name] and not _is_utc_time(event[name]):
             errors[name] = f"{_label(name)}: write UTC time as YYYY-MM-DDTHH:MM:SSZ."
+    errors.update(broken)
     return (None, errors) if errors else (event, {})
 
 

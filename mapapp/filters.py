@@ -10,10 +10,23 @@ from datetime import date
 
 import pandas as pd
 
-from mapapp.events import CATEGORIES, FORMATS, STATUSES, country_name
+from mapapp.events import (
+    BROKEN_TEXT_HINT,
+    CATEGORIES,
+    FORMATS,
+    STATUSES,
+    country_name,
+    is_storable_text,
+)
 from mapapp.storage import per_frame
 
 MAX_QUERY_LENGTH = 200
+# ASCII digits only: str.isdigit() also accepts "²" and "٢", which int() then refuses.
+YEAR_PATTERN = re.compile(r"[0-9]{4}")
+FIRST_YEAR, LAST_YEAR = 2008, 2100
+YEAR_MESSAGE = "Year: choose an edition such as 2027, or all."
+# The parameters parse_filter reads.
+PARAMETERS = ("country", "category", "format", "status", "year", "from", "to", "q")
 # Columns the free-text search looks in.
 SEARCH_FIELDS = ("title", "organiser", "venue", "city", "region", "description")
 
@@ -49,6 +62,10 @@ class EventFilter:
 def parse_filter(args: Mapping[str, str], *, allow_status: bool = False) -> EventFilter:
     """Return the filter described by query parameters; unknown values are reported in errors."""
     errors: dict[str, str] = {}
+    broken = [name for name in PARAMETERS if not is_storable_text(args.get(name) or "")]
+    if broken:  # nothing else is parsed: such a value cannot go into a page or a cache key
+        labels = {name: "Search" if name == "q" else name.capitalize() for name in broken}
+        return EventFilter(errors={name: f"{labels[name]}: {BROKEN_TEXT_HINT}." for name in broken})
     countries = _codes(args, "country", errors, valid=lambda code: country_name(code) != code)
     categories = _codes(args, "category", errors, valid=CATEGORIES.__contains__, lower=True)
     formats = _codes(args, "format", errors, valid=FORMATS.__contains__, lower=True)
@@ -57,10 +74,10 @@ def parse_filter(args: Mapping[str, str], *, allow_status: bool = False) -> Even
         statuses = _codes(args, "status", errors, valid=STATUSES.__contains__, lower=True)
     year = None
     if raw_year := (args.get("year") or "").strip():
-        if raw_year.isdigit() and 2008 <= int(raw_year) <= 2100:
+        if YEAR_PATTERN.fullmatch(raw_year) and FIRST_YEAR <= int(raw_year) <= LAST_YEAR:
             year = int(raw_year)
         elif raw_year != "all":
-            errors["year"] = "Year: choose an edition such as 2027, or all."
+            errors["year"] = YEAR_MESSAGE
     date_from = _date(args, "from", errors)
     date_to = _date(args, "to", errors)
     if date_from and date_to and date_to < date_from:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -28,6 +29,9 @@ from mapapp.web.auth import safe_next
 
 PER_PAGE = 25
 AUDIT_PER_PAGE = 50
+# ASCII digits only (str.isdigit() also accepts "²", which int() refuses), 1 to 999999.
+PAGE_PATTERN = re.compile(r"[1-9][0-9]{0,5}")
+PAGE_MESSAGE = "Page: give a page number such as 2 (a whole number from 1)."
 # The edit form's choice fields and their options; other fields are text.
 CHOICES: dict[str, dict[str, str]] = {
     "status": STATUSES,
@@ -281,9 +285,13 @@ def _report(outcome: moderation.Outcome, success: str) -> None:
 
 
 def _page_number() -> int:
-    """Return the page asked for in ?page=, 1 when absent or not a number."""
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+    """Return the page asked for in ?page= (1 when absent); answer 400 for anything else."""
+    raw = request.args.get("page", "").strip()
+    if not raw:
+        return 1
+    if not PAGE_PATTERN.fullmatch(raw):
+        raise BadRequest(PAGE_MESSAGE)
+    return int(raw)
 
 
 def _paginate(frame: pd.DataFrame, number: int, per_page: int = PER_PAGE) -> Paged:

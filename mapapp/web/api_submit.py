@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request, url_for
@@ -13,6 +14,16 @@ from mapapp import submissions
 from mapapp.events import CATEGORIES, FORMATS, MAX_LENGTHS
 from mapapp.storage import get_store
 from mapapp.web.submit import submit_limit
+
+# An event is one object of scalars (depth 1); json.loads recurses once per level and would raise
+# RecursionError (a 500) near a thousand, which a 64 KB body reaches easily.
+MAX_JSON_DEPTH = 20
+DEEP_JSON_MESSAGE = (
+    f"The body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep; "
+    "send the event as one JSON object of its fields."
+)
+# A JSON string (to its end or the body's end, so brackets in it are skipped), or a bracket.
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
 
 blueprint = Blueprint("api_submit", __name__)
 log = logging.getLogger(__name__)
@@ -46,11 +57,34 @@ def openapi_description() -> Response:
 
 
 def _json_body() -> Any:
-    """Return the parsed JSON body, or a 400 that says why it is not JSON."""
+    """Return the parsed JSON body, or a 400 that says why it is not JSON we take."""
+    if json_depth(request.get_data(cache=True)) > MAX_JSON_DEPTH:
+        raise BadRequest(DEEP_JSON_MESSAGE)
     try:
         return request.get_json(force=True)
     except BadRequest as exc:
         raise BadRequest("The body is not valid JSON.") from exc
+    except RecursionError as exc:  # not reached below MAX_JSON_DEPTH; kept as the last guard
+        raise BadRequest(DEEP_JSON_MESSAGE) from exc
+
+
+def json_depth(body: bytes, *, stop_after: int = MAX_JSON_DEPTH) -> int:
+    """Return how deeply the arrays and objects of a JSON text nest (brackets in strings skipped).
+
+    Counting stops once the depth passes stop_after. One pass: an unterminated string runs to the
+    end of the body, so no part is scanned twice.
+    """
+    depth = deepest = 0
+    for token in _TOKENS.finditer(body):
+        opening = token[0]
+        if opening in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > stop_after:
+                break
+        elif opening in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 def describe_api(server_url: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ without a live session and a recent idle stamp.
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from flask import (
@@ -43,6 +44,9 @@ DEFAULT_LANDING = "admin.queue"
 SEEN_KEY = "mapapp_seen"
 PASSWORD_CHANGED = "Your password is changed. Every other session of your account is signed out."
 PASSWORDS_DIFFER = "New password again: the two new passwords differ. Type the same one twice."
+# In a next= target: C0 and C1 control characters (CR and LF would split the Location header),
+# and lone surrogates (not encodable as UTF-8).
+UNSAFE_NEXT_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 blueprint = Blueprint("auth", __name__, url_prefix="/admin")
 login_manager = LoginManager()
@@ -140,8 +144,11 @@ def unauthorized() -> ResponseReturnValue:
 
 
 def safe_next(target: str | None) -> str:
-    """Return where to go after signing in: a path on this site, never another site."""
-    if target:
+    """Return where to go after signing in: a path on this site, never another site.
+
+    A target with a control character (CR, LF: a header split) or a lone surrogate is refused too.
+    """
+    if target and not UNSAFE_NEXT_CHARACTERS.search(target):
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and target.startswith("/") and "\\" not in target:
             if not target.startswith("//"):

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import multiprocessing
+import os
 import re
+import signal
+import socket
+import subprocess
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_login.utils import encode_cookie
@@ -16,6 +27,17 @@ from mapapp import coordinators, create_app, sessions
 from mapapp.config import ConfigError, load_settings
 from mapapp.web.auth import PASSWORD_CHANGED, PASSWORDS_DIFFER, SEEN_KEY
 from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, sign_in
+from tests.test_serve_writes import (
+    HTTP_TIMEOUT,
+    MAPAPP,
+    STARTUP_SECONDS,
+    find_form,
+    server_env,
+    wait_until_up,
+    worker_states,
+)
+from tests.test_serve_writes import PASSWORD as SERVE_PASSWORD
+from tests.test_serve_writes import SECRET_KEY as SERVE_SECRET
 
 NEW_PASSWORD = "another long test passphrase"
 START = datetime(2027, 2, 28, 9, 0, tzinfo=UTC)
@@ -371,3 +393,269 @@ def test_bad_session_durations_are_refused_at_start(
     with pytest.raises(ConfigError, match=message):
         settings = load_settings(environ, {"DATA_DIR": str(data_dir), "SECRET_KEY": "x"})
         create_app(settings)
+
+
+# Through `mapapp serve --workers 3`: sessions are a kind of write
+
+WORKERS = 3
+ACCOUNTS = [f"coordinator-{number}" for number in range(3)]
+CHURNERS = 4  # client processes that sign in, use admin pages and sign out, over and over
+ROUNDS = 3
+STEADY = 2  # client processes that stay signed in throughout, on accounts the churners share
+ADMIN_PAGES = ("/admin/", "/admin/events", "/admin/audit", "/admin/export?format=csv")
+REPLAYS = 6  # requests with a signed-out cookie right after the sign-out, on new connections
+MAX_HELD = 24  # half-sent requests held open while waiting for every worker to hold one
+HOLD_SECONDS = 30
+
+
+@contextmanager
+def serving_with(
+    data_dir: Path, log_path: Path, port: int, workers: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run `mapapp serve --workers N` on the test's port until the block ends; yield its URL."""
+    base_url = f"http://127.0.0.1:{port}"
+    command = [str(MAPAPP), "serve", "--port", str(port), "--workers", str(workers)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, env=server_env(data_dir), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until_up(base_url, process)
+        yield base_url, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def sign_in_over_http(http: requests.Session, base_url: str, name: str) -> str:
+    """Sign in through the real form and return the session cookie."""
+    page = http.get(base_url + "/admin/sign-in", timeout=HTTP_TIMEOUT).text
+    form = find_form(page)
+    assert form is not None, f"{name}: no sign-in form"
+    data = {**form.values(), "name": name, "password": SERVE_PASSWORD}
+    response = http.post(
+        base_url + "/admin/sign-in", data=data, timeout=HTTP_TIMEOUT, allow_redirects=False
+    )
+    assert response.status_code == 302, (name, response.status_code)
+    cookie = http.cookies.get("session")
+    assert cookie, f"{name}: no session cookie"
+    return str(cookie)
+
+
+def answer_to(base_url: str, cookie: str, path: str) -> tuple[int, str]:
+    """Return the status and Location of a GET with only this cookie, on a new connection."""
+    response = requests.get(
+        base_url + path,
+        cookies={"session": cookie},
+        headers={"Accept": "text/html", "Connection": "close"},
+        timeout=HTTP_TIMEOUT,
+        allow_redirects=False,
+    )
+    return response.status_code, response.headers.get("Location", "")
+
+
+def churn(base_url: str, name: str, start: Any, results: Any) -> None:
+    """Sign in, use the admin pages, sign out and replay the old cookie, ROUNDS times."""
+    report: dict[str, Any] = {"name": name, "anomalies": [], "signed_out": []}
+    try:
+        start.wait(timeout=STARTUP_SECONDS)
+        for _ in range(ROUNDS):
+            with requests.Session() as http:
+                cookie = sign_in_over_http(http, base_url, name)
+                for path in ADMIN_PAGES:
+                    got = http.get(base_url + path, timeout=HTTP_TIMEOUT, allow_redirects=False)
+                    if got.status_code != 200:
+                        report["anomalies"].append(f"{name} GET {path}: {got.status_code}")
+                page = http.get(base_url + "/admin/", timeout=HTTP_TIMEOUT).text
+                form = find_form(page, "/admin/sign-out")
+                assert form is not None, f"{name}: no sign-out form"
+                out = http.post(
+                    base_url + "/admin/sign-out",
+                    data=form.values(),
+                    timeout=HTTP_TIMEOUT,
+                    allow_redirects=False,
+                )
+                if (out.status_code, out.headers.get("Location")) != (302, "/admin/sign-in"):
+                    report["anomalies"].append(f"{name} sign-out: {out.status_code}")
+            for _ in range(REPLAYS):
+                status, location = answer_to(base_url, cookie, "/admin/export?format=csv")
+                if status != 302 or not location.startswith("/admin/sign-in"):
+                    report["anomalies"].append(f"{name} signed-out cookie: {status} {location}")
+            report["signed_out"].append(cookie)
+    except BaseException:
+        report["error"] = traceback.format_exc()
+    results.put(report)
+
+
+def stay(base_url: str, name: str, start: Any, stop: Any, results: Any) -> None:
+    """Stay signed in, using the admin pages until told to stop; every answer must be 200."""
+    report: dict[str, Any] = {"name": name, "anomalies": [], "requests": 0}
+    try:
+        with requests.Session() as http:
+            report["cookie"] = sign_in_over_http(http, base_url, name)
+            start.wait(timeout=STARTUP_SECONDS)
+            while not stop.is_set():
+                for path in ADMIN_PAGES[:3]:
+                    got = http.get(base_url + path, timeout=HTTP_TIMEOUT, allow_redirects=False)
+                    report["requests"] += 1
+                    if got.status_code != 200:
+                        report["anomalies"].append(f"{name} GET {path}: {got.status_code}")
+    except BaseException:
+        report["error"] = traceback.format_exc()
+    results.put(report)
+
+
+def holder_of(connection: socket.socket, port: int, workers: set[int]) -> int | None:
+    """Return the worker that accepted a connection to the server's port, if one has yet."""
+    client_port = connection.getsockname()[1]
+    inode = ""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1], fields[2]
+        if int(local.rsplit(":", 1)[1], 16) == port and int(remote.rsplit(":", 1)[1], 16) == (
+            client_port
+        ):
+            inode = fields[9]
+    if inode in ("", "0"):
+        return None
+    target = f"socket:[{inode}]"
+    for pid in workers:
+        try:
+            descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for descriptor in descriptors:
+            try:
+                if os.readlink(descriptor) == target:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def answers_of_every_worker(
+    port: int, master: int, cookie: str, path: str = "/admin/"
+) -> dict[int, list[tuple[int, str]]]:
+    """Return each worker's answers to a GET with this cookie, every worker answering at least once.
+
+    Requests are sent but for their last line, each held by the worker that accepted it (a sync
+    worker takes one connection at a time), until every worker holds one; then all are finished.
+    """
+    workers = set(worker_states(master))
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/html\r\n"
+        # the clients' own User-Agent: strong session protection drops a session moved elsewhere
+        f"User-Agent: {requests.utils.default_user_agent()}\r\n"
+        f"Cookie: session={cookie}\r\nConnection: close\r\n"
+    ).encode()
+    held: list[tuple[socket.socket, int]] = []
+    try:
+        while {pid for _, pid in held} != workers and len(held) < MAX_HELD:
+            connection = socket.create_connection(("127.0.0.1", port), timeout=HTTP_TIMEOUT)
+            connection.sendall(request)
+            deadline = time.monotonic() + HOLD_SECONDS
+            pid = holder_of(connection, port, workers)
+            while pid is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+                pid = holder_of(connection, port, workers)
+            assert pid is not None, "no worker accepted a connection"
+            held.append((connection, pid))
+        assert {pid for _, pid in held} == workers, (held, workers)
+        answers: dict[int, list[tuple[int, str]]] = {}
+        for connection, pid in held:
+            connection.sendall(b"\r\n")
+            answers.setdefault(pid, []).append(read_answer(connection))
+        return answers
+    finally:
+        for connection, _ in held:
+            connection.close()
+
+
+def read_answer(connection: socket.socket) -> tuple[int, str]:
+    """Read a whole HTTP response off a connection; return its status and Location."""
+    chunks = []
+    while chunk := connection.recv(65536):
+        chunks.append(chunk)
+    head = b"".join(chunks).split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    location = next(
+        (line.split(":", 1)[1].strip() for line in head if line.lower().startswith("location:")),
+        "",
+    )
+    return int(head[0].split()[1]), location
+
+
+@pytest.mark.slow
+def test_sessions_hold_across_workers_while_clients_sign_in_and_out(
+    tmp_path: Path, server_port: int
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    app = create_app({"ENV": "testing", "DATA_DIR": str(data_dir), "SECRET_KEY": SERVE_SECRET})
+    with app.app_context():
+        for name in ACCOUNTS:
+            coordinators.add_coordinator(name, SERVE_PASSWORD)
+    app.extensions["mapapp.store"].close()
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    start = context.Barrier(CHURNERS + STEADY + 1)
+    stop = context.Event()
+    results = context.Queue()
+    with serving_with(data_dir, tmp_path / "serve.log", server_port, WORKERS) as (base_url, server):
+        processes = [
+            context.Process(
+                target=churn, args=(base_url, ACCOUNTS[n % len(ACCOUNTS)], start, results)
+            )
+            for n in range(CHURNERS)
+        ]
+        processes += [
+            context.Process(target=stay, args=(base_url, ACCOUNTS[n], start, stop, results))
+            for n in range(STEADY)
+        ]
+        reports: list[dict[str, Any]] = []
+        try:
+            for process in processes:
+                process.start()
+            start.wait(timeout=STARTUP_SECONDS)
+            reports += [results.get(timeout=240) for _ in range(CHURNERS)]
+            stop.set()
+            reports += [results.get(timeout=60) for _ in range(STEADY)]
+        finally:
+            stop.set()
+            for process in processes:
+                process.join(timeout=30)
+                if process.is_alive():
+                    process.kill()
+                    process.join(timeout=10)
+            results.close()
+            results.join_thread()
+        failed = [report["error"] for report in reports if "error" in report]
+        assert not failed, "\n".join(failed)
+        anomalies = [anomaly for report in reports for anomaly in report["anomalies"]]
+        assert anomalies == []
+        steady = [report for report in reports if "cookie" in report]
+        assert len(steady) == STEADY and all(report["requests"] > 0 for report in steady)
+        signed_out = [cookie for report in reports for cookie in report.get("signed_out", [])]
+        assert len(signed_out) == CHURNERS * ROUNDS
+
+        # Every worker still opens each steady session, and refuses every signed-out cookie.
+        for report in steady:
+            answers = answers_of_every_worker(server_port, server.pid, report["cookie"])
+            assert len(answers) == WORKERS
+            assert {answer for each in answers.values() for answer in each} == {(200, "")}
+        for cookie in signed_out:
+            answers = answers_of_every_worker(server_port, server.pid, cookie)
+            assert len(answers) == WORKERS
+            statuses = {status for each in answers.values() for status, _ in each}
+            locations = {location for each in answers.values() for _, location in each}
+            assert statuses == {302}
+            assert all(location.startswith("/admin/sign-in") for location in locations)
+
+    # No record lost, none duplicated: exactly the steady sessions are left, once each.
+    with (data_dir / "sessions.csv").open(encoding="utf-8-sig", newline="") as stored:
+        rows = list(csv.DictReader(stored))
+    assert sorted(row["coordinator"] for row in rows) == ACCOUNTS[:STEADY]
+    assert len({row["id"] for row in rows}) == STEADY

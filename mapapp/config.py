@@ -39,7 +39,11 @@ DEFAULTS: dict[str, Any] = {
     # this long in any case.
     "SESSION_IDLE_MINUTES": 120,
     "SESSION_MAX_HOURS": 12,
-    "RATELIMIT_STORAGE_URI": "memory://",
+    # Where rate limits count ("" = derived: Redis when REDIS_URL is set, else a file in the data
+    # directory shared by every worker; any limits storage URI overrides that).
+    "RATELIMIT_STORAGE_URI": "",
+    # Redis, for everything shared through it (rate limits; "" = none): redis://host:6379/0
+    "REDIS_URL": "",
     "SUBMIT_MIN_SECONDS": 3.0,
     # Largest request body accepted, in bytes (413 beyond): the longest event is about 30 KB.
     "MAX_CONTENT_LENGTH": 64 * 1024,

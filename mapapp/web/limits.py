@@ -1,26 +1,49 @@
 """Rate limits per client (Flask-Limiter), set by configuration; "off" disables one.
 
-Flask-Limiter's default storage (RATELIMIT_STORAGE_URI="memory://") counts per process: with
-several gunicorn workers each keeps its own count. Point MAPAPP_RATELIMIT_STORAGE_URI at a shared
-store such as "redis://localhost:6379/0" to count across workers.
+A limit holds across every worker of a host: counts live in Redis when MAPAPP_REDIS_URL is set,
+else in a SQLite file in the data directory (`mapapp.storage.counters`); an explicit
+MAPAPP_RATELIMIT_STORAGE_URI overrides both. Where neither can be used (a read-only data
+directory), each worker counts for itself, and the log says so at start.
+
+When the shared counts cannot be reached while serving (Redis down, the file unwritable), limits
+fail open to per-worker counts: Flask-Limiter's in-memory fallback counts in each worker, logs
+"Rate limit storage unreachable", and goes back to the shared store once it answers again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
+from limits.errors import ConfigurationError
 
 from mapapp.config import ConfigError
+from mapapp.storage import counters
 
 # Settings holding a limit string such as "10 per hour", or OFF.
 LIMIT_SETTINGS = ("SUBMIT_RATE_LIMIT", "LOGIN_RATE_LIMIT", "EDIT_RATE_LIMIT")
 OFF = "off"
+MEMORY_URI = "memory://"
+# Seconds a request waits for Redis before its limits count in the worker's memory instead.
+REDIS_TIMEOUT_SECONDS = 2.0
 
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True)
+log = logging.getLogger(__name__)
+
+limiter = Limiter(
+    key_func=get_remote_address,
+    headers_enabled=True,
+    in_memory_fallback_enabled=True,
+    swallow_errors=True,
+)
+# Flask-Limiter's own logger ends in a NullHandler, which hides its "storage unreachable" warnings
+# from the server's log; this module's logger reaches it.
+limiter.logger = log
 
 
 def limit_is_off(setting: str) -> bool:
@@ -38,8 +61,33 @@ def configured_limit(setting: str) -> Callable[[], str]:
     return provider
 
 
+def storage_uri(config: Mapping[str, Any]) -> tuple[str, str]:
+    """Return the URI where limits count, and a sentence for the log saying where that is."""
+    explicit = str(config.get("RATELIMIT_STORAGE_URI") or "").strip()
+    redis = counters.redis_url(config)
+    if explicit:
+        shared = "per worker process" if explicit == MEMORY_URI else "as configured"
+        return explicit, f"Rate limits count in {_without_password(explicit)} ({shared})."
+    if redis:
+        return _limits_redis_uri(redis), (
+            f"Rate limits count in Redis at {_without_password(redis)}, "
+            "shared by every worker that uses it."
+        )
+    reason = counters.unusable_reason(config["DATA_DIR"])
+    if reason:
+        return MEMORY_URI, (
+            f"Rate limits count per worker process, not across workers: {reason}. "
+            "Make the data directory writable or set MAPAPP_REDIS_URL."
+        )
+    uri = counters.counters_uri(config["DATA_DIR"])
+    return (
+        uri,
+        f"Rate limits count in {uri.removeprefix(counters.SCHEME + '://')}, shared by every worker.",
+    )
+
+
 def init_app(app: Flask) -> None:
-    """Check the configured limits and attach the limiter to the app."""
+    """Check the configured limits, choose where they count and attach the limiter."""
     for setting in LIMIT_SETTINGS:
         value = str(app.config.get(setting) or OFF).strip()
         if value.lower() == OFF:
@@ -50,4 +98,34 @@ def init_app(app: Flask) -> None:
             raise ConfigError(
                 f"MAPAPP_{setting} must be a limit such as '10 per hour' or 'off', not {value!r}."
             ) from exc
-    limiter.init_app(app)
+    uri, where = storage_uri(app.config)
+    app.config["RATELIMIT_STORAGE_URI"] = uri
+    try:
+        limiter.init_app(app)
+    except ConfigurationError as exc:
+        raise ConfigError(
+            "MAPAPP_RATELIMIT_STORAGE_URI must be a storage URI that Flask-Limiter knows, "
+            f"such as redis://localhost:6379/0, not {_without_password(uri)!r} ({exc})."
+        ) from exc
+    log.log(logging.WARNING if uri == MEMORY_URI else logging.INFO, where)
+
+
+def _limits_redis_uri(url: str) -> str:
+    """Return a Redis URL as `limits` takes it, with timeouts unless the URL sets its own."""
+    parts = urlsplit(url)
+    scheme = "redis+unix" if parts.scheme == "unix" else parts.scheme
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("socket_connect_timeout", str(REDIS_TIMEOUT_SECONDS))
+    query.setdefault("socket_timeout", str(REDIS_TIMEOUT_SECONDS))
+    # Built by hand: urlunsplit drops the empty host of unix:///path for a scheme it does not know.
+    return f"{scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
+
+
+def _without_password(uri: str) -> str:
+    """Return a URI fit for the log: any password replaced by ***."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

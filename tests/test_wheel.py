@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests
+from filelock import FileLock
 
 from mapapp import PROJECT_ROOT, coordinators, create_app
 from mapapp.web.assets import declared_packages
@@ -76,10 +77,23 @@ def require_npm_packages() -> None:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the sdist, the wheel from it, and install that in a new venv; return the venv."""
+def installed(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Return a venv with the wheel installed, built once for every xdist worker of the run."""
     require_npm_packages()
-    root = tmp_path_factory.mktemp("wheel")
+    if worker_id == "master":  # no xdist
+        return build_and_install(tmp_path_factory.mktemp("wheel"))
+    shared = tmp_path_factory.getbasetemp().parent  # this run's, shared by its workers
+    with FileLock(shared / "wheel.lock"):
+        if (shared / "wheel" / "installed").is_file():
+            return shared / "wheel" / "venv"
+        shutil.rmtree(shared / "wheel", ignore_errors=True)  # a worker's failed attempt
+        target = build_and_install(shared / "wheel")
+        (shared / "wheel" / "installed").touch()
+        return target
+
+
+def build_and_install(root: Path) -> Path:
+    """Build the sdist, the wheel from it, and install that in a new venv; return the venv."""
     hook = "import sys; from setuptools import build_meta as b; print(b.build_sdist(sys.argv[1]))"
     sdist = run([sys.executable, "-c", hook, str(root / "sdist")], cwd=PROJECT_ROOT)
     assert sdist.returncode == 0, sdist.stderr

@@ -29,7 +29,7 @@ run: install ## Serve the app with the sample data on http://127.0.0.1:5000 (HOS
 	$(BIN)/mapapp run --host $(HOST) --port $(PORT)
 
 serve: install ## Serve the app with gunicorn and several workers on port 8000
-	$(BIN)/mapapp serve
+	$(BIN)/mapapp serve --dev
 
 test: install ## Run every test, browser tests included, one worker per core
 	$(BIN)/pytest

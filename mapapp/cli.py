@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, run_command, with_appcontext
 
 from mapapp import create_app
 
@@ -12,9 +14,63 @@ DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT_SECONDS = 120
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+PRODUCTION_HINT = (
+    "`mapapp serve` is the production server, and MAPAPP_ENV is {env!r}. For production set "
+    "MAPAPP_ENV=production, MAPAPP_SECRET_KEY, MAPAPP_PUBLIC_URL and MAPAPP_DATA_DIR (see "
+    "docs/deployment.md); to try the multi-worker server on this machine as it is, pass --dev."
+)
+
+
+class MapappGroup(FlaskGroup):
+    """The Flask command group, listing its commands without loading the app.
+
+    FlaskGroup loads the app (and so reads the data directory) to list plugin commands; mapapp
+    has none, so `mapapp --help` reads and writes nothing.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(click.Group.list_commands(self, ctx))
+
+
+@click.group(cls=MapappGroup, create_app=create_app, add_version_option=False)
 def cli() -> None:
     """Run and manage the Rare Disease Day events map."""
+
+
+def announce_data_directory(app: Flask) -> None:
+    """Say on stderr which data directory and mode the server uses, before it serves."""
+    from mapapp.storage import get_store_of
+
+    store = get_store_of(app)
+    store.create_missing()
+    store.audit.create_missing()
+    click.echo(
+        f"mapapp: serving {len(store)} events from {app.config['DATA_DIR']} "
+        f"({app.config['ENV']} mode)",
+        err=True,
+    )
+
+
+def _run_with_announcement(*args: object, **kwargs: object) -> object:
+    """Run Flask's development server after naming the data directory."""
+    from flask import current_app
+
+    if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # once, not again in the reloader's child
+        announce_data_directory(current_app)
+    return _flask_run_callback(*args, **kwargs)
+
+
+_flask_run_callback = run_command.callback
+assert _flask_run_callback is not None
+cli.add_command(
+    click.Command(
+        "run",
+        callback=with_appcontext(_run_with_announcement),
+        params=run_command.params,
+        help=run_command.help,
+        short_help=run_command.short_help,
+    )
+)
 
 
 @cli.command("serve")
@@ -27,11 +83,19 @@ def cli() -> None:
     show_default=True,
     help="Seconds a request may take (large exports need more than gunicorn's 30).",
 )
-def serve_command(host: str, port: int, workers: int, timeout: int) -> None:
+@click.option(
+    "--dev", is_flag=True, help="Allow development mode (no Secure cookies, a key on disk)."
+)
+def serve_command(host: str, port: int, workers: int, timeout: int, dev: bool) -> None:
     """Serve the app for production with gunicorn and several workers."""
+    from flask import current_app
     from gunicorn.app.base import BaseApplication
 
+    env = current_app.config["ENV"]
+    if env == "development" and not dev:
+        raise click.ClickException(PRODUCTION_HINT.format(env=env))
     _refuse_a_damaged_store()
+    announce_data_directory(current_app)
 
     class MapappServer(BaseApplication):  # type: ignore[misc]
         """Gunicorn running the mapapp app factory in each worker."""

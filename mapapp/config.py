@@ -7,14 +7,26 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ENV_PREFIX = "MAPAPP_"
+CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY_FILE = ".secret_key"
+ALLOWED_FILE_MODES = frozenset({0o600, 0o640})
 
 # Every setting the app reads, with its default. Each can be set as MAPAPP_<NAME>.
 DEFAULTS: dict[str, Any] = {
     "ENV": "development",
-    "DATA_DIR": "data",
+    # Where the data files live. Unset, a checkout uses its own data/ (wherever the command is
+    # run from); an installed copy refuses to start rather than create an empty store somewhere.
+    "DATA_DIR": "",
+    # Mode of the data files the app creates: 0600 (the service's user only) or 0640 (and its
+    # group, say for a backup job). Existing files keep theirs.
+    "DATA_FILE_MODE": "0600",
     "SECRET_KEY": "",
+    # The site's address as visitors see it (https://events.example.org): every absolute URL is
+    # built from it, and in production a request for another host is refused. Required there.
+    "PUBLIC_URL": "",
     # Geocoding (issue 3): offline | nominatim | chain
     "GEOCODER": "offline",
     "NOMINATIM_URL": "https://nominatim.openstreetmap.org",
@@ -85,11 +97,13 @@ def load_settings(
         else:
             settings[name] = raw
     settings.update(overrides or {})
-    settings["DATA_DIR"] = str(Path(settings["DATA_DIR"]).resolve())
     if settings["ENV"] not in {"development", "production", "testing"}:
         raise ConfigError(
             f"{ENV_PREFIX}ENV must be development, production or testing, not {settings['ENV']!r}."
         )
+    settings["DATA_DIR"] = str(data_directory(settings["DATA_DIR"]))
+    settings["DATA_FILE_MODE"] = _file_mode(settings["DATA_FILE_MODE"])
+    settings["PUBLIC_URL"] = public_url(settings["PUBLIC_URL"], settings["ENV"])
     if not settings["SECRET_KEY"]:
         if settings["ENV"] == "production":
             raise ConfigError(
@@ -97,13 +111,93 @@ def load_settings(
                 "key to sign sessions and edit links: set it to a long random string, e.g. "
                 "`python -c 'import secrets; print(secrets.token_hex(32))'`."
             )
-        settings["SECRET_KEY"] = _development_secret_key(Path(settings["DATA_DIR"]))
+        # Read or made at the first request (see development_secret_key), so that loading the
+        # settings (`mapapp --help`, say) writes nothing.
+        settings["SECRET_KEY"] = _existing_development_key(Path(settings["DATA_DIR"]))
     return settings
+
+
+def data_directory(configured: str | os.PathLike[str]) -> Path:
+    """Return the data directory: the configured one, else the checkout's data/, else refuse."""
+    if str(configured):
+        return Path(configured).resolve()
+    if (CHECKOUT_ROOT / "pyproject.toml").is_file() and (CHECKOUT_ROOT / "data").is_dir():
+        return CHECKOUT_ROOT / "data"
+    raise ConfigError(
+        f"{ENV_PREFIX}DATA_DIR is not set. Set it to the directory that holds (or will hold) "
+        "events.csv, e.g. MAPAPP_DATA_DIR=/var/lib/mapapp; nothing was created."
+    )
+
+
+def public_url(configured: str, env: str) -> str:
+    """Return the site's public address without a trailing slash, checked ("" when unset)."""
+    value = str(configured or "").strip().rstrip("/")
+    if not value:
+        if env == "production":
+            raise ConfigError(
+                f"{ENV_PREFIX}PUBLIC_URL is not set. In production every absolute link (share "
+                "links, calendar files, edit links, e-mails) is built from it and requests for "
+                "other hosts are refused: set it to the site's address, e.g. "
+                "https://events.example.org."
+            )
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(
+            f"{ENV_PREFIX}PUBLIC_URL must be an http or https address such as "
+            f"https://events.example.org, not {value!r}."
+        )
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(
+            f"{ENV_PREFIX}PUBLIC_URL must be the site's origin alone (scheme, host and an "
+            f"optional port, such as https://events.example.org), not {value!r}."
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}PUBLIC_URL has an invalid port: {value!r}.") from exc
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def _file_mode(configured: str | int) -> int:
+    """Return the data files' mode from a setting such as "0600" or "0640"."""
+    if isinstance(configured, int):
+        mode = configured
+    else:
+        try:
+            mode = int(str(configured).strip(), 8)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{ENV_PREFIX}DATA_FILE_MODE must be 0600 or 0640, not {configured!r}."
+            ) from exc
+    if mode not in ALLOWED_FILE_MODES:
+        raise ConfigError(
+            f"{ENV_PREFIX}DATA_FILE_MODE must be 0600 or 0640 (the files hold organisers' "
+            f"e-mails: never readable by every user), not {configured!r}."
+        )
+    return mode
+
+
+def _existing_development_key(data_dir: Path) -> str:
+    """Return the development key kept in the data directory, or "" when there is none yet."""
+    try:
+        return (data_dir / SECRET_KEY_FILE).read_text().strip()
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return ""
+
+
+def development_secret_key(data_dir: Path) -> str:
+    """Return the development key kept in the data directory, making it the first time.
+
+    Every worker and restart shares it. Anyone holding a copy can sign a coordinator's session,
+    which is why production takes MAPAPP_SECRET_KEY instead.
+    """
+    return _development_secret_key(data_dir)
 
 
 def _development_secret_key(data_dir: Path) -> str:
     """Return a random key kept in the data directory, shared by every worker and restart."""
-    key_path = data_dir / ".secret_key"
+    key_path = data_dir / SECRET_KEY_FILE
     try:
         return key_path.read_text().strip()
     except FileNotFoundError:

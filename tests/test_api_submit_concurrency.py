@@ -74,6 +74,7 @@ def test_concurrent_api_clients_lose_no_event(tmp_path: Path, server_port: int) 
         "MAPAPP_SECRET_KEY": "concurrency-test-secret",
         "MAPAPP_SUBMIT_RATE_LIMIT": "off",
         "MAPAPP_ENV": "production",
+        "MAPAPP_PUBLIC_URL": f"http://127.0.0.1:{server_port}",
     }
     process = subprocess.Popen(
         [str(MAPAPP), "serve", "--port", str(server_port), "--workers", str(WORKERS)],

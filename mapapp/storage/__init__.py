@@ -155,7 +155,7 @@ from mapapp.storage.event_store import EVENTS_FILE, EventStore  # noqa: E402
 
 def init_app(app: Flask) -> None:
     """Give the app its event store, kept in the configured data directory."""
-    store = EventStore(app.config["DATA_DIR"])
+    store = EventStore(app.config["DATA_DIR"], file_mode=app.config["DATA_FILE_MODE"])
     store.create_missing()
     store.audit.create_missing()
     app.extensions["mapapp.store"] = store

@@ -58,6 +58,8 @@ from mapapp.storage.validation import (
 RECOVERED_DIR = "recovered"
 BACKUPS_DIR = "backups"
 LOCK_TIMEOUT_SECONDS = 60  # then 503 "busy"; gunicorn's request timeout is 120 s
+# New data files (and their lock files) are the service's own: they hold organisers' e-mails.
+DEFAULT_FILE_MODE = 0o600
 # Up to how many changed rows (or a tenth of the rows) a rewrite by another process is taken in
 # row by row rather than read whole.
 REPLACEMENT_ROWS = 1000
@@ -125,8 +127,10 @@ class CsvTable:
         key: str = "",
         *,
         lock: tuple[FileLock, threading.RLock] | None = None,
+        file_mode: int = DEFAULT_FILE_MODE,
     ) -> None:
         self.path = Path(path)
+        self.file_mode = file_mode  # of files this table creates; existing files keep theirs
         self.data_dir = self.path.parent
         if isinstance(columns, TableSpec):
             self.spec = columns
@@ -136,7 +140,7 @@ class CsvTable:
         self.key = self.spec.key
         if lock is None:
             lock = (
-                FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS),
+                FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_SECONDS, mode=file_mode),
                 threading.RLock(),
             )
         self._file_lock, self._thread_lock = lock
@@ -730,7 +734,7 @@ class CsvTable:
         try:
             mode = os.stat(self.path).st_mode & 0o777
         except FileNotFoundError:
-            mode = 0o644
+            mode = self.file_mode
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, mode)
@@ -772,8 +776,9 @@ class CsvTable:
         target = folder / f"{self.path.stem}-{kind}-{_timestamp()}.csv.part"
         partial = folder / f".{target.name}.tmp"
         try:
-            folder.mkdir(exist_ok=True)
-            partial.write_bytes(data)
+            folder.mkdir(mode=0o700, exist_ok=True)
+            with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.file_mode), "wb") as handle:
+                handle.write(data)
             os.replace(partial, target)
         except OSError:
             partial.unlink(missing_ok=True)
@@ -782,10 +787,11 @@ class CsvTable:
     def _backup(self, data: bytes) -> Path:
         """Keep a copy of a file's bytes under backups/ and return its path."""
         folder = self.data_dir / BACKUPS_DIR
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
         target = folder / f"{self.path.stem}-{_timestamp()}{self.path.suffix}"
         partial = folder / f".{target.name}.tmp"
-        with open(partial, "wb") as handle:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        with open(os.open(partial, flags, self.file_mode), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -29,7 +29,7 @@ from mapapp.storage import (
     new_event_id,
     utc_now,
 )
-from mapapp.storage.csv import CsvTable, row_of
+from mapapp.storage.csv import DEFAULT_FILE_MODE, CsvTable, row_of
 from mapapp.storage.records import decode_rows, encode_row
 from mapapp.storage.validation import ColumnRule, TableSpec
 
@@ -73,20 +73,27 @@ log = logging.getLogger(__name__)
 class EventStore(CsvTable):
     """The events of one data directory, data/events.csv, and their audit log, data/audit.csv."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        super().__init__(Path(data_dir) / EVENTS_FILE, EVENTS_SPEC)
+    def __init__(
+        self, data_dir: str | os.PathLike[str], *, file_mode: int = DEFAULT_FILE_MODE
+    ) -> None:
+        super().__init__(Path(data_dir) / EVENTS_FILE, EVENTS_SPEC, file_mode=file_mode)
         self._max_version = 0
         self._audit_last = 0  # the version of the audit log's last batch, when it landed
         self._reserved: set[str] = set()  # ids given to new events not yet appended
         self.audit = CsvTable(
-            self.data_dir / AUDIT_FILE, AUDIT_SPEC, lock=(self._file_lock, self._thread_lock)
+            self.data_dir / AUDIT_FILE,
+            AUDIT_SPEC,
+            lock=(self._file_lock, self._thread_lock),
+            file_mode=file_mode,
         )
         self._tables: dict[str, CsvTable] = {AUDIT_FILE: self.audit}
 
     def table(self, file_name: str, columns: Iterable[str], key: str) -> CsvTable:
         """Return another table of this data directory (the audit log, accounts, caches)."""
         if file_name not in self._tables:
-            self._tables[file_name] = CsvTable(self.data_dir / file_name, columns, key)
+            self._tables[file_name] = CsvTable(
+                self.data_dir / file_name, columns, key, file_mode=self.file_mode
+            )
         return self._tables[file_name]
 
     def tables(self) -> list[CsvTable]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Request, jsonify, render_template, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from mapapp.config import development_secret_key
 from mapapp.storage import StoreDamagedError, StoreUnavailableError
-from mapapp.web import admin, api, api_submit, assets, auth, public, submit
+from mapapp.web import address, admin, api, api_submit, assets, auth, headers, public, submit
 from mapapp.web import exports as export_views
 from mapapp.web import imports as import_views
 
@@ -41,11 +44,28 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(StoreUnavailableError, _handle_store_unavailable)
     app.register_error_handler(StoreDamagedError, _handle_store_damaged)
+    app.session_interface = DevelopmentKeySessions()
+    headers.init_app(app)
+    # The public address applies to the request as the proxies passed it on, so it sits inside.
+    address.init_app(app)
     if proxies := int(app.config["PROXY_COUNT"]):
         # Client address (rate limits), scheme and host (edit links) as the proxies saw them.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
+
+
+class DevelopmentKeySessions(SecureCookieSessionInterface):
+    """Signed cookie sessions that make the development secret key at the first request.
+
+    Loading the app (`mapapp --help`, a CLI command) then writes nothing; production has its
+    key from MAPAPP_SECRET_KEY and never reaches this.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not app.secret_key and app.config["ENV"] != "production":
+            app.secret_key = development_secret_key(Path(app.config["DATA_DIR"]))
+        return super().open_session(app, request)
 
 
 def wants_json() -> bool:

@@ -27,42 +27,11 @@ def _check_tiles(state: BlueprintSetupState) -> None:
     mapview.tile_source(state.app.config)
 
 
-def content_security_policy(*, embeddable: bool = False) -> str:
-    """Return the CSP of our pages: no inline script, nothing from other hosts but tiles."""
-    cdn = [CDN_ORIGIN] if current_app.config.get("ASSETS") == "cdn" else []
-    sources = " ".join(["'self'", *cdn])
-    images = " ".join(["'self'", "data:", *mapview.tile_hosts(current_app.config), *cdn])
-    return "; ".join(
-        [
-            "default-src 'self'",
-            f"script-src {sources}",
-            f"style-src {sources}",
-            f"img-src {images}",
-            f"connect-src {sources}",
-            "object-src 'none'",
-            "base-uri 'self'",
-            "form-action 'self'",
-            "frame-ancestors " + ("*" if embeddable else "'self'"),
-        ]
-    )
-
-
-@blueprint.after_request
-def _protect(response: Response) -> Response:
-    """Send the CSP on every page of this blueprint; the embed may be framed anywhere."""
-    embeddable = request.endpoint == "public.embed"
-    response.headers.setdefault(
-        "Content-Security-Policy", content_security_policy(embeddable=embeddable)
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if embeddable:
-        response.headers.pop("X-Frame-Options", None)
-    return response
-
-
 def _map_page(template: str, *, embed: bool, **context: Any) -> str:
     """Render the map page or its embed with the filter choices and the page's configuration."""
+    selected = parse_filter(request.args)
+    if selected.errors:  # a 400 that names each value, as the data API and the exports answer
+        abort(400, description=" ".join(selected.errors.values()))
     choices = _filter_choices()
     page_config = {
         "embed": embed,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import (
     Blueprint,
@@ -22,10 +23,12 @@ from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
 from mapapp.storage import ConflictError, get_store
 from mapapp.web.limits import configured_limit, limiter
-from mapapp.web.public import content_security_policy
 
 SESSION_TOKEN_KEY = "mapapp.edit_token"
 CSRF_MESSAGE = "This form has expired: please send it again."
+# The preview's place choice is a candidate's index in ASCII digits (str.isdigit() takes "²" too).
+PLACE_PATTERN = re.compile(r"[0-9]{1,3}")
+PLACE_MESSAGE = "Place: choose one of the places listed, or type the coordinates."
 
 blueprint = Blueprint("submit", __name__)
 log = logging.getLogger(__name__)
@@ -40,16 +43,6 @@ edit_limit_per_link = limiter.shared_limit(
 edit_limit_per_client = limiter.shared_limit(
     configured_limit("EDIT_RATE_LIMIT"), scope="edit-client", methods=["POST"]
 )
-
-
-@blueprint.after_request
-def _protect(response: Response) -> Response:
-    """Send the site's CSP (no inline script) and keep edit links out of Referer headers."""
-    response.headers.setdefault("Content-Security-Policy", content_security_policy())
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
 
 
 def _render_edit(

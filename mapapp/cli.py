@@ -212,6 +212,64 @@ def restore_command(source: str, check_only: bool) -> None:
     click.echo("Run `mapapp check`, then start the service again.")
 
 
+@cli.group("deploy")
+def deploy_group() -> None:
+    """Write the configuration of the production setup (see docs/deployment.md)."""
+
+
+@deploy_group.command("nginx")
+@click.option("--server-name", default="", help="Host name [default: MAPAPP_PUBLIC_URL's].")
+@click.option("--upstream", default="127.0.0.1:8000", show_default=True, help="Of mapapp serve.")
+@click.option("--https-port", type=int, default=None, help="[default: MAPAPP_PUBLIC_URL's, or 443]")
+@click.option("--http-port", type=int, default=80, show_default=True, help="Redirected to HTTPS.")
+@click.option("--address", default="", help="Listen on this address only [default: all].")
+@click.option("--certificate", default="", help="[default: certbot's fullchain.pem for the name]")
+@click.option("--certificate-key", default="", help="[default: certbot's privkey.pem for the name]")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write paths as if this checkout were at ROOT [default: where it is].",
+)
+def deploy_nginx(
+    server_name: str,
+    upstream: str,
+    https_port: int | None,
+    http_port: int,
+    address: str,
+    certificate: str,
+    certificate_key: str,
+    root: str | None,
+) -> None:
+    """Print the nginx site for this installation: TLS, buffering, static and vendor files."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    from flask import current_app
+
+    from mapapp.deploy import DEFAULT_HTTPS_PORT, render_nginx_site, site_for
+
+    public = urlsplit(str(current_app.config.get("PUBLIC_URL") or ""))
+    server_name = server_name or (public.hostname or "")
+    if not server_name:
+        raise click.UsageError("Give --server-name, or set MAPAPP_PUBLIC_URL.")
+    if https_port is None:
+        https_port = public.port or DEFAULT_HTTPS_PORT
+    site = site_for(
+        current_app,
+        server_name=server_name,
+        upstream=upstream,
+        https_port=https_port,
+        http_port=http_port,
+        certificate=certificate,
+        certificate_key=certificate_key,
+        address=address,
+        root=Path(root) if root else None,
+    )
+    shown = f"--server-name {server_name}" + (f" --root {root}" if root else "")
+    click.echo(render_nginx_site(site, shown), nl=False)
+
+
 @cli.group("coordinator")
 def coordinator_group() -> None:
     """Manage the accounts of the coordinators who moderate events."""

@@ -26,7 +26,7 @@ from mapapp import coordinators
 from mapapp.cli import cli
 from mapapp.geocoding import CACHE_COLUMNS, CACHE_FILE
 from mapapp.storage import Audit, CsvTable, EventStore
-from mapapp.storage.backup import MANIFEST_NAME
+from mapapp.storage.backup import MANIFEST_NAME, NEVER_ROLLED_BACK
 from tests.conftest import add_valid_event, change
 from tests.test_serve_writes import server_env, serving
 
@@ -59,7 +59,7 @@ def only_file(folder: Path) -> Path:
 def table_files(store: EventStore) -> list[str]:
     """Return the names of the table files a backup of this store holds."""
     known = {table.path.name for table in store.tables() if table.path.exists()}
-    return sorted(known | {"geocode_cache.csv"})
+    return sorted((known | {"geocode_cache.csv"}) - NEVER_ROLLED_BACK)
 
 
 def write_archive(path: Path, members: dict[str, bytes]) -> None:
@@ -177,6 +177,21 @@ def test_restore_puts_the_backup_back_and_keeps_what_it_replaced(
         assert [account.name for account in coordinators.list_coordinators()] == ["coordinator"]
 
 
+def test_sessions_are_never_backed_up_nor_rolled_back(
+    filled: EventStore, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    sessions = filled.data_dir / "sessions.csv"
+    sessions.write_bytes(b"\xef\xbb\xbfid\r\nsession-ended-after-the-backup\r\n")
+    archive = tmp_path / "b.tar.gz"
+    assert runner.invoke(cli, ["backup", str(archive)]).exit_code == 0
+    assert "sessions.csv" not in archive_members(archive)
+    sessions.write_bytes(b"\xef\xbb\xbfid\r\n")  # signed out since
+    result = runner.invoke(cli, ["restore", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert sessions.read_bytes() == b"\xef\xbb\xbfid\r\n"
+    assert "sessions.csv" not in result.output
+
+
 def test_restore_check_reads_the_whole_backup_and_changes_nothing(
     filled: EventStore, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
@@ -220,6 +235,10 @@ def _damaged_archives(real: dict[str, bytes]) -> dict[str, tuple[dict[str, bytes
             {MANIFEST_NAME: manifest_for({"../escape.csv": b"x"}), "../escape.csv": b"x"},
             "not a table's file name",
         ),
+        "a sessions table": (
+            {MANIFEST_NAME: manifest_for({"sessions.csv": b"x"}), "sessions.csv": b"x"},
+            "sessions.csv, which mapapp never restores",
+        ),
         "a damaged table": (
             {MANIFEST_NAME: manifest_for(wrong_header), **wrong_header},
             "damaged; nothing was restored",
@@ -238,6 +257,7 @@ def _damaged_archives(real: dict[str, bytes]) -> dict[str, tuple[dict[str, bytes
         "a member missing",
         "an unlisted member",
         "a path out of the data directory",
+        "a sessions table",
         "a damaged table",
         "cut short",
     ],

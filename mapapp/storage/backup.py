@@ -5,9 +5,10 @@ in the manifest with its size and SHA-256. The tables are the CSV files of the d
 ones this store knows (events, audit, and every table the app registered with `add_table`) and
 any other `*.csv` there (the geocoder's cache, tables of newer versions), each locked by the
 `<file>.lock` every `CsvTable` uses. All the locks are held together while the files are copied,
-so the copy is one moment of the store: the audit log and the events agree. The secret key
-(`.secret_key`, development only), lock files and the `recovered/` and `backups/` folders are
-left out.
+so the copy is one moment of the store: the audit log and the events agree. Left out: the
+sessions (NEVER_ROLLED_BACK: a restore must not revive a session ended since), the secret key
+(`.secret_key`, development only), files that are not tables (lock files, the rate-limit
+counters) and the `recovered/` and `backups/` folders.
 
 Restoring checks the whole archive before touching anything (a foreign or damaged archive is
 refused with the reason), checks each known table's contents as `mapapp check` would, then,
@@ -49,6 +50,10 @@ TABLE_SUFFIX = ".csv"
 LOCK_SUFFIX = ".lock"
 # What a table's file may be called: a plain name in the data directory, nothing hidden.
 TABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.csv$")
+# Tables that must never go back in time: a restored sessions table would revive sessions ended
+# since the backup (signed out, password changed, account removed). They are left out of backups
+# and left as they are by a restore. (Tables of one-time tokens belong here too.)
+NEVER_ROLLED_BACK = frozenset({"sessions.csv"})
 BACKUP_NAME = "mapapp-backup-{stamp}.tar.gz"
 REPLACED_DIR = "replaced-{stamp}"  # stamp to the microsecond: two restores never share one
 CHUNK_BYTES = 1024 * 1024
@@ -166,7 +171,7 @@ def _table_names(store: EventStore) -> set[str]:
         for path in store.data_dir.iterdir():
             if TABLE_NAME.match(path.name) and path.is_file() and not path.is_symlink():
                 names.add(path.name)
-    return names
+    return names - NEVER_ROLLED_BACK
 
 
 @contextmanager
@@ -309,6 +314,8 @@ def _manifest(source: Path, archive: tarfile.TarFile, member: tarfile.TarInfo) -
     for file in files:
         if not TABLE_NAME.match(file.name):
             raise BackupError(f"{source} lists {file.name!r}, which is not a table's file name.")
+        if file.name in NEVER_ROLLED_BACK:
+            raise BackupError(f"{source} holds {file.name}, which mapapp never restores.")
     return _Manifest(created_at=created_at, files=files)
 
 

@@ -7,6 +7,7 @@ worker serves some of them: counted per worker, 3 workers would let up to 30 thr
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import re
@@ -37,7 +38,9 @@ from mapapp.storage import EventStore
 from mapapp.storage.counters import (
     CLEANUP_SECONDS,
     COUNTERS_FILE,
+    RECHECK_SECONDS,
     CounterStorage,
+    FailoverStorage,
     counters_uri,
     redis_url,
 )
@@ -52,9 +55,12 @@ CLIENTS = 6  # requests in flight at once, more than there are workers
 HTTP_TIMEOUT = 30
 REDIS_STARTUP_SECONDS = 30
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-# Flask-Limiter's words when the shared store stops answering.
-FALLBACK_LOG = "Rate limit storage unreachable - falling back to in-memory storage"
+FALLBACK_LOG = "Rate limit storage unreachable: {}"
+RECOVERED_LOG = "Rate limits count in {} again, shared by every worker."
 PER_WORKER_LOG = "Rate limits count per worker process, not across workers"
+# Liveness bound (not a speed check) for a worker to find a restarted Redis (it checks every
+# RECHECK_SECONDS).
+RECOVERY_SECONDS = 120
 # Processes and increments of the concurrency test.
 PROCESSES = 4
 INCREMENTS = 150
@@ -202,12 +208,39 @@ def test_concurrent_increments_from_several_processes_count_exactly(tmp_path: Pa
     assert CounterStorage(uri).get("shared") == PROCESSES * INCREMENTS
 
 
+def test_failover_counts_locally_while_the_shared_file_fails_and_goes_back(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / COUNTERS_FILE).mkdir()  # in the way: the file cannot be opened
+    storage = FailoverStorage("failover+" + counters_uri(tmp_path), clock=clock)
+    with caplog.at_level(logging.WARNING, logger="mapapp.storage.counters"):
+        assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]  # in this process
+        assert storage.get("k") == 3
+        assert storage.acquire_entry("m", 1, 60)
+        assert not storage.acquire_entry("m", 1, 60)
+        (tmp_path / COUNTERS_FILE).rmdir()
+        assert storage.incr("k", 60) == 4  # not checked again yet
+        clock.now += RECHECK_SECONDS
+        assert storage.incr("k", 60) == 1  # the shared file again, which starts at 1
+        assert storage.incr("k", 60) == 2
+    assert isinstance(storage.shared, CounterStorage)
+    assert storage.shared.get("k") == 2
+    name = counters_uri(tmp_path)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith(f"Rate limit storage unreachable: {name} (")
+    assert messages[1] == f"Rate limits count in {name} again, shared by every worker."
+    assert storage.check()
+    storage.shared.close()
+
+
 # Where limits count, by configuration
 
 
 def test_limits_count_in_the_data_directory_by_default(tmp_path: Path) -> None:
     uri, where = storage_uri({"DATA_DIR": str(tmp_path)})
-    assert uri == f"mapapp-sqlite://{tmp_path / COUNTERS_FILE}"
+    assert uri == f"failover+mapapp-sqlite://{tmp_path / COUNTERS_FILE}"
+    assert isinstance(storage_from_string(uri), FailoverStorage)
     assert where == f"Rate limits count in {tmp_path / COUNTERS_FILE}, shared by every worker."
 
 
@@ -215,12 +248,13 @@ def test_redis_url_is_used_with_timeouts_and_no_password_in_the_log(tmp_path: Pa
     config = {"DATA_DIR": str(tmp_path), "REDIS_URL": "redis://:s3cret@cache.internal:6380/2"}
     uri, where = storage_uri(config)
     assert uri == (
-        "redis://:s3cret@cache.internal:6380/2?socket_connect_timeout=2.0&socket_timeout=2.0"
+        "failover+redis://:s3cret@cache.internal:6380/2"
+        "?socket_connect_timeout=2.0&socket_timeout=2.0"
     )
     assert "s3cret" not in where
     assert "redis://:***@cache.internal:6380/2" in where
     assert storage_uri({**config, "REDIS_URL": "unix:///run/redis.sock?socket_timeout=5"})[0] == (
-        "redis+unix:///run/redis.sock?socket_timeout=5&socket_connect_timeout=2.0"
+        "failover+redis+unix:///run/redis.sock?socket_timeout=5&socket_connect_timeout=2.0"
     )
 
 
@@ -261,6 +295,24 @@ def test_redis_url_helper_reads_the_one_setting() -> None:
     assert redis_url({}) == ""
 
 
+def test_a_counter_file_that_cannot_be_opened_falls_back_and_says_so(
+    app_config: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    counter_file = Path(app_config["DATA_DIR"]) / COUNTERS_FILE
+    counter_file.write_bytes(b"not a database, but someone's file\n" * 100)
+    with caplog.at_level(logging.WARNING, logger="mapapp.web.limits"):
+        app = create_app({**app_config, "LOGIN_RATE_LIMIT": "3 per minute"})
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{PER_WORKER_LOG}: {counter_file} cannot be opened (file is not a database). "
+        "Make the data directory writable or set MAPAPP_REDIS_URL."
+    ]
+    client = app.test_client()
+    statuses = [client.post("/admin/sign-in", data={}).status_code for _ in range(5)]
+    assert statuses == [400, 400, 400, 429, 429]  # still limited, in this process
+    assert counter_file.read_bytes() == b"not a database, but someone's file\n" * 100
+
+
 # Under `mapapp serve`: exactly the limit, across workers
 
 
@@ -275,10 +327,42 @@ def held_port() -> Iterator[int]:
 
 @dataclass
 class Redis:
-    """A redis-server the test started."""
+    """A redis-server the test started, on a port held for the whole test."""
 
     url: str
-    process: subprocess.Popen[bytes]
+    command: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server (again) and wait until it answers."""
+        import redis
+
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT)
+        with redis.Redis.from_url(self.url, socket_timeout=2) as client:
+            for _ in range(REDIS_STARTUP_SECONDS * 10):
+                try:
+                    if client.ping():
+                        return
+                except redis.ConnectionError:
+                    assert self.process.poll() is None, self.log_path.read_text()
+                    time.sleep(0.1)
+        raise RuntimeError("redis-server did not start in time")
+
+    def kill(self) -> None:
+        """Kill the server at once (SIGKILL), as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.wait(timeout=30)
+
+    def keys(self) -> list[bytes]:
+        """Return the rate-limit keys the server holds."""
+        import redis
+
+        with redis.Redis.from_url(self.url, socket_timeout=2) as client:
+            return list(client.keys("LIMITS:LIMITER/*"))
 
 
 @pytest.fixture
@@ -290,33 +374,17 @@ def redis_server(tmp_path: Path) -> Iterator[Redis]:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    import redis
-
     directory = tmp_path / "redis"
     directory.mkdir()
     with held_port() as port:
         command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
         command += ["--save", "", "--appendonly", "no"]
-        with open(tmp_path / "redis.log", "wb") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        url = f"redis://127.0.0.1:{port}/0"
-        client = redis.Redis.from_url(url, socket_timeout=2)
+        server = Redis(f"redis://127.0.0.1:{port}/0", command, tmp_path / "redis.log")
         try:
-            for _ in range(REDIS_STARTUP_SECONDS * 10):
-                try:
-                    if client.ping():
-                        break
-                except redis.ConnectionError:
-                    assert process.poll() is None, (tmp_path / "redis.log").read_text()
-                    time.sleep(0.1)
-            else:
-                raise RuntimeError("redis-server did not start in time")
-            yield Redis(url, process)
+            server.start()
+            yield server
         finally:
-            client.close()
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=30)
+            server.kill()
 
 
 @contextmanager
@@ -406,10 +474,7 @@ def test_limits_hold_across_workers(
     assert len(EventStore(data_dir).frame()) == LIMIT
     assert (data_dir / COUNTERS_FILE).exists() == (backend == "file")
     if backend == "redis":
-        import redis
-
-        with redis.Redis.from_url(settings["REDIS_URL"]) as client:
-            assert client.keys("LIMITS:LIMITER/*")
+        assert len(request.getfixturevalue("redis_server").keys()) == 2  # sign-in, submit
     assert "Traceback" not in log.read_text()
 
 
@@ -420,16 +485,25 @@ def test_redis_going_down_leaves_each_worker_counting_for_itself(
     log = tmp_path / "server.log"
     with serving(data_dir, log, REDIS_URL=redis_server.url) as base_url:
         before = at_once(base_url, wrong_sign_in, LIMIT + 1)
-        redis_server.process.kill()
-        redis_server.process.wait(timeout=30)
+        redis_server.kill()
         after = at_once(base_url, wrong_sign_in, 4 * LIMIT)
+        # Back on the same port (empty: it saves nothing), it gets the counts again once a
+        # worker's periodic check finds it.
+        redis_server.start()
+        deadline = time.monotonic() + RECOVERY_SECONDS
+        while not redis_server.keys():
+            assert time.monotonic() < deadline, "no worker went back to Redis"
+            assert wrong_sign_in(base_url) in {401, 429}
+            time.sleep(0.5)
     text = log.read_text()
     assert before == {401: LIMIT, 429: 1}, text
     # Fails open to per-worker counts: no error, some pass, and no worker lets more than LIMIT.
     assert set(after) <= {401, 429}, text
     assert LIMIT <= after[401] <= WORKERS * LIMIT, after
     assert after[429] >= 4 * LIMIT - WORKERS * LIMIT, after
-    assert FALLBACK_LOG in text
+    assert text.count(FALLBACK_LOG.format(redis_server.url)) == WORKERS, text
+    assert RECOVERED_LOG.format(redis_server.url) in text
+    assert "Traceback" not in text
 
 
 @pytest.fixture

@@ -12,10 +12,17 @@ library. A file of our own under `fcntl` would rewrite every counter on each hit
 per client. WAL mode keeps a commit to an append to the log; `synchronous=NORMAL` skips the fsync
 per hit (a power cut may forget the last hits, which is harmless for rate limits). WAL needs a
 local file system, as the store's file locks already do.
+
+`FailoverStorage` (schemes `failover+<scheme>`) wraps Redis or the counter file: while the shared
+counts do not answer, each process counts in its own memory (limits fail open to per-worker
+counts), logs it once, and goes back to the shared counts when a check every RECHECK_SECONDS
+finds them again. It counts every hit, even from threads that fail at once; Flask-Limiter's own
+fallback lets such hits through uncounted while it switches.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -24,9 +31,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from limits.storage import MovingWindowSupport, Storage
+from limits.storage import MemoryStorage, MovingWindowSupport, Storage, storage_from_string
 
 from mapapp.config import ConfigError
 
@@ -38,6 +45,13 @@ BUSY_TIMEOUT_SECONDS = 5.0
 CLEANUP_SECONDS = 60.0
 DEFAULT_FILE_MODE = 0o600  # the counters are keyed by client addresses
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+FAILOVER_PREFIX = "failover+"
+# The shared storages FailoverStorage wraps, by scheme (all support the moving window too).
+FAILOVER_SCHEMES = ("redis", "rediss", "redis+unix", SCHEME)
+# Seconds between two checks whether shared counts that failed answer again.
+RECHECK_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS counters ("
@@ -66,15 +80,27 @@ def counters_uri(data_dir: str | os.PathLike[str]) -> str:
 def unusable_reason(data_dir: str | os.PathLike[str]) -> str:
     """Return why this process cannot keep counters in the data directory ("" if it can).
 
-    Checks without creating anything: the file is made at the first hit.
+    Creates nothing: a missing file is made at the first hit; an existing one is opened and its
+    write lock taken and given back.
     """
     path = Path(data_dir) / COUNTERS_FILE
-    if path.exists():
-        if not os.access(path, os.R_OK | os.W_OK):
-            return f"{path} is not writable by this user"
     if not os.access(Path(data_dir), os.W_OK | os.X_OK):
         # WAL mode needs to create its -wal and -shm files beside the database.
         return f"the data directory {data_dir} is not writable by this user"
+    if not path.exists():
+        return ""
+    try:
+        db = sqlite3.connect(
+            f"file:{quote(str(path))}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS
+        )
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("SELECT COUNT(*) FROM sqlite_schema").fetchone()
+            db.rollback()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"{path} cannot be opened ({exc})"
     return ""
 
 
@@ -87,6 +113,16 @@ def redis_url(config: Mapping[str, Any]) -> str:
             f"rediss://... or unix:///run/redis.sock, not {url!r}."
         )
     return url
+
+
+def without_password(uri: str) -> str:
+    """Return a URI fit for the log: any password replaced by ***."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 class CounterStorage(Storage, MovingWindowSupport):
@@ -252,3 +288,107 @@ class CounterStorage(Storage, MovingWindowSupport):
         self._last_cleanup = now
         db.execute("DELETE FROM counters WHERE expires_at <= ?", (now,))
         db.execute("DELETE FROM entries WHERE expires_at <= ?", (now,))
+
+
+class FailoverStorage(Storage, MovingWindowSupport):
+    """Count in a shared storage; while it fails, in this process's memory, and say so."""
+
+    STORAGE_SCHEME = [FAILOVER_PREFIX + scheme for scheme in FAILOVER_SCHEMES]
+
+    def __init__(
+        self,
+        uri: str,
+        wrap_exceptions: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        **options: float | str | bool,
+    ) -> None:
+        """Wrap the storage named by the URI without its failover+ prefix."""
+        super().__init__(uri, wrap_exceptions=wrap_exceptions)
+        shared = storage_from_string(uri.removeprefix(FAILOVER_PREFIX), **options)
+        assert isinstance(shared, Storage) and isinstance(shared, MovingWindowSupport)
+        self.shared = shared
+        self.name = without_password(uri.removeprefix(FAILOVER_PREFIX)).split("?")[0]
+        self.local = MemoryStorage()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._down = False
+        self._next_check = 0.0
+
+    @property
+    def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
+        return ()  # nothing reaches Flask-Limiter: failures switch to the local counts
+
+    def incr(self, key: str, expiry: int | float, amount: int = 1) -> int:
+        """Add amount to the key's counter."""
+        return self._call(lambda storage: storage.incr(key, int(expiry), amount))
+
+    def get(self, key: str) -> int:
+        """Return the key's count in its current window."""
+        return self._call(lambda storage: storage.get(key))
+
+    def get_expiry(self, key: str) -> float:
+        """Return when the key's window ends."""
+        return self._call(lambda storage: storage.get_expiry(key))
+
+    def clear(self, key: str) -> None:
+        """Forget the key's counts, shared and local."""
+        self.local.clear(key)
+        self._call(lambda storage: None if storage is self.local else storage.clear(key))
+
+    def reset(self) -> int | None:
+        """Forget every count, shared and local."""
+        self.local.reset()
+        return self._call(lambda storage: None if storage is self.local else storage.reset())
+
+    def check(self) -> bool:
+        """Return True: counting goes on, locally while the shared counts are down."""
+        return True
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """Record amount hits in the moving window if the limit allows."""
+        return self._call(lambda storage: storage.acquire_entry(key, limit, expiry, amount))
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        """Return the oldest hit in the window and how many there were."""
+        return self._call(lambda storage: storage.get_moving_window(key, limit, expiry))
+
+    def _call(self, operation: Callable[[Any], Any]) -> Any:
+        """Run an operation on the shared storage, or on the local one while it is down."""
+        if self._use_shared():
+            try:
+                return operation(self.shared)
+            except self.shared.base_exceptions as exc:
+                self._went_down(exc)
+        return operation(self.local)
+
+    def _use_shared(self) -> bool:
+        """Return whether to try the shared storage: it is up, or one thread's check is due."""
+        with self._lock:
+            if not self._down:
+                return True
+            now = self.clock()
+            if now < self._next_check:
+                return False
+            self._next_check = now + RECHECK_SECONDS  # the other threads stay local meanwhile
+        if not self.shared.check():
+            return False
+        with self._lock:
+            if self._down:
+                self._down = False
+                log.warning("Rate limits count in %s again, shared by every worker.", self.name)
+        return True
+
+    def _went_down(self, error: Exception) -> None:
+        """Count locally from now on, and log it once."""
+        with self._lock:
+            self._next_check = self.clock() + RECHECK_SECONDS
+            if self._down:
+                return
+            self._down = True
+        log.warning(
+            "Rate limit storage unreachable: %s (%s). Each worker counts for itself until it "
+            "answers; checking every %g s.",
+            self.name,
+            error,
+            RECHECK_SECONDS,
+        )

@@ -6,8 +6,9 @@ MAPAPP_RATELIMIT_STORAGE_URI overrides both. Where neither can be used (a read-o
 directory), each worker counts for itself, and the log says so at start.
 
 When the shared counts cannot be reached while serving (Redis down, the file unwritable), limits
-fail open to per-worker counts: Flask-Limiter's in-memory fallback counts in each worker, logs
-"Rate limit storage unreachable", and goes back to the shared store once it answers again.
+fail open to per-worker counts: `counters.FailoverStorage` counts in each worker's memory, logs
+"Rate limit storage unreachable", and goes back to the shared counts once they answer again.
+Flask-Limiter's own in-memory fallback stays on for other storages an override may name.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
@@ -62,15 +63,26 @@ def configured_limit(setting: str) -> Callable[[], str]:
 
 
 def storage_uri(config: Mapping[str, Any]) -> tuple[str, str]:
-    """Return the URI where limits count, and a sentence for the log saying where that is."""
+    """Return the URI where limits count, and a sentence for the log saying where that is.
+
+    Redis and the counter file are wrapped in counters.FailoverStorage (failover+...).
+    """
+    uri, where = _shared_storage_uri(config)
+    if urlsplit(uri).scheme in counters.FAILOVER_SCHEMES:
+        uri = counters.FAILOVER_PREFIX + uri
+    return uri, where
+
+
+def _shared_storage_uri(config: Mapping[str, Any]) -> tuple[str, str]:
+    """Return the URI of the storage chosen by the settings, and the log's sentence."""
     explicit = str(config.get("RATELIMIT_STORAGE_URI") or "").strip()
     redis = counters.redis_url(config)
     if explicit:
         shared = "per worker process" if explicit == MEMORY_URI else "as configured"
-        return explicit, f"Rate limits count in {_without_password(explicit)} ({shared})."
+        return explicit, f"Rate limits count in {counters.without_password(explicit)} ({shared})."
     if redis:
         return _limits_redis_uri(redis), (
-            f"Rate limits count in Redis at {_without_password(redis)}, "
+            f"Rate limits count in Redis at {counters.without_password(redis)}, "
             "shared by every worker that uses it."
         )
     reason = counters.unusable_reason(config["DATA_DIR"])
@@ -105,7 +117,7 @@ def init_app(app: Flask) -> None:
     except ConfigurationError as exc:
         raise ConfigError(
             "MAPAPP_RATELIMIT_STORAGE_URI must be a storage URI that Flask-Limiter knows, "
-            f"such as redis://localhost:6379/0, not {_without_password(uri)!r} ({exc})."
+            f"such as redis://localhost:6379/0, not {counters.without_password(uri)!r} ({exc})."
         ) from exc
     log.log(logging.WARNING if uri == MEMORY_URI else logging.INFO, where)
 
@@ -119,13 +131,3 @@ def _limits_redis_uri(url: str) -> str:
     query.setdefault("socket_timeout", str(REDIS_TIMEOUT_SECONDS))
     # Built by hand: urlunsplit drops the empty host of unix:///path for a scheme it does not know.
     return f"{scheme}://{parts.netloc}{parts.path}?{urlencode(query)}"
-
-
-def _without_password(uri: str) -> str:
-    """Return a URI fit for the log: any password replaced by ***."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

@@ -61,6 +61,13 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     "PROXY_COUNT": 0,
+    # Caches, bounded in bytes (issue 10). Bodies of the data API kept per worker, gzipped.
+    "API_CACHE_BYTES": 64 * 1024 * 1024,
+    # Public exports kept on disk for all workers ("" = <DATA_DIR>/exports), and renders a client
+    # may wait for (exports not yet kept: a new filter, or the very first render).
+    "EXPORT_CACHE_DIR": "",
+    "EXPORT_CACHE_BYTES": 512 * 1024 * 1024,
+    "EXPORT_RATE_LIMIT": "20 per hour",
 }
 
 # Settings converted from their environment string to the default's type.

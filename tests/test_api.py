@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from mapapp import create_app
 from mapapp.events import PUBLIC_FIELDS
 from mapapp.storage import EventStore
 from tests.conftest import add_valid_event, change, make_event
@@ -278,3 +279,51 @@ def test_an_empty_store_answers_empty_results(client: FlaskClient, url: str) -> 
     assert response.status_code == 200
     body = response.get_json(force=True)
     assert body.get("features", body.get("ids")) == []
+
+
+def test_a_flood_of_distinct_filters_stays_under_the_cache_bound(
+    app_config: dict[str, Any],
+) -> None:
+    bound = 64 * 1024
+    app = create_app({**app_config, "API_CACHE_BYTES": bound})
+    store = app.extensions["mapapp.store"]
+    rng = random.Random(10)
+    store.add_many(
+        [
+            make_event(title=f"Event {n}", description="x" * rng.randrange(100, 2000))
+            for n in range(60)
+        ]
+    )
+    client = app.test_client()
+    sizes = []
+    for day in range(1, 81):  # 80 distinct filters that each keep every event
+        response = client.get(
+            f"/api/events.geojson?from=2008-01-{day % 28 + 1:02d}&to=2100-{day // 28 + 1:02d}-01"
+        )
+        assert response.status_code == 200
+        assert len(response.get_json()["features"]) == 60
+        sizes.append(len(response.data))
+    cache = app.extensions["mapapp.api_cache"]
+    # What the cache holds, counted from its bodies whatever form they take.
+    held = sum(
+        len(getattr(body, name, b"") or b"")
+        for body in cache._entries.values()
+        for name in ("data", "plain", "gzipped")
+        if isinstance(getattr(body, name, None), bytes)
+    )
+    assert held <= bound < sum(sizes)
+    assert cache.nbytes <= bound
+    assert len(cache._entries) >= 2  # recent bodies are still kept
+
+
+def test_a_body_over_the_bound_is_answered_not_kept(
+    app_config: dict[str, Any],
+) -> None:
+    app = create_app({**app_config, "API_CACHE_BYTES": 1000})
+    store = app.extensions["mapapp.store"]
+    store.add_many([make_event(title=f"Event {n}", description="x" * 500) for n in range(20)])
+    client = app.test_client()
+    for _ in range(2):
+        response = client.get("/api/events.geojson")
+        assert response.status_code == 200 and len(response.get_json()["features"]) == 20
+    assert not app.extensions["mapapp.api_cache"]._entries

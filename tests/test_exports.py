@@ -6,6 +6,7 @@ import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pandas as pd
@@ -16,6 +17,7 @@ from icalendar import Calendar
 from mapapp.cli import cli
 from mapapp.events import FIELDS, PRIVATE_FIELDS, PUBLIC_FIELDS
 from mapapp.exports import FORMATS, neutralise_formula, render_export
+from mapapp.publication import finish_renders
 from mapapp.storage import EventStore
 from tests.conftest import change, make_event
 
@@ -93,22 +95,54 @@ def test_public_csv_holds_approved_events_and_public_fields(
     assert rows == expected
 
 
-def test_public_xlsx_holds_text_cells_equal_to_the_store(
+def read_sheet(data: bytes) -> tuple[Any, list[str], list[dict[str, Any]]]:
+    """Return an Excel export's sheet, its header and its rows as dicts by header."""
+    sheet = openpyxl.load_workbook(io.BytesIO(data)).active
+    assert sheet is not None
+    cells = list(sheet.iter_rows())
+    header = [str(cell.value) for cell in cells[0]]
+    rows = [dict(zip(header, [cell.value for cell in row], strict=True)) for row in cells[1:]]
+    return sheet, header, rows
+
+
+def test_public_xlsx_is_a_labelled_typed_sheet(
     client: FlaskClient, events: list[dict[str, str]]
 ) -> None:
     response = client.get("/events.xlsx")
     assert response.status_code == 200
     assert response.mimetype == FORMATS["xlsx"].media_type
-    sheet = openpyxl.load_workbook(io.BytesIO(response.data)).active
-    assert sheet is not None
-    cells = list(sheet.iter_rows())
-    assert [cell.value for cell in cells[0]] == list(PUBLIC_FIELDS)
-    assert all(cell.data_type == "s" for row in cells for cell in row if cell.value is not None)
-    rows = [
-        dict(zip(PUBLIC_FIELDS, [cell.value or "" for cell in row], strict=True))
-        for row in cells[1:]
-    ]
-    assert rows == expected_rows(approved(events), list(PUBLIC_FIELDS))
+    sheet, header, rows = read_sheet(response.data)
+    assert header == [
+        "Id", "Status", "Title", "Category", "Category code", "Format", "Format code", "Start",
+        "End", "Time zone", "Venue", "Address", "City", "Region", "Country", "Country code",
+        "Latitude", "Longitude", "Location precision", "Location source", "Organiser",
+        "Website", "Description", "Language", "Sample flag", "Created (UTC)", "Updated (UTC)",
+    ]  # fmt: skip
+    madrid = rows[0]
+    assert madrid["Title"] == "Walk for Rare in Madrid"
+    assert madrid["Status"] == "Approved"
+    assert (madrid["Category"], madrid["Category code"]) == ("Sport or walk", "sport")
+    assert (madrid["Format"], madrid["Format code"]) == ("In person", "in_person")
+    assert (madrid["Country"], madrid["Country code"]) == ("Spain", "ES")
+    assert madrid["Location precision"] == "City"
+    assert madrid["Start"] == datetime(2027, 2, 27, 10, 0)
+    assert madrid["End"] is None
+    assert (madrid["Latitude"], madrid["Longitude"]) == (40.416775, -3.70379)
+    assert madrid["Description"] == "Meet at the fountain.\nBring a friend — «todos»."
+    stored = approved(events)[0]
+    assert madrid["Created (UTC)"] == datetime.fromisoformat(stored["created_at"]).replace(
+        tzinfo=None
+    )
+    webinar = rows[1]
+    assert (webinar["Country"], webinar["Latitude"], webinar["Venue"]) == (None, None, None)
+    start = sheet.cell(row=2, column=header.index("Start") + 1)
+    assert start.is_date and start.number_format == "yyyy-mm-dd hh:mm"
+    assert sheet.cell(row=2, column=header.index("Latitude") + 1).data_type == "n"
+    assert sheet.auto_filter.ref == f"A1:AA{len(rows) + 1}"
+    assert sheet.freeze_panes == "A2"
+    widths = {letter: sheet.column_dimensions[letter].width for letter in ("A", "C", "H")}
+    assert widths["C"] > widths["A"] > 0 and widths["H"] >= len("2027-02-27 10:00")
+    assert [str(row["Id"]) for row in rows] == [event["id"] for event in approved(events)]
 
 
 def test_public_json_holds_the_raw_events(
@@ -234,14 +268,12 @@ def test_formulas_are_neutralised_in_spreadsheets_and_raw_in_json(
     for name in ("title", "organiser", "description"):
         assert csv_frame.loc[0, name] == "'" + payload
 
-    sheet = openpyxl.load_workbook(io.BytesIO(client.get("/events.xlsx").data)).active
-    assert sheet is not None
-    header = [cell.value for cell in sheet[1]]
-    for name in ("title", "organiser", "description"):
+    sheet, header, _ = read_sheet(client.get("/events.xlsx").data)
+    for name in ("Title", "Organiser", "Description"):
         cell = sheet.cell(row=2, column=header.index(name) + 1)
+        # A string cell: shown as it is, never evaluated, so no quote in front of it.
         assert cell.data_type == "s"
-        # XML turns a lone CR into LF on reading; what matters is that the quote comes first.
-        assert cell.value == "'" + payload.replace("\r", "\n")
+        assert cell.value == payload.replace("\r", "\n")  # XML reads a lone CR as LF
 
     document = json.loads(client.get("/events.json").data)
     assert document["events"][0]["title"] == payload
@@ -257,7 +289,7 @@ def test_xlsx_never_writes_a_formula_or_an_error_cell(store: EventStore) -> None
     values = {cell.value: cell.data_type for cell in sheet[2]}
     assert values["#N/A"] == "s"
     assert values["#DIV/0!"] == "s"
-    assert values["'=1+1"] == "s"
+    assert values["=1+1"] == "s"
 
 
 @pytest.mark.parametrize(
@@ -328,9 +360,24 @@ def test_etag_answers_304_until_the_store_or_query_changes(
     other_format = client.get("/events.json", headers={"If-None-Match": etag})
     assert other_format.status_code == 200
     store.add(make_event(title="A new one"))
+    # The copy kept is answered at once while the new one renders in the background.
+    assert client.get("/events.csv", headers={"If-None-Match": etag}).status_code == 304
+    finish_renders()
     changed = client.get("/events.csv", headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert b"A new one" in changed.data
+    assert changed.headers["ETag"] != first.headers["ETag"]
+
+
+def test_unknown_parameters_change_nothing(
+    client: FlaskClient, events: list[dict[str, str]]
+) -> None:
+    first = client.get("/events.xlsx?year=all&country=ES")
+    etag = first.headers["ETag"]
+    for query in ("country=ES&x=1", "year=all&country=es&utm_source=mail", "country=ES,ES"):
+        again = client.get(f"/events.xlsx?{query}", headers={"If-None-Match": etag})
+        assert again.status_code == 304, query
+        assert client.get(f"/events.xlsx?{query}").data == first.data
 
 
 def test_unknown_public_format_is_not_found(client: FlaskClient) -> None:
@@ -403,7 +450,7 @@ def test_cli_export_writes_the_filtered_file(
     sheet = openpyxl.load_workbook(output).active
     assert sheet is not None
     assert [[cell.value for cell in row][2] for row in sheet.iter_rows()] == [
-        "title",
+        "Title",
         "Walk for Rare in Madrid",
     ]
 

@@ -1,7 +1,9 @@
 """GET data endpoints: events as GeoJSON, the compact map data, one event's details.
 
-Bodies are built once per store version (and filter), kept gzipped, and answered with ETag and
-Last-Modified so that browsers and partners revalidate with a cheap 304.
+Bodies are built once per version of the public content (and normalised filter), so a pending
+submission rebuilds nothing. They are kept gzipped in an LRU bounded in bytes (API_CACHE_BYTES
+per worker) and answered with an ETag of their content and Last-Modified, so that browsers and
+partners revalidate with a cheap 304; the rare client that takes no gzip gets it unzipped.
 """
 
 from __future__ import annotations
@@ -22,56 +24,83 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from mapapp import mapview
 from mapapp.exports import render_export
 from mapapp.filters import EventFilter, apply_filter, parse_filter
+from mapapp.publication import public_version
 from mapapp.storage import get_store
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
 JSON_TYPE = "application/json"
-CACHE_ENTRIES = 64  # bodies kept per worker: the unfiltered ones plus recent filtered views
 GZIP_LEVEL = 6
 MIN_GZIP_BYTES = 512
+# What an entry costs besides its body: the key, the Body object, the LRU's links.
+ENTRY_OVERHEAD_BYTES = 512
 
 
 @dataclass(frozen=True)
 class Body:
-    """A response body built for one store version, plain and gzipped."""
+    """A response body built for one public version: gzipped, or plain when it is small."""
 
-    plain: bytes
-    gzipped: bytes
+    data: bytes
+    is_gzipped: bool
     media_type: str
     etag: str
     last_modified: datetime
 
+    @property
+    def nbytes(self) -> int:
+        """Return about how many bytes keeping this body takes."""
+        return len(self.data) + ENTRY_OVERHEAD_BYTES
+
+    def plain(self) -> bytes:
+        """Return the body uncompressed."""
+        return gzip.decompress(self.data) if self.is_gzipped else self.data
+
 
 class BodyCache:
-    """A small LRU of response bodies keyed by store version and request."""
+    """An LRU of response bodies keyed by public version and request, bounded in bytes."""
 
-    def __init__(self, size: int = CACHE_ENTRIES) -> None:
-        self.size = size
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.nbytes = 0
         self._entries: OrderedDict[tuple[Any, ...], Body] = OrderedDict()
         self._lock = threading.Lock()
 
     def get_or_build(
         self, key: tuple[Any, ...], build: Callable[[], tuple[bytes, str]], modified: datetime
     ) -> Body:
-        """Return the cached body of a key, building it (once) when missing."""
+        """Return the cached body of a key, building it when missing (kept if within bound)."""
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key]
         plain, media_type = build()
         digest = hashlib.blake2b(plain, digest_size=10).hexdigest()
-        body = Body(plain, gzip.compress(plain, GZIP_LEVEL, mtime=0), media_type, digest, modified)
+        if len(plain) >= MIN_GZIP_BYTES:
+            body = Body(
+                gzip.compress(plain, GZIP_LEVEL, mtime=0), True, media_type, digest, modified
+            )
+        else:
+            body = Body(plain, False, media_type, digest, modified)
+        if body.nbytes > self.max_bytes:
+            return body
         with self._lock:
+            if key in self._entries:  # another thread built it meanwhile
+                return self._entries[key]
             self._entries[key] = body
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self.nbytes += body.nbytes
+            while self.nbytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self.nbytes -= evicted.nbytes
         return body
 
 
 def _cache() -> BodyCache:
     """Return this app's body cache."""
-    return current_app.extensions.setdefault("mapapp.api_cache", BodyCache())  # type: ignore[no-any-return]
+    cache = current_app.extensions.get("mapapp.api_cache")
+    if cache is None:
+        cache = BodyCache(int(current_app.config["API_CACHE_BYTES"]))
+        current_app.extensions["mapapp.api_cache"] = cache
+    return cache  # type: ignore[no-any-return]
 
 
 def _store_modified() -> datetime:
@@ -84,12 +113,11 @@ def _store_modified() -> datetime:
 
 
 def cached_response(name: str, build: Callable[[], tuple[bytes, str]], *args: Any) -> Response:
-    """Answer a body built once per store version: gzipped if accepted, 304 if unchanged."""
-    store = get_store()
-    key = (name, store.version, *args)
+    """Answer a body built once per public version: gzipped if accepted, 304 if unchanged."""
+    key = (name, public_version(get_store().frame()), *args)
     body = _cache().get_or_build(key, build, _store_modified())
-    use_gzip = "gzip" in request.accept_encodings and len(body.plain) >= MIN_GZIP_BYTES
-    response = Response(body.gzipped if use_gzip else body.plain, mimetype=body.media_type)
+    use_gzip = body.is_gzipped and "gzip" in request.accept_encodings
+    response = Response(body.data if use_gzip else body.plain(), mimetype=body.media_type)
     if use_gzip:
         response.headers["Content-Encoding"] = "gzip"
     response.set_etag(body.etag + ("-gz" if use_gzip else ""))

@@ -411,7 +411,9 @@ def import_command(file: str, status: str, dry_run: bool) -> None:
 
     from tqdm import tqdm
 
-    from mapapp.imports import ImportFileError, import_events
+    from flask import current_app
+
+    from mapapp.imports import ImportFileError, check_size, import_events
     from mapapp.storage import get_store
 
     def progress(items, total, description):  # type: ignore[no-untyped-def]
@@ -419,6 +421,8 @@ def import_command(file: str, status: str, dry_run: bool) -> None:
 
     path = Path(file)
     try:
+        # The same limits as the upload form: the file's size first, then the workbook's parts.
+        check_size(path.stat().st_size, int(current_app.config["IMPORT_MAX_BYTES"]))
         report = import_events(
             path.read_bytes(),
             path.name,

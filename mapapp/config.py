@@ -59,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "SUBMIT_MIN_SECONDS": 3.0,
     # Largest request body accepted, in bytes (413 beyond): the longest event is about 30 KB.
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Largest spreadsheet the import takes (upload at /admin/import and `mapapp import`), in bytes.
+    "IMPORT_MAX_BYTES": 20 * 1024 * 1024,
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     "PROXY_COUNT": 0,
     # Caches, bounded in bytes (issue 10). Bodies of the data API kept per worker, gzipped.

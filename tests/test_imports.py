@@ -322,7 +322,7 @@ def test_rows_are_written_in_batches_that_survive_a_bad_row(
         ("list.csv", b"", "The file is empty: it needs a header row and one row per event."),
         ("list.csv", b"Name;When\n", "We could not find the column with the start dates"),
         ("list.csv", b"Where,Date\n", "We could not find the column with the event names"),
-        ("list.xlsx", b"not a zip", "The file cannot be opened as an Excel workbook (.xlsx)."),
+        ("list.xlsx", b"not a zip", "This file is not a readable Excel workbook: it is not a zip"),
     ],
 )
 def test_a_file_that_cannot_be_imported_is_refused_whole(

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template, request
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, SelectField
 from wtforms.fields.choices import SelectChoice
 
-from mapapp.imports import ImportFileError, ImportReport, import_events
+from mapapp.imports import (
+    FileTooLargeError,
+    ImportFileError,
+    ImportReport,
+    UnreadableFileError,
+    check_size,
+    import_events,
+    too_large,
+)
 from mapapp.storage import get_store
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# Room in the body for the form's other fields and the multipart boundaries around the file.
+FORM_OVERHEAD_BYTES = 16 * 1024
+PROBLEM_STATUSES: tuple[tuple[type[ImportFileError], int], ...] = (
+    (FileTooLargeError, 413),
+    (UnreadableFileError, 422),
+    (ImportFileError, 400),
+)
 
 blueprint = Blueprint("imports", __name__)
 
@@ -37,18 +52,22 @@ class ImportForm(FlaskForm):
 
 @blueprint.route("/admin/import", methods=["GET", "POST"])
 @login_required
-def upload() -> tuple[str, int] | str:
+def upload() -> tuple[str, int]:
     """Show the upload form; import the uploaded file and show the report."""
-    form = ImportForm()
+    limit = int(current_app.config["IMPORT_MAX_BYTES"])
+    # Set before the body is read: this view alone takes more than MAX_CONTENT_LENGTH.
+    request.max_content_length = limit + FORM_OVERHEAD_BYTES
+    try:
+        if request.method == "POST":
+            check_size((request.content_length or 0) - FORM_OVERHEAD_BYTES, limit)
+        form = ImportForm()  # reads the body
+    except (FileTooLargeError, RequestEntityTooLarge):
+        return _render(ImportForm(formdata=None), None, str(too_large(limit)), 413)
     report: ImportReport | None = None
-    problem = ""
-    if form.validate_on_submit():
-        content = form.file.data.read(MAX_UPLOAD_BYTES + 1)
-        try:
-            if len(content) > MAX_UPLOAD_BYTES:
-                raise ImportFileError(
-                    f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB; split it."
-                )
+    try:
+        if form.validate_on_submit():
+            content = form.file.data.read()
+            check_size(len(content), limit)
             report = import_events(
                 content,
                 form.file.data.filename or "",
@@ -57,8 +76,15 @@ def upload() -> tuple[str, int] | str:
                 dry_run=form.dry_run.data,
                 who=current_user.name,
             )
-        except ImportFileError as exc:
-            problem = str(exc)
-    status = 400 if problem or form.errors else 200
+    except ImportFileError as exc:
+        status = next(code for kind, code in PROBLEM_STATUSES if isinstance(exc, kind))
+        return _render(form, None, str(exc), status)
+    return _render(form, report, "", 400 if form.errors else 200)
+
+
+def _render(
+    form: ImportForm, report: ImportReport | None, problem: str, status: int
+) -> tuple[str, int]:
+    """Show the upload form with the report or the problem."""
     page = render_template("admin/import.html", form=form, report=report, problem=problem)
-    return (page, status) if status != 200 else page
+    return page, status

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 import re
 import shutil
 import signal
@@ -64,6 +65,7 @@ RECOVERY_SECONDS = 120
 # Processes and increments of the concurrency test.
 PROCESSES = 4
 INCREMENTS = 150
+STARTUP_SECONDS = 120  # for a spawned process to import the test module, on a busy machine
 
 
 class Clock:
@@ -122,12 +124,13 @@ def test_hits_count_within_a_window_and_start_again_after_it(
 
 
 def test_the_fixed_window_strategy_lets_exactly_the_limit_through(tmp_path: Path) -> None:
-    storage = storage_from_string(counters_uri(tmp_path))
+    storage = CounterStorage(counters_uri(tmp_path))
     strategy = FixedWindowRateLimiter(storage)
     limit = parse("10 per minute")
     assert [strategy.hit(limit, "client") for _ in range(15)] == [True] * 10 + [False] * 5
     assert strategy.get_window_stats(limit, "client").remaining == 0
     assert strategy.hit(limit, "another client")
+    storage.close()
 
 
 def test_clear_and_reset_forget_counts(counter_storage: CounterStorage) -> None:
@@ -184,8 +187,11 @@ def rows(path: Path) -> tuple[int, int]:
 def increment_many(uri: str, start: Any, results: Any) -> None:
     """Wait for the others, then hit one key INCREMENTS times and report every count seen."""
     storage = CounterStorage(uri)
-    start.wait()
-    results.put([storage.incr("shared", 3600) for _ in range(INCREMENTS)])
+    try:
+        start.wait(timeout=STARTUP_SECONDS)
+        results.put([storage.incr("shared", 3600) for _ in range(INCREMENTS)])
+    except Exception as exc:  # reported by the test rather than waited for
+        results.put(repr(exc))
     storage.close()
 
 
@@ -199,13 +205,25 @@ def test_concurrent_increments_from_several_processes_count_exactly(tmp_path: Pa
     ]
     for process in processes:
         process.start()
-    seen = [count for _ in processes for count in results.get(timeout=120)]
+    reports: list[Any] = []
+    deadline = time.monotonic() + STARTUP_SECONDS * 2
+    while len(reports) < PROCESSES:
+        try:
+            reports.append(results.get(timeout=1))
+        except queue.Empty:
+            crashed = [process.exitcode for process in processes if process.exitcode]
+            assert not crashed, f"a process exited with {crashed} before reporting"
+            assert time.monotonic() < deadline, "the processes did not report"
+    assert all(isinstance(report, list) for report in reports), reports
+    seen = [count for report in reports for count in report]
     for process in processes:
         process.join(timeout=60)
         assert process.exitcode == 0
     # Every count from 1 to the total was handed out exactly once: no two processes read alike.
     assert sorted(seen) == list(range(1, PROCESSES * INCREMENTS + 1))
-    assert CounterStorage(uri).get("shared") == PROCESSES * INCREMENTS
+    counter = CounterStorage(uri)
+    assert counter.get("shared") == PROCESSES * INCREMENTS
+    counter.close()
 
 
 def test_failover_counts_locally_while_the_shared_file_fails_and_goes_back(
@@ -231,7 +249,7 @@ def test_failover_counts_locally_while_the_shared_file_fails_and_goes_back(
     assert messages[0].startswith(f"Rate limit storage unreachable: {name} (")
     assert messages[1] == f"Rate limits count in {name} again, shared by every worker."
     assert storage.check()
-    storage.shared.close()
+    storage.close()
 
 
 # Where limits count, by configuration
@@ -242,6 +260,18 @@ def test_limits_count_in_the_data_directory_by_default(tmp_path: Path) -> None:
     assert uri == f"failover+mapapp-sqlite://{tmp_path / COUNTERS_FILE}"
     assert isinstance(storage_from_string(uri), FailoverStorage)
     assert where == f"Rate limits count in {tmp_path / COUNTERS_FILE}, shared by every worker."
+
+
+def test_a_data_directory_not_made_yet_gets_the_counter_file_at_the_first_hit(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "new" / "data"
+    uri, _ = storage_uri({"DATA_DIR": str(data_dir)})
+    assert not data_dir.exists()  # choosing writes nothing
+    storage = FailoverStorage(uri)
+    assert storage.incr("k", 60) == 1
+    assert (data_dir / COUNTERS_FILE).is_file()
+    storage.close()
 
 
 def test_redis_url_is_used_with_timeouts_and_no_password_in_the_log(tmp_path: Path) -> None:

@@ -84,7 +84,10 @@ def unusable_reason(data_dir: str | os.PathLike[str]) -> str:
     write lock taken and given back.
     """
     path = Path(data_dir) / COUNTERS_FILE
-    if not os.access(Path(data_dir), os.W_OK | os.X_OK):
+    existing = Path(data_dir)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # a new data directory is made at the first write
+    if not os.access(existing, os.W_OK | os.X_OK):
         # WAL mode needs to create its -wal and -shm files beside the database.
         return f"the data directory {data_dir} is not writable by this user"
     if not path.exists():
@@ -236,6 +239,11 @@ class CounterStorage(Storage, MovingWindowSupport):
                 self._connection.close()
             self._connection = None
 
+    def __del__(self) -> None:
+        # Closed explicitly: an app's storage is dropped when the next app (a test's) replaces it.
+        if getattr(self, "_connection", None) is not None and self._pid == os.getpid():
+            self.close()
+
     @contextmanager
     def _transaction(self) -> Iterator[tuple[sqlite3.Connection, float]]:
         """Hold the file's write lock (BEGIN IMMEDIATE) and commit, or roll back on error."""
@@ -264,6 +272,7 @@ class CounterStorage(Storage, MovingWindowSupport):
         # A connection inherited through fork belongs to the parent: never use or close it.
         self._connection = None
         if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # as the store makes it
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, self.file_mode))
         db = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
@@ -351,6 +360,12 @@ class FailoverStorage(Storage, MovingWindowSupport):
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         """Return the oldest hit in the window and how many there were."""
         return self._call(lambda storage: storage.get_moving_window(key, limit, expiry))
+
+    def close(self) -> None:
+        """Close the shared storage's connection, where it has one."""
+        close = getattr(self.shared, "close", None)
+        if callable(close):
+            close()
 
     def _call(self, operation: Callable[[Any], Any]) -> Any:
         """Run an operation on the shared storage, or on the local one while it is down."""

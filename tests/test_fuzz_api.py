@@ -7,13 +7,21 @@ the app in-process through its WSGI support, against a store holding a few real 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from typing import Any
 
 import pytest
+import schemathesis
+from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
 
+from mapapp import create_app
 from mapapp.storage import EventStore
 from mapapp.web.api_submit import DEEP_JSON_MESSAGE, MAX_JSON_DEPTH, json_depth
+from tests.conftest import add_valid_event
 from tests.test_api_submit import api_event
 
 BROKEN_TEXT = "this text holds a broken character (a lone surrogate) that cannot be stored"
@@ -114,3 +122,54 @@ def _rest_of_event() -> str:
     """Return the other fields of a valid event as the tail of a JSON object."""
     rest = {name: value for name, value in api_event().items() if name != "title"}
     return ", " + json.dumps(rest)[1:]
+
+
+# The fuzz
+
+CI = os.environ.get("CI") == "true"
+EXAMPLES_PER_OPERATION = 60
+
+
+@pytest.fixture(scope="module")
+def api_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """Return an app on a store with a few real events, limits off so every call is served."""
+    data_dir = tmp_path_factory.mktemp("api-fuzz-data")
+    app = create_app(
+        {
+            # As conftest's app_config, for the whole module.
+            "ENV": "testing",
+            "TESTING": True,
+            "DATA_DIR": str(data_dir),
+            "SECRET_KEY": "api-fuzz-secret-key",
+            "SUBMIT_RATE_LIMIT": "off",
+            "LOGIN_RATE_LIMIT": "off",
+            "EDIT_RATE_LIMIT": "off",
+            "SUBMIT_MIN_SECONDS": 0.0,
+        }
+    )
+    store: EventStore = app.extensions["mapapp.store"]
+    add_valid_event(store)
+    add_valid_event(store, title="Run for rare", category="sport", city="Lyon")
+    add_valid_event(store, status="pending", title="Pending talk", category="talk")
+    return app
+
+
+def served_description() -> Any:
+    """Return the API's description as an app serves it at /api/openapi.json, loaded over WSGI."""
+    with tempfile.TemporaryDirectory() as directory:
+        app = create_app({"ENV": "testing", "DATA_DIR": directory, "SECRET_KEY": "description"})
+        return schemathesis.openapi.from_wsgi("/api/openapi.json", app)
+
+
+fuzzed_schema = served_description()
+
+
+@fuzzed_schema.parametrize()
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    derandomize=CI,
+    suppress_health_check=list(HealthCheck),
+)
+def test_no_api_input_gives_a_server_error(case: Any, api_app: Flask) -> None:
+    case.call_and_validate(app=api_app, checks=[not_a_server_error])

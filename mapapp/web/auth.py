@@ -225,7 +225,7 @@ def password() -> ResponseReturnValue:
             flash(PASSWORD_CHANGED, "info")
             return redirect(url_for("auth.password"))
     elif request.method == "POST":
-        status = 400 if form.csrf_token.errors else 422
+        status = 400 if "csrf_token" in form.errors else 422
     return render_template(
         "admin/password.html", form=form, min_password_length=coordinators.MIN_PASSWORD_LENGTH
     ), status

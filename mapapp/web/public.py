@@ -55,7 +55,7 @@ def _map_page(template: str, *, embed: bool, **context: Any) -> str:
     return render_template(
         template,
         choices=choices,
-        selected=parse_filter(request.args),
+        selected=selected,
         page_config=page_config,
         assets=mapview.map_assets(vendor_url),
         colours=mapview.CATEGORY_COLOURS,

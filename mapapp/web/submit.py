@@ -155,12 +155,16 @@ def submit_confirm() -> Response | tuple[str, int]:
     form = ConfirmForm()
     if _csrf_errors(form):
         return _render_form(SubmitForm(formdata=None), {"form": CSRF_MESSAGE}, 400)
+    choice = request.form.get("place", "").strip()
     try:
+        if choice and not PLACE_PATTERN.fullmatch(choice):
+            preview = submissions.load_draft(_secret(), form.draft.data or "")
+            return _render_preview(preview, {"place": PLACE_MESSAGE}, 422)
         outcome = submissions.confirm_submission(
             get_store(),
             _secret(),
             form.draft.data or "",
-            choice=request.form.get("place", ""),
+            choice=choice,
             latitude=form.latitude.data or "",
             longitude=form.longitude.data or "",
             submit_anyway=bool(form.submit_anyway.data),

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     # Changes through one edit link, and through all edit links from one client (each rewrites
     # the events file under its lock).
     "EDIT_RATE_LIMIT": "20 per hour",
+    # Previews of the submission form per client (each one geocodes and searches duplicates).
+    "PREVIEW_RATE_LIMIT": "30 per hour",
     # Coordinator sessions (issue 10): signed out after this long without a request, and after
     # this long in any case.
     "SESSION_IDLE_MINUTES": 120,

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
-from mapapp import geocoding
+from mapapp import drafts, geocoding
 from mapapp.events import (
     FIELD_LABELS,
     MAX_LENGTHS,
@@ -28,7 +28,14 @@ from mapapp.events import (
     validate_event,
 )
 from mapapp.filters import fold
-from mapapp.storage import VERSION_FIELD, Audit, ConflictError, EventStore, new_event_id
+from mapapp.storage import (
+    VERSION_FIELD,
+    Audit,
+    ConflictError,
+    EventStore,
+    StoreError,
+    new_event_id,
+)
 
 # What an organiser may fill in; everything else (status, id, location) is set here.
 SUBMITTED_FIELDS: tuple[str, ...] = (
@@ -75,6 +82,11 @@ STARTED_SALT = "mapapp.submit.started"
 EDIT_SALT = "mapapp.edit"
 DRAFT_MAX_AGE_SECONDS = 24 * 3600
 STARTED_MAX_AGE_SECONDS = 24 * 3600
+NONCE_BYTES = 12
+ALREADY_SUBMITTED_MESSAGE = (
+    "This event was already submitted: we have it, and a coordinator will review it. Nothing "
+    "was stored again."
+)
 MANUAL_SOURCE = "organiser"
 API_SOURCE = "partner"
 ORGANISER = "organiser"  # who the audit log names for changes made through an edit link
@@ -125,6 +137,8 @@ class Preview:
     message: str = ""
     candidates: list[Candidate] = field(default_factory=list)
     duplicates: list[dict[str, str]] = field(default_factory=list)
+    # The nonce of the form's signed start time: confirming uses it up (see mapapp.drafts).
+    draft_id: str = ""
 
 
 # Validation
@@ -405,6 +419,8 @@ def sign_draft(secret_key: str, preview: Preview) -> str:
         "status": preview.status,
         "message": preview.message,
         "candidates": [asdict(candidate) for candidate in preview.candidates],
+        # A preview not made from a signed start time gets an id of its own.
+        "draft_id": preview.draft_id or secrets.token_urlsafe(NONCE_BYTES),
     }
     return URLSafeTimedSerializer(secret_key, salt=DRAFT_SALT).dumps(payload)
 
@@ -420,28 +436,41 @@ def load_draft(secret_key: str, token: str) -> Preview:
         ) from exc
     except BadSignature as exc:
         raise DraftError("This preview cannot be read: please fill the form again.") from exc
+    if not payload.get("draft_id"):  # signed before drafts were one-time
+        raise DraftError("This preview is out of date: please fill the form again.")
     return Preview(
         event={str(key): str(value) for key, value in payload["event"].items()},
         status=str(payload["status"]),
         message=str(payload["message"]),
         candidates=[Candidate(**item) for item in payload["candidates"]],
+        draft_id=str(payload["draft_id"]),
     )
 
 
 def sign_started(secret_key: str, now: float | None = None) -> str:
-    """Return the time the form was shown, signed, for its hidden field."""
+    """Return the time the form was shown and a new draft id, signed, for its hidden field."""
     stamp = time.time() if now is None else now
-    return URLSafeSerializer(secret_key, salt=STARTED_SALT).dumps(stamp)
+    nonce = secrets.token_urlsafe(NONCE_BYTES)
+    return URLSafeSerializer(secret_key, salt=STARTED_SALT).dumps([stamp, nonce])
+
+
+def read_started(secret_key: str, token: str) -> tuple[float, str] | None:
+    """Return the time and the draft id a signed start time holds, or None if it is not valid."""
+    try:
+        stamp, nonce = URLSafeSerializer(secret_key, salt=STARTED_SALT).loads(token)
+        return float(stamp), str(nonce)
+    except (BadSignature, TypeError, ValueError):
+        return None
 
 
 def check_fill_time(
     secret_key: str, token: str, min_seconds: float, now: float | None = None
 ) -> str:
     """Return an error if the form came back too quickly or without its signed start time."""
-    try:
-        started = float(URLSafeSerializer(secret_key, salt=STARTED_SALT).loads(token))
-    except (BadSignature, TypeError, ValueError):
+    started_and_nonce = read_started(secret_key, token)
+    if started_and_nonce is None:
         return "This form has expired or was changed: please check your entries and send it again."
+    started = started_and_nonce[0]
     elapsed = (time.time() if now is None else now) - started
     if elapsed > STARTED_MAX_AGE_SECONDS:
         return "This form is more than a day old: please check your entries and send it again."
@@ -567,6 +596,8 @@ class Outcome:
     changed: bool = False
     # The event as it is now, when it changed since the organiser opened the page.
     conflict: dict[str, str] | None = None
+    # The draft was confirmed before: nothing was stored again.
+    already_submitted: bool = False
 
 
 def review_submission(
@@ -584,11 +615,16 @@ def review_submission(
         return Outcome(errors={"form": "We could not accept this form. Please try again."})
     if problem := check_fill_time(secret_key, started, min_seconds):
         return Outcome(errors={"form": problem})
+    _stamp, draft_id = read_started(secret_key, started) or (0.0, "")
+    if drafts.is_used(draft_id):  # a start time counts once: for the event it was sent with
+        return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     event, errors = check_submission(data, consent=consent)
     if errors:
         return Outcome(errors=errors)
     assert event is not None
-    return Outcome(preview=preview_submission(frame, event))
+    preview = preview_submission(frame, event)
+    preview.draft_id = draft_id
+    return Outcome(preview=preview)
 
 
 def confirm_submission(
@@ -603,6 +639,8 @@ def confirm_submission(
 ) -> Outcome:
     """Store a previewed draft at the chosen place, unless it needs another look."""
     preview = load_draft(secret_key, draft)  # raises DraftError
+    if drafts.is_used(preview.draft_id):
+        return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     errors = check_coordinates(latitude, longitude)
     if errors:
         return Outcome(errors=errors, preview=preview)
@@ -620,7 +658,15 @@ def confirm_submission(
             "the box to submit it anyway."
         )
         return Outcome(errors=errors, preview=preview)
-    stored, token = create_event(store, placed, secret_key)
+    # Used up under the store's lock before the event is stored: of two confirmations of one
+    # draft (a double click, a replay, two workers at once) only the first stores an event.
+    if not drafts.use(preview.draft_id, DRAFT_MAX_AGE_SECONDS):
+        return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
+    try:
+        stored, token = create_event(store, placed, secret_key)
+    except StoreError:
+        drafts.release(preview.draft_id)  # nothing was stored: the organiser may try again
+        raise
     return Outcome(event=stored, token=token)
 
 

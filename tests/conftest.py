@@ -154,6 +154,7 @@ def app_config(data_dir: Path) -> dict[str, Any]:
         "SUBMIT_RATE_LIMIT": "off",
         "LOGIN_RATE_LIMIT": "off",
         "EDIT_RATE_LIMIT": "off",
+        "PREVIEW_RATE_LIMIT": "off",
         "SUBMIT_MIN_SECONDS": 0.0,
     }
 

@@ -33,6 +33,8 @@ PLACE_MESSAGE = "Place: choose one of the places listed, or type the coordinates
 blueprint = Blueprint("submit", __name__)
 log = logging.getLogger(__name__)
 submit_limit = limiter.shared_limit(configured_limit("SUBMIT_RATE_LIMIT"), scope="submit")
+# Previews geocode and search for duplicates: counted apart from the submissions they lead to.
+preview_limit = limiter.shared_limit(configured_limit("PREVIEW_RATE_LIMIT"), scope="preview")
 # Changes through edit links, counted per link and per client: each one rewrites the store.
 edit_limit_per_link = limiter.shared_limit(
     configured_limit("EDIT_RATE_LIMIT"),
@@ -107,6 +109,12 @@ def _render_preview(
     ), status
 
 
+def _render_already_submitted() -> tuple[str, int]:
+    """Answer a second confirmation of a draft: its event is stored once, already."""
+    page = render_template("submit_used.html", message=submissions.ALREADY_SUBMITTED_MESSAGE)
+    return page, 409
+
+
 @blueprint.get("/submit")
 def submit_form() -> tuple[str, int]:
     """Show the empty event form."""
@@ -114,6 +122,7 @@ def submit_form() -> tuple[str, int]:
 
 
 @blueprint.post("/submit")
+@preview_limit
 def submit_details() -> tuple[str, int]:
     """Check the form and show where the event would go on the map."""
     form = SubmitForm()
@@ -128,6 +137,8 @@ def submit_details() -> tuple[str, int]:
         secret_key=_secret(),
         min_seconds=float(current_app.config["SUBMIT_MIN_SECONDS"]),
     )
+    if outcome.already_submitted:
+        return _render_already_submitted()
     if outcome.errors or outcome.preview is None:
         return _render_form(form, outcome.errors, 422)
     return _render_preview(outcome.preview, {})
@@ -171,6 +182,8 @@ def submit_confirm() -> Response | tuple[str, int]:
         )
     except submissions.DraftError as exc:
         return _render_form(SubmitForm(formdata=None), {"form": str(exc)}, 400)
+    if outcome.already_submitted:
+        return _render_already_submitted()
     if outcome.event is None:
         assert outcome.preview is not None
         return _render_preview(outcome.preview, outcome.errors, 422)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import openpyxl
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
@@ -21,6 +25,16 @@ from mapapp.imports import (
     import_events,
 )
 from mapapp.storage import EventStore
+from tests.test_serve_writes import (
+    HTTP_TIMEOUT,
+    MAPAPP,
+    PASSWORD,
+    find_form,
+    read_store,
+    seed,
+    server_env,
+    wait_until_up,
+)
 
 SHEET = "xl/worksheets/sheet1.xml"
 STRINGS = "xl/sharedStrings.xml"
@@ -30,6 +44,7 @@ MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 HEADER = ["Title", "Category", "Format", "Start", "Timezone", "Organiser", "E-mail"]
 MB = 2**20
 CHUNK = b"a" * MB
+EDITED_EVENTS = 5
 
 
 def online_rows(count: int, prefix: str = "Webinar") -> list[list[str]]:
@@ -447,3 +462,110 @@ def test_cli_import_applies_the_workbook_checks(
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(store) == 0
+
+
+# Through `mapapp serve --workers 3`
+
+
+@contextmanager
+def serving_three(data_dir: Path, port: int) -> Iterator[str]:
+    """Run `mapapp serve --workers 3` (testing mode) until the block ends; yield its URL."""
+    base_url = f"http://127.0.0.1:{port}"
+    command = [str(MAPAPP), "serve", "--port", str(port), "--workers", "3"]
+    with open(data_dir / "serve.log", "wb") as log:
+        process = subprocess.Popen(
+            command, env=server_env(data_dir), stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until_up(base_url, process)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def signed_in(base_url: str, name: str) -> requests.Session:
+    """Return a session signed in as a coordinator through the real form."""
+    http = requests.Session()
+    form = find_form(http.get(base_url + "/admin/sign-in", timeout=HTTP_TIMEOUT).text)
+    assert form is not None
+    data = {**form.values(), "name": name, "password": PASSWORD}
+    response = http.post(
+        base_url + "/admin/sign-in", data=data, timeout=HTTP_TIMEOUT, allow_redirects=False
+    )
+    assert response.status_code == 302, response.text
+    return http
+
+
+def upload_through(http: requests.Session, base_url: str, content: bytes) -> requests.Response:
+    """Post a CSV to the import form with its CSRF token."""
+    form = find_form(http.get(base_url + "/admin/import", timeout=HTTP_TIMEOUT).text)
+    assert form is not None
+    files = {"file": ("partners.csv", content, "text/csv")}
+    data = {**form.values(), "status": "pending"}
+    return http.post(base_url + "/admin/import", data=data, files=files, timeout=HTTP_TIMEOUT)
+
+
+def test_an_import_through_the_server_keeps_every_concurrent_edit(
+    tmp_path: Path, server_port: int
+) -> None:
+    data_dir = tmp_path / "data"
+    ids = seed(data_dir, ["pending"] * EDITED_EVENTS, ["alice", "bob"])
+    content = csv_text(online_rows(2000, prefix="Served webinar")).encode()
+    acknowledged: dict[str, str] = {}  # event id -> the last title the server said it saved
+    failures: list[str] = []
+    importing = threading.Event()
+    importing.set()
+
+    with serving_three(data_dir, server_port) as base_url:
+        alice, bob = signed_in(base_url, "alice"), signed_in(base_url, "bob")
+
+        def edit_while_importing() -> None:
+            number = 0
+            while importing.is_set() or number < len(ids):
+                event_id = ids[number % len(ids)]
+                path = f"{base_url}/admin/events/{event_id}/edit"
+                form = find_form(bob.get(path, timeout=HTTP_TIMEOUT).text)
+                assert form is not None
+                title = f"Edited {number}"
+                response = bob.post(
+                    path,
+                    data={**form.values(), "title": title},
+                    timeout=HTTP_TIMEOUT,
+                    allow_redirects=False,
+                )
+                if response.status_code == 303:
+                    acknowledged[event_id] = title
+                else:
+                    failures.append(f"edit {event_id}: {response.status_code}")
+                number += 1
+
+        editor = threading.Thread(target=edit_while_importing)
+        editor.start()
+        try:
+            first = upload_through(alice, base_url, content)
+            again = upload_through(alice, base_url, content)
+            too_large = upload_through(alice, base_url, content + b"," * (20 * MB))
+        finally:
+            importing.clear()
+            editor.join()
+        alice.close()
+        bob.close()
+
+    assert failures == []
+    assert first.status_code == 200, first.text[-2000:]
+    assert "Read 2000 rows: added 2000, skipped 0 already on the map, rejected 0" in first.text
+    assert "Read 2000 rows: added 0, skipped 2000 already on the map" in again.text
+    assert too_large.status_code == 413
+    assert "The file is larger than 20 MB, the most the import takes." in too_large.text
+    events, entries = read_store(data_dir)
+    assert {event_id: events[event_id]["title"] for event_id in ids} == acknowledged
+    imported = [event for event in events.values() if event["title"].startswith("Served webinar")]
+    assert len(imported) == 2000
+    actions = [entry["action"] for entry in entries]
+    assert actions.count("import") == 2000
+    assert actions.count("edit") >= len(ids)

@@ -12,6 +12,11 @@ from mapapp import create_app
 
 DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT_SECONDS = 120
+# gunicorn worker types mapapp serve offers, and the one measured best behind nginx (see
+# docs/performance.md, "mapapp serve behind nginx").
+WORKER_CLASSES = ("sync", "gthread")
+DEFAULT_WORKER_CLASS = "gthread"
+DEFAULT_THREADS = 4
 
 
 PRODUCTION_HINT = (
@@ -84,9 +89,21 @@ cli.add_command(
     help="Seconds a request may take (large exports need more than gunicorn's 30).",
 )
 @click.option(
+    "--worker-class",
+    type=click.Choice(WORKER_CLASSES),
+    default=DEFAULT_WORKER_CLASS,
+    show_default=True,
+    help="gunicorn's worker type (chosen by measurement: docs/performance.md).",
+)
+@click.option(
+    "--threads", default=DEFAULT_THREADS, show_default=True, help="Threads per gthread worker."
+)
+@click.option(
     "--dev", is_flag=True, help="Allow development mode (no Secure cookies, a key on disk)."
 )
-def serve_command(host: str, port: int, workers: int, timeout: int, dev: bool) -> None:
+def serve_command(
+    host: str, port: int, workers: int, timeout: int, worker_class: str, threads: int, dev: bool
+) -> None:
     """Serve the app for production with gunicorn and several workers."""
     from flask import current_app
     from gunicorn.app.base import BaseApplication
@@ -104,6 +121,8 @@ def serve_command(host: str, port: int, workers: int, timeout: int, dev: bool) -
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("timeout", timeout)
+            self.cfg.set("worker_class", worker_class)
+            self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
 
         def load(self) -> Flask:

@@ -29,6 +29,12 @@ RUNS = {
     "bench_import.py": (["--rows", "200"], "| phase | first import (s) |", 120),
     # 24 s: chromium and three pages
     "bench_map.py": (["--sizes", "1000", "--runs", "1"], "| page | ready s (median) |", 240),
+    # 45-60 s: gunicorn, nginx with TLS and wrk, one worker type, 1 s per row
+    "bench_serve.py": (
+        ["--events", "200", "--duration", "1", "--classes", "sync"],
+        "| server | via | load |",
+        240,
+    ),
     # 13-23 s
     "bench_store.py": (["--sizes", "1000", "--appends", "20"], "| Operation ", 180),
     # 8-13 s

@@ -58,13 +58,8 @@ sys.path.insert(0, str(PROJECT_ROOT))  # for scripts.make_sample_data, run from 
 
 from mapapp import create_app  # noqa: E402
 from mapapp.events import FIELDS, PUBLIC_FIELDS  # noqa: E402
-from mapapp.exports import (  # noqa: E402
-    COORDINATE_NUMBER_FORMAT,
-    DATETIME_NUMBER_FORMAT,
-    render_export,
-    spreadsheet_rows,
-    xlsx_sheet,
-)
+from mapapp.excel import COORDINATE_NUMBER_FORMAT, DATETIME_NUMBER_FORMAT, xlsx_sheet  # noqa: E402
+from mapapp.exports import render_export, spreadsheet_rows  # noqa: E402
 from mapapp.publication import public_version  # noqa: E402
 from scripts.make_sample_data import generate_events, write_events  # noqa: E402
 
@@ -79,7 +74,8 @@ FLOOD_TIMEOUT_SECONDS = 600
 HEALTH_TIMEOUT_SECONDS = 60
 STARTUP_SECONDS = 300
 
-Row = tuple[str, tuple[float, int, float], str, tuple[float, int, float] | None]
+Measure = tuple[float, int, float]  # CPU seconds, bytes, peak MB
+Row = tuple[str, Measure | None, str, Measure | None]  # None: as the row above
 
 
 def peak_rss_reset() -> float:
@@ -102,17 +98,29 @@ def _status_mb(field: str, pid: int | str = "self") -> float:
     return 0.0
 
 
-def timed(operation: Callable[[], bytes | str], repeat: int) -> tuple[float, int, float]:
-    """Return the median CPU seconds of an operation, its output's size and its peak MB."""
-    samples, size, peak = [], 0, 0.0
+def timed(operation: Callable[[], bytes | str], repeat: int) -> tuple[float, int]:
+    """Return the median CPU seconds of an operation and its output's size."""
+    samples, size = [], 0
     for _ in range(repeat):
-        start_mb = peak_rss_reset()
         started = time.process_time()
         result = operation()
         samples.append(time.process_time() - started)
-        peak = max(peak, _status_mb("VmHWM") - start_mb)
         size = len(result.encode() if isinstance(result, str) else result)
-    return statistics.median(samples), size, peak
+    return statistics.median(samples), size
+
+
+def peak_mb(renderer: str, events: int) -> float:
+    """Return how far one render raises the peak RSS of a fresh process, in MB."""
+    command = [sys.executable, __file__, "--events", str(events), "--peak", renderer]
+    result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
+    return float(result.stdout.split()[-1])
+
+
+def measure_peak(renderer: str, frame: pd.DataFrame) -> float:
+    """Render once in this (fresh) process and return the rise of its peak RSS, in MB."""
+    start = peak_rss_reset()
+    RENDERERS[renderer](frame)
+    return _status_mb("VmHWM") - start
 
 
 def text_sheet_xlsx(frame: pd.DataFrame) -> bytes:
@@ -205,41 +213,43 @@ def print_table(title: str, count: int, rows: list[Row]) -> None:
         "| baseline (s) | size (MB) | peak (MB) |"
     )
     print("|---|---:|---:|---:|---:|---|---:|---:|---:|")
-    for fmt, (seconds, size, peak), baseline, base in rows:
-        base_cells = f"{base[0]:.2f} | {base[1] / 1e6:.1f} | {base[2]:.0f}" if base else "— | — | —"
-        rate = f"{count / seconds:,.0f}" if seconds else "—"
-        print(
-            f"| {fmt} | {seconds:.2f} | {size / 1e6:.1f} | {peak:.0f} | {rate} "
-            f"| {baseline or '—'} | {base_cells} |"
+    for fmt, ours, baseline, base in rows:
+        base_cells = (
+            f"{base[0]:.2f} | {base[1] / 1e6:.1f} | {f'{base[2]:.0f}' if base[2] else '—'}"
+            if base
+            else "— | — | —"
         )
+        if ours:
+            seconds, size, peak = ours
+            rate = f"{count / seconds:,.0f}" if seconds else "—"
+            ours_cells = f"{seconds:.2f} | {size / 1e6:.1f} | {peak:.0f} | {rate}"
+        else:  # a second baseline of the row above
+            ours_cells = "〃 | | |"
+        print(f"| {fmt or '〃'} | {ours_cells} | {baseline or '—'} | {base_cells} |")
     print()
 
 
 def cold_renders(frame: pd.DataFrame, repeat: int) -> list[Row]:
     """Return the cold render rows: each format against its baseline."""
-    public = frame[list(PUBLIC_FIELDS)]
+    count = len(frame)
+    scale = count / min(count, ICS_BASELINE_EVENTS)
+    ics_base = timed(lambda: RENDERERS["icalendar"](frame.head(ICS_BASELINE_EVENTS)), 1)
 
-    def ours(fmt: str) -> Callable[[], bytes]:
-        return lambda: render_export(fmt, frame, base_url=BASE_URL)[0]
+    def run(name: str, times: int = repeat) -> Measure:
+        return (*timed(lambda: RENDERERS[name](frame), times), peak_mb(name, count))
 
-    scale = len(frame) / min(len(frame), ICS_BASELINE_EVENTS)
-    ics_sample = public.head(ICS_BASELINE_EVENTS)
-    ics_base = timed(lambda: icalendar_objects(ics_sample), 1)
-    ics_first = timed(ours("ics"), 1)  # the first in this process: every VTIMEZONE is built
+    ics_first = run("ics", 1)  # the first in this process: every VTIMEZONE is built
     return [
-        ("xlsx (xlsxwriter, typed sheet)", timed(ours("xlsx"), repeat),
-         "today: openpyxl write-only, text cells", timed(lambda: text_sheet_xlsx(public), repeat)),
-        ("xlsx (xlsxwriter, typed sheet)", timed(ours("xlsx"), 1),
-         "openpyxl write-only, same typed sheet", timed(lambda: openpyxl_sheet_xlsx(public), 1)),
+        ("xlsx (xlsxwriter, typed sheet)", run("xlsx"),
+         "today: openpyxl write-only, text cells", run("xlsx-today")),
+        ("", None, "openpyxl write-only, same typed sheet", run("xlsx-openpyxl", 1)),
         ("ics, first after a start", ics_first,
-         f"icalendar objects (scaled from {len(ics_sample):,})",
-         (ics_base[0] * scale, int(ics_base[1] * scale), ics_base[2])),
-        ("ics, second", timed(ours("ics"), repeat), "", None),
-        ("csv", timed(ours("csv"), repeat), "DataFrame.to_csv",
-         timed(lambda: public.to_csv(index=False), repeat)),
-        ("json", timed(ours("json"), repeat), "DataFrame.to_json(orient=records)",
-         timed(lambda: public.to_json(orient="records", force_ascii=False), repeat)),
-        ("geojson", timed(ours("geojson"), repeat), "", None),
+         f"icalendar objects (scaled from {min(count, ICS_BASELINE_EVENTS):,})",
+         (ics_base[0] * scale, int(ics_base[1] * scale), 0.0)),
+        ("ics, second", (*timed(lambda: RENDERERS["ics"](frame), repeat), ics_first[2]), "", None),
+        ("csv", run("csv"), "DataFrame.to_csv", run("pandas-csv")),
+        ("json", run("json"), "DataFrame.to_json(orient=records)", run("pandas-json")),
+        ("geojson", run("geojson"), "", None),
     ]  # fmt: skip
 
 
@@ -277,6 +287,24 @@ def warm_answers(events: list[dict[str, str]], repeat: int) -> list[tuple[str, f
     return rows
 
 
+def ours(fmt: str) -> Callable[[pd.DataFrame], bytes]:
+    """Return the app's renderer of a format, on a store frame."""
+    return lambda frame: render_export(fmt, frame, base_url=BASE_URL)[0]
+
+
+# What the table times: the app's renderers and the baselines, each on the store's frame.
+RENDERERS: dict[str, Callable[[pd.DataFrame], bytes | str]] = {
+    **{fmt: ours(fmt) for fmt in ("xlsx", "ics", "csv", "json", "geojson")},
+    "xlsx-today": lambda frame: text_sheet_xlsx(frame[list(PUBLIC_FIELDS)]),
+    "xlsx-openpyxl": lambda frame: openpyxl_sheet_xlsx(frame[list(PUBLIC_FIELDS)]),
+    "icalendar": lambda frame: icalendar_objects(frame[list(PUBLIC_FIELDS)]),
+    "pandas-csv": lambda frame: frame[list(PUBLIC_FIELDS)].to_csv(index=False),
+    "pandas-json": lambda frame: frame[list(PUBLIC_FIELDS)].to_json(
+        orient="records", force_ascii=False
+    ),
+}
+
+
 def main() -> int:
     """Export the generated events in every format and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -286,8 +314,13 @@ def main() -> int:
         "--flood", type=Path, metavar="CHECKOUT", help="Measure floods through mapapp serve."
     )
     parser.add_argument("--workers", type=int, default=2, help="Workers of mapapp serve.")
+    parser.add_argument("--peak", choices=sorted(RENDERERS), help=argparse.SUPPRESS)
     options = parser.parse_args()
     events = generate_events(options.events)
+    if options.peak:  # one render in this fresh process, for the peak memory column
+        frame = pd.DataFrame([{name: event.get(name, "") for name in FIELDS} for event in events])
+        print(f"{measure_peak(options.peak, frame):.1f}")
+        return 0
     print(f"Python {platform.python_version()} on {platform.machine()}, load {load()}\n")
     if options.flood:
         return flood(options.flood.resolve(), events, options.workers)

@@ -166,7 +166,19 @@ server {
 
 {% for code, _ in error_pages %}    error_page {{ code }} /_mapapp_nginx/{{ code }};
 {% endfor %}
+    # No compression of the app's pages: the forms and edit pages hold CSRF tokens and edit links
+    # next to text a visitor chose (BREACH). Public data files are compressed (below); the API's
+    # bodies come compressed from the app.
     location / {
+        gzip off;
+        proxy_pass http://mapapp;
+    }
+
+    location ~ /\\. {
+        return 404;
+    }
+
+    location ~ \\.(csv|ics|json|geojson|js)$ {
         proxy_pass http://mapapp;
     }
 
@@ -178,7 +190,6 @@ server {
     }
 
     location ^~ /admin/ {
-        # No compression of pages that hold CSRF tokens next to text a visitor chose (BREACH).
         gzip off;
         proxy_pass http://mapapp;
     }
@@ -196,10 +207,6 @@ server {
     }
 {% endfor %}
     location ^~ /node_modules/ {
-        return 404;
-    }
-
-    location ~ /\\. {
         return 404;
     }
 

@@ -534,3 +534,21 @@ def test_mapapp_admin_runs_commands_with_the_units_settings(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "backup /var/backups/mapapp/ production /var/lib/mapapp from-the-file\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "compressed"),
+    [
+        ("/static/css/map.css", True),
+        ("/vendor/leaflet/dist/leaflet.js", True),
+        ("/", False),  # pages hold CSRF tokens and edit links next to visitors' text: BREACH
+        ("/admin/sign-in", False),
+        ("/submit", False),
+    ],
+)
+def test_nginx_compresses_files_but_never_pages(
+    production: Production, https: requests.Session, path: str, compressed: bool
+) -> None:
+    answer = https.get(production.url + path, headers={"Accept-Encoding": "gzip"}, timeout=30)
+    assert answer.status_code == 200
+    assert (answer.headers.get("Content-Encoding") == "gzip") is compressed

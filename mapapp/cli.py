@@ -91,9 +91,10 @@ cli.add_command(
 @click.option(
     "--worker-class",
     type=click.Choice(WORKER_CLASSES),
+    metavar="TYPE",
     default=DEFAULT_WORKER_CLASS,
     show_default=True,
-    help="gunicorn's worker type (chosen by measurement: docs/performance.md).",
+    help="gunicorn's workers: gthread or sync (measured: docs/performance.md).",
 )
 @click.option(
     "--threads", default=DEFAULT_THREADS, show_default=True, help="Threads per gthread worker."

@@ -177,19 +177,20 @@ def test_restore_puts_the_backup_back_and_keeps_what_it_replaced(
         assert [account.name for account in coordinators.list_coordinators()] == ["coordinator"]
 
 
-def test_sessions_are_never_backed_up_nor_rolled_back(
-    filled: EventStore, runner: FlaskCliRunner, tmp_path: Path
+@pytest.mark.parametrize("table", ["sessions.csv", "used_drafts.csv"])
+def test_sessions_and_used_drafts_are_never_backed_up_nor_rolled_back(
+    filled: EventStore, runner: FlaskCliRunner, tmp_path: Path, table: str
 ) -> None:
-    sessions = filled.data_dir / "sessions.csv"
+    sessions = filled.data_dir / table
     sessions.write_bytes(b"\xef\xbb\xbfid\r\nsession-ended-after-the-backup\r\n")
     archive = tmp_path / "b.tar.gz"
     assert runner.invoke(cli, ["backup", str(archive)]).exit_code == 0
-    assert "sessions.csv" not in archive_members(archive)
-    sessions.write_bytes(b"\xef\xbb\xbfid\r\n")  # signed out since
+    assert table not in archive_members(archive)
+    sessions.write_bytes(b"\xef\xbb\xbfid\r\n")  # signed out, or used, since
     result = runner.invoke(cli, ["restore", str(archive)])
     assert result.exit_code == 0, result.output
     assert sessions.read_bytes() == b"\xef\xbb\xbfid\r\n"
-    assert "sessions.csv" not in result.output
+    assert table not in result.output
 
 
 def test_restore_check_reads_the_whole_backup_and_changes_nothing(

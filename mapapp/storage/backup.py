@@ -6,9 +6,9 @@ ones this store knows (events, audit, and every table the app registered with `a
 any other `*.csv` there (the geocoder's cache, tables of newer versions), each locked by the
 `<file>.lock` every `CsvTable` uses. All the locks are held together while the files are copied,
 so the copy is one moment of the store: the audit log and the events agree. Left out: the
-sessions (NEVER_ROLLED_BACK: a restore must not revive a session ended since), the secret key
-(`.secret_key`, development only), files that are not tables (lock files, the rate-limit
-counters) and the `recovered/` and `backups/` folders.
+sessions and the used drafts (NEVER_ROLLED_BACK: a restore must not revive what ended since),
+the secret key (`.secret_key`, development only), files that are not tables (lock files, the
+rate-limit counters) and the `recovered/` and `backups/` folders.
 
 Restoring checks the whole archive before touching anything (a foreign or damaged archive is
 refused with the reason), checks each known table's contents as `mapapp check` would, then,
@@ -51,9 +51,10 @@ LOCK_SUFFIX = ".lock"
 # What a table's file may be called: a plain name in the data directory, nothing hidden.
 TABLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.csv$")
 # Tables that must never go back in time: a restored sessions table would revive sessions ended
-# since the backup (signed out, password changed, account removed). They are left out of backups
-# and left as they are by a restore. (Tables of one-time tokens belong here too.)
-NEVER_ROLLED_BACK = frozenset({"sessions.csv"})
+# since the backup (signed out, password changed, account removed), a restored list of used
+# drafts would let drafts confirmed since be confirmed again. They are left out of backups and
+# left as they are by a restore. (Names, not imports: storage imports nothing above it.)
+NEVER_ROLLED_BACK = frozenset({"sessions.csv", "used_drafts.csv"})
 BACKUP_NAME = "mapapp-backup-{stamp}.tar.gz"
 REPLACED_DIR = "replaced-{stamp}"  # stamp to the microsecond: two restores never share one
 CHUNK_BYTES = 1024 * 1024

@@ -327,6 +327,7 @@ def coordinator_list() -> None:
 def coordinator_password(name: str) -> None:
     """Give a coordinator a new password, asked twice; every session of the account ends."""
     from mapapp import coordinators
+    from mapapp.storage import StoreUnavailableError
 
     try:
         if coordinators.get_coordinator(name) is None:
@@ -334,7 +335,7 @@ def coordinator_password(name: str) -> None:
             raise coordinators.CoordinatorError(f"There is no coordinator called {normalised!r}.")
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
         coordinator = coordinators.set_password(name, password)
-    except coordinators.CoordinatorError as exc:
+    except (coordinators.CoordinatorError, StoreUnavailableError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Changed the password of {coordinator.name}; their sessions are signed out.")
 

@@ -174,7 +174,7 @@ def signed_in(token: str, last_seen: object) -> Coordinator | None:
         return None
     coordinator = get_coordinator(session.coordinator)
     if coordinator is None or coordinator.credential != session.credential:
-        sessions.end(token)  # the account was removed, re-created or given a new password
+        sessions.forget(session.id)  # the account was removed, re-created or given a new password
         return None
     return coordinator
 

@@ -17,6 +17,7 @@ sign-in or a sign-out), the absolute lifetime bounding how long an abandoned rec
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from flask import Flask, current_app
 
 from mapapp.config import ConfigError
 from mapapp.events import UTC_TIME_FORMAT
-from mapapp.storage import CsvTable, add_table, get_table
+from mapapp.storage import CsvTable, StoreUnavailableError, add_table, get_table
 
 SESSIONS_FILE = "sessions.csv"
 COLUMNS = ("id", "coordinator", "credential", "created_at")
@@ -35,6 +36,8 @@ TOKEN_BYTES = 32
 # every click does not send a new cookie; the timeout is thus up to this much early.
 SEEN_RESOLUTION_SECONDS = 60
 DURATION_SETTINGS = ("SESSION_IDLE_MINUTES", "SESSION_MAX_HOURS")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def start(coordinator: str, credential: str) -> str:
     }
     table = _table()
     table.append([record])
-    _delete(table, [])  # purge what has expired meanwhile
+    _delete_quietly(table, [])  # purge what has expired meanwhile
     return token
 
 
@@ -109,7 +112,7 @@ def find(token: str, last_seen: object) -> Session | None:
         or seen is None
         or current.timestamp() - seen > idle.total_seconds()
     ):
-        _delete(table, [session.id])
+        forget(session.id)
         return None
     return session
 
@@ -119,14 +122,23 @@ def end(token: str) -> None:
     _delete(_table(), [_record_id(token)])
 
 
+def forget(record_id: str) -> None:
+    """Remove a session already refused, if the store can write now (refusing needs no write)."""
+    _delete_quietly(_table(), [record_id])
+
+
 def end_all(coordinator: str, *, keep: str = "") -> int:
-    """End every session of a coordinator but the one of token keep; return how many ended."""
+    """Remove every session of a coordinator but the one of token keep; return how many went.
+
+    Called after the account's credential changed, which refuses those sessions already: when
+    the store cannot write now, later writes remove them.
+    """
     kept = _record_id(keep) if keep else ""
     table = _table()
     ids = [
         row["id"] for row in _rows(table) if row["coordinator"] == coordinator and row["id"] != kept
     ]
-    return _delete(table, ids)
+    return _delete_quietly(table, ids)
 
 
 def list_sessions(coordinator: str = "") -> list[Session]:
@@ -168,6 +180,15 @@ def _delete(table: CsvTable, ids: Iterable[str]) -> int:
     doomed = set(ids) & {session.id for session in stored}
     doomed |= {session.id for session in stored if _expired(session, current)}
     return table.delete(doomed) if doomed else 0
+
+
+def _delete_quietly(table: CsvTable, ids: Iterable[str]) -> int:
+    """Delete like _delete, or log and return 0 when the store cannot write now."""
+    try:
+        return _delete(table, ids)
+    except StoreUnavailableError as exc:
+        log.warning("Could not remove ended coordinator sessions (a later write will): %s", exc)
+        return 0
 
 
 def _rows(table: CsvTable) -> list[dict[str, str]]:

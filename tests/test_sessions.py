@@ -22,11 +22,13 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_login.utils import encode_cookie
+from markupsafe import escape
 
 from mapapp import coordinators, create_app, sessions
+from mapapp.cli import cli
 from mapapp.config import ConfigError, load_settings
-from mapapp.web.auth import PASSWORD_CHANGED, PASSWORDS_DIFFER, SEEN_KEY
-from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, sign_in
+from mapapp.web.auth import PASSWORD_CHANGED, PASSWORDS_DIFFER, SEEN_KEY, SIGN_OUT_NOT_STORED
+from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, fill_disk, sign_in
 from tests.test_serve_writes import (
     HTTP_TIMEOUT,
     MAPAPP,
@@ -296,6 +298,75 @@ def test_the_admin_layout_links_to_the_password_page(app: Flask) -> None:
     assert form.count('autocomplete="new-password"') == 2
 
 
+# When the store cannot write
+
+
+@pytest.mark.usefixtures("account")
+def test_on_a_full_disk_sign_in_answers_503_and_writes_nothing(
+    app: Flask, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = (data_dir / "coordinators.csv").read_bytes()
+    fill_disk(monkeypatch)
+    client = app.test_client()
+    response = sign_in(client, COORDINATOR_NAME, COORDINATOR_PASSWORD)
+    assert response.status_code == 503
+    assert refused(client)
+    assert stored_sessions(app) == []
+    assert (data_dir / "coordinators.csv").read_bytes() == before
+
+
+@pytest.mark.usefixtures("account")
+def test_on_a_full_disk_sign_out_says_the_session_stays_open(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = signed_in_client(app)
+    thief = copy_of(app, client)
+    token = csrf_token(client)
+    fill_disk(monkeypatch)
+    response = client.post("/admin/sign-out", data={"csrf_token": token})
+    assert response.headers["Location"] == "/admin/sign-in"
+    page = client.get("/admin/sign-in").get_data(as_text=True)
+    assert str(escape(SIGN_OUT_NOT_STORED)) in page
+    assert refused(client)
+    assert not refused(thief)  # honestly: the record could not be removed
+    assert len(stored_sessions(app)) == 1
+
+
+@pytest.mark.usefixtures("account")
+def test_on_a_full_disk_an_expired_session_is_still_refused(
+    app: Flask, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = signed_in_client(app)
+    fill_disk(monkeypatch)
+    clock.advance(hours=13)
+    assert refused(client)  # a redirect to sign in, not a 503
+    assert len(stored_sessions(app)) == 1  # removed by a later write
+
+
+@pytest.mark.usefixtures("account")
+def test_on_a_full_disk_a_password_change_answers_503_and_keeps_the_old_one(
+    app: Flask, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = signed_in_client(app)
+    before = (data_dir / "coordinators.csv").read_bytes()
+    form = {
+        "csrf_token": csrf_token(client, "/admin/account/password"),
+        "current": COORDINATOR_PASSWORD,
+        "new": NEW_PASSWORD,
+        "repeated": NEW_PASSWORD,
+    }
+    fill_disk(monkeypatch)
+    assert client.post("/admin/account/password", data=form).status_code == 503
+    assert (data_dir / "coordinators.csv").read_bytes() == before
+    assert not refused(client)
+    result = app.test_cli_runner().invoke(
+        cli, args=["coordinator", "password", COORDINATOR_NAME], input=f"{NEW_PASSWORD}\n" * 2
+    )
+    assert result.exit_code == 1
+    assert "The store cannot write (full)" in result.output
+    assert (data_dir / "coordinators.csv").read_bytes() == before
+
+
 # Idle timeout and absolute lifetime
 
 
@@ -404,7 +475,9 @@ ROUNDS = 3
 STEADY = 2  # client processes that stay signed in throughout, on accounts the churners share
 ADMIN_PAGES = ("/admin/", "/admin/events", "/admin/audit", "/admin/export?format=csv")
 REPLAYS = 6  # requests with a signed-out cookie right after the sign-out, on new connections
-MAX_HELD = 24  # half-sent requests held open while waiting for every worker to hold one
+MAX_HELD = (
+    90  # half-sent requests held open until every worker holds one (gthread spreads them unevenly)
+)
 HOLD_SECONDS = 30
 
 
@@ -538,40 +611,39 @@ def holder_of(connection: socket.socket, port: int, workers: set[int]) -> int | 
 
 
 def answers_of_every_worker(
-    port: int, master: int, cookie: str, path: str = "/admin/"
-) -> dict[int, list[tuple[int, str]]]:
-    """Return each worker's answers to a GET with this cookie, every worker answering at least once.
+    port: int, master: int, cookies: list[str], path: str = "/admin/"
+) -> list[tuple[int, str, int, str]]:
+    """GET a path with each cookie, every worker answering at least once; return the answers.
 
-    Requests are sent but for their last line, each held by the worker that accepted it (a sync
-    worker takes one connection at a time), until every worker holds one; then all are finished.
+    Requests are sent but for their last line, each held by the worker that accepted it (found
+    in /proc), the cookies taken in turn, until every cookie was sent and every worker holds one;
+    then all are finished and read. Each answer is (worker, cookie, status, Location).
     """
     workers = set(worker_states(master))
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/html\r\n"
-        # the clients' own User-Agent: strong session protection drops a session moved elsewhere
-        f"User-Agent: {requests.utils.default_user_agent()}\r\n"
-        f"Cookie: session={cookie}\r\nConnection: close\r\n"
-    ).encode()
-    held: list[tuple[socket.socket, int]] = []
+    held: list[tuple[socket.socket, int, str]] = []
     try:
-        while {pid for _, pid in held} != workers and len(held) < MAX_HELD:
+        while len(held) < len(cookies) or {pid for _, pid, _ in held} != workers:
+            assert len(held) < MAX_HELD + len(cookies), f"not every worker took one: {held}"
+            cookie = cookies[len(held) % len(cookies)]
             connection = socket.create_connection(("127.0.0.1", port), timeout=HTTP_TIMEOUT)
-            connection.sendall(request)
+            connection.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/html\r\n"
+                # the clients' own User-Agent: strong session protection drops a moved session
+                f"User-Agent: {requests.utils.default_user_agent()}\r\n"
+                f"Cookie: session={cookie}\r\nConnection: close\r\n".encode()
+            )
             deadline = time.monotonic() + HOLD_SECONDS
             pid = holder_of(connection, port, workers)
             while pid is None and time.monotonic() < deadline:
                 time.sleep(0.02)
                 pid = holder_of(connection, port, workers)
             assert pid is not None, "no worker accepted a connection"
-            held.append((connection, pid))
-        assert {pid for _, pid in held} == workers, (held, workers)
-        answers: dict[int, list[tuple[int, str]]] = {}
-        for connection, pid in held:
-            connection.sendall(b"\r\n")
-            answers.setdefault(pid, []).append(read_answer(connection))
-        return answers
+            held.append((connection, pid, cookie))
+        for connection, _, _ in held:  # finish every request before reading any answer: a
+            connection.sendall(b"\r\n")  # gthread worker's threads may be waiting on held ones
+        return [(pid, cookie, *read_answer(connection)) for connection, pid, cookie in held]
     finally:
-        for connection, _ in held:
+        for connection, _, _ in held:
             connection.close()
 
 
@@ -642,17 +714,18 @@ def test_sessions_hold_across_workers_while_clients_sign_in_and_out(
         assert len(signed_out) == CHURNERS * ROUNDS
 
         # Every worker still opens each steady session, and refuses every signed-out cookie.
-        for report in steady:
-            answers = answers_of_every_worker(server_port, server.pid, report["cookie"])
-            assert len(answers) == WORKERS
-            assert {answer for each in answers.values() for answer in each} == {(200, "")}
-        for cookie in signed_out:
-            answers = answers_of_every_worker(server_port, server.pid, cookie)
-            assert len(answers) == WORKERS
-            statuses = {status for each in answers.values() for status, _ in each}
-            locations = {location for each in answers.values() for _, location in each}
-            assert statuses == {302}
-            assert all(location.startswith("/admin/sign-in") for location in locations)
+        steady_cookies = [report["cookie"] for report in steady]
+        answers = answers_of_every_worker(server_port, server.pid, steady_cookies)
+        assert {pid for pid, *_ in answers} == set(worker_states(server.pid))
+        assert {(cookie, status) for _, cookie, status, _ in answers} == {
+            (cookie, 200) for cookie in steady_cookies
+        }
+        answers = answers_of_every_worker(server_port, server.pid, signed_out)
+        assert len({pid for pid, *_ in answers}) == WORKERS
+        assert {cookie for _, cookie, _, _ in answers} == set(signed_out)
+        assert {(status, location) for *_, status, location in answers} == {
+            (302, "/admin/sign-in?next=/admin/")
+        }
 
     # No record lost, none duplicated: exactly the steady sessions are left, once each.
     with (data_dir / "sessions.csv").open(encoding="utf-8-sig", newline="") as stored:

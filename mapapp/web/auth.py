@@ -36,6 +36,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from mapapp import coordinators, sessions
+from mapapp.storage import StoreUnavailableError
 from mapapp.web.limits import configured_limit, limit_is_off, limiter
 
 SIGN_IN_ERROR = "That name and password do not match an account. Check both and try again."
@@ -44,6 +45,11 @@ DEFAULT_LANDING = "admin.queue"
 SEEN_KEY = "mapapp_seen"
 PASSWORD_CHANGED = "Your password is changed. Every other session of your account is signed out."
 PASSWORDS_DIFFER = "New password again: the two new passwords differ. Type the same one twice."
+SIGN_OUT_NOT_STORED = (
+    "This browser is signed out, but the server cannot write right now and could not end the "
+    "session: a copy of this browser's cookie would work until the session times out. If that "
+    "worries you, ask the team to run `mapapp coordinator password` for your account."
+)
 # In a next= target: C0 and C1 control characters (CR and LF would split the Location header),
 # and lone surrogates (not encodable as UTF-8).
 UNSAFE_NEXT_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -189,11 +195,16 @@ def sign_out() -> ResponseReturnValue:
     """Sign the coordinator out, ending the session on the server so no copied cookie works."""
     if SignOutForm().validate_on_submit():
         name = current_user.name
-        sessions.end(current_user.get_id())
+        try:
+            sessions.end(current_user.get_id())
+        except StoreUnavailableError as exc:
+            log.error("Coordinator %s signed out, but their session stays stored: %s", name, exc)
+            flash(SIGN_OUT_NOT_STORED, "error")
+        else:
+            flash("You are signed out.", "info")
+            log.info("Coordinator %s signed out", name)
         logout_user()
         session.pop(SEEN_KEY, None)
-        log.info("Coordinator %s signed out", name)
-        flash("You are signed out.", "info")
         return redirect(url_for("auth.sign_in"))
     flash("Your session form expired; press Sign out again.", "error")
     return redirect(url_for(DEFAULT_LANDING))

@@ -26,12 +26,19 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from mapapp import create_app
+from mapapp.config import DEFAULTS
 from mapapp.events import FIELDS, validate_event
 from mapapp.filters import PARAMETERS, YEAR_MESSAGE, parse_filter
 from mapapp.storage import EventStore
 from mapapp.web.admin import PAGE_MESSAGE
 from mapapp.web.submit import PLACE_MESSAGE
-from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, add_valid_event, make_event
+from tests.conftest import (
+    COORDINATOR_NAME,
+    COORDINATOR_PASSWORD,
+    add_valid_event,
+    make_event,
+    make_submission,
+)
 from tests.test_submit import hidden, post_details
 
 # Digits that str.isdigit() accepts and int() refuses ("²"), or that int() reads but nobody means
@@ -169,6 +176,8 @@ def test_a_place_choice_that_is_not_a_number_is_refused_and_nothing_stored(
 # The fuzz
 
 CI = os.environ.get("CI") == "true"
+# Every limit off (submissions, sign-in, edits, previews, exports...), so each call is served.
+NO_RATE_LIMITS = {name: "off" for name in DEFAULTS if name.endswith("_RATE_LIMIT")}
 EXAMPLES_PER_ROUTE = 25
 # Wall time for the whole fuzz, shared equally by its routes: once a route's share has passed since
 # its first example, its remaining examples send nothing (a cap on the suite's time, not a check).
@@ -180,6 +189,7 @@ FUZZ_SETTINGS = settings(
     suppress_health_check=list(HealthCheck),
 )
 FUZZ_SECRET_KEY = "fuzz-secret-key"
+DRAFTS = 3  # signed previews made for the fuzz to confirm
 # Values that broke parsing before, or are on the edge of what a field means.
 TRICKY_VALUES = [
     "",
@@ -269,6 +279,7 @@ class Target:
     coordinator: FlaskClient
     tokens: list[str]
     static_files: list[str]
+    signed: dict[str, list[str]]
     began: dict[str, float] = field(default_factory=dict)  # when each route's first example ran
     failing: set[str] = field(default_factory=set)
 
@@ -283,7 +294,7 @@ class Target:
             return self.tokens
         if name == "filename":
             return self.static_files
-        return []
+        return self.signed.get(name, [])
 
 
 @pytest.fixture(scope="module")
@@ -299,9 +310,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             "TESTING": True,
             "DATA_DIR": str(data_dir),
             "SECRET_KEY": FUZZ_SECRET_KEY,
-            "SUBMIT_RATE_LIMIT": "off",
-            "LOGIN_RATE_LIMIT": "off",
-            "EDIT_RATE_LIMIT": "off",
+            **NO_RATE_LIMITS,
             "SUBMIT_MIN_SECONDS": 0.0,
             # CSRF is tested on its own (test_auth, test_submit, test_moderation); off here, every
             # form's fields are reached rather than its token check.
@@ -341,7 +350,17 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     )
     assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
     static_files += ["leaflet/dist/leaflet.js", "leaflet/../../package.json", "%2e%2e/x"]
-    yield Target(app, store, app.test_client(), coordinator, tokens, static_files)
+    anonymous = app.test_client()
+    signed = {"started": [], "draft": []}  # real signed fields, so the steps after them are reached
+    for _ in range(DRAFTS):
+        form_page = anonymous.get("/submit").get_data(as_text=True)
+        signed["started"].append(hidden(form_page, "started"))
+        started = signed["started"][-1]
+        submission = {**make_submission(), "consent": "y", "started": started}
+        preview = anonymous.post("/submit", data=submission)
+        assert preview.status_code == 200, preview.get_data(as_text=True)
+        signed["draft"].append(hidden(preview.get_data(as_text=True), "draft"))
+    yield Target(app, store, anonymous, coordinator, tokens, static_files, signed)
 
 
 def text_values(real: list[str]) -> st.SearchStrategy[str]:

@@ -73,6 +73,8 @@ EXPORT_FLOOD = 8
 FLOOD_TIMEOUT_SECONDS = 600
 HEALTH_TIMEOUT_SECONDS = 60
 STARTUP_SECONDS = 300
+# Below this many events the peak memory column is left out: each measure is a fresh process.
+PEAK_MIN_EVENTS = 1000
 
 Measure = tuple[float, int, float]  # CPU seconds, bytes, peak MB
 Row = tuple[str, Measure | None, str, Measure | None]  # None: as the row above
@@ -110,7 +112,9 @@ def timed(operation: Callable[[], bytes | str], repeat: int) -> tuple[float, int
 
 
 def peak_mb(renderer: str, events: int) -> float:
-    """Return how far one render raises the peak RSS of a fresh process, in MB."""
+    """Return how far one render raises the peak RSS of a fresh process, in MB (0: not measured)."""
+    if events < PEAK_MIN_EVENTS:
+        return 0.0
     command = [sys.executable, __file__, "--events", str(events), "--peak", renderer]
     result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=PROJECT_ROOT)
     return float(result.stdout.split()[-1])
@@ -222,7 +226,9 @@ def print_table(title: str, count: int, rows: list[Row]) -> None:
         if ours:
             seconds, size, peak = ours
             rate = f"{count / seconds:,.0f}" if seconds else "—"
-            ours_cells = f"{seconds:.2f} | {size / 1e6:.1f} | {peak:.0f} | {rate}"
+            ours_cells = (
+                f"{seconds:.2f} | {size / 1e6:.1f} | {f'{peak:.0f}' if peak else '—'} | {rate}"
+            )
         else:  # a second baseline of the row above
             ours_cells = "〃 | | |"
         print(f"| {fmt or '〃'} | {ours_cells} | {baseline or '—'} | {base_cells} |")

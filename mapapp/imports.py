@@ -57,6 +57,8 @@ MEGABYTE = 2**20
 # and the shared strings, which openpyxl reads whole into memory. A workbook of 100,000 rows of
 # 15 columns, as openpyxl writes it, unpacks to about 100 MB.
 MAX_SHEET_ROWS = MAX_ROWS + 1_000  # the header and some blank rows
+# Rows past the declared size are still read (blank ones cost little), up to Excel's last row.
+EXCEL_MAX_ROWS = 1_048_576
 MAX_COLUMNS = 300
 MAX_CELLS = 5_000_000
 MAX_PARTS = 1_000
@@ -380,11 +382,9 @@ def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
         sheet.reset_dimensions()  # type: ignore[union-attr]
         rows = sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
         for number, values in enumerate(rows, start=1):
-            if number > MAX_SHEET_ROWS:
-                raise FileTooLargeError(
-                    f"The sheet goes on past row {MAX_SHEET_ROWS:,}; the import takes at most "
-                    f"{MAX_ROWS:,} rows. Split it into smaller files."
-                )
+            if number > EXCEL_MAX_ROWS:
+                reason = f"{part} has rows past Excel's last row, {EXCEL_MAX_ROWS:,}"
+                raise UnreadableFileError(NOT_A_WORKBOOK.format(reason=reason))
             if any(value is not None for value in values):
                 yield number, [_cell_text(value) for value in values]
     except ImportFileError:

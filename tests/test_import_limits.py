@@ -173,6 +173,40 @@ def test_a_sheet_is_read_past_a_dimension_that_declares_too_little(
     assert [event["title"] for event in report.added] == ["Webinar 0", "Webinar 1"]
 
 
+def with_far_row(row: int, *, dimension: bool) -> bytes:
+    """Return a small workbook with one more cell, at column XFD of a far row."""
+    content = with_dimension("A1:XFD1048576")
+    sheet = zipfile.ZipFile(io.BytesIO(content)).read(SHEET)
+    far = f'<row r="{row}"><c r="XFD{row}" t="inlineStr"><is><t>x</t></is></c></row>'
+    sheet = sheet.replace(b"</sheetData>", far.encode() + b"</sheetData>")
+    if not dimension:
+        sheet = re.sub(rb'<dimension ref="[^"]*" ?/>', b"", sheet)
+    return rewritten(content, {SHEET: sheet})
+
+
+def test_a_stray_cell_far_down_an_undeclared_sheet_is_read_cheaply(
+    app: Flask, store: EventStore
+) -> None:
+    # Declared A1:XFD1048576, this file kept the old code busy for more than 15 minutes.
+    with app.app_context(), pytest.raises(FileTooLargeError, match="declares 1,048,576 rows"):
+        import_events(with_far_row(1_048_576, dimension=True), "partners.xlsx", store)
+    with app.app_context():
+        report = import_events(with_far_row(1_048_576, dimension=False), "partners.xlsx", store)
+    assert [event["title"] for event in report.added] == ["Webinar 0", "Webinar 1"]
+    assert report.rejected == []  # its one cell lies past the 300 columns read: a blank row
+
+
+def test_a_row_past_excels_last_is_named_as_damage(app: Flask, store: EventStore) -> None:
+    content = with_far_row(1_048_577, dimension=False)
+    with app.app_context(), pytest.raises(UnreadableFileError) as refused:
+        import_events(content, "partners.xlsx", store)
+    assert str(refused.value).startswith(
+        f"This file is not a readable Excel workbook: {SHEET} has rows past Excel's last row, "
+        "1,048,576."
+    )
+    assert len(store) == 0
+
+
 def test_a_huge_shared_string_is_refused_before_it_is_unpacked(
     app: Flask, store: EventStore
 ) -> None:

@@ -12,6 +12,7 @@ import os
 import re
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -410,13 +411,32 @@ VARIABLE = re.compile(r"<(?:(?P<converter>[^:<>]+(?:\([^)]*\))?):)?(?P<name>\w+)
 
 
 def upload() -> st.SearchStrategy[tuple[io.BytesIO, str]]:
-    """Return a file for the import form: arbitrary bytes or a CSV with a real header."""
+    """Return an upload: any bytes, a CSV with a real header, or a zip of broken workbook parts."""
     header = ",".join(FIELDS).encode()
-    content = st.binary(max_size=300) | st.builds(
-        lambda row: header + b"\r\n" + row.encode(), st.text(max_size=200)
-    )
+    csv = st.builds(lambda row: header + b"\r\n" + row.encode(), st.text(max_size=200))
+    parts = st.dictionaries(st.sampled_from(XLSX_PARTS), st.binary(max_size=200), max_size=4)
+    content = st.binary(max_size=300) | csv | parts.map(zipped)
     name = st.sampled_from(["events.csv", "events.xlsx", "events.txt", "", "../x.csv"])
     return st.tuples(content.map(io.BytesIO), name)
+
+
+XLSX_PARTS = [
+    "[Content_Types].xml",
+    "_rels/.rels",
+    "xl/workbook.xml",
+    "xl/_rels/workbook.xml.rels",
+    "xl/worksheets/sheet1.xml",
+    "xl/sharedStrings.xml",
+]
+
+
+def zipped(parts: dict[str, bytes]) -> bytes:
+    """Return a zip archive of the given members."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 from flask import Flask
 
 from mapapp.storage import CsvTable, add_table, get_table
@@ -54,7 +55,9 @@ def purge_expired(now: float | None = None, batch: int = PURGE_BATCH) -> int:
     """Remove the ids whose drafts have expired, once at least batch have; return how many went."""
     now = time.time() if now is None else now
     frame = _table().frame()
-    expired = frame.loc[frame["expires_at"].astype(float) < now, "draft_id"].tolist()
+    # A time that does not read as a number (a hand edit) counts as expired.
+    expires = pd.to_numeric(frame["expires_at"], errors="coerce").fillna(0.0)
+    expired = frame.loc[expires < now, "draft_id"].tolist()
     if len(expired) < batch:
         return 0
     return _table().delete(expired)

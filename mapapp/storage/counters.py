@@ -41,9 +41,11 @@ SCHEME = "mapapp-sqlite"
 COUNTERS_FILE = "rate-limits.sqlite3"
 # How long a hit waits for another worker's hit to commit before the storage counts as down.
 BUSY_TIMEOUT_SECONDS = 5.0
+# Pause between two tries at switching a new file to WAL mode while another process does.
+WAL_RETRY_SECONDS = 0.01
 # How often one process deletes the counters and entries that have expired.
 CLEANUP_SECONDS = 60.0
-DEFAULT_FILE_MODE = 0o600  # the counters are keyed by client addresses
+FILE_MODE = 0o600  # the counters are keyed by client addresses, whatever DATA_FILE_MODE says
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 FAILOVER_PREFIX = "failover+"
 # The shared storages FailoverStorage wraps, by scheme (all support the moving window too).
@@ -137,7 +139,6 @@ class CounterStorage(Storage, MovingWindowSupport):
         self,
         uri: str | None = None,
         wrap_exceptions: bool = False,
-        file_mode: int = DEFAULT_FILE_MODE,
         clock: Callable[[], float] = time.time,
         **options: float | str | bool,
     ) -> None:
@@ -147,7 +148,6 @@ class CounterStorage(Storage, MovingWindowSupport):
         if not path.startswith("/"):
             raise ValueError(f"{SCHEME} needs an absolute file path, as in {SCHEME}:///srv/x")
         self.path = Path(path)
-        self.file_mode = int(file_mode)
         self.clock = clock
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
@@ -273,12 +273,12 @@ class CounterStorage(Storage, MovingWindowSupport):
         self._connection = None
         if not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)  # as the store makes it
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, self.file_mode))
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE))
         db = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
         )
         try:
-            db.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")
             db.execute("BEGIN IMMEDIATE")
             for statement in SCHEMA:
@@ -289,6 +289,24 @@ class CounterStorage(Storage, MovingWindowSupport):
             raise
         self._connection, self._pid = db, os.getpid()
         return db
+
+    @staticmethod
+    def _use_wal(db: sqlite3.Connection) -> None:
+        """Switch the file to WAL mode, waiting for other processes doing the same.
+
+        SQLite answers "database is locked" at once, without its busy timeout, to a second
+        process switching a new file's journal mode meanwhile.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(WAL_RETRY_SECONDS)
 
     def _clean_up(self, db: sqlite3.Connection, now: float) -> None:
         """Delete what has expired, once per CLEANUP_SECONDS in this process."""

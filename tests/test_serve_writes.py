@@ -177,6 +177,9 @@ def server_env(data_dir: Path) -> dict[str, str]:
         "MAPAPP_ENV": "testing",  # see the module docstring
         "MAPAPP_SUBMIT_RATE_LIMIT": "off",
         "MAPAPP_LOGIN_RATE_LIMIT": "off",
+        "MAPAPP_EDIT_RATE_LIMIT": "off",
+        "MAPAPP_PREVIEW_RATE_LIMIT": "off",
+        "MAPAPP_EXPORT_RATE_LIMIT": "off",
         "MAPAPP_GEOCODER": "offline",
     }
 

@@ -427,3 +427,29 @@ def test_per_frame_computes_once_per_store_change_and_arguments(data_dir: Path) 
     store.add(make_event(title="two"))
     assert titles(store.frame(), "- ") == ["- one", "- two"]
     assert calls == [(1, "> "), (1, "- "), (2, "- ")]
+
+
+def test_a_writer_waiting_for_another_process_does_not_hold_up_reads(tmp_path: Path) -> None:
+    import threading
+
+    from filelock import FileLock
+
+    store = EventStore(tmp_path)
+    event = store.add(make_event())
+    other_process = FileLock(str(store.path) + ".lock")  # its own descriptor, as another worker
+    other_process.acquire()
+    writer = threading.Thread(target=change, args=(store, event["id"], {"title": "Renamed"}))
+    writer.start()
+    try:
+        time.sleep(0.3)  # let the writer reach the lock and wait there
+        assert writer.is_alive(), "the writer did not wait for the lock"
+        reader = threading.Thread(target=lambda: (store.frame(), len(store), store.version))
+        reader.start()
+        reader.join(timeout=30)
+        # Liveness, not speed: the read ended while the writer still waited for the lock.
+        assert not reader.is_alive(), "a read waited for a writer that waits for another process"
+        assert writer.is_alive()
+    finally:
+        other_process.release()
+        writer.join(timeout=60)
+    assert store.get(event["id"])["title"] == "Renamed"

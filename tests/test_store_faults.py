@@ -328,7 +328,7 @@ def post_json(url: str, body: dict[str, Any]) -> tuple[int, str]:
 
 
 def signed_in_approve(base: str, data_dir: Path) -> tuple[int, str]:
-    """Sign in as the coordinator and approve the first pending event; return the answer."""
+    """Sign in as the coordinator and approve the first pending event; return the first refusal."""
     import requests
 
     session = requests.Session()
@@ -344,6 +344,8 @@ def signed_in_approve(base: str, data_dir: Path) -> tuple[int, str]:
         },
         timeout=30,
     )
+    if signed.status_code == 503:  # signing in stores a session: refused as any write
+        return signed.status_code, signed.text
     assert signed.status_code == 200 and "Pending events" in signed.text, signed.text[:500]
     event = EventStore(data_dir).frame().query("status == 'pending'").iloc[0]
     queue = session.get(base + "/admin/", timeout=30).text

@@ -277,7 +277,7 @@ class CsvTable:
         Return what was changed, what still needs a person, and the backup's path (None when
         nothing was changed).
         """
-        with self._thread_lock, self._locked():
+        with self._locked(), self._thread_lock:
             data = self.path.read_bytes()
             result = fix_file(data, self.spec)
             if not result.changes or result.data == data:
@@ -296,7 +296,7 @@ class CsvTable:
         if self.path.exists() or not os.access(self.data_dir, os.W_OK):
             return
         try:
-            with self._thread_lock, self._locked():
+            with self._locked(), self._thread_lock:
                 self._ensure_file()
         except StoreUnavailableError as exc:
             log.warning("Could not create %s: %s", self.path, exc)
@@ -587,7 +587,7 @@ class CsvTable:
         frame = frame[list(self.schema) + extra]
         rows = [[str(value) for value in row] for row in frame.itertuples(index=False)]
         try:
-            with self._locked():
+            with self._locked(timeout=0):  # called by a read holding the thread lock
                 if os.stat(self.path).st_ino != (self._identity or (0, 0))[1]:
                     self._read_whole()  # another process got there first: read its upgrade
                     return
@@ -620,13 +620,21 @@ class CsvTable:
         )
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold the file lock, or raise StoreUnavailableError saying why it cannot be had."""
+    def _locked(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the file lock, or raise StoreUnavailableError saying why it cannot be had.
+
+        Writers take it before the thread lock (see _writing); a caller already holding the
+        thread lock must not wait for it (timeout=0), or it could wait for a thread of its own
+        process that holds the file lock and waits for the thread lock.
+        """
         try:
             if not self._file_lock.is_locked and not self._writable():
                 raise PermissionError(errno.EACCES, "no write access", str(self.data_dir))
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._file_lock.acquire()
+            if timeout is None:
+                self._file_lock.acquire()
+            else:
+                self._file_lock.acquire(timeout=timeout)
         except Timeout as exc:
             raise StoreUnavailableError("busy", "another writer holds the lock") from exc
         except OSError as exc:
@@ -637,13 +645,18 @@ class CsvTable:
         finally:
             self._file_lock.release()
             if not self._file_lock.is_locked:
-                while self._retired:
-                    os.close(self._retired.pop())
+                with self._thread_lock:
+                    while self._retired:
+                        os.close(self._retired.pop())
 
     @contextmanager
     def _writing(self, *, allow_damaged: bool = False) -> Iterator[None]:
-        """Hold both locks with the cache up to date and the file whole, for one change."""
-        with self._thread_lock, self._locked():
+        """Hold both locks with the cache up to date and the file whole, for one change.
+
+        The file lock comes first: while this thread waits for another process's write, the
+        other threads of this worker go on reading (and answering /healthz) from the cache.
+        """
+        with self._locked(), self._thread_lock:
             self._ensure_file()
             self._look(writer=True)
             if self._damage and not allow_damaged:
@@ -777,7 +790,9 @@ class CsvTable:
         partial = folder / f".{target.name}.tmp"
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
-            with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.file_mode), "wb") as handle:
+            with open(
+                os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.file_mode), "wb"
+            ) as handle:
                 handle.write(data)
             os.replace(partial, target)
         except OSError:

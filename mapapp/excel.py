@@ -84,12 +84,14 @@ def xlsx_sheet(frame: pd.DataFrame) -> tuple[list[SheetColumn], Iterator[list[Ce
             code_label = FIELD_LABELS[str(name)] + " code"
             converters.append((str(name), _as_text))
             columns.append(SheetColumn(code_label, "text", _width(frame[name], code_label, "text")))
-    # Column by column: a pandas column's tolist() is much cheaper than its values one by one.
-    values = [[convert(value) for value in frame[name].tolist()] for name, convert in converters]
+    # The stored strings column by column (a pandas column's tolist() is much cheaper than its
+    # values one by one), each row's cells converted as it is written.
+    values = [frame[name].tolist() for name, _ in converters]
+    convert = [convert for _, convert in converters]
 
     def rows() -> Iterator[list[CellValue]]:
         for row in zip(*values, strict=True):
-            yield list(row)
+            yield [to_cell(value) for to_cell, value in zip(convert, row, strict=True)]
 
     return columns, rows()
 
@@ -103,9 +105,8 @@ def render_xlsx(frame: pd.DataFrame, base_url: str = "") -> bytes:
     """
     columns, rows = xlsx_sheet(frame)
     buffer = io.BytesIO()
-    workbook = xlsxwriter.Workbook(
-        buffer, {"constant_memory": True, "in_memory": True, "strings_to_formulas": False}
-    )
+    # constant_memory flushes each row to a temporary file (in_memory would override it).
+    workbook = xlsxwriter.Workbook(buffer, {"constant_memory": True, "strings_to_formulas": False})
     sheet = workbook.add_worksheet(SHEET_NAME)
     formats = {
         "datetime": workbook.add_format({"num_format": DATETIME_NUMBER_FORMAT}),

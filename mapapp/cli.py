@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import click
 from flask import Flask
@@ -65,8 +66,7 @@ def _run_with_announcement(*args: object, **kwargs: object) -> object:
     return _flask_run_callback(*args, **kwargs)
 
 
-_flask_run_callback = run_command.callback
-assert _flask_run_callback is not None
+_flask_run_callback: Callable[..., object] = run_command.callback  # type: ignore[assignment]
 cli.add_command(
     click.Command(
         "run",
@@ -430,9 +430,8 @@ def import_command(file: str, status: str, dry_run: bool) -> None:
     """Import events from a CSV or Excel (.xlsx) file; the report lists every skipped row."""
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from flask import current_app
+    from tqdm import tqdm
 
     from mapapp.imports import ImportFileError, check_size, import_events
     from mapapp.storage import get_store

@@ -28,7 +28,13 @@ from mapapp.config import ConfigError
 from mapapp.storage import counters
 
 # Settings holding a limit string such as "10 per hour", or OFF.
-LIMIT_SETTINGS = ("SUBMIT_RATE_LIMIT", "LOGIN_RATE_LIMIT", "EDIT_RATE_LIMIT")
+LIMIT_SETTINGS = (
+    "SUBMIT_RATE_LIMIT",
+    "LOGIN_RATE_LIMIT",
+    "EDIT_RATE_LIMIT",
+    "PREVIEW_RATE_LIMIT",
+    "EXPORT_RATE_LIMIT",
+)
 OFF = "off"
 MEMORY_URI = "memory://"
 # Seconds a request waits for Redis before its limits count in the worker's memory instead.

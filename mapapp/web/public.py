@@ -17,7 +17,6 @@ from mapapp.web.assets import vendor_url
 
 blueprint = Blueprint("public", __name__)
 
-CDN_ORIGIN = "https://unpkg.com"
 SETUP_CACHE_SECONDS = 300
 
 

@@ -577,7 +577,7 @@ def candidate_choices(candidates: Iterable[Candidate]) -> list[dict[str, Any]]:
 
 def parse_choice(raw: str, candidates: list[Candidate]) -> int | None:
     """Return the index of the chosen candidate, or None for none."""
-    if raw.isdigit() and int(raw) < len(candidates):
+    if raw.isascii() and raw.isdigit() and int(raw) < len(candidates):  # "²" is a digit too
         return int(raw)
     return None
 

@@ -155,6 +155,7 @@ def app_config(data_dir: Path) -> dict[str, Any]:
         "LOGIN_RATE_LIMIT": "off",
         "EDIT_RATE_LIMIT": "off",
         "PREVIEW_RATE_LIMIT": "off",
+        "EXPORT_RATE_LIMIT": "off",
         "SUBMIT_MIN_SECONDS": 0.0,
     }
 

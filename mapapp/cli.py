@@ -433,7 +433,8 @@ def import_command(file: str, status: str, dry_run: bool) -> None:
     from flask import current_app
     from tqdm import tqdm
 
-    from mapapp.imports import ImportFileError, check_size, import_events
+    from mapapp.import_files import ImportFileError, check_size
+    from mapapp.imports import import_events
     from mapapp.storage import get_store
 
     def progress(items, total, description):  # type: ignore[no-untyped-def]

@@ -10,15 +10,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, SelectField
 from wtforms.fields.choices import SelectChoice
 
-from mapapp.imports import (
+from mapapp.import_files import (
     FileTooLargeError,
     ImportFileError,
-    ImportReport,
     UnreadableFileError,
     check_size,
-    import_events,
     too_large,
 )
+from mapapp.imports import ImportReport, import_events
 from mapapp.storage import get_store
 
 # Room in the body for the form's other fields and the multipart boundaries around the file.

@@ -18,7 +18,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from mapapp import submissions
+from mapapp import edit_links, submissions
 from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
 from mapapp.storage import ConflictError, get_store
@@ -198,7 +198,7 @@ def submit_thanks() -> Response | str:
     token = session.pop(SESSION_TOKEN_KEY, None)
     if not token:
         return redirect(url_for("submit.submit_form"))
-    event = submissions.event_for_token(get_store(), _secret(), token)
+    event = edit_links.event_for_token(get_store(), _secret(), token)
     if event is None:
         abort(404)
     return render_template(
@@ -214,7 +214,7 @@ def submit_thanks() -> Response | str:
 def edit(token: str) -> Response | tuple[str, int]:
     """Let the organiser change their event through its private link."""
     store = get_store()
-    current = submissions.event_for_token(store, _secret(), token)
+    current = edit_links.event_for_token(store, _secret(), token)
     if current is None:
         abort(404, "This edit link is not valid. Check that you copied all of it.")
     if request.method == "GET" or current["status"] == "withdrawn":
@@ -244,7 +244,7 @@ def edit(token: str) -> Response | tuple[str, int]:
 def withdraw(token: str) -> Response | tuple[str, int]:
     """Withdraw the event behind an edit link."""
     store = get_store()
-    current = submissions.event_for_token(store, _secret(), token)
+    current = edit_links.event_for_token(store, _secret(), token)
     if current is None:
         abort(404, "This edit link is not valid. Check that you copied all of it.")
     form = WithdrawForm()

@@ -39,7 +39,7 @@ from typing import Any, BinaryIO
 from filelock import BaseFileLock, FileLock, Timeout
 
 from mapapp.storage import StoreError
-from mapapp.storage.csv import BACKUPS_DIR, LOCK_TIMEOUT_SECONDS
+from mapapp.storage.csv import BACKUPS_DIR, LOCK_TIMEOUT_SECONDS, fsync_directory
 from mapapp.storage.event_store import EventStore
 from mapapp.storage.validation import check_file
 
@@ -156,7 +156,7 @@ def restore_backup(store: EventStore, source: str | os.PathLike[str]) -> Restore
             for name in sorted(restored):
                 _take_owner_and_mode(staging / name, data_dir / name, like=data_dir)
                 os.replace(staging / name, data_dir / name)
-            _fsync_directory(data_dir)
+            fsync_directory(data_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return Restored(backup=backup, replaced_dir=replaced_dir, removed=removed)
@@ -239,7 +239,7 @@ def _write_archive(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
 
 
 def _add_member(archive: tarfile.TarFile, name: str, handle: BinaryIO, size: int) -> None:
@@ -400,15 +400,6 @@ def _make_dirs(folder: Path, *, like: Path) -> None:
         if os.geteuid() == 0:
             owner = os.stat(like)
             os.chown(directory, owner.st_uid, owner.st_gid)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make renames in a directory durable."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _stamp() -> str:

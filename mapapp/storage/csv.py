@@ -96,7 +96,7 @@ def _write_all(descriptor: int, parts: Sequence[bytes]) -> None:
                 rest = rest[os.write(descriptor, rest) :]
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make a rename in a directory durable."""
     descriptor = os.open(directory, os.O_RDONLY)
     try:
@@ -758,7 +758,7 @@ class CsvTable:
             _write_all(descriptor, [payload] if isinstance(payload, bytes) else payload)
             os.fsync(descriptor)
             os.replace(temporary, self.path)
-            _fsync_directory(self.data_dir)
+            fsync_directory(self.data_dir)
             status = os.fstat(descriptor)
         except OSError as exc:
             os.close(descriptor)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +28,8 @@ from mapapp.deploy import HEADERS
 from mapapp.web import assets
 from mapapp.web.headers import PERMISSIONS_POLICY
 from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD
-from tests.test_serve_writes import wait_until_up
+from tests.servers import MAPAPP, held_port, serving, stop
 
-MAPAPP = Path(sys.executable).with_name("mapapp")
 NGINX = Path("/usr/sbin/nginx")
 OPENSSL = Path("/usr/bin/openssl")
 SYSTEMD_ANALYZE = Path("/usr/bin/systemd-analyze")
@@ -58,15 +55,6 @@ def require(*binaries: Path) -> None:
             if os.environ.get("CI"):
                 pytest.fail(message)
             pytest.skip(message)
-
-
-@contextmanager
-def held_port() -> Iterator[int]:
-    """Yield a free loopback port, kept bound (not listening) until the block ends."""
-    with socket.socket() as holder:
-        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        holder.bind(("127.0.0.1", 0))
-        yield int(holder.getsockname()[1])
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
@@ -139,16 +127,6 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> Non
     raise RuntimeError(f"nothing listens on {port}: {log.read_text()[-2000:]}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server process and wait for it."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @dataclass(frozen=True)
 class Production:
     """nginx with TLS in front of `mapapp serve` in production mode."""
@@ -197,16 +175,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
         app.extensions["mapapp.store"].close()
 
-        serve_log = folder / "serve.log"
-        with open(serve_log, "wb") as log:
-            server = subprocess.Popen(
-                [str(MAPAPP), "serve", "--port", str(app_port), "--workers", str(WORKERS)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        stack.callback(stop, server)
-        wait_until_up(f"http://127.0.0.1:{app_port}", server)
+        stack.enter_context(serving(data_dir, folder / "serve.log", app_port, WORKERS, env))
 
         conf = nginx_conf(folder, site)
         nginx_log = folder / "nginx.log"

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import html
-import subprocess
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +15,8 @@ from itsdangerous import URLSafeSerializer
 from mapapp import create_app, drafts, submissions
 from mapapp.storage import EventStore, get_table
 from tests.conftest import make_submission
-from tests.test_serve_writes import (
-    HTTP_TIMEOUT,
-    MAPAPP,
-    find_form,
-    read_store,
-    server_env,
-    wait_until_up,
-)
+from tests.servers import server_env, serving
+from tests.test_serve_writes import HTTP_TIMEOUT, find_form, read_store
 from tests.test_submit import confirm, form_data, hidden, post_details
 
 ALREADY = "This event was already submitted"
@@ -147,37 +138,19 @@ def test_previews_and_submissions_count_apart(app_config: dict[str, Any]) -> Non
 # Through `mapapp serve --workers 3`
 
 
-@contextmanager
-def serving_three(data_dir: Path, port: int) -> Iterator[str]:
-    """Run `mapapp serve --workers 3` (testing mode) until the block ends; yield its URL."""
-    base_url = f"http://127.0.0.1:{port}"
-    command = [str(MAPAPP), "serve", "--port", str(port), "--workers", str(SERVE_WORKERS)]
+def test_six_clients_confirming_one_draft_at_once_store_one_event(
+    tmp_path: Path, server_port: int
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
     env = {
         **server_env(data_dir),
         "MAPAPP_SUBMIT_MIN_SECONDS": "0",
         "MAPAPP_PREVIEW_RATE_LIMIT": "off",
         "MAPAPP_EDIT_RATE_LIMIT": "off",
     }
-    with open(data_dir / "serve.log", "wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_up(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def test_six_clients_confirming_one_draft_at_once_store_one_event(
-    tmp_path: Path, server_port: int
-) -> None:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    with serving_three(data_dir, server_port) as base_url:
+    serve_log = data_dir / "serve.log"
+    with serving(data_dir, serve_log, server_port, SERVE_WORKERS, env) as (base_url, _server):
         with requests.Session() as organiser:
             page = organiser.get(base_url + "/submit", timeout=HTTP_TIMEOUT).text
             form = find_form(page, "/submit")

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,7 @@ from mapapp.storage import EventStore
 from mapapp.storage.blobs import BlobStore
 from scripts.make_sample_data import generate_events, write_events
 from tests.conftest import add_valid_event, change, make_event
-from tests.test_serve_writes import MAPAPP, server_env, wait_until_up
+from tests.servers import serving
 
 SERVE_WORKERS = 2
 SERVE_EVENTS = 3000  # enough that a cold workbook takes a while to render
@@ -162,27 +159,6 @@ def test_blob_names_cannot_leave_the_directory(tmp_path: Path, name: str) -> Non
 # Through `mapapp serve --workers 2`.
 
 
-@contextmanager
-def serving_two(data_dir: Path, port: int) -> Iterator[str]:
-    """Run `mapapp serve --workers 2` on a data directory until the block ends; yield its URL."""
-    base_url = f"http://127.0.0.1:{port}"
-    command = [str(MAPAPP), "serve", "--port", str(port), "--workers", str(SERVE_WORKERS)]
-    with open(data_dir / "serve.log", "wb") as log:
-        process = subprocess.Popen(
-            command, env=server_env(data_dir), stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_until_up(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @pytest.fixture
 def big_data_dir(tmp_path: Path) -> Path:
     """Return a data directory holding a few thousand generated events."""
@@ -215,7 +191,8 @@ def test_two_workers_render_a_cold_export_once_and_serve_it_stale_while_renewing
     big_data_dir: Path, server_port: int
 ) -> None:
     url = "/events.xlsx?year=all"
-    with serving_two(big_data_dir, server_port) as base_url:
+    serve_log = big_data_dir / "serve.log"
+    with serving(big_data_dir, serve_log, server_port, SERVE_WORKERS) as (base_url, _server):
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda _: requests.get(base_url + url, timeout=120), range(4)))
         statuses = [(answer.status_code, answer.headers.get("Cache-Status")) for answer in answers]

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
 import threading
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
@@ -25,15 +23,13 @@ from mapapp.imports import (
     import_events,
 )
 from mapapp.storage import EventStore
+from tests.servers import serving
 from tests.test_serve_writes import (
     HTTP_TIMEOUT,
-    MAPAPP,
     PASSWORD,
     find_form,
     read_store,
     seed,
-    server_env,
-    wait_until_up,
 )
 
 SHEET = "xl/worksheets/sheet1.xml"
@@ -501,27 +497,6 @@ def test_cli_import_applies_the_workbook_checks(
 # Through `mapapp serve --workers 3`
 
 
-@contextmanager
-def serving_three(data_dir: Path, port: int) -> Iterator[str]:
-    """Run `mapapp serve --workers 3` (testing mode) until the block ends; yield its URL."""
-    base_url = f"http://127.0.0.1:{port}"
-    command = [str(MAPAPP), "serve", "--port", str(port), "--workers", "3"]
-    with open(data_dir / "serve.log", "wb") as log:
-        process = subprocess.Popen(
-            command, env=server_env(data_dir), stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_until_up(base_url, process)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def signed_in(base_url: str, name: str) -> requests.Session:
     """Return a session signed in as a coordinator through the real form."""
     http = requests.Session()
@@ -555,7 +530,7 @@ def test_an_import_through_the_server_keeps_every_concurrent_edit(
     importing = threading.Event()
     importing.set()
 
-    with serving_three(data_dir, server_port) as base_url:
+    with serving(data_dir, data_dir / "serve.log", server_port, 3) as (base_url, _server):
         alice, bob = signed_in(base_url, "alice"), signed_in(base_url, "bob")
 
         def edit_while_importing() -> None:

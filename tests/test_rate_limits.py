@@ -1,7 +1,7 @@
 """Rate limits hold as configured across every worker: the counter file, Redis, and when neither.
 
 The server tests run the real `mapapp serve --workers 3` (MAPAPP_ENV=testing, see
-tests/test_serve_writes.py) and send their requests from several clients at once, so that every
+tests/servers.py) and send their requests from several clients at once, so that every
 worker serves some of them: counted per worker, 3 workers would let up to 30 through.
 """
 
@@ -13,8 +13,6 @@ import os
 import queue
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -46,8 +44,9 @@ from mapapp.storage.counters import (
     redis_url,
 )
 from mapapp.web.limits import storage_uri
+from tests import servers
 from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, SAMPLE_EVENTS, make_submission
-from tests.test_serve_writes import MAPAPP, SECRET_KEY, server_env, wait_until_up
+from tests.servers import SECRET_KEY, held_port, server_env
 
 WORKERS = 3
 LIMIT = 10
@@ -346,15 +345,6 @@ def test_a_counter_file_that_cannot_be_opened_falls_back_and_says_so(
 # Under `mapapp serve`: exactly the limit, across workers
 
 
-@contextmanager
-def held_port() -> Iterator[int]:
-    """Yield a free loopback port, bound (not listening) until the block ends (see conftest)."""
-    with socket.socket() as holder:
-        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        holder.bind(("127.0.0.1", 0))
-        yield int(holder.getsockname()[1])
-
-
 @dataclass
 class Redis:
     """A redis-server the test started, on a port held for the whole test."""
@@ -428,25 +418,10 @@ def serving(data_dir: Path, log_path: Path, user: str = "", **settings: str) -> 
     }
     if "GAZETTEER_CACHE_DIR" in settings:
         env["HOME"] = settings["GAZETTEER_CACHE_DIR"]  # another user's own home, not root's
-    command = [str(MAPAPP), "serve", "--workers", str(WORKERS)]
-    if user:
-        command = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", *command]
+    prefix = ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups"] if user else []
     with held_port() as port:
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [*command, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(base_url, process)
+        with servers.serving(data_dir, log_path, port, WORKERS, env, prefix) as (base_url, _server):
             yield base_url
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
 
 
 def wrong_sign_in(base_url: str) -> int:

@@ -16,14 +16,12 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from html.parser import HTMLParser
@@ -38,14 +36,19 @@ from mapapp import coordinators, create_app
 from mapapp.events import current_edition, edition_date, validate_event
 from mapapp.storage import EventStore
 from tests.conftest import make_event
+from tests.servers import (
+    CUT_OFF,
+    MAPAPP,
+    SECRET_KEY,
+    STARTUP_SECONDS,
+    server_env,
+    serving,
+)
+from tests.servers import wait_until_up as wait_until_up  # re-exported for other test modules
 
-MAPAPP = Path(sys.executable).with_name("mapapp")
-SECRET_KEY = "serve-writes-test-secret"
 PASSWORD = "a long test passphrase"  # only ever in a test's own data directory
-WORKERS = 4
 DAY = edition_date(current_edition()).isoformat()
 HTTP_TIMEOUT = 30  # seconds, for every request
-STARTUP_SECONDS = 90
 MAX_ATTEMPTS = 6  # of one change, or of one GET, before a client gives up
 # Test 1: clients, their operations and the worker killer.
 CLIENTS = 8
@@ -74,8 +77,6 @@ AUDIT_ACTIONS = {"bulk": "approve"}
 # Test 2.
 ADMIN_TRIALS = 30
 ORGANISER_TRIALS = 6
-# What a cut-off request looks like: the worker serving it was killed.
-CUT_OFF = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout)
 FLASH = re.compile(r'<p class="flash flash-(\w+)">(.*?)</p>', re.DOTALL)
 IMPORT_SUMMARY = re.compile(
     r"Read (\d+) rows: added (\d+), skipped (\d+) already on the map, rejected (\d+)"
@@ -166,61 +167,6 @@ def flashes(page: str) -> list[tuple[str, str]]:
 
 
 # The server
-
-
-def server_env(data_dir: Path) -> dict[str, str]:
-    """Return the environment of `mapapp serve` and `mapapp import` on a data directory."""
-    return {
-        **os.environ,
-        "MAPAPP_DATA_DIR": str(data_dir),
-        "MAPAPP_SECRET_KEY": SECRET_KEY,
-        "MAPAPP_ENV": "testing",  # see the module docstring
-        "MAPAPP_SUBMIT_RATE_LIMIT": "off",
-        "MAPAPP_LOGIN_RATE_LIMIT": "off",
-        "MAPAPP_EDIT_RATE_LIMIT": "off",
-        "MAPAPP_PREVIEW_RATE_LIMIT": "off",
-        "MAPAPP_EXPORT_RATE_LIMIT": "off",
-        "MAPAPP_GEOCODER": "offline",
-    }
-
-
-@contextmanager
-def serving(
-    data_dir: Path, log_path: Path, port: int
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run `mapapp serve --workers 4` on the test's port until the block ends; yield its URL."""
-    base_url = f"http://127.0.0.1:{port}"
-    command = [str(MAPAPP), "serve", "--port", str(port), "--workers", str(WORKERS)]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, env=server_env(data_dir), stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_until_up(base_url, process)
-        yield base_url, process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    """Wait until the server answers its health check."""
-    deadline = time.monotonic() + STARTUP_SECONDS
-    with requests.Session() as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"mapapp serve exited with {process.returncode}")
-            try:
-                if http.get(base_url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except CUT_OFF:
-                pass
-            time.sleep(0.2)
-    raise RuntimeError("mapapp serve did not start in time")
 
 
 def worker_states(master: int) -> dict[int, str]:

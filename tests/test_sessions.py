@@ -6,13 +6,9 @@ import csv
 import multiprocessing
 import os
 import re
-import signal
 import socket
-import subprocess
 import time
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,15 +25,8 @@ from mapapp.cli import cli
 from mapapp.config import ConfigError, load_settings
 from mapapp.web.auth import PASSWORD_CHANGED, PASSWORDS_DIFFER, SEEN_KEY, SIGN_OUT_NOT_STORED
 from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, fill_disk, sign_in
-from tests.test_serve_writes import (
-    HTTP_TIMEOUT,
-    MAPAPP,
-    STARTUP_SECONDS,
-    find_form,
-    server_env,
-    wait_until_up,
-    worker_states,
-)
+from tests.servers import STARTUP_SECONDS, serving
+from tests.test_serve_writes import HTTP_TIMEOUT, find_form, worker_states
 from tests.test_serve_writes import PASSWORD as SERVE_PASSWORD
 from tests.test_serve_writes import SECRET_KEY as SERVE_SECRET
 
@@ -481,29 +470,6 @@ MAX_HELD = (
 HOLD_SECONDS = 30
 
 
-@contextmanager
-def serving_with(
-    data_dir: Path, log_path: Path, port: int, workers: int
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Run `mapapp serve --workers N` on the test's port until the block ends; yield its URL."""
-    base_url = f"http://127.0.0.1:{port}"
-    command = [str(MAPAPP), "serve", "--port", str(port), "--workers", str(workers)]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command, env=server_env(data_dir), stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        wait_until_up(base_url, process)
-        yield base_url, process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def sign_in_over_http(http: requests.Session, base_url: str, name: str) -> str:
     """Sign in through the real form and return the session cookie."""
     page = http.get(base_url + "/admin/sign-in", timeout=HTTP_TIMEOUT).text
@@ -676,7 +642,7 @@ def test_sessions_hold_across_workers_while_clients_sign_in_and_out(
     start = context.Barrier(CHURNERS + STEADY + 1)
     stop = context.Event()
     results = context.Queue()
-    with serving_with(data_dir, tmp_path / "serve.log", server_port, WORKERS) as (base_url, server):
+    with serving(data_dir, tmp_path / "serve.log", server_port, WORKERS) as (base_url, server):
         processes = [
             context.Process(
                 target=churn, args=(base_url, ACCOUNTS[n % len(ACCOUNTS)], start, results)

@@ -10,9 +10,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -34,9 +31,8 @@ from tests.conftest import (
     fill_disk,
     make_submission,
 )
-from tests.test_api_submit_concurrency import wait_until_up
+from tests.servers import serving
 
-MAPAPP = Path(sys.executable).with_name("mapapp")
 UNAVAILABLE = "We cannot store events right now; nothing was saved."
 NEEDS_ATTENTION = "The events data file needs attention"
 
@@ -275,18 +271,9 @@ def test_a_read_only_data_directory_serves_reads_and_answers_503_to_writes(
         "MAPAPP_GAZETTEER_CACHE_DIR": str(read_only_data.parent / "cache"),
         "HOME": str(read_only_data.parent / "cache"),
     }
-    command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
     log = read_only_data.parent / "server.log"
-    with open(log, "wb") as output:
-        server = subprocess.Popen(
-            [*command, str(MAPAPP), "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(base, server)
+    with serving(read_only_data, log, port, 2, env, prefix) as (base, _server):
         assert get(base + "/")[0] == 200
         event_id = EventStore(read_only_data).frame().query("status == 'approved'")["id"].iloc[0]
         assert get(f"{base}/events/{event_id}")[0] == 200
@@ -298,9 +285,6 @@ def test_a_read_only_data_directory_serves_reads_and_answers_503_to_writes(
         assert json.loads(body)["reason"] == "read-only"
         status, page = signed_in_approve(base, read_only_data)
         assert status == 503 and UNAVAILABLE in page
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
     after = {path.name: path.read_bytes() for path in read_only_data.iterdir() if path.is_file()}
     assert after == before
     assert b"Traceback" not in log.read_bytes()

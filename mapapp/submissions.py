@@ -541,6 +541,10 @@ def confirm_submission(
         longitude=longitude.strip(),
     )
     preview.duplicates = find_duplicates(store.frame(), placed)
+    if preview.duplicates and drafts.is_used(preview.draft_id):
+        # Another confirmation of this draft stored it meanwhile: the "duplicate" is this event
+        # (the draft is used up before its event is stored, so this cannot miss it).
+        return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     if preview.duplicates and not submit_anyway:
         errors["submit_anyway"] = (
             "This looks like an event already on the map: if it is a different event, tick "

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
@@ -34,6 +35,29 @@ def test_a_draft_confirmed_twice_stores_one_event(client: FlaskClient, store: Ev
     page = second.get_data(as_text=True)
     assert f'<h1 id="used-title" tabindex="-1">{ALREADY}</h1>' in page
     assert html.escape(submissions.ALREADY_SUBMITTED_MESSAGE, quote=False) in page
+    assert len(store) == 1
+
+
+def test_a_confirmation_that_finds_its_own_event_stored_meanwhile_is_already_submitted(
+    client: FlaskClient, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two confirmations at once: the second checked the draft before the first used it up, and
+    # then finds the first's event as a "duplicate" (seen once in six clients under load).
+    preview = post_details(client, **ONLINE).get_data(as_text=True)
+    assert confirm(client, preview).status_code == 303
+    real_is_used = drafts.is_used
+    calls = []
+
+    def is_used(draft_id: str) -> bool:
+        calls.append(draft_id)
+        return False if len(calls) == 1 else real_is_used(draft_id)  # the first check: too early
+
+    monkeypatch.setattr(drafts, "is_used", is_used)
+
+    second = confirm(client, preview)
+
+    assert second.status_code == 409
+    assert ALREADY in second.get_data(as_text=True)
     assert len(store) == 1
 
 

@@ -9,12 +9,14 @@ The environment changes nothing else (see mapapp/web/auth.py).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -103,3 +105,28 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+@contextmanager
+def read_only_data_dir(prefix: str, prepare: Callable[[Path], None]) -> Iterator[Path]:
+    """Yield a copy of the sample data owned by root that the user nobody can read, not write.
+
+    prepare(data_dir) adds what the test needs (accounts, say) while it is still writable.
+    """
+    from tests.conftest import SAMPLE_EVENTS
+
+    top = Path(tempfile.mkdtemp(prefix=prefix))  # not under /tmp/pytest-of-root, which is 0700
+    top.chmod(0o755)
+    data_dir = top / "data"
+    data_dir.mkdir()
+    shutil.copy(SAMPLE_EVENTS, data_dir / "events.csv")
+    prepare(data_dir)
+    for path in [data_dir, *data_dir.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    cache = top / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)  # the gazetteer's index cache, nothing of the store
+    try:
+        yield data_dir
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

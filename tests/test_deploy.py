@@ -113,6 +113,18 @@ def nginx_conf(folder: Path, site: Path) -> Path:
     return conf
 
 
+def start_nginx(folder: Path, site: Path, log: Path, error_log: Path) -> subprocess.Popen[bytes]:
+    """Start nginx in the foreground on a site, with its prefix and logs in a folder."""
+    conf = nginx_conf(folder, site)
+    with open(log, "wb") as output:
+        return subprocess.Popen(
+            [str(NGINX), "-p", str(folder), "-c", str(conf), "-e", str(error_log)]
+            + ["-g", "daemon off;"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     """Wait until a process listens on a loopback port."""
     deadline = time.monotonic() + STARTUP_SECONDS
@@ -177,15 +189,8 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
 
         stack.enter_context(serving(data_dir, folder / "serve.log", app_port, WORKERS, env))
 
-        conf = nginx_conf(folder, site)
         nginx_log = folder / "nginx.log"
-        with open(nginx_log, "wb") as log:
-            nginx = subprocess.Popen(
-                [str(NGINX), "-p", str(folder), "-c", str(conf), "-e", str(folder / "error.log")]
-                + ["-g", "daemon off;"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        nginx = start_nginx(folder, site, nginx_log, folder / "error.log")
         stack.callback(stop, nginx)
         wait_for_port(https_port, nginx, nginx_log)
         yield Production(
@@ -430,15 +435,8 @@ def test_nginx_without_the_app_answers_its_own_502_with_the_headers(
             .replace(f"127.0.0.1:{old_https} ssl", f"127.0.0.1:{https_port} ssl")
             .replace(f"listen 127.0.0.1:{old_http};", f"listen 127.0.0.1:{http_port};")
         )
-        conf = nginx_conf(tmp_path, site)
         log = tmp_path / "nginx.log"
-        with open(log, "wb") as output:
-            nginx = subprocess.Popen(
-                [str(NGINX), "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "e.log")]
-                + ["-g", "daemon off;"],
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        nginx = start_nginx(tmp_path, site, log, tmp_path / "e.log")
         try:
             wait_for_port(https_port, nginx, log)
             answer = https.get(

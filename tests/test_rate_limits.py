@@ -15,7 +15,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -45,8 +44,8 @@ from mapapp.storage.counters import (
 )
 from mapapp.web.limits import storage_uri
 from tests import servers
-from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, SAMPLE_EVENTS, make_submission
-from tests.servers import SECRET_KEY, held_port, server_env
+from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, make_submission
+from tests.servers import SECRET_KEY, held_port, read_only_data_dir, server_env
 
 WORKERS = 3
 LIMIT = 10
@@ -514,22 +513,13 @@ def test_redis_going_down_leaves_each_worker_counting_for_itself(
 @pytest.fixture
 def read_only_data() -> Iterator[Path]:
     """Return a data directory owned by root that the user nobody can read but not write."""
-    top = Path(tempfile.mkdtemp(prefix="mapapp-limits-read-only-"))
-    top.chmod(0o755)
-    data_dir = top / "data"
-    data_dir.mkdir()
-    shutil.copy(SAMPLE_EVENTS, data_dir / "events.csv")
-    prepare(data_dir)
-    EventStore(data_dir).frame()
-    for path in [data_dir, *data_dir.iterdir()]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    cache = top / "cache"
-    cache.mkdir()
-    cache.chmod(0o777)  # the gazetteer's index cache, nothing of the store
-    try:
+
+    def ready(data_dir: Path) -> None:
+        prepare(data_dir)
+        EventStore(data_dir).frame()
+
+    with read_only_data_dir("mapapp-limits-read-only-", ready) as data_dir:
         yield data_dir
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_a_read_only_data_directory_counts_per_worker_and_says_so(read_only_data: Path) -> None:

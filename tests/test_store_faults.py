@@ -10,7 +10,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from tests.conftest import (
     fill_disk,
     make_submission,
 )
-from tests.servers import serving
+from tests.servers import read_only_data_dir, serving
 
 UNAVAILABLE = "We cannot store events right now; nothing was saved."
 NEEDS_ATTENTION = "The events data file needs attention"
@@ -230,26 +229,19 @@ def _semicolon_file(frame: Any) -> str:
 @pytest.fixture
 def read_only_data() -> Iterator[Path]:
     """Return a data directory owned by root that the user nobody can read but not write."""
-    top = Path(tempfile.mkdtemp(prefix="mapapp-read-only-"))
-    top.chmod(0o755)
-    data_dir = top / "data"
-    data_dir.mkdir()
-    shutil.copy(SAMPLE_EVENTS, data_dir / "events.csv")
-    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "read-only-test", "ENV": "testing"})
-    with app.app_context():
-        from mapapp import coordinators
 
-        coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
-    app.extensions["mapapp.store"].frame()
-    for path in [data_dir, *data_dir.iterdir()]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    cache = top / "cache"
-    cache.mkdir()
-    cache.chmod(0o777)  # the gazetteer's index cache, nothing of the store
-    try:
+    def with_a_coordinator(data_dir: Path) -> None:
+        app = create_app(
+            {"DATA_DIR": str(data_dir), "SECRET_KEY": "read-only-test", "ENV": "testing"}
+        )
+        with app.app_context():
+            from mapapp import coordinators
+
+            coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
+        app.extensions["mapapp.store"].frame()
+
+    with read_only_data_dir("mapapp-read-only-", with_a_coordinator) as data_dir:
         yield data_dir
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_a_read_only_data_directory_serves_reads_and_answers_503_to_writes(

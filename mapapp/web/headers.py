@@ -16,6 +16,9 @@ headers that protect the user are not negotiable and replace whatever a view set
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Flask, Response, current_app, request
 
 from mapapp import mapview
@@ -47,14 +50,19 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 def init_app(app: Flask) -> None:
     """Send the security headers on every response of the app."""
+    # The pages' policies depend on settings only: built once here, not on every response.
+    app.extensions["mapapp.page_policies"] = {
+        ancestors: content_security_policy(app.config, frame_ancestors=ancestors)
+        for ancestors in ("*", "'none'", "'self'")
+    }
     app.after_request(secure_response)
 
 
-def content_security_policy(*, frame_ancestors: str = "'self'") -> str:
+def content_security_policy(config: Mapping[str, Any], *, frame_ancestors: str = "'self'") -> str:
     """Return the CSP of our pages: no inline script, nothing from other hosts but tiles."""
-    cdn = [CDN_ORIGIN] if current_app.config.get("ASSETS") == "cdn" else []
+    cdn = [CDN_ORIGIN] if config.get("ASSETS") == "cdn" else []
     sources = " ".join(["'self'", *cdn])
-    images = " ".join(["'self'", "data:", *mapview.tile_hosts(current_app.config), *cdn])
+    images = " ".join(["'self'", "data:", *mapview.tile_hosts(config), *cdn])
     return "; ".join(
         [
             "default-src 'self'",
@@ -88,7 +96,9 @@ def secure_response(response: Response) -> Response:
     is_page = response.mimetype in HTML_TYPES
     if is_page:
         ancestors = {"embed": "*", "admin": "'none'"}.get(kind, "'self'")
-        headers["Content-Security-Policy"] = content_security_policy(frame_ancestors=ancestors)
+        headers["Content-Security-Policy"] = current_app.extensions["mapapp.page_policies"][
+            ancestors
+        ]
     else:
         headers["Content-Security-Policy"] = NOT_A_PAGE_POLICY
     if kind == "embed":

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mapapp import submissions
+from mapapp import organiser_edits, submissions
 from mapapp.events import FIELDS, MAX_LENGTHS, current_edition, edition_date
 from mapapp.storage import EventStore
 from tests.conftest import change, make_event, make_submission
@@ -297,9 +297,9 @@ def test_only_the_token_hash_is_stored_and_it_opens_its_event(store: EventStore)
 def test_editing_content_sends_an_approved_event_back_to_pending(store: EventStore) -> None:
     stored, _ = submissions.create_event(store, placed(), SECRET)
     approved = change(store, stored["id"], {"status": "approved"})
-    unchanged = submissions.apply_edit(store, approved, approved, approved["version"])
+    unchanged = organiser_edits.apply_edit(store, approved, approved, approved["version"])
     assert unchanged["status"] == "approved"
-    edited = submissions.apply_edit(
+    edited = organiser_edits.apply_edit(
         store, approved, {**approved, "title": "New title"}, approved["version"]
     )
     assert edited["status"] == "pending"

@@ -18,7 +18,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from mapapp import edit_links, submissions
+from mapapp import edit_links, organiser_edits, submissions
 from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
 from mapapp.storage import ConflictError, get_store
@@ -59,7 +59,7 @@ def _render_edit(
     if form is None:
         form = EditForm(formdata=None, data=submissions.form_values(event))
         form.latitude.data, form.longitude.data = event["latitude"], event["longitude"]
-    typed = {name: str(request.form.get(name, "")) for name in submissions.CONTENT_FIELDS}
+    typed = {name: str(request.form.get(name, "")) for name in organiser_edits.CONTENT_FIELDS}
     status = 409 if conflict else (422 if errors else 200)
     return render_template(
         "edit.html",
@@ -71,7 +71,7 @@ def _render_edit(
         version=version or event["version"],
         conflict=event if conflict and request.form.get("title") is not None else None,
         typed=typed,
-        fields=submissions.CONTENT_FIELDS,
+        fields=organiser_edits.CONTENT_FIELDS,
         labels=FIELD_LABELS,
     ), status
 
@@ -224,7 +224,7 @@ def edit(token: str) -> Response | tuple[str, int]:
     outcome = (
         submissions.Outcome(errors=errors)
         if errors
-        else (submissions.edit_submission(store, current, request.form))
+        else (organiser_edits.edit_submission(store, current, request.form))
     )
     if outcome.conflict is not None:
         return _render_edit(outcome.conflict, form, outcome.errors, conflict=True)
@@ -253,12 +253,14 @@ def withdraw(token: str) -> Response | tuple[str, int]:
         return redirect(url_for("submit.edit", token=token), code=303)
     version = request.form.get("version", "")
     if not version:
-        return _render_edit(current, None, {"version": submissions.MISSING_VERSION_MESSAGE})[0], 400
+        return _render_edit(current, None, {"version": organiser_edits.MISSING_VERSION_MESSAGE})[
+            0
+        ], 400
     try:
-        submissions.withdraw_event(store, current["id"], version)
+        organiser_edits.withdraw_event(store, current["id"], version)
     except ConflictError as conflict:
         now = conflict.current[current["id"]]
-        errors = {"version": submissions.CHANGED_MESSAGE}
+        errors = {"version": organiser_edits.CHANGED_MESSAGE}
         return _render_edit(now, None, errors, conflict=True)[0], 409
     log.info("Event %s withdrawn by its organiser", current["id"])
     flash("Your event is withdrawn: it will not appear on the map.", "success")

@@ -1,0 +1,124 @@
+"""The rules of an organiser's submission: the fields they fill in, required ones, the date window."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, timedelta
+from typing import Any
+
+from mapapp.events import (
+    FIELD_LABELS,
+    MAX_LENGTHS,
+    current_edition,
+    edition_date,
+    parse_local_time,
+    validate_event,
+)
+
+# What an organiser may fill in; everything else (status, id, location) is set here.
+SUBMITTED_FIELDS: tuple[str, ...] = (
+    "title",
+    "category",
+    "format",
+    "starts_at",
+    "ends_at",
+    "venue",
+    "address",
+    "city",
+    "region",
+    "country",
+    "website",
+    "organiser",
+    "contact_email",
+    "description",
+    "language",
+)
+REQUIRED_FIELDS: dict[str, str] = {
+    "title": "Title: give the event a name.",
+    "starts_at": "Start: give the date and time the event starts.",
+    "organiser": "Organiser: say who organises the event.",
+    "contact_email": "Contact e-mail: give an address where a coordinator can reach you.",
+}
+LANGUAGE_MAX_LENGTH = 3
+CHOICE_MAX_LENGTH = 40
+# The accepted dates: from 60 days before to 30 days after Rare Disease Day of the previous, the
+# current or the next edition (so organisers can add events of the coming year early).
+WINDOW_BEFORE = timedelta(days=60)
+WINDOW_AFTER = timedelta(days=30)
+
+
+def editions_around(today: date | None = None) -> list[int]:
+    """Return the editions whose date window is accepted: previous, current and next."""
+    current = current_edition(today)
+    return [current - 1, current, current + 1]
+
+
+def date_window(year: int) -> tuple[date, date]:
+    """Return the first and last accepted day of an edition."""
+    day = edition_date(year)
+    return day - WINDOW_BEFORE, day + WINDOW_AFTER
+
+
+def check_submission(
+    data: Mapping[str, Any], *, consent: bool, today: date | None = None
+) -> tuple[dict[str, str] | None, dict[str, str]]:
+    """Return the pending event an organiser submitted and no errors, or None and the errors."""
+    errors: dict[str, str] = {}
+    raw: dict[str, str] = {}
+    for name in SUBMITTED_FIELDS:
+        value = data.get(name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = f"{FIELD_LABELS[name]}: give text."
+            value = ""
+        raw[name] = value
+    # Bound raw sizes before any work, so huge values cost nothing.
+    for name, value in raw.items():
+        limit = MAX_LENGTHS.get(name, LANGUAGE_MAX_LENGTH if name == "language" else 0)
+        limit = limit or (CHOICE_MAX_LENGTH if name in {"category", "format", "country"} else 64)
+        if len(value) > 2 * limit + 100:
+            errors[name] = f"{FIELD_LABELS[name]}: keep it under {limit} characters."
+            raw[name] = ""
+    event, schema_errors = validate_event(
+        {**raw, "status": "pending", "location_precision": "none"}
+    )
+    for name, message in schema_errors.items():
+        errors.setdefault(name, message)
+    candidate = event or {name: raw.get(name, "").strip() for name in SUBMITTED_FIELDS}
+    for name, message in REQUIRED_FIELDS.items():
+        if not candidate[name] and name not in errors:
+            errors[name] = message
+    if candidate.get("format") in {"in_person", "hybrid"} and not candidate["city"]:
+        errors.setdefault("city", "City: say in which town or city the event takes place.")
+    if "starts_at" not in errors and "ends_at" not in errors:
+        _check_date_window(candidate, errors, today)
+    if not consent:
+        errors["consent"] = "Consent: tick the box to let us publish the event once approved."
+    if errors:
+        return None, errors
+    assert event is not None
+    return {**event, "status": "pending"}, {}
+
+
+def _check_date_window(
+    event: Mapping[str, str], errors: dict[str, str], today: date | None
+) -> None:
+    """Require the event to fall within the window of a nearby edition."""
+    starts = parse_local_time(event["starts_at"])
+    if starts is None:
+        return
+    editions = editions_around(today)
+    windows = [date_window(year) for year in editions]
+    if not any(first <= starts.date() <= last for first, last in windows):
+        first, last = windows[0][0], windows[-1][1]
+        errors["starts_at"] = (
+            "Start: Rare Disease Day events take place around the last day of February; "
+            f"choose a date from {first:%d %B %Y} to {last:%d %B %Y} that is within 60 days "
+            "before or 30 days after an edition."
+        )
+        return
+    if event["ends_at"]:
+        ends = parse_local_time(event["ends_at"])
+        if ends is not None and ends - starts > timedelta(days=90):
+            errors["ends_at"] = "End: an event can last at most 90 days."

@@ -56,7 +56,7 @@ def _outbox() -> CsvTable:
     return get_table(OUTBOX_FILE)
 
 
-def queue(kind: str, to: str, context: Mapping[str, str], *, event_id: str = "") -> str:
+def queue(kind: str, to: str, context: Mapping[str, Any], *, event_id: str = "") -> str:
     """Keep a message in the outbox until it is sent and return its id."""
     if kind not in KINDS:
         raise ValueError(f"No such message: {kind!r}.")

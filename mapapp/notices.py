@@ -1,0 +1,108 @@
+"""What organisers are told by e-mail, and when: one function per message, queued in the outbox.
+
+The web layer knows the site's addresses, so it hands in a `Links`; everything else comes from
+the event. Each function queues one message (mapapp.mail renders and sends it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from mapapp import mail
+
+
+@dataclass(frozen=True)
+class Links:
+    """How a message names the site's pages: built by the web layer (absolute URLs)."""
+
+    event: Callable[[str], str]  # event id -> the event's public page
+    edit: Callable[[str], str]  # edit token -> the organiser's edit page
+    home: str = ""  # the map
+
+
+def _event_context(event: Mapping[str, str], links: Links) -> dict[str, str]:
+    """Return what every message about one event may show."""
+    return {
+        "reference": event["id"],
+        "title": event["title"],
+        "organiser": event.get("organiser", ""),
+        "starts_at": event.get("starts_at", ""),
+        "timezone": event.get("timezone", ""),
+        "city": event.get("city", ""),
+        "country": event.get("country", ""),
+        "format": event.get("format", ""),
+        "home_url": links.home,
+    }
+
+
+def _queue(kind: str, event: Mapping[str, str], context: Mapping[str, str]) -> str:
+    """Queue a message about an event to its contact address; return the message's id."""
+    return mail.queue(kind, event["contact_email"], context, event_id=event["id"])
+
+
+def submission_received(event: Mapping[str, str], edit_token: str, links: Links) -> str:
+    """Tell the organiser their event was received, with its edit link and reference."""
+    context = {**_event_context(event, links), "edit_url": links.edit(edit_token)}
+    return _queue("submission_received", event, context)
+
+
+def approved(event: Mapping[str, str], links: Links) -> str:
+    """Tell the organiser their event is on the map, with its public link."""
+    context = {**_event_context(event, links), "event_url": links.event(event["id"])}
+    return _queue("approved", event, context)
+
+
+def rejected(event: Mapping[str, str], reason: str, edit_token: str, links: Links) -> str:
+    """Tell the organiser why their event was not published, with a link to fix it."""
+    context = {
+        **_event_context(event, links),
+        "reason": reason,
+        "edit_url": links.edit(edit_token),
+    }
+    return _queue("rejected", event, context)
+
+
+def change_received(event: Mapping[str, str], links: Links) -> str:
+    """Tell the organiser their change to a published event waits for review."""
+    context = {**_event_context(event, links), "event_url": links.event(event["id"])}
+    return _queue("change_received", event, context)
+
+
+def change_approved(event: Mapping[str, str], links: Links) -> str:
+    """Tell the organiser their change is published."""
+    context = {**_event_context(event, links), "event_url": links.event(event["id"])}
+    return _queue("change_approved", event, context)
+
+
+def change_rejected(event: Mapping[str, str], reason: str, edit_token: str, links: Links) -> str:
+    """Tell the organiser their change was not published (the event stays as it was)."""
+    context = {
+        **_event_context(event, links),
+        "reason": reason,
+        "event_url": links.event(event["id"]),
+        "edit_url": links.edit(edit_token),
+    }
+    return _queue("change_rejected", event, context)
+
+
+def withdrawn(event: Mapping[str, str], links: Links) -> str:
+    """Confirm to the organiser that their event was withdrawn."""
+    return _queue("withdrawn", event, _event_context(event, links))
+
+
+def edit_links(
+    to: str, events_and_tokens: Iterable[tuple[Mapping[str, str], str]], links: Links
+) -> str:
+    """Send one message with a fresh edit link for each event an address holds."""
+    items = [
+        {"reference": event["id"], "title": event["title"], "edit_url": links.edit(token)}
+        for event, token in events_and_tokens
+    ]
+    return mail.queue("edit_links", to, {"home_url": links.home, "events": items})
+
+
+def contact_changed(old_address: str, event: Mapping[str, str], links: Links) -> str:
+    """Tell an event's former contact address that the contact was changed."""
+    context = {**_event_context(event, links), "new_address": event["contact_email"]}
+    return mail.queue("contact_changed", old_address, context, event_id=event["id"])

@@ -93,3 +93,10 @@ def queued(event_id: str = "") -> list[dict[str, Any]]:
     for row in rows:
         row["context"] = json.loads(row["context"] or "{}")
     return rows
+
+
+def forget(event_id: str) -> int:
+    """Remove every message about an event from the outbox; return how many went."""
+    frame = _outbox().frame()
+    ids = frame.loc[frame["event_id"] == event_id, "id"].tolist()
+    return _outbox().delete(ids) if ids else 0

@@ -125,6 +125,10 @@ def serve_command(
             self.cfg.set("worker_class", worker_class)
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
+            # gunicorn 25.1+ opens a control socket at one path per user ($HOME/.gunicorn): a
+            # second server on the host (another instance, a test) would take it over or fail.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Flask:
             return create_app()

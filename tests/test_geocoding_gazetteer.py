@@ -204,6 +204,87 @@ def test_a_misspelt_town_gets_suggestions(geocoder: Geocoder) -> None:
     assert result.suggestions == ("Zürich",)
 
 
+SPAIN = "We could not find '{town}' in Spain."
+CHECK = "Please check the spelling, or give a nearby larger town."
+
+
+@pytest.mark.parametrize(
+    ("town", "region", "country", "message"),
+    [
+        # The country's towns only, each named once.
+        ("Pardes", "", "ES", SPAIN + " Did you mean Parres, Ares or Paradas?"),
+        # With a region: only towns within 50 km of it. Paradas (Sevilla) is 800 km from
+        # Catalonia, Parres (Asturias) and Ares (Galicia) further still.
+        ("Pardes", "Catalonia", "ES", SPAIN + " " + CHECK),
+        ("Pardes", "Cataluña", "ES", SPAIN + " " + CHECK),
+        ("Pardes", "Andalusia", "ES", SPAIN + " Did you mean Paradas?"),
+        ("Manresaa", "Catalunya", "ES", SPAIN + " Did you mean Manresa?"),
+        # Lleida is in Catalonia, within 50 km of Aragon's towns: named with its neighbour.
+        ("Lleyda", "Aragón", "ES", SPAIN + " Did you mean Lleida?"),
+        # Two towns of one name are told apart by their regions, unless the region decides.
+        (
+            "Salamnca",
+            "",
+            "ES",
+            SPAIN + " Did you mean Salamanca (Comunidad de Madrid) or Salamanca (Castilla y León)?",
+        ),
+        ("Salamnca", "Castile and León", "ES", SPAIN + " Did you mean Salamanca?"),
+        ("Sarra", "", "ES", SPAIN + " Did you mean Sarrià (Catalunya) or Sarria (Galicia)?"),
+        (
+            "Springfeld",
+            "",
+            "US",
+            "We could not find 'Springfeld' in the United States. Did you mean Springfield "
+            "(Missouri), Springfield (Massachusetts) or Springfield (Illinois)?",
+        ),
+        (
+            "Springfeld",
+            "Illinois",
+            "US",
+            "We could not find 'Springfeld' in the United States. Did you mean Springfield?",
+        ),
+        # A region we do not know limits nothing.
+        (
+            "Springfeld",
+            "Nowhere land",
+            "US",
+            "We could not find 'Springfeld' in the United States. Did you mean Springfield "
+            "(Missouri), Springfield (Massachusetts) or Springfield (Illinois)?",
+        ),
+        ("Munchn", "Bavaria", "DE", "We could not find 'Munchn' in Germany. Did you mean Munich?"),
+        ("Munchn", "Bayern", "DE", "We could not find 'Munchn' in Germany. Did you mean Munich?"),
+    ],
+)
+def test_suggestions_are_once_each_in_the_country_and_near_the_region(
+    geocoder: Geocoder, town: str, region: str, country: str, message: str
+) -> None:
+    result = geocoder.locate(Request(city=town, region=region, country=country))
+    assert result.status == "not_found"
+    assert result.message == message.format(town=town)
+
+
+@pytest.mark.parametrize(
+    ("country", "region", "admin1"),
+    [
+        ("ES", "Catalonia", "56"),
+        ("ES", "Catalunya", "56"),
+        ("ES", "Cataluña", "56"),
+        ("ES", "Castilla y León", "55"),
+        ("ES", "Basque Country", "59"),
+        ("ES", "Comunidad de Madrid", "29"),
+        ("FR", "Auvergne-Rhône-Alpes", "84"),  # not Saint-Martin, a village of that region
+        ("FR", "Bretagne", "53"),
+        ("DE", "Bavaria", "02"),
+        ("IT", "Lombardy", "09"),
+        ("IT", "Toscana", "16"),
+    ],
+)
+def test_regions_numbered_by_geonames_are_known_by_their_names(
+    country: str, region: str, admin1: str
+) -> None:
+    assert get_gazetteer().region_admin1(country, region) == {admin1}
+
+
 def test_a_misspelt_town_in_free_text_gets_suggestions(geocoder: Geocoder) -> None:
     result = geocoder.locate(Request(text="Zurch, Switzerland"))
     assert result.status == "not_found"

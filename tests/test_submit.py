@@ -739,3 +739,41 @@ def test_the_wait_is_said_rounded_up(seconds: int, message: str) -> None:
     assert wait_message(seconds, form_kept=False) == (
         f"You have sent many requests in a short time: {message.removesuffix('; what')}."
     )
+
+
+# What the preview says about a place it could not find
+
+
+@pytest.mark.parametrize(
+    ("city", "region", "said"),
+    [
+        (
+            "Pardes",
+            "",
+            "We could not find 'Pardes' in Spain. Did you mean Parres, Ares or Paradas?",
+        ),
+        (
+            "Pardes",
+            "Catalonia",
+            "We could not find 'Pardes' in Spain. Please check the spelling, or give a nearby "
+            "larger town.",
+        ),
+        (
+            "Bercelona",
+            "Catalonia",
+            "We could not find 'Bercelona' in Spain. Did you mean Barcelona?",
+        ),
+    ],
+)
+def test_the_preview_offers_each_suggestion_once(
+    client: FlaskClient, city: str, region: str, said: str
+) -> None:
+    page = post_details(client, city=city, region=region, country="ES").get_data(as_text=True)
+    match = re.search(
+        r'<p class="place-missing" role="status" id="place-missing">([^<]*)</p>', page
+    )
+    assert match, page
+    assert html.unescape(match.group(1)) == (
+        f"{said} You can still send the event: a coordinator will place it on the map, or you "
+        "can type its coordinates below."
+    )

@@ -114,6 +114,71 @@ CANADA_PROVINCES: dict[str, tuple[str, str]] = {
     "14": ("NU", "Nunavut"),
 }
 
+# Regions people write in English where neither ISO 3166-2 nor its English catalog does:
+# country -> folded name -> ISO 3166-2 code of the region (the part after "ES-").
+REGION_ALIASES: dict[str, dict[str, str]] = {
+    "ES": {
+        "catalonia": "CT",
+        "andalusia": "AN",
+        "aragon": "AR",
+        "asturias": "AS",
+        "balearic islands": "IB",
+        "canary islands": "CN",
+        "cantabria": "CB",
+        "castile and leon": "CL",
+        "castile la mancha": "CM",
+        "basque country": "PV",
+        "navarre": "NC",
+        "valencian community": "VC",
+        "region of murcia": "MC",
+        "community of madrid": "MD",
+        "galicia": "GA",
+        "extremadura": "EX",
+        "la rioja": "RI",
+    },
+    "IT": {"lombardy": "25", "tuscany": "52", "piedmont": "21", "sicily": "82", "sardinia": "88"},
+}
+# The main town of regions that neither their name nor their provinces' names give away (ISO
+# 3166-2 code -> town): a region is matched to GeoNames' admin1 code through its towns.
+REGION_TOWNS: dict[str, str] = {
+    "ES-AS": "Oviedo",
+    "ES-CB": "Santander",
+    "ES-IB": "Palma",
+    "ES-NC": "Pamplona",
+    "ES-PV": "Bilbao",
+    "ES-RI": "Logroño",
+    "FR-ARA": "Lyon",
+    "FR-BFC": "Dijon",
+    "FR-BRE": "Rennes",
+    "FR-CVL": "Orléans",
+    "FR-GES": "Strasbourg",
+    "FR-HDF": "Lille",
+    "FR-NAQ": "Bordeaux",
+    "FR-NOR": "Rouen",
+    "FR-OCC": "Toulouse",
+    "FR-PAC": "Marseille",
+    "FR-20R": "Ajaccio",
+    "DE-BW": "Stuttgart",
+    "DE-BY": "Munich",
+    "DE-HE": "Frankfurt am Main",
+    "DE-MV": "Rostock",
+    "DE-NI": "Hanover",
+    "DE-NW": "Cologne",
+    "DE-RP": "Mainz",
+    "DE-SH": "Kiel",
+    "DE-SL": "Saarbrücken",
+    "DE-SN": "Dresden",
+    "DE-ST": "Magdeburg",
+    "DE-TH": "Erfurt",
+}
+# Suggestions for a misspelt town named with a region lie at most this far from the region's
+# known towns: the region itself, and a border strip for a town named with its neighbour's
+# region. See docs/performance.md, "Suggestions near the region".
+SUGGESTION_REGION_KM = 50.0
+# Close names looked at before the distance rule keeps the nearest few.
+SUGGESTION_POOL = 20
+EARTH_RADIUS_KM = 6371.0
+
 # Letters NFKD does not split into a base letter and an accent.
 _FOLD_TABLE = str.maketrans(
     {"ß": "ss", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}
@@ -216,6 +281,9 @@ class Gazetteer:
         self._by_country: dict[str, list[int]] = {}
         self._country_points: dict[str, City | None] = {}
         self._name_keys: dict[str, dict[str, str]] = {}  # first letter -> folded -> name
+        # Regions of countries whose GeoNames codes are numbers, named as ISO 3166-2 names them
+        # (built per country on first use): country -> (folded name -> admin1, admin1 -> name).
+        self._iso_regions: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
         self.loaded_from_cache = self._load(cache_dir)
 
     # Loading
@@ -409,6 +477,7 @@ class Gazetteer:
         if not key:
             return set()
         found = {self.regions.get(country, {}).get(key, "")} - {""}
+        found |= {self.iso_regions(country)[0].get(key, "")} - {""}
         # Regions are often named after their main city (Zürich, Genève, Madrid).
         for city in self._candidates(key):
             if city.country == country and city.population >= 50000:
@@ -516,7 +585,7 @@ class Gazetteer:
                 city_text=query.city,
                 country=query.country,
                 country_text=query.country_text,
-                suggestions=self.suggest(query.city, query.country),
+                suggestions=self.suggest(query.city, query.country, region=query.region),
                 rest=query.rest,
             )
         return Match(
@@ -539,20 +608,108 @@ class Gazetteer:
                 wanted[city.country] = self.region_admin1(city.country, region)
         return [city for city in candidates if city.admin1 in wanted[city.country]]
 
-    def suggest(self, name: str, country: str = "", limit: int = 3) -> list[str]:
-        """Return known city names close to a misspelt one, in a country if given."""
+    def suggest(self, name: str, country: str = "", limit: int = 3, region: str = "") -> list[str]:
+        """Return known town names close to a misspelt one: in the country, near the region.
+
+        Only the country's towns are offered when a country is given, and only those within
+        SUGGESTION_REGION_KM of the region's towns when a known region is given. Two suggestions
+        that share a name are told apart by their regions: "Paredes (Castilla y León)".
+        """
         key = fold(name)
         if not key:
             return []
-        if country:
-            pool = {
-                fold(self.cities[index].name): self.cities[index].name
-                for index in self._by_country.get(country, ())
-            }
-        else:
+        if not country:
             pool = self._names_starting(key[0])
-        found = difflib.get_close_matches(key, list(pool), n=limit, cutoff=0.75)
-        return list(dict.fromkeys(pool[item] for item in found))
+            found = difflib.get_close_matches(key, list(pool), n=limit, cutoff=0.75)
+            return list(dict.fromkeys(pool[item] for item in found))
+        by_name: dict[str, list[City]] = {}
+        for index in self._by_country.get(country, ()):
+            city = self.cities[index]
+            by_name.setdefault(fold(city.name), []).append(city)
+        close = difflib.get_close_matches(key, list(by_name), n=SUGGESTION_POOL, cutoff=0.75)
+        cities = [city for item in close for city in by_name[item]]
+        if region and (admin1 := self.region_admin1(country, region)):
+            towns = [
+                self.cities[index]
+                for index in self._by_country.get(country, ())
+                if self.cities[index].admin1 in admin1
+            ]
+            cities = [city for city in cities if _near_any(city, towns, SUGGESTION_REGION_KM)]
+        # One suggestion per name and region (the most populous town), best names first.
+        chosen: dict[tuple[str, str], City] = {}
+        for city in cities:
+            chosen.setdefault((fold(city.name), city.admin1), city)
+        picked = list(chosen.values())[:limit]
+        names = [fold(city.name) for city in picked]
+        return [
+            self._suggestion_name(city) if names.count(fold(city.name)) > 1 else city.name
+            for city in picked
+        ]
+
+    def _suggestion_name(self, city: City) -> str:
+        """Return a town's name with its region, to tell it from another of the same name."""
+        region = self.region_name(city.country, city.admin1)
+        return f"{city.name} ({region})" if region else city.name
+
+    def region_name(self, country: str, admin1: str) -> str:
+        """Return the name of a region (an admin1 code of a country), or ""."""
+        return self.region_names.get((country, admin1)) or self.iso_regions(country)[1].get(
+            admin1, ""
+        )
+
+    def iso_regions(self, country: str) -> tuple[dict[str, str], dict[str, str]]:
+        """Return the ISO 3166-2 regions of a country matched to GeoNames' admin1 codes.
+
+        GeoNames numbers the regions of most countries ("56" is Catalonia) where ISO uses
+        letters (ES-CT), so a region is matched through its towns: the admin1 of the towns named
+        like it or like its provinces (Barcelona, Girona, Lleida and Tarragona are in "56").
+        """
+        if country in self._iso_regions:
+            return self._iso_regions[country]
+        names: dict[str, str] = {}
+        display: dict[str, str] = {}
+        subdivisions = list(pycountry.subdivisions.get(country_code=country) or [])
+        children: dict[str, list[str]] = {}
+        for subdivision in subdivisions:
+            if subdivision.parent_code:
+                children.setdefault(subdivision.parent_code, []).append(subdivision.name)
+        english = _region_translation()
+        # Each region's admin1 by its towns' votes, weighed by population: an overseas region
+        # named like a village of the mainland (Saint-Martin) loses that code to the mainland
+        # region its main town names (Lyon).
+        claims: dict[str, tuple[int, str, list[str]]] = {}  # admin1 -> (weight, ISO code, names)
+        for subdivision in subdivisions:
+            if subdivision.parent_code:
+                continue
+            variants = _region_variants(subdivision.name)
+            places = [*variants, REGION_TOWNS.get(subdivision.code, "")]
+            places += [
+                v for child in children.get(subdivision.code, []) for v in _region_variants(child)
+            ]
+            votes: dict[str, int] = {}
+            for place in filter(None, places):
+                town = next(
+                    (c for c in self._candidates(fold(place)) if c.country == country), None
+                )
+                if town is not None:
+                    votes[town.admin1] = votes.get(town.admin1, 0) + town.population
+            if not votes:
+                continue
+            admin1 = max(votes, key=lambda code: votes[code])
+            if votes[admin1] > claims.get(admin1, (0, "", []))[0]:
+                local = variants + _region_variants(english.gettext(subdivision.name))
+                claims[admin1] = (votes[admin1], subdivision.code.partition("-")[2], local)
+        by_code: dict[str, str] = {}
+        for admin1, (_weight, code, local) in claims.items():
+            by_code[code] = admin1
+            display[admin1] = local[0]
+            for variant in local:
+                names.setdefault(fold(variant), admin1)
+        for alias, code in REGION_ALIASES.get(country, {}).items():
+            if code in by_code:
+                names.setdefault(alias, by_code[code])
+        self._iso_regions[country] = (names, display)
+        return names, display
 
     def _names_starting(self, letter: str) -> dict[str, str]:
         """Return the main city names whose key starts with a letter (built on first use)."""
@@ -692,6 +849,48 @@ class Gazetteer:
     def location(place: Mapping[str, Any]) -> Location:
         """Return a place dict as a geopy Location."""
         return Location(place["name"], (place["latitude"], place["longitude"]), dict(place))
+
+
+def _region_variants(name: str) -> list[str]:
+    """Return the ways an ISO region name is written: "Lleida [Lérida]", "Murcia, Región de"."""
+    main, _, other = name.partition("[")
+    variants = [main.strip(), other.rstrip("]").strip()]
+    if ", " in variants[0]:  # "Murcia, Región de" reads "Región de Murcia", or just "Murcia"
+        head, _, tail = variants[0].partition(", ")
+        variants[0:1] = [f"{tail} {head}", head]
+    return [variant for variant in variants if variant]
+
+
+_region_catalog: gettext.NullTranslations | None = None
+
+
+def _region_translation() -> gettext.NullTranslations:
+    """Return pycountry's English catalog of region names ("Bayern" is "Bavaria")."""
+    global _region_catalog
+    if _region_catalog is None:
+        try:
+            _region_catalog = gettext.translation(
+                "iso3166-2", pycountry.LOCALES_DIR, languages=["en"]
+            )
+        except OSError:
+            _region_catalog = gettext.NullTranslations()
+    return _region_catalog
+
+
+def _near_any(city: City, towns: Sequence[City], km: float) -> bool:
+    """Return whether a town lies within a distance of any of some towns."""
+    latitude, longitude = math.radians(city.latitude), math.radians(city.longitude)
+    for town in towns:
+        phi = math.radians(town.latitude)
+        a = (
+            math.sin((phi - latitude) / 2) ** 2
+            + math.cos(latitude)
+            * math.cos(phi)
+            * math.sin((math.radians(town.longitude) - longitude) / 2) ** 2
+        )
+        if 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a))) <= km:
+            return True
+    return False
 
 
 def _strip_numbers(text: str) -> str:

@@ -77,6 +77,28 @@ def preview_submission(frame: pd.DataFrame, event: dict[str, str]) -> Preview:
     return preview
 
 
+def with_duplicates(
+    frame: pd.DataFrame,
+    preview: Preview,
+    *,
+    choice: str = "",
+    latitude: str = "",
+    longitude: str = "",
+) -> Preview:
+    """Return a draft's preview with its duplicates (drafts do not keep them), placed as chosen."""
+    if check_coordinates(latitude, longitude):
+        latitude = longitude = ""
+    placed = place_event(
+        preview.event,
+        preview.candidates,
+        choice=parse_choice(choice, preview.candidates),
+        latitude=latitude.strip(),
+        longitude=longitude.strip(),
+    )
+    preview.duplicates = find_duplicates(frame, placed)
+    return preview
+
+
 def locate_event(event: dict[str, str]) -> Preview:
     """Return the preview of an event with the places the geocoder finds for it."""
     located = placing.locate(event)

@@ -690,18 +690,26 @@ def test_a_limited_confirmation_keeps_the_draft_and_confirms_later(
     app = limited_app(app_config, "SUBMIT_RATE_LIMIT")
     client = app.test_client()
     submit_event(client)
+    app.extensions["mapapp.store"].add(
+        make_event(
+            title="Second event", starts_at=f"{DAY}T18:00", latitude="45.75", longitude="4.85"
+        )
+    )
     preview = post_details(client, title="Second event").get_data(as_text=True)
     response = confirm(client, preview, latitude="45.75", longitude="4.85", submit_anyway="y")
     page = assert_told_when(response)
     assert "Check where “Second event” goes on the map" in page
     assert 'value="45.75"' in page and 'value="4.85"' in page
-    assert len(app.extensions["mapapp.store"]) == 1
+    assert (
+        '<input checked id="submit_anyway" name="submit_anyway" type="checkbox" value="y">' in page
+    )
+    assert len(app.extensions["mapapp.store"]) == 2
     with app.app_context():
         limiter.reset()  # the hour has passed
     later = confirm(client, page, latitude="45.75", longitude="4.85", submit_anyway="y")
     assert later.status_code == 303
     titles = sorted(app.extensions["mapapp.store"].frame()["title"])
-    assert titles == ["Light up the town hall", "Second event"]
+    assert titles == ["Light up the town hall", "Second event", "Second event"]
 
 
 def test_a_limited_edit_keeps_the_changes_as_typed(app_config: dict[str, Any]) -> None:

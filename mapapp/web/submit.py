@@ -134,6 +134,14 @@ def _preview_kept(message: str) -> tuple[str, int] | None:
         preview = submissions.load_draft(_secret(), request.form.get("draft", ""))
     except submissions.DraftError:
         return None
+    # With its duplicates, so that a ticked "submit it anyway" is shown ticked again.
+    preview = submissions.with_duplicates(
+        get_store().frame(),
+        preview,
+        choice=request.form.get("place", "").strip(),
+        latitude=request.form.get("latitude", ""),
+        longitude=request.form.get("longitude", ""),
+    )
     return _render_preview(preview, {"form": message}, 429)
 
 

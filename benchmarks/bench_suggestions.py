@@ -22,6 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from mapapp.geocoding import gazetteer as gazetteer_module  # noqa: E402
+from mapapp.geocoding import regions  # noqa: E402
 from mapapp.geocoding.gazetteer import City, Gazetteer, get_gazetteer  # noqa: E402
 
 RADII_KM = (0.0, 25.0, 50.0, 100.0, float("inf"))
@@ -45,9 +46,9 @@ def border_towns(towns: list[City], count: int, rng: random.Random) -> list[tupl
     found: list[tuple[City, str]] = []
     for town in rng.sample(towns, len(towns)):
         others = [other for other in towns if other.admin1 != town.admin1]
-        if gazetteer_module._near_any(town, others, BORDER_MIN_KM):
+        if regions.near_any(town, others, BORDER_MIN_KM):
             continue
-        near = [o for o in others if gazetteer_module._near_any(town, [o], BORDER_MAX_KM)]
+        near = [o for o in others if regions.near_any(town, [o], BORDER_MAX_KM)]
         if near:
             found.append((town, near[0].admin1))
         if len(found) >= count:

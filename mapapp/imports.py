@@ -41,6 +41,14 @@ from mapapp.import_files import check_size as check_size
 from mapapp.import_files import read_table as read_table
 from mapapp.import_files import too_large as too_large
 from mapapp.storage import Audit, EventStore
+from mapapp.submission_rules import (
+    ENDED_IMPORTED_MESSAGE,
+    ENDED_OUTSIDE_MESSAGE,
+    ended_on,
+    in_recent_window,
+    long_date,
+    recent_window,
+)
 
 BATCH_SIZE = 1000
 IMPORT_SOURCE = "import"
@@ -405,6 +413,7 @@ def import_events(
     clock = time.perf_counter()
 
     _place(candidates, report, progress)
+    candidates = _check_ended(candidates, report)  # in each row's zone, known once placed
     report.seconds["geocode"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -466,6 +475,28 @@ def _place(candidates: list[_Candidate], report: ImportReport, progress: Progres
             report.warnings.append(
                 RowNote(candidate.row, "No time zone given: the times are taken as UTC.")
             )
+
+
+def _check_ended(candidates: list[_Candidate], report: ImportReport) -> list[_Candidate]:
+    """Warn about rows whose event has ended; reject those outside the recent editions' dates."""
+    kept: list[_Candidate] = []
+    for candidate in candidates:
+        day = ended_on(candidate.event)
+        if day is None:
+            kept.append(candidate)
+        elif in_recent_window(date.fromisoformat(candidate.event["starts_at"][:10])):
+            report.warnings.append(
+                RowNote(candidate.row, ENDED_IMPORTED_MESSAGE.format(day=long_date(day)))
+            )
+            kept.append(candidate)
+        else:
+            first, last = recent_window()
+            message = ENDED_OUTSIDE_MESSAGE.format(
+                day=long_date(day), first=long_date(first), last=long_date(last)
+            )
+            report.rejected.append(RowNote(candidate.row, message))
+    report.rejected.sort(key=lambda note: note.row)
+    return kept
 
 
 def _track(items: list[T], progress: Progress | None, description: str) -> Iterable[T]:

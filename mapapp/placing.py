@@ -76,9 +76,8 @@ def _place_message(result: geocoding.GeocodeResult, event: Mapping[str, str]) ->
     if result.status == "unavailable":
         return "We cannot reach the map search service right now." + fallback
     place = ", ".join(part for part in (event["address"], event["city"]) if part)
+    # The geocoder's message already offers its suggestions ("Did you mean Zürich?").
     message = result.message or f"We could not find {place!r} in that country."
-    if result.suggestions:
-        message += " Did you mean " + " or ".join(result.suggestions[:3]) + "?"
     return message + fallback
 
 

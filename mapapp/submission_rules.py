@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mapapp.events import (
     FIELD_LABELS,
     MAX_LENGTHS,
     current_edition,
     edition_date,
+    is_known_timezone,
     parse_local_time,
     validate_event,
 )
@@ -45,6 +47,25 @@ CHOICE_MAX_LENGTH = 40
 # current or the next edition (so organisers can add events of the coming year early).
 WINDOW_BEFORE = timedelta(days=60)
 WINDOW_AFTER = timedelta(days=30)
+# An event without a (known) time zone is taken to end where the day ends last, UTC-12, so that
+# no event is refused as ended while it is still on somewhere. (Etc/GMT+12 is UTC-12: POSIX signs.)
+LENIENT_ZONE = "Etc/GMT+12"
+ENDED_MESSAGE = (
+    "This event ended on {day}: the map shows coming and current events. If its dates are wrong, "
+    "correct them and send it again."
+)
+ENDED_KEPT_MESSAGE = (
+    "This event ended on {day}: it is kept, as coordinators may add the past events of a recent "
+    "edition."
+)
+ENDED_IMPORTED_MESSAGE = (
+    "This event ended on {day}: it is imported all the same, as past events of a recent edition "
+    "may be."
+)
+ENDED_OUTSIDE_MESSAGE = (
+    "This event ended on {day}, outside the dates of the recent editions ({first} to {last}): "
+    "it is not imported."
+)
 
 
 def editions_around(today: date | None = None) -> list[int]:
@@ -122,3 +143,51 @@ def _check_date_window(
         ends = parse_local_time(event["ends_at"])
         if ends is not None and ends - starts > timedelta(days=90):
             errors["ends_at"] = "End: an event can last at most 90 days."
+
+
+def ended_on(event: Mapping[str, str], now: datetime | None = None) -> date | None:
+    """Return the local day an event ended, or None while it has not ended in its own zone.
+
+    An event ends at its end, or at its start when it gives none.
+    """
+    end = parse_local_time(event.get("ends_at") or "") or parse_local_time(
+        event.get("starts_at") or ""
+    )
+    if end is None:
+        return None
+    name = event.get("timezone") or ""
+    zone = ZoneInfo(name if is_known_timezone(name) else LENIENT_ZONE)
+    moment = now if now is not None else datetime.now(UTC)
+    return end.date() if end.replace(tzinfo=zone) <= moment else None
+
+
+def ended_error(event: Mapping[str, str], now: datetime | None = None) -> dict[str, str]:
+    """Return the error that refuses an organiser's new event that has already ended, or none."""
+    day = ended_on(event, now)
+    if day is None:
+        return {}
+    name = "ends_at" if parse_local_time(event.get("ends_at") or "") else "starts_at"
+    return {name: ENDED_MESSAGE.format(day=long_date(day))}
+
+
+def ended_warning(event: Mapping[str, str], now: datetime | None = None) -> str:
+    """Return the warning a coordinator sees on saving an event that has already ended, or ""."""
+    day = ended_on(event, now)
+    return ENDED_KEPT_MESSAGE.format(day=long_date(day)) if day is not None else ""
+
+
+def in_recent_window(day: date, today: date | None = None) -> bool:
+    """Return whether a day falls within the date window of the previous, current or next edition."""
+    windows = [date_window(year) for year in editions_around(today)]
+    return any(first <= day <= last for first, last in windows)
+
+
+def recent_window(today: date | None = None) -> tuple[date, date]:
+    """Return the first and last accepted day of the recent editions together."""
+    editions = editions_around(today)
+    return date_window(editions[0])[0], date_window(editions[-1])[1]
+
+
+def long_date(day: date) -> str:
+    """Return a day as people write it: 3 March 2026."""
+    return f"{day.day} {day:%B %Y}"

@@ -17,6 +17,7 @@ from mapapp import drafts, placing
 # names stay importable from here for the code and tests that use them through mapapp.submissions.
 from mapapp.duplicates import distances_km as distances_km
 from mapapp.duplicates import find_duplicates as find_duplicates
+from mapapp.duplicates import public_warning
 from mapapp.edit_links import edit_token_hash as edit_token_hash
 from mapapp.edit_links import event_for_token as event_for_token
 from mapapp.edit_links import make_edit_token as make_edit_token
@@ -33,6 +34,7 @@ from mapapp.submission_rules import SUBMITTED_FIELDS as SUBMITTED_FIELDS
 from mapapp.submission_rules import check_submission as check_submission
 from mapapp.submission_rules import date_window as date_window
 from mapapp.submission_rules import editions_around as editions_around
+from mapapp.submission_rules import ended_error
 
 # Signed values handed to the browser and back.
 DRAFT_SALT = "mapapp.submit.draft"
@@ -71,6 +73,28 @@ def preview_submission(frame: pd.DataFrame, event: dict[str, str]) -> Preview:
     """Place a valid draft with the geocoder and look for duplicates."""
     preview = locate_event(event)
     placed = place_event(event, preview.candidates, choice=0)
+    preview.duplicates = find_duplicates(frame, placed)
+    return preview
+
+
+def with_duplicates(
+    frame: pd.DataFrame,
+    preview: Preview,
+    *,
+    choice: str = "",
+    latitude: str = "",
+    longitude: str = "",
+) -> Preview:
+    """Return a draft's preview with its duplicates (drafts do not keep them), placed as chosen."""
+    if check_coordinates(latitude, longitude):
+        latitude = longitude = ""
+    placed = place_event(
+        preview.event,
+        preview.candidates,
+        choice=parse_choice(choice, preview.candidates),
+        latitude=latitude.strip(),
+        longitude=longitude.strip(),
+    )
     preview.duplicates = find_duplicates(frame, placed)
     return preview
 
@@ -233,6 +257,9 @@ def review_submission(
     if errors:
         return Outcome(errors=errors)
     assert event is not None
+    # The zone is known once the event is placed; an event over even in UTC-12 is over anywhere.
+    if errors := ended_error(event):
+        return Outcome(errors=errors)
     preview = preview_submission(frame, event)
     preview.draft_id = draft_id
     return Outcome(preview=preview)
@@ -262,16 +289,15 @@ def confirm_submission(
         latitude=latitude.strip(),
         longitude=longitude.strip(),
     )
+    if errors := ended_error(placed):  # now in the zone of the place
+        return Outcome(errors=errors, preview=preview)
     preview.duplicates = find_duplicates(store.frame(), placed)
     if preview.duplicates and drafts.is_used(preview.draft_id):
         # Another confirmation of this draft stored it meanwhile: the "duplicate" is this event
         # (the draft is used up before its event is stored, so this cannot miss it).
         return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     if preview.duplicates and not submit_anyway:
-        errors["submit_anyway"] = (
-            "This looks like an event already on the map: if it is a different event, tick "
-            "the box to submit it anyway."
-        )
+        errors["submit_anyway"] = public_warning(preview.duplicates).submit_anyway_message
         return Outcome(errors=errors, preview=preview)
     # Used up under the store's lock before the event is stored: of two confirmations of one
     # draft (a double click, a replay, two workers at once) only the first stores an event.
@@ -308,5 +334,7 @@ def submit_via_api(store: EventStore, secret_key: str, data: Any) -> Outcome:
         )
     else:
         placed = place_event(event, locate_event(event).candidates)
+    if errors := ended_error(placed):
+        return Outcome(errors=errors)
     stored, token = create_event(store, placed, secret_key)
     return Outcome(event=stored, token=token)

@@ -196,3 +196,37 @@ def test_the_api_conforms_to_its_description(case: Any, app: Flask) -> None:
     # Rules OpenAPI cannot state (a city for in-person events, dates near an edition, real
     # countries and e-mail domains) reject some schema-valid bodies, so that check is left out.
     case.call_and_validate(app=app, excluded_checks=[positive_data_acceptance])
+
+
+def test_an_ended_event_is_refused_by_the_api(client: FlaskClient, store: EventStore) -> None:
+    past = edition_date(current_edition() - 1)  # always over: the edition changes the day after
+    response = client.post(
+        "/api/events",
+        json=api_event(starts_at=f"{past}T10:00", ends_at=f"{past}T12:00"),
+    )
+    assert response.status_code == 422
+    assert response.get_json() == {
+        "errors": {
+            "ends_at": f"This event ended on {past.day} {past:%B %Y}: the map shows coming and "
+            "current events. If its dates are wrong, correct them and send it again."
+        }
+    }
+    assert len(store) == 0
+
+
+def test_a_limited_api_client_is_told_when_to_try_again(app_config: dict[str, Any]) -> None:
+    client = create_app({**app_config, "SUBMIT_RATE_LIMIT": "1 per hour"}).test_client()
+    online = api_event(format="online", city="", country="")
+    assert client.post("/api/events", json=online).status_code == 201
+    response = client.post("/api/events", json=online)
+    assert response.status_code == 429
+    body = response.get_json()
+    assert 3500 <= body["retry_after"] <= 3601
+    # The header is counted again as the response leaves, a moment later.
+    assert abs(int(response.headers["Retry-After"]) - body["retry_after"]) <= 1
+    assert body == {
+        "error": "Too Many Requests",
+        "message": f"You have sent many requests in a short time: please try again in "
+        f"{-(-body['retry_after'] // 60)} minutes.",
+        "retry_after": body["retry_after"],
+    }

@@ -38,6 +38,12 @@ RUNS = {
     ),
     # 13-23 s
     "bench_store.py": (["--sizes", "1000", "--appends", "20"], "| Operation ", 180),
+    # 5-10 s (the gazetteer's cold build, when not cached, adds its ~7 s)
+    "bench_suggestions.py": (
+        ["--sample", "8", "--countries", "ES"],
+        "| country | radius km |",
+        120,
+    ),
     # 8-13 s
     "bench_submit.py": (["--events", "200", "--submissions", "20"], "| step ", 120),
 }

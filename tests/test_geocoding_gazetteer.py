@@ -204,6 +204,65 @@ def test_a_misspelt_town_gets_suggestions(geocoder: Geocoder) -> None:
     assert result.suggestions == ("Zürich",)
 
 
+SPAIN = "We could not find '{town}' in Spain."
+CHECK = "Please check the spelling, or give a nearby larger town."
+
+
+@pytest.mark.parametrize(
+    ("town", "region", "country", "message"),
+    [
+        # The country's towns only, each named once.
+        ("Pardes", "", "ES", SPAIN + " Did you mean Parres, Ares or Paradas?"),
+        # With a region: only towns within 50 km of it. Paradas (Sevilla) is 800 km from
+        # Catalonia, Parres (Asturias) and Ares (Galicia) further still.
+        ("Pardes", "Catalonia", "ES", SPAIN + " " + CHECK),
+        ("Pardes", "Cataluña", "ES", SPAIN + " " + CHECK),
+        ("Pardes", "Andalusia", "ES", SPAIN + " Did you mean Paradas?"),
+        ("Manresaa", "Catalunya", "ES", SPAIN + " Did you mean Manresa?"),
+        # Lleida is in Catalonia, within 50 km of Aragon's towns: named with its neighbour.
+        ("Lleyda", "Aragón", "ES", SPAIN + " Did you mean Lleida?"),
+        # Two towns of one name are told apart by their regions, unless the region decides.
+        (
+            "Salamnca",
+            "",
+            "ES",
+            SPAIN + " Did you mean Salamanca (Comunidad de Madrid) or Salamanca (Castilla y León)?",
+        ),
+        ("Salamnca", "Castile and León", "ES", SPAIN + " Did you mean Salamanca?"),
+        ("Sarra", "", "ES", SPAIN + " Did you mean Sarrià (Catalunya) or Sarria (Galicia)?"),
+        (
+            "Springfeld",
+            "",
+            "US",
+            "We could not find 'Springfeld' in the United States. Did you mean Springfield "
+            "(Missouri), Springfield (Massachusetts) or Springfield (Illinois)?",
+        ),
+        (
+            "Springfeld",
+            "Illinois",
+            "US",
+            "We could not find 'Springfeld' in the United States. Did you mean Springfield?",
+        ),
+        # A region we do not know limits nothing.
+        (
+            "Springfeld",
+            "Nowhere land",
+            "US",
+            "We could not find 'Springfeld' in the United States. Did you mean Springfield "
+            "(Missouri), Springfield (Massachusetts) or Springfield (Illinois)?",
+        ),
+        ("Munchn", "Bavaria", "DE", "We could not find 'Munchn' in Germany. Did you mean Munich?"),
+        ("Munchn", "Bayern", "DE", "We could not find 'Munchn' in Germany. Did you mean Munich?"),
+    ],
+)
+def test_suggestions_are_once_each_in_the_country_and_near_the_region(
+    geocoder: Geocoder, town: str, region: str, country: str, message: str
+) -> None:
+    result = geocoder.locate(Request(city=town, region=region, country=country))
+    assert result.status == "not_found"
+    assert result.message == message.format(town=town)
+
+
 def test_a_misspelt_town_in_free_text_gets_suggestions(geocoder: Geocoder) -> None:
     result = geocoder.locate(Request(text="Zurch, Switzerland"))
     assert result.status == "not_found"

@@ -563,3 +563,40 @@ def test_rows_another_writer_adds_meanwhile_are_not_added_twice(
     assert {note.message for note in report.duplicates} == {
         "Added by another import meanwhile; skipped."
     }
+
+
+def test_ended_rows_are_imported_with_a_warning_within_the_recent_editions(
+    app: Flask, store: EventStore
+) -> None:
+    from datetime import timedelta
+
+    from mapapp.events import current_edition, edition_date
+
+    past = edition_date(current_edition() - 1)  # over, and within the previous edition's dates
+    long_ago = past - timedelta(days=365 * 3)  # over, and outside every recent edition's dates
+    rows: list[list[object]] = [
+        ["Past walk", "sport", "in person", past.isoformat(), "10:00", "12:00", "", "Lyon",
+         "FR", "Alliance", "a@example.org", "", "", ""],
+        ["Old walk", "sport", "in person", long_ago.isoformat(), "10:00", "12:00", "", "Lyon",
+         "FR", "Alliance", "a@example.org", "", "", ""],
+    ]  # fmt: skip
+    with app.app_context():
+        report = import_events(csv_bytes(rows), "past.csv", store)
+    assert [event["title"] for event in report.added] == ["Past walk"]
+    assert report.warnings == [
+        RowNote(
+            2,
+            f"This event ended on {past.day} {past:%B %Y}: it is imported all the same, as past "
+            "events of a recent edition may be.",
+        )
+    ]
+    first = edition_date(current_edition() - 1) - timedelta(days=60)
+    last = edition_date(current_edition() + 1) + timedelta(days=30)
+    assert report.rejected == [
+        RowNote(
+            3,
+            f"This event ended on {long_ago.day} {long_ago:%B %Y}, outside the dates of the "
+            f"recent editions ({first.day} {first:%B %Y} to {last.day} {last:%B %Y}): it is not "
+            "imported.",
+        )
+    ]

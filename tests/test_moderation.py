@@ -488,3 +488,24 @@ def test_audit_log_lives_in_the_data_directory(app: Flask, coordinator_client, s
     text = (data_dir / "audit.csv").read_text(encoding="utf-8-sig")
     assert text.splitlines()[0] == "id,time,who,event_id,action,changes,version,batch"
     assert f"{COORDINATOR_NAME},{event['id']},approve" in text
+
+
+def test_a_coordinator_may_keep_an_ended_event_with_a_warning(
+    coordinator_client: FlaskClient, store: EventStore
+):
+    from mapapp.events import current_edition, edition_date
+
+    past = edition_date(current_edition() - 1)
+    event = pending(store)
+    form = _edit_form(coordinator_client, event["id"])
+    form.update(starts_at=f"{past}T10:00", ends_at=f"{past}T12:00")
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/edit", data=form, follow_redirects=True
+    )
+    page = response.get_data(as_text=True)
+    assert "Saved the event." in page
+    assert (
+        f"This event ended on {past.day} {past:%B %Y}: it is kept, as coordinators may add the "
+        "past events of a recent edition."
+    ) in page
+    assert store.get(event["id"])["starts_at"] == f"{past}T10:00"

@@ -516,3 +516,272 @@ def test_when_the_geocoder_is_unreachable_the_api_still_accepts(
     )
     assert response.status_code == 201
     assert response.get_json()["location_precision"] == "none"
+
+
+# Events that have already ended
+
+# The last edition's day has always passed: the current edition changes the day after it.
+PAST = edition_date(current_edition() - 1)
+PAST_DAY = PAST.isoformat()
+ENDED_MESSAGE = (
+    f"This event ended on {PAST.day} {PAST:%B %Y}: the map shows coming and current events. "
+    "If its dates are wrong, correct them and send it again."
+)
+
+
+def test_an_ended_event_is_refused_at_the_form(client: FlaskClient, store: EventStore) -> None:
+    response = post_details(client, starts_at=f"{PAST_DAY}T18:00", ends_at=f"{PAST_DAY}T22:00")
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert ENDED_MESSAGE in page
+    assert f'value="{PAST_DAY}T18:00"' in page  # what was typed stays
+    assert len(store) == 0
+
+
+def test_a_draft_whose_event_ended_meanwhile_is_refused_at_confirmation(
+    app: Flask, client: FlaskClient, store: EventStore
+) -> None:
+    from mapapp import submissions
+
+    page = post_details(client).get_data(as_text=True)
+    preview = submissions.load_draft("test-secret-key", hidden(page, "draft"))
+    # The draft's event as it would be had it been previewed before it ended.
+    preview.event.update(starts_at=f"{PAST_DAY}T18:00", ends_at="")
+    draft = submissions.sign_draft("test-secret-key", preview)
+    response = client.post(
+        "/submit/confirm",
+        data={"csrf_token": hidden(page, "csrf_token"), "draft": draft, "place": "0"},
+    )
+    assert response.status_code == 422
+    assert ENDED_MESSAGE in response.get_data(as_text=True)
+    assert len(store) == 0
+
+
+def test_an_organiser_may_still_correct_a_past_event(
+    client: FlaskClient, store: EventStore
+) -> None:
+    _, edit_url = submit_event(client)
+    path = edit_url.split("localhost", 1)[1]
+    [event] = store.frame().to_dict("records")
+    change(store, event["id"], {"starts_at": f"{PAST_DAY}T18:00", "ends_at": f"{PAST_DAY}T22:00"})
+    page = client.get(path).get_data(as_text=True)
+    data = edit_data(
+        page,
+        event,
+        title="Light up the town hall, corrected",
+        starts_at=f"{PAST_DAY}T18:00",
+        ends_at=f"{PAST_DAY}T22:00",
+    )
+    response = client.post(path, data=data)
+    assert response.status_code == 303
+    assert store.get(event["id"])["title"] == "Light up the town hall, corrected"
+
+
+# The duplicate warning names published events only
+
+
+WAITING = "A similar event is waiting for review."
+
+
+def test_a_similar_pending_event_is_not_named_to_anyone(
+    client: FlaskClient, store: EventStore
+) -> None:
+    for organiser in ("Secret group", "Other secret group"):
+        store.add(
+            make_event(
+                status="pending",
+                title="Light up the Town Hall",
+                organiser=organiser,
+                starts_at=f"{DAY}T19:00",
+            )
+        )
+    preview = post_details(client).get_data(as_text=True)
+    assert "Is your event already on the map?" in preview
+    assert preview.count(WAITING) == 1
+    assert "Secret group" not in preview and "Light up the Town Hall" not in preview
+    refused = confirm(client, preview)
+    assert refused.status_code == 422
+    assert (
+        "A similar event is waiting for review: if it is a different event, tick the box to "
+        "submit it anyway."
+    ) in refused.get_data(as_text=True)
+    assert "Secret group" not in refused.get_data(as_text=True)
+    assert confirm(client, preview, submit_anyway="y").status_code == 303
+    assert len(store) == 3
+
+
+def test_a_published_duplicate_is_named_with_its_link_and_a_pending_one_is_not(
+    client: FlaskClient, store: EventStore
+) -> None:
+    published = store.add(
+        make_event(title="Light up the Town Hall", organiser="Open group", starts_at=f"{DAY}T19:00")
+    )
+    store.add(
+        make_event(
+            status="pending",
+            title="Light up the town hall tonight",
+            organiser="Secret group",
+            starts_at=f"{DAY}T19:00",
+        )
+    )
+    preview = post_details(client).get_data(as_text=True)
+    assert (
+        f'<a href="/events/{published["id"]}"><strong>Light up the Town Hall</strong></a>'
+    ) in preview
+    assert "by Open group" in preview
+    assert preview.count(WAITING) == 1
+    assert "Secret group" not in preview and "tonight" not in preview
+    refused = confirm(client, preview).get_data(as_text=True)
+    assert "This looks like an event already on the map: if it is a different event" in refused
+
+
+@pytest.mark.parametrize("status", ["rejected", "withdrawn"])
+def test_rejected_and_withdrawn_events_do_not_count_as_duplicates(
+    client: FlaskClient, store: EventStore, status: str
+) -> None:
+    store.add(make_event(status=status, title="Light up the Town Hall", starts_at=f"{DAY}T19:00"))
+    preview = post_details(client).get_data(as_text=True)
+    assert "Is your event already on the map?" not in preview
+    assert WAITING not in preview
+    assert confirm(client, preview).status_code == 303
+
+
+# A rate limit keeps what was typed and says when to try again
+
+KEPT = re.compile(
+    r"You have sent many forms in a short time: please try again in (60|61) minutes; what you "
+    r"typed is kept below\."
+)
+
+
+def limited_app(app_config: dict[str, Any], setting: str) -> Flask:
+    """Return an app whose one limit lets a single request through per hour."""
+    from mapapp import create_app
+
+    return create_app({**app_config, setting: "1 per hour"})
+
+
+def assert_told_when(response: Any) -> str:
+    """Check a 429 says when to try again, in the page and the header; return the page."""
+    assert response.status_code == 429
+    page = response.get_data(as_text=True)
+    assert KEPT.search(page), page
+    assert 3500 <= int(response.headers["Retry-After"]) <= 3601
+    return page
+
+
+def test_a_limited_form_comes_back_as_typed(app_config: dict[str, Any]) -> None:
+    client = limited_app(app_config, "PREVIEW_RATE_LIMIT").test_client()
+    assert post_details(client).status_code == 200
+    response = post_details(
+        client, title="Kept title", city="Lyon", description="Every word I typed."
+    )
+    page = assert_told_when(response)
+    assert 'value="Kept title"' in page and 'value="Lyon"' in page
+    assert "Every word I typed." in page
+    assert '<input checked id="consent" name="consent" type="checkbox" value="y">' in page
+
+
+def test_a_limited_confirmation_keeps_the_draft_and_confirms_later(
+    app_config: dict[str, Any],
+) -> None:
+    from mapapp.web.limits import limiter
+
+    app = limited_app(app_config, "SUBMIT_RATE_LIMIT")
+    client = app.test_client()
+    submit_event(client)
+    app.extensions["mapapp.store"].add(
+        make_event(
+            title="Second event", starts_at=f"{DAY}T18:00", latitude="45.75", longitude="4.85"
+        )
+    )
+    preview = post_details(client, title="Second event").get_data(as_text=True)
+    response = confirm(client, preview, latitude="45.75", longitude="4.85", submit_anyway="y")
+    page = assert_told_when(response)
+    assert "Check where “Second event” goes on the map" in page
+    assert 'value="45.75"' in page and 'value="4.85"' in page
+    assert (
+        '<input checked id="submit_anyway" name="submit_anyway" type="checkbox" value="y">' in page
+    )
+    assert len(app.extensions["mapapp.store"]) == 2
+    with app.app_context():
+        limiter.reset()  # the hour has passed
+    later = confirm(client, page, latitude="45.75", longitude="4.85", submit_anyway="y")
+    assert later.status_code == 303
+    titles = sorted(app.extensions["mapapp.store"].frame()["title"])
+    assert titles == ["Light up the town hall", "Second event", "Second event"]
+
+
+def test_a_limited_edit_keeps_the_changes_as_typed(app_config: dict[str, Any]) -> None:
+    app = limited_app(app_config, "EDIT_RATE_LIMIT")
+    client = app.test_client()
+    _, edit_url = submit_event(client)
+    path = edit_url.split("localhost", 1)[1]
+    [event] = app.extensions["mapapp.store"].frame().to_dict("records")
+    page = client.get(path).get_data(as_text=True)
+    assert client.post(path, data=edit_data(page, event, title="First change")).status_code == 303
+    page = client.get(path).get_data(as_text=True)
+    response = client.post(path, data=edit_data(page, event, title="Typed but limited"))
+    page = assert_told_when(response)
+    assert 'value="Typed but limited"' in page
+    assert app.extensions["mapapp.store"].get(event["id"])["title"] == "First change"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "message"),
+    [
+        (1, "please try again in a minute; what"),
+        (60, "please try again in a minute; what"),
+        (61, "please try again in 2 minutes; what"),
+        (12 * 60, "please try again in 12 minutes; what"),
+        (90 * 60, "please try again in 90 minutes; what"),
+        (90 * 60 + 1, "please try again in 2 hours; what"),
+        (23 * 3600 + 5, "please try again in 24 hours; what"),
+    ],
+)
+def test_the_wait_is_said_rounded_up(seconds: int, message: str) -> None:
+    from mapapp.web.limits import wait_message
+
+    said = wait_message(seconds, form_kept=True)
+    assert said == f"You have sent many forms in a short time: {message} you typed is kept below."
+    assert wait_message(seconds, form_kept=False) == (
+        f"You have sent many requests in a short time: {message.removesuffix('; what')}."
+    )
+
+
+# What the preview says about a place it could not find
+
+
+@pytest.mark.parametrize(
+    ("city", "region", "said"),
+    [
+        (
+            "Pardes",
+            "",
+            "We could not find 'Pardes' in Spain. Did you mean Parres, Ares or Paradas?",
+        ),
+        (
+            "Pardes",
+            "Catalonia",
+            "We could not find 'Pardes' in Spain. Please check the spelling, or give a nearby "
+            "larger town.",
+        ),
+        (
+            "Bercelona",
+            "Catalonia",
+            "We could not find 'Bercelona' in Spain. Did you mean Barcelona?",
+        ),
+    ],
+)
+def test_the_preview_offers_each_suggestion_once(
+    client: FlaskClient, city: str, region: str, said: str
+) -> None:
+    page = post_details(client, city=city, region=region, country="ES").get_data(as_text=True)
+    match = re.search(
+        r'<p class="place-missing" role="status" id="place-missing">([^<]*)</p>', page
+    )
+    assert match, page
+    assert html.unescape(match.group(1)) == (
+        f"{said} You can still send the event: a coordinator will place it on the map, or you "
+        "can type its coordinates below."
+    )

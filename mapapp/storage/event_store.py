@@ -36,13 +36,17 @@ from mapapp.storage.validation import ColumnRule, TableSpec
 EVENTS_FILE = "events.csv"
 AUDIT_FILE = "audit.csv"
 STORED_FIELDS: tuple[str, ...] = (*FIELDS, VERSION_FIELD)
+# The columns before an organiser's change of a published event could wait for review.
+FIELDS_BEFORE_CHANGES: tuple[str, ...] = tuple(
+    name for name in FIELDS if name not in {"pending_change", "change_note"}
+)
 EVENTS_SPEC = TableSpec(
     file_name=EVENTS_FILE,
     columns=STORED_FIELDS,
     key="id",
     # Every schema change registers the header it replaces here; it is upgraded once, with a
     # backup. Any other header is refused with the column named.
-    older_headers=(FIELDS,),
+    older_headers=(FIELDS_BEFORE_CHANGES, (*FIELDS_BEFORE_CHANGES, VERSION_FIELD)),
     rules={
         "id": ColumnRule("id", required=True),
         "status": ColumnRule("choice", required=True, choices=tuple(STATUSES)),

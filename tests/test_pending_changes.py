@@ -7,6 +7,7 @@ import html
 import io
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -583,3 +584,98 @@ def test_a_waiting_change_that_cannot_be_read_is_ignored(raw: str) -> None:
     waiting = pending_changes.proposal_of(event)
     assert waiting is None or waiting.fields == {}
     assert pending_changes.proposed(event)["title"] == event["title"]
+
+
+# Concurrency: an organiser's change racing a coordinator's approval of the one before
+
+
+SERVE_WORKERS = 3
+RACE_TRIALS = 8
+
+
+def seed_published(data_dir: Path) -> tuple[str, str]:
+    """Store an approved event with an edit link and a coordinator; return its id and edit path."""
+    from mapapp import coordinators, create_app
+    from tests.servers import SECRET_KEY
+    from tests.test_serve_writes import PASSWORD
+
+    app = create_app({"ENV": "testing", "DATA_DIR": str(data_dir), "SECRET_KEY": SECRET_KEY})
+    store: EventStore = app.extensions["mapapp.store"]
+    event, errors = validate_event(make_event(status="pending", title=APPROVED_TITLE))
+    assert event is not None, errors
+    stored, token = submissions.create_event(store, event, SECRET_KEY)
+    change(store, stored["id"], {"status": "approved"})
+    with app.app_context():
+        coordinators.add_coordinator("alice", PASSWORD)
+    store.close()
+    return stored["id"], f"/edit/{token}"
+
+
+@pytest.mark.slow
+def test_an_organisers_change_racing_an_approval_loses_nothing_acknowledged(
+    tmp_path: Path, server_port: int
+) -> None:
+    from tests.servers import serving
+    from tests.test_serve_writes import Client, errors_in_log, find_form, race, read_store
+
+    data_dir = tmp_path / "data"
+    event_id, edit_path = seed_published(data_dir)
+    approve_path = f"/admin/events/{event_id}/approve-change"
+    acknowledged: list[tuple[str, str]] = []  # (action, title), in the order answered 303
+    winners: list[str] = []
+    log_path = tmp_path / "serve.log"
+    with serving(data_dir, log_path, server_port, workers=SERVE_WORKERS) as (base_url, _server):
+        alice, organiser = Client(base_url, "alice"), Client(base_url, "organiser")
+        with alice.http, organiser.http:
+            alice.sign_in()
+
+            def organiser_post(title: str) -> Any:
+                form = find_form(organiser.page(edit_path) or "")
+                assert form is not None, organiser.anomalies
+                data = {**form.values(), "title": title}
+                return lambda: organiser.request("POST", edit_path, data=data)
+
+            def approval() -> Any:
+                form = find_form(alice.page("/admin/") or "", action=approve_path)
+                assert form is not None, "no change waiting in the queue"
+                return lambda: alice.request("POST", approve_path, data=form.values())
+
+            first = organiser_post("Trial 0 first")()
+            assert first is not None and first.status_code == 303
+            acknowledged.append(("change-request", "Trial 0 first"))
+            for trial in range(RACE_TRIALS):
+                waiting_title = acknowledged[-1][1]
+                title = f"Trial {trial} racing"
+                answers = race(approval(), organiser_post(title))
+                codes = [-1 if answer is None else answer.status_code for answer in answers]
+                assert sorted(codes) == [303, 409], (trial, codes)
+                if codes[0] == 303:  # the approval won: the organiser is shown the event now
+                    winners.append("approval")
+                    acknowledged.append(("approve-change", waiting_title))
+                    assert html.escape(waiting_title) in answers[1].text  # type: ignore[union-attr]
+                    again = organiser_post(title)()  # and sends their change again
+                    assert again is not None and again.status_code == 303
+                else:  # the organiser won: the coordinator sees the new change to review
+                    winners.append("organiser")
+                    assert html.escape(title) in answers[0].text  # type: ignore[union-attr]
+                acknowledged.append(("change-request", title))
+            last = approval()()
+            assert last is not None and last.status_code == 303
+            acknowledged.append(("approve-change", acknowledged[-1][1]))
+    events, entries = read_store(data_dir)
+    assert events[event_id]["title"] == f"Trial {RACE_TRIALS - 1} racing"
+    assert events[event_id]["pending_change"] == ""
+    assert events[event_id]["status"] == "approved"
+    recorded = []
+    for entry in entries:
+        changes = json.loads(entry["changes"] or "{}")
+        if entry["action"] == "change-request":
+            recorded.append(
+                ("change-request", json.loads(changes["pending_change"][1])["fields"]["title"])
+            )
+        elif entry["action"] == "approve-change":
+            recorded.append(("approve-change", changes["title"][1]))
+    assert recorded == acknowledged
+    assert [code for code in alice.statuses + organiser.statuses if code >= 500] == []
+    assert errors_in_log(log_path) == []
+    print(f"\n{len(winners)} races: {dict(Counter(winners))}")

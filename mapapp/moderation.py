@@ -273,7 +273,7 @@ def reject_change(
     }
     try:
         stored = get_store().update(
-            event_id, changes, expected=version, audit=Audit(who, "reject-change")
+            event_id, changes, expected=version, audit=Audit(who, "reject-change"), touch=False
         )
     except ConflictError as conflict:
         return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)

@@ -71,13 +71,18 @@ def _request_change(
             {pending_changes.CHANGE_FIELD: ""},
             expected=version,
             audit=Audit(ORGANISER, "change-cancel"),
+            touch=False,  # nothing public changes while a change waits, nor when it goes
         )
     proposal = {
         pending_changes.CHANGE_FIELD: pending_changes.encode(diff, based_on=version),
         pending_changes.NOTE_FIELD: "",  # a reason for an earlier change's rejection is done with
     }
     return store.update(
-        current["id"], proposal, expected=version, audit=Audit(ORGANISER, "change-request")
+        current["id"],
+        proposal,
+        expected=version,
+        audit=Audit(ORGANISER, "change-request"),
+        touch=False,
     )
 
 

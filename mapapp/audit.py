@@ -21,6 +21,10 @@ ACTIONS: dict[str, str] = {
     "withdraw": "Withdrawn by the organiser",
     "import": "Imported",
     "geocode": "Placed by the geocoder",
+    "change-request": "Change sent by the organiser, waiting for review",
+    "change-cancel": "Waiting change cancelled by the organiser",
+    "approve-change": "Organiser's change approved",
+    "reject-change": "Organiser's change rejected",
 }
 ORGANISER = "organiser"
 

@@ -44,13 +44,21 @@ FIELDS: tuple[str, ...] = (
     "updated_at",
     "edit_token_hash",
     "moderation_note",
+    "pending_change",
+    "change_note",
 )
 
 # Never shown to visitors nor put in public exports.
-PRIVATE_FIELDS: frozenset[str] = frozenset({"contact_email", "edit_token_hash", "moderation_note"})
+PRIVATE_FIELDS: frozenset[str] = frozenset(
+    {"contact_email", "edit_token_hash", "moderation_note", "pending_change", "change_note"}
+)
 PUBLIC_FIELDS: tuple[str, ...] = tuple(name for name in FIELDS if name not in PRIVATE_FIELDS)
 # Set by the system, never taken from a person's input.
-SYSTEM_FIELDS: frozenset[str] = frozenset({"id", "created_at", "updated_at", "edit_token_hash"})
+# pending_change: an organiser's change of a published event waiting for review (JSON, see
+# mapapp.pending_changes); change_note: why a coordinator did not accept the last one.
+SYSTEM_FIELDS: frozenset[str] = frozenset(
+    {"id", "created_at", "updated_at", "edit_token_hash", "pending_change", "change_note"}
+)
 
 FIELD_LABELS: dict[str, str] = {
     "id": "Id",
@@ -80,6 +88,8 @@ FIELD_LABELS: dict[str, str] = {
     "updated_at": "Updated",
     "edit_token_hash": "Edit token",
     "moderation_note": "Moderation note",
+    "pending_change": "Change waiting for review",
+    "change_note": "Reason a change was not accepted",
 }
 
 STATUSES: dict[str, str] = {
@@ -128,6 +138,7 @@ MAX_LENGTHS: dict[str, int] = {
     "contact_email": 254,
     "description": 5000,
     "moderation_note": 1000,
+    "change_note": 1000,
     "location_source": 40,
 }
 
@@ -147,7 +158,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 BROKEN_TEXT_HINT = (
     "this text holds a broken character (a lone surrogate) that cannot be stored; type it again"
 )
-_MULTILINE_FIELDS = frozenset({"description", "moderation_note"})
+_MULTILINE_FIELDS = frozenset({"description", "moderation_note", "change_note"})
 _TIMEZONES = frozenset(available_timezones()) | {"UTC"}
 
 

@@ -29,8 +29,11 @@ CALENDAR_NAME = "Rare Disease Day events"
 PRODUCT_ID = "-//Rare Disease Day//Events map//EN"
 UID_DOMAIN = "rare-disease-day-events-map"
 UTF8_BOM = "\ufeff"
-# Coordinator exports hold every field but the edit token's hash, which only proves edit links.
-PRIVATE_EXPORT_FIELDS: tuple[str, ...] = tuple(name for name in FIELDS if name != "edit_token_hash")
+# Coordinator exports hold every field but the edit token's hash, which only proves edit links,
+# and an organiser's change waiting for review (a proposal, not the event; the queue shows it).
+PRIVATE_EXPORT_FIELDS: tuple[str, ...] = tuple(
+    name for name in FIELDS if name not in {"edit_token_hash", "pending_change"}
+)
 # A spreadsheet runs a cell starting with one of these as a formula (or DDE command).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 # Coordinates stay numbers in spreadsheets: a plain decimal's leading minus is a sign, not a

@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from mapapp import edit_links, notices, pending_changes, placing
 from mapapp.events import (
     FIELDS,
     MAX_LENGTHS,
@@ -20,6 +21,7 @@ from mapapp.events import (
     normalise_text,
     validate_event,
 )
+from mapapp.notices import Links
 from mapapp.storage import (
     VERSION_FIELD,
     Audit,
@@ -194,3 +196,106 @@ def _log(who: str, action: str, events: list[dict[str, str]]) -> None:
             event["id"],
             event[VERSION_FIELD],
         )
+
+
+# Organisers' changes of published events, waiting for review (see mapapp.pending_changes)
+
+NO_CHANGE_MESSAGE = (
+    "No change of this event is waiting for review: it may have been withdrawn, cancelled or "
+    "reviewed meanwhile. Nothing was saved."
+)
+CHANGE_REASON_MESSAGE = "Reason: say why the change is not accepted."
+PLACE_FIELDS = ("address", "city", "region", "country", "latitude", "longitude")
+
+
+def approve_change(event_id: str, who: str, version: str, links: Links) -> Outcome:
+    """Merge an organiser's waiting change into the published event, as the coordinator saw it.
+
+    If the change moves the event, it is placed again (and given the zone of its new place)
+    when the organiser's edit did not place it. Tells the organiser.
+    """
+    if not version:
+        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
+    current = _current(event_id)
+    if current[VERSION_FIELD] != version:
+        return Outcome(errors={"version": STALE_MESSAGE}, conflict={event_id: current})
+    proposal = pending_changes.proposal_of(current)
+    if proposal is None or not pending_changes.is_waiting(current):
+        return Outcome(errors={"pending_change": NO_CHANGE_MESSAGE})
+    merged, errors = validate_event(_placed_again(current, {**current, **proposal.fields}))
+    if merged is None:
+        return Outcome(errors=errors)
+    changes = {
+        **_changed_fields(current, merged),
+        pending_changes.CHANGE_FIELD: "",
+        pending_changes.NOTE_FIELD: "",
+    }
+    try:
+        stored = get_store().update(
+            event_id, changes, expected=version, audit=Audit(who, "approve-change")
+        )
+    except ConflictError as conflict:
+        return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
+    _log(who, "approve the change of", [stored])
+    pending_changes.notify(
+        lambda: notices.change_approved(stored, links), "change_approved", event_id
+    )
+    return Outcome(events=[stored])
+
+
+def reject_change(
+    event_id: str, who: str, reason: str, version: str, secret_key: str, links: Links
+) -> Outcome:
+    """Drop an organiser's waiting change, keeping the reason; the event stays as published.
+
+    A fresh edit link is stored with the rejection (in the same update) and sent with the reason.
+    """
+    reason = normalise_text(reason, multiline=True)
+    if not reason:
+        return Outcome(errors={pending_changes.NOTE_FIELD: CHANGE_REASON_MESSAGE})
+    limit = MAX_LENGTHS[pending_changes.NOTE_FIELD]
+    if len(reason) > limit:
+        return Outcome(
+            errors={pending_changes.NOTE_FIELD: f"Reason: keep it under {limit} characters."}
+        )
+    if not version:
+        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
+    current = _current(event_id)
+    if current[VERSION_FIELD] != version:
+        return Outcome(errors={"version": STALE_MESSAGE}, conflict={event_id: current})
+    if not pending_changes.is_waiting(current):
+        return Outcome(errors={"pending_change": NO_CHANGE_MESSAGE})
+    token, hashes = edit_links.with_new_link(secret_key, current)
+    changes = {
+        pending_changes.CHANGE_FIELD: "",
+        pending_changes.NOTE_FIELD: reason,
+        "edit_token_hash": hashes,
+    }
+    try:
+        stored = get_store().update(
+            event_id, changes, expected=version, audit=Audit(who, "reject-change"), touch=False
+        )
+    except ConflictError as conflict:
+        return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
+    _log(who, "reject the change of", [stored])
+    pending_changes.notify(
+        lambda: notices.change_rejected(stored, reason, token, links), "change_rejected", event_id
+    )
+    return Outcome(events=[stored])
+
+
+def _placed_again(current: Mapping[str, str], merged: dict[str, str]) -> dict[str, str]:
+    """Return a merged change placed again when it moves the event and was not placed itself."""
+    if all(merged[name] == current[name] for name in PLACE_FIELDS):
+        return merged
+    if merged["latitude"] and merged["longitude"]:
+        if not merged["timezone"]:
+            from mapapp.geocoding import timezone_at
+
+            latitude, longitude = float(merged["latitude"]), float(merged["longitude"])
+            merged["timezone"] = timezone_at(latitude, longitude) or ""
+        return merged
+    located = placing.locate(merged)
+    if not located.candidates:
+        return merged  # not found now either: the coordinator can place it on the map
+    return placing.place_event(merged, located.candidates)

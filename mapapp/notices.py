@@ -102,7 +102,17 @@ def edit_links(
     return mail.queue("edit_links", to, {"home_url": links.home, "events": items})
 
 
-def contact_changed(old_address: str, event: Mapping[str, str], links: Links) -> str:
-    """Tell an event's former contact address that the contact was changed."""
-    context = {**_event_context(event, links), "new_address": event["contact_email"]}
+def contact_changed(
+    old_address: str, event: Mapping[str, str], links: Links, *, waiting: bool = False
+) -> str:
+    """Tell an event's former contact address that the contact was changed.
+
+    waiting: the change waits for a coordinator's review (the event is published), so the old
+    address stays the event's until it is approved (context "waiting" is "yes", else empty).
+    """
+    context = {
+        **_event_context(event, links),
+        "new_address": event["contact_email"],
+        "waiting": "yes" if waiting else "",
+    }
     return mail.queue("contact_changed", old_address, context, event_id=event["id"])

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mapapp import notices, pending_changes
+from mapapp.notices import Links
 from mapapp.placing import check_coordinates, locate, place_event
 from mapapp.storage import VERSION_FIELD, Audit, ConflictError, EventStore
 from mapapp.submission_rules import SUBMITTED_FIELDS
 from mapapp.submissions import ORGANISER, Outcome, check_submission
 
-# Fields whose content, when changed through the edit link, sends the event back for review.
+# Fields whose content, when changed through the edit link, is reviewed again.
 CONTENT_FIELDS = SUBMITTED_FIELDS + ("latitude", "longitude", "timezone")
 CHANGED_MESSAGE = (
     "Your event changed since you opened this page (a coordinator may have reviewed it). "
@@ -22,32 +24,118 @@ MISSING_VERSION_MESSAGE = (
 )
 
 
+# What an edit came to, as edit_result names it.
+UNCHANGED, SAVED, WAITING, CANCELLED = "unchanged", "saved", "waiting", "cancelled"
+# The fields an edit stores: the content, and how its place was found.
+EDITED_FIELDS = CONTENT_FIELDS + ("location_precision", "location_source")
+
+
 def apply_edit(
     store: EventStore, current: Mapping[str, str], event: Mapping[str, str], version: str
 ) -> dict[str, str]:
-    """Save an organiser's edit of the version they saw; a change of content sends it back to pending.
+    """Save an organiser's edit of the version they saw.
 
+    A published event stays as approved: a change of content waits for review in its
+    pending_change (replacing any change waiting, or cancelling it when the edit matches the
+    approved version). Any other event takes the change at once and goes back to pending.
     Raises ConflictError if the event changed since that version.
     """
-    changes = {
-        name: event[name] for name in CONTENT_FIELDS + ("location_precision", "location_source")
-    }
+    changes = {name: event[name] for name in EDITED_FIELDS}
+    if current["status"] == pending_changes.PUBLISHED_STATUS:
+        return _request_change(store, current, changes, version)
     changed = any(current[name] != changes[name] for name in CONTENT_FIELDS)
     if not changed:
         return dict(current)
     changes["status"] = "pending"
+    changes[pending_changes.CHANGE_FIELD] = ""  # a change left from when it was published
     return store.update(
         current["id"], changes, expected=version, audit=Audit(ORGANISER, "organiser-edit")
     )
 
 
-def withdraw_event(store: EventStore, event_id: str, version: str) -> dict[str, str]:
-    """Mark an event withdrawn by its organiser, if still at the version they saw.
+def _request_change(
+    store: EventStore, current: Mapping[str, str], changes: Mapping[str, str], version: str
+) -> dict[str, str]:
+    """Keep a published event's change apart, as a diff against the approved version."""
+    diff = pending_changes.changed_fields(current, changes, EDITED_FIELDS)
+    if not set(diff) & set(CONTENT_FIELDS):
+        diff = {}  # how the same place was found is no change of content
+    waiting = pending_changes.proposal_of(current)
+    if waiting is not None and diff == waiting.fields:
+        return dict(current)  # the same change again
+    if not diff:
+        if waiting is None:
+            return dict(current)
+        return store.update(
+            current["id"],
+            {pending_changes.CHANGE_FIELD: ""},
+            expected=version,
+            audit=Audit(ORGANISER, "change-cancel"),
+            touch=False,  # nothing public changes while a change waits, nor when it goes
+        )
+    proposal = {
+        pending_changes.CHANGE_FIELD: pending_changes.encode(diff, based_on=version),
+        pending_changes.NOTE_FIELD: "",  # a reason for an earlier change's rejection is done with
+    }
+    return store.update(
+        current["id"],
+        proposal,
+        expected=version,
+        audit=Audit(ORGANISER, "change-request"),
+        touch=False,
+    )
 
-    Raises ConflictError if it changed since.
+
+def edit_result(before: Mapping[str, str], after: Mapping[str, str]) -> str:
+    """Return what an edit came to: unchanged, saved (now pending), waiting or cancelled."""
+    if dict(after) == dict(before):
+        return UNCHANGED
+    if pending_changes.is_waiting(after):
+        return WAITING
+    if after["status"] == pending_changes.PUBLISHED_STATUS:
+        return CANCELLED
+    return SAVED
+
+
+def send_notices(before: Mapping[str, str], after: Mapping[str, str], links: Links) -> None:
+    """Tell the organiser what their edit came to, and the old address of a new contact.
+
+    A change waiting for review: change_received to the address on file (still the old one), and
+    contact_changed to it as well when the change names a new contact address (once per new
+    address). A change saved at once: contact_changed to the old address if the contact changed.
+    """
+    result = edit_result(before, after)
+    event_id = after["id"]
+    old_address = before["contact_email"]
+    if result == WAITING:
+        pending_changes.notify(
+            lambda: notices.change_received(after, links), "change_received", event_id
+        )
+        proposed, earlier = pending_changes.proposed(after), pending_changes.proposed(before)
+        if proposed["contact_email"] not in {old_address, earlier["contact_email"]}:
+            pending_changes.notify(
+                lambda: notices.contact_changed(old_address, proposed, links, waiting=True),
+                "contact_changed",
+                event_id,
+            )
+    elif result == SAVED and after["contact_email"] != old_address:
+        pending_changes.notify(
+            lambda: notices.contact_changed(old_address, after, links),
+            "contact_changed",
+            event_id,
+        )
+
+
+def withdraw_event(store: EventStore, event_id: str, version: str) -> dict[str, str]:
+    """Mark an event withdrawn by its organiser, cancelling any change waiting for review.
+
+    Raises ConflictError if it changed since the version they saw.
     """
     return store.update(
-        event_id, {"status": "withdrawn"}, expected=version, audit=Audit(ORGANISER, "withdraw")
+        event_id,
+        {"status": "withdrawn", pending_changes.CHANGE_FIELD: ""},
+        expected=version,
+        audit=Audit(ORGANISER, "withdraw"),
     )
 
 
@@ -67,9 +155,11 @@ def edit_submission(
     if errors:
         return Outcome(errors=errors)
     assert event is not None
-    moved = (latitude, longitude) != (current["latitude"], current["longitude"])
+    # The form showed the event as the organiser last sent it: with their waiting change.
+    seen = pending_changes.proposed(current)
+    moved = (latitude, longitude) != (seen["latitude"], seen["longitude"])
     address_changed = any(
-        event[name] != current[name] for name in ("address", "city", "region", "country")
+        event[name] != seen[name] for name in ("address", "city", "region", "country")
     )
     if moved:
         placed = place_event(event, [], latitude=latitude, longitude=longitude)
@@ -79,10 +169,10 @@ def edit_submission(
         placed = {
             **event,
             **{
-                name: current[name]
+                name: seen[name]
                 for name in ("latitude", "longitude", "location_precision", "location_source")
             },
-            "timezone": current["timezone"],
+            "timezone": seen["timezone"],
         }
     try:
         stored = apply_edit(store, current, placed, version)

@@ -521,6 +521,8 @@ def _event(
         "updated_at": created,
         "edit_token_hash": "",
         "moderation_note": "",
+        "pending_change": "",
+        "change_note": "",
     }
 
 

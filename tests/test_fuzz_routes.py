@@ -37,6 +37,7 @@ from tests.conftest import (
     COORDINATOR_NAME,
     COORDINATOR_PASSWORD,
     add_valid_event,
+    change,
     make_event,
     make_submission,
 )
@@ -301,7 +302,7 @@ class Target:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """Return an app on a store with real events of each status, CSRF off so forms go deep."""
-    from mapapp import coordinators, submissions
+    from mapapp import coordinators, pending_changes, submissions
 
     data_dir = tmp_path_factory.mktemp("fuzz-data")
     app = create_app(
@@ -339,6 +340,11 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     event, _ = validate_event(make_event(status="pending", title="Organiser's event"))
     assert event is not None
     tokens = [submissions.create_event(store, event, FUZZ_SECRET_KEY)[1]]
+    # A published event whose organiser's change waits for review (the change routes reach it).
+    published, token = submissions.create_event(store, event, FUZZ_SECRET_KEY)
+    proposal = pending_changes.encode({"title": "A waiting change"}, based_on="1")
+    change(store, published["id"], {"status": "approved", "pending_change": proposal})
+    tokens.append(token)
     with app.app_context():
         coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
         static_files = [

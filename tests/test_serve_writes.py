@@ -72,6 +72,8 @@ SCHEDULE = (
     ("edit", 1),
 )
 IMPORT_ROWS = 2
+# The title of an organiser's change waiting for review, as read_store adds it to each event.
+WAITING_TITLE = "pending_change.title"
 # The audit log's name of an operation, where it differs.
 AUDIT_ACTIONS = {"bulk": "approve"}
 # Test 2.
@@ -252,10 +254,17 @@ def read_store(data_dir: Path) -> tuple[dict[str, dict[str, str]], list[dict[str
         assert store.audit.damage == [], store.audit.damage
         assert frame["id"].is_unique, frame["id"][frame["id"].duplicated()].tolist()
         events = {row["id"]: row for row in frame.to_dict("records")}
+        for row in events.values():
+            row[WAITING_TITLE] = waiting_title(row["pending_change"])
         entries = store.audit.frame().to_dict("records")
     finally:
         store.close()
     return events, entries  # type: ignore[return-value]
+
+
+def waiting_title(pending_change: str) -> str:
+    """Return the title of an organiser's change waiting for review, or "" (none, or the same)."""
+    return str(json.loads(pending_change or "{}").get("fields", {}).get("title", ""))
 
 
 def errors_in_log(log_path: Path) -> list[str]:
@@ -640,7 +649,15 @@ class ClientMix:
                 return Outcome.CUT
             return self.client.posted(event.edit_path, data={**form.values(), "title": title})
 
-        changes = [(event.event_id, "title", title), (event.event_id, "status", "pending")]
+        if event.status == "approved":  # the change waits for review; the event stays as is
+            changes = [(event.event_id, WAITING_TITLE, title)]
+            self.client.settle("change-request", changes, attempt, who="organiser")
+            return
+        changes = [
+            (event.event_id, "title", title),
+            (event.event_id, "status", "pending"),
+            (event.event_id, WAITING_TITLE, ""),  # a change left from when it was published
+        ]
         if self.client.settle("organiser-edit", changes, attempt, who="organiser"):
             event.status = "pending"
 
@@ -657,7 +674,7 @@ class ClientMix:
                 return Outcome.DONE_BEFORE if "You withdrew this event" in page else Outcome.CUT
             return self.client.posted(path, data={**form.values(), "confirm": "y"})
 
-        changes = [(event.event_id, "status", "withdrawn")]
+        changes = [(event.event_id, "status", "withdrawn"), (event.event_id, WAITING_TITLE, "")]
         self.client.settle("withdraw", changes, attempt, who="organiser")
         event.status = "withdrawn"  # saved, or landed before: either way leave it alone
 
@@ -756,6 +773,16 @@ def check_audit(
         created.add((entry["event_id"], entry["action"], entry["who"]))
         for name, (_old, new) in json.loads(entry["changes"] or "{}").items():
             recorded.add((entry["event_id"], entry["action"], entry["who"], name, new))
+            if name == "pending_change":
+                recorded.add(
+                    (
+                        entry["event_id"],
+                        entry["action"],
+                        entry["who"],
+                        WAITING_TITLE,
+                        waiting_title(new),
+                    )
+                )
     missing = []
     for kind, operation, who, event_id, name, value in changes:
         if kind != "ack":
@@ -765,8 +792,8 @@ def check_audit(
             found = (event_id, "submit", who) in created
         elif name == "status" and action in {"organiser-edit", "reject"}:
             continue  # written only if the status was another; the title or reason is checked
-        elif name == "location_precision":
-            continue  # as above
+        elif name == "location_precision" or (name == WAITING_TITLE and not value):
+            continue  # as above: a waiting change is cleared only if there was one
         else:
             found = (event_id, action, who, name, value) in recorded
         if not found:

@@ -18,9 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mapapp.events import FIELDS
 from mapapp.storage import Audit, EventNotFoundError, EventStore, StoreDamagedError, per_frame
-from mapapp.storage.event_store import STORED_FIELDS
+from mapapp.storage.event_store import FIELDS_BEFORE_CHANGES, STORED_FIELDS
 from mapapp.storage.records import UTF8_BOM, complete_length
 from tests.conftest import change, make_event
 
@@ -209,7 +208,8 @@ def test_version_changes_with_every_write(data_dir: Path) -> None:
 def test_a_file_with_the_previous_header_is_upgraded_once_with_a_backup(data_dir: Path) -> None:
     event = {**make_event(id="oldevent"), "created_at": "2026-01-01T10:00:00Z"}
     with open(data_dir / "events.csv", "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, FIELDS, extrasaction="ignore")  # no version column
+        # The oldest header: no version column, no columns for changes waiting for review.
+        writer = csv.DictWriter(handle, FIELDS_BEFORE_CHANGES, extrasaction="ignore")
         writer.writeheader()
         writer.writerow(event)
     original = (data_dir / "events.csv").read_bytes()

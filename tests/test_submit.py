@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -314,15 +315,17 @@ def test_an_unknown_place_is_kept_for_a_coordinator(client: FlaskClient, store: 
 # The edit link
 
 
-def test_the_edit_link_edits_and_sends_back_to_review(
+def test_the_edit_link_edits_a_rejected_event_and_sends_it_back_to_review(
     client: FlaskClient, store: EventStore
 ) -> None:
+    # An approved event's change waits for review instead: see tests/test_pending_changes.py.
     _, edit_url = submit_event(client)
     path = edit_url.split("localhost", 1)[1]
     [event] = store.frame().to_dict("records")
-    change(store, event["id"], {"status": "approved"})
+    change(store, event["id"], {"status": "rejected", "moderation_note": "Give a real title."})
     page = client.get(path).get_data(as_text=True)
-    assert "published on the map" in page
+    assert "not published" in page
+    assert "<blockquote>Give a real title.</blockquote>" in page
     data = edit_data(page, event, title="A better title")
     response = client.post(path, data=data)
     assert response.status_code == 303
@@ -387,10 +390,13 @@ def test_an_edit_of_an_event_changed_meanwhile_is_409_and_keeps_the_typing(
     assert "<td>Light up the town hall</td><td>My own better title</td>" in answer
     assert store.get(event["id"])["title"] == event["title"]
     assert store.get(event["id"])["status"] == "approved"
-    # The page now carries the new version: sending it again saves the organiser's text.
+    # The page now carries the new version: sending it again saves the organiser's text, as a
+    # change waiting for review since the event is published now.
     data["version"] = version_of(answer)
     assert client.post(path, data=data).status_code == 303
-    assert store.get(event["id"])["title"] == "My own better title"
+    stored = store.get(event["id"])
+    assert (stored["title"], stored["status"]) == (event["title"], "approved")
+    assert json.loads(stored["pending_change"])["fields"] == {"title": "My own better title"}
 
 
 @pytest.mark.parametrize("version", ["", "stale"])

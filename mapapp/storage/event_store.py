@@ -36,13 +36,17 @@ from mapapp.storage.validation import ColumnRule, TableSpec
 EVENTS_FILE = "events.csv"
 AUDIT_FILE = "audit.csv"
 STORED_FIELDS: tuple[str, ...] = (*FIELDS, VERSION_FIELD)
+# The columns before an organiser's change of a published event could wait for review.
+FIELDS_BEFORE_CHANGES: tuple[str, ...] = tuple(
+    name for name in FIELDS if name not in {"pending_change", "change_note"}
+)
 EVENTS_SPEC = TableSpec(
     file_name=EVENTS_FILE,
     columns=STORED_FIELDS,
     key="id",
     # Every schema change registers the header it replaces here; it is upgraded once, with a
     # backup. Any other header is refused with the column named.
-    older_headers=(FIELDS,),
+    older_headers=(FIELDS_BEFORE_CHANGES, (*FIELDS_BEFORE_CHANGES, VERSION_FIELD)),
     rules={
         "id": ColumnRule("id", required=True),
         "status": ColumnRule("choice", required=True, choices=tuple(STATUSES)),
@@ -174,11 +178,21 @@ class EventStore(CsvTable):
         raise TypeError("Use EventStore.add_many(events, audit=Audit(who, action)).")
 
     def update(
-        self, event_id: str, changes: Mapping[str, str], *, expected: str, audit: Audit
+        self,
+        event_id: str,
+        changes: Mapping[str, str],
+        *,
+        expected: str,
+        audit: Audit,
+        touch: bool = True,
     ) -> dict[str, str]:
-        """Change fields of one event if it is still at the expected version; return it."""
+        """Change fields of one event if it is still at the expected version; return it.
+
+        touch=False keeps updated_at (the event's last revision, public: .ics LAST-MODIFIED)
+        for a change of private bookkeeping only, such as a change waiting for review.
+        """
         return self.update_many(
-            {event_id: changes}, expected={event_id: expected}, audit=audit
+            {event_id: changes}, expected={event_id: expected}, audit=audit, touch=touch
         ).rows[0]
 
     def update_many(
@@ -188,6 +202,7 @@ class EventStore(CsvTable):
         expected: Mapping[str, str],
         audit: Audit,
         skip_stale: bool = False,
+        touch: bool = True,
     ) -> Updated:
         """Change fields of several events in one atomic rewrite, each if still as expected.
 
@@ -234,7 +249,9 @@ class EventStore(CsvTable):
                 if not diff:
                     continue
                 stamped = {name: pair[1] for name, pair in diff.items()}
-                stamped |= {"updated_at": utc_now(), VERSION_FIELD: str(number)}
+                stamped |= {VERSION_FIELD: str(number)}
+                if touch:
+                    stamped["updated_at"] = utc_now()
                 for name, value in stamped.items():
                     changed.iat[position, column_of[name]] = value
                 line = encode_row([str(value) for value in changed.iloc[position]])

@@ -14,7 +14,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from mapapp import audit, moderation, stats, submission_rules
+from mapapp import audit, moderation, pending_changes, stats, submission_rules
 from mapapp.events import (
     CATEGORIES,
     FIELD_LABELS,
@@ -26,6 +26,7 @@ from mapapp.events import (
 from mapapp.filters import apply_filter, parse_filter
 from mapapp.storage import EventNotFoundError, get_store
 from mapapp.web.auth import safe_next
+from mapapp.web.links import links
 
 PER_PAGE = 25
 AUDIT_PER_PAGE = 50
@@ -59,6 +60,18 @@ class RejectForm(ActionForm):
         validators=[
             DataRequired("Reason: say why the event is rejected."),
             Length(max=MAX_LENGTHS["moderation_note"]),
+        ],
+    )
+
+
+class RejectChangeForm(ActionForm):
+    """Reject an organiser's waiting change with a reason."""
+
+    reason = TextAreaField(
+        "Reason",
+        validators=[
+            DataRequired(moderation.CHANGE_REASON_MESSAGE),
+            Length(max=MAX_LENGTHS["change_note"]),
         ],
     )
 
@@ -104,6 +117,11 @@ def queue() -> str:
         action_form=ActionForm(),
         reject_form=RejectForm(formdata=None),
         place_form=PlaceForm(formdata=None),
+        waiting=[
+            (event, pending_changes.changes_of(event))
+            for event in pending_changes.waiting_events(frame)
+        ],
+        reject_change_form=RejectChangeForm(formdata=None),
     )
 
 
@@ -172,6 +190,41 @@ def place(event_id: str) -> ResponseReturnValue:
     return _answer(outcome, "place", "Placed the event on the map.", form.next.data, typed)
 
 
+@blueprint.post("/events/<event_id>/approve-change")
+def approve_change(event_id: str) -> ResponseReturnValue:
+    """Publish an organiser's waiting change of an approved event."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(safe_next(form.next.data), code=303)
+    outcome = moderation.approve_change(
+        event_id, current_user.name, form.version.data or "", links()
+    )
+    return _answer(outcome, "approve-change", "Published the organiser's change.", form.next.data)
+
+
+@blueprint.post("/events/<event_id>/reject-change")
+def reject_change(event_id: str) -> ResponseReturnValue:
+    """Turn down an organiser's waiting change with a reason; the event stays as approved."""
+    form = RejectChangeForm()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for error in errors:
+                flash(error if ":" in error else f"Reason: {error}", "error")
+        return redirect(safe_next(form.next.data), code=303)
+    outcome = moderation.reject_change(
+        event_id,
+        current_user.name,
+        form.reason.data or "",
+        form.version.data or "",
+        str(current_app.config["SECRET_KEY"]),
+        links(),
+    )
+    typed = {"change_note": form.reason.data or ""}
+    success = "Turned down the organiser's change; the event stays as it was approved."
+    return _answer(outcome, "reject-change", success, form.next.data, typed)
+
+
 def _answer(
     outcome: moderation.Outcome,
     action: str,
@@ -193,6 +246,7 @@ def _answer(
             reject_form=RejectForm(formdata=None),
             place_form=PlaceForm(formdata=None),
             next_url=safe_next(next_url),
+            changes=pending_changes.changes_of(current),
         ), 409
     if outcome.errors.get("version") == moderation.MISSING_VERSION_MESSAGE:
         raise BadRequest(moderation.MISSING_VERSION_MESSAGE)
@@ -248,6 +302,7 @@ def edit(event_id: str) -> ResponseReturnValue:
         multiline=MULTILINE,
         history=audit.page(1, AUDIT_PER_PAGE, event_id=event_id),
         place_form=PlaceForm(formdata=None),
+        changes=pending_changes.changes_of(event) if pending_changes.is_waiting(event) else [],
     ), status
 
 

@@ -18,18 +18,37 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from mapapp import edit_links, organiser_edits, submissions
+from mapapp import edit_links, organiser_edits, pending_changes, submissions
 from mapapp.duplicates import public_warning
 from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
 from mapapp.storage import ConflictError, get_store
 from mapapp.web.limits import configured_limit, keeps_form, limiter
+from mapapp.web.links import links
 
 SESSION_TOKEN_KEY = "mapapp.edit_token"
 CSRF_MESSAGE = "This form has expired: please send it again."
 # The preview's place choice is a candidate's index in ASCII digits (str.isdigit() takes "²" too).
 PLACE_PATTERN = re.compile(r"[0-9]{1,3}")
 PLACE_MESSAGE = "Place: choose one of the places listed, or type the coordinates."
+
+# What the organiser is told after an edit, by what it came to (organiser_edits.edit_result).
+EDIT_MESSAGES = {
+    organiser_edits.SAVED: (
+        "success",
+        "Your changes are saved. A coordinator will review the event again.",
+    ),
+    organiser_edits.WAITING: (
+        "success",
+        "Your change is saved and waits for a coordinator's review; the map shows the approved "
+        "version until then.",
+    ),
+    organiser_edits.CANCELLED: (
+        "success",
+        "Your event is as it was approved, so the change that was waiting is cancelled.",
+    ),
+    organiser_edits.UNCHANGED: ("info", "Nothing changed."),
+}
 
 blueprint = Blueprint("submit", __name__)
 log = logging.getLogger(__name__)
@@ -57,9 +76,10 @@ def _render_edit(
     version: str = "",
 ) -> tuple[str, int]:
     """Show the edit page: the form as typed (or as stored), the event now after a lost race."""
-    if form is None:
-        form = EditForm(formdata=None, data=submissions.form_values(event))
-        form.latitude.data, form.longitude.data = event["latitude"], event["longitude"]
+    if form is None:  # the event as the organiser last sent it: with their waiting change
+        shown = pending_changes.proposed(event)
+        form = EditForm(formdata=None, data=submissions.form_values(shown))
+        form.latitude.data, form.longitude.data = shown["latitude"], shown["longitude"]
     typed = {name: str(request.form.get(name, "")) for name in organiser_edits.CONTENT_FIELDS}
     status = 409 if conflict else (422 if errors else 200)
     return render_template(
@@ -74,6 +94,7 @@ def _render_edit(
         typed=typed,
         fields=organiser_edits.CONTENT_FIELDS,
         labels=FIELD_LABELS,
+        change_waiting=pending_changes.is_waiting(event),
     ), status
 
 
@@ -272,11 +293,11 @@ def edit(token: str) -> Response | tuple[str, int]:
         return _render_edit(outcome.conflict, form, outcome.errors, conflict=True)
     if outcome.event is None:
         return _render_edit(current, form, outcome.errors, version=request.form.get("version", ""))
-    if outcome.changed:
-        log.info("Event %s edited by its organiser, pending review", current["id"])
-        flash("Your changes are saved. A coordinator will review the event again.", "success")
-    else:
-        flash("Nothing changed.", "info")
+    result = organiser_edits.edit_result(current, outcome.event)
+    log.info("Event %s edited by its organiser: %s", current["id"], result)
+    category, message = EDIT_MESSAGES[result]
+    flash(message, category)
+    organiser_edits.send_notices(current, outcome.event, links())
     return redirect(url_for("submit.edit", token=token), code=303)
 
 

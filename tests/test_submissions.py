@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from datetime import date, timedelta
 
 import numpy as np
@@ -294,16 +296,24 @@ def test_only_the_token_hash_is_stored_and_it_opens_its_event(store: EventStore)
     assert submissions.event_for_token(store, SECRET, "garbage") is None
 
 
-def test_editing_content_sends_an_approved_event_back_to_pending(store: EventStore) -> None:
+def test_editing_content_keeps_an_approved_event_and_sends_a_rejected_one_back(
+    store: EventStore,
+) -> None:
     stored, _ = submissions.create_event(store, placed(), SECRET)
     approved = change(store, stored["id"], {"status": "approved"})
     unchanged = organiser_edits.apply_edit(store, approved, approved, approved["version"])
-    assert unchanged["status"] == "approved"
+    assert unchanged == approved
     edited = organiser_edits.apply_edit(
         store, approved, {**approved, "title": "New title"}, approved["version"]
     )
-    assert edited["status"] == "pending"
-    assert store.get(stored["id"])["title"] == "New title"
+    assert (edited["status"], edited["title"]) == ("approved", approved["title"])
+    assert json.loads(edited["pending_change"])["fields"] == {"title": "New title"}
+    rejected = change(store, stored["id"], {"status": "rejected", "pending_change": ""})
+    edited = organiser_edits.apply_edit(
+        store, rejected, {**rejected, "title": "Fixed title"}, rejected["version"]
+    )
+    assert (edited["status"], edited["title"]) == ("pending", "Fixed title")
+    assert store.get(stored["id"])["title"] == "Fixed title"
 
 
 def test_check_coordinates() -> None:

@@ -247,6 +247,7 @@ def confirm_submission(
     latitude: str,
     longitude: str,
     submit_anyway: bool,
+    keep_point: bool = False,
 ) -> Outcome:
     """Store a previewed draft at the chosen place, unless it needs another look."""
     preview = load_draft(secret_key, draft)  # raises DraftError
@@ -262,6 +263,8 @@ def confirm_submission(
         latitude=latitude.strip(),
         longitude=longitude.strip(),
     )
+    if not keep_point and (warning := placing.outside_warning(placed)):
+        errors["keep_point"] = warning
     preview.duplicates = find_duplicates(store.frame(), placed)
     if preview.duplicates and drafts.is_used(preview.draft_id):
         # Another confirmation of this draft stored it meanwhile: the "duplicate" is this event
@@ -272,6 +275,8 @@ def confirm_submission(
             "This looks like an event already on the map: if it is a different event, tick "
             "the box to submit it anyway."
         )
+        return Outcome(errors=errors, preview=preview)
+    if errors:  # the pin is outside the event's country: the preview shows the warning again
         return Outcome(errors=errors, preview=preview)
     # Used up under the store's lock before the event is stored: of two confirmations of one
     # draft (a double click, a replay, two workers at once) only the first stores an event.

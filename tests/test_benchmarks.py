@@ -38,6 +38,8 @@ RUNS = {
     ),
     # 13-23 s
     "bench_store.py": (["--sizes", "1000", "--appends", "20"], "| Operation ", 180),
+    # 3-5 s: the outlines, cities1000 and 500 towns
+    "bench_outlines.py": (["--sample", "500"], "| beyond (km) | towns |", 120),
     # 8-13 s
     "bench_submit.py": (["--events", "200", "--submissions", "20"], "| step ", 120),
 }

@@ -161,6 +161,7 @@
       });
     }
 
+    element.placeMap = map;  // for the page's own scripts and the browser tests
     return {
       map: map,
       moveTo: function (lat, lon, zoom) {

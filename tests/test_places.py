@@ -163,6 +163,10 @@ def test_the_search_asks_nominatim_once_when_configured(
         pytest.approx(37.2911)
     )
     assert len(nominatim_stub.search_requests()) == 1
+    # A town the gazetteer knows is answered without Nominatim.
+    town = client.get("/places/search", query_string={"q": "Paradas", "country": "ES"})
+    assert [place["source"] for place in town.get_json()["places"]] == ["gazetteer"]
+    assert len(nominatim_stub.search_requests()) == 1
 
 
 def test_when_nominatim_is_down_the_gazetteer_still_answers(
@@ -170,7 +174,8 @@ def test_when_nominatim_is_down_the_gazetteer_still_answers(
 ) -> None:
     nominatim_stub.fail_with(503)
     client = create_app({**app_config, **nominatim_config}).test_client()
-    body = client.get("/places/search", query_string={"q": "Paradas", "country": "ES"}).get_json()
+    query = {"q": "Calle Real 5, Paradas", "country": "ES"}
+    body = client.get("/places/search", query_string=query).get_json()
     assert [place["name"] for place in body["places"]] == ["Paradas, Spain"]
     assert "We could not reach the geocoding service just now" in body["message"]
 
@@ -178,9 +183,10 @@ def test_when_nominatim_is_down_the_gazetteer_still_answers(
 # The pages
 
 
-def test_both_placing_maps_get_the_tiles_and_the_opening_view(
-    app_config: dict[str, Any], store: EventStore
-) -> None:
+def test_both_placing_maps_get_the_configured_tiles(app_config: dict[str, Any]) -> None:
+    from mapapp import coordinators
+    from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, sign_in
+
     tiles = "http://127.0.0.1:9/{z}/{x}/{y}.png"
     app = create_app({**app_config, "TILES": tiles, "TILES_ATTRIBUTION": "Stub tiles"})
     client = app.test_client()
@@ -189,6 +195,13 @@ def test_both_placing_maps_get_the_tiles_and_the_opening_view(
     assert '"tiles": "http://127.0.0.1:9/{z}/{x}/{y}.png"' in text
     assert "img-src 'self' data: http://127.0.0.1:9;" in page.headers["Content-Security-Policy"]
     assert 'id="preview-query"' in text and "Search for a place to move the pin" in text
+    with app.app_context():
+        coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
+    sign_in(client, COORDINATOR_NAME, COORDINATOR_PASSWORD)
+    add_valid_event(app.extensions["mapapp.store"], status="pending")
+    queue = client.get("/admin/")
+    assert '"tiles": "http://127.0.0.1:9/{z}/{x}/{y}.png"' in queue.get_data(as_text=True)
+    assert "img-src 'self' data: http://127.0.0.1:9;" in queue.headers["Content-Security-Policy"]
 
 
 def test_the_queue_map_opens_on_the_events_country(

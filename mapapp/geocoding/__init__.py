@@ -261,9 +261,14 @@ class Geocoder:
 
     def search(self, request: Request, limit: int = 5) -> GeocodeResult:
         """Search free text for a person placing a pin: the gazetteer's towns, then Nominatim's
-        places when it is configured (through the cache and the one-request-a-second lock)."""
-        offline, _ = self._offline(request, limit)
-        if self.nominatim is None:
+        places when it is configured (through the cache and the one-request-a-second lock).
+
+        Nominatim is asked only for what the gazetteer cannot answer alone (a street, a village
+        it does not know): a public search box must not spend the shared request a second on
+        towns the gazetteer has.
+        """
+        offline, match = self._offline(request, limit)
+        if self.nominatim is None or not self._needs_address(request, match, offline):
             return offline
         online = self._network(request, limit)
         extra = tuple(

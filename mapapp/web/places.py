@@ -39,6 +39,7 @@ MESSAGES = {
     "failed": "The search did not answer: please try again in a moment.",
     "choose": "Choose a place to move the pin there:",
     "checking": "Checking this point…",
+    "moved": "The pin is now at {name}.",
 }
 
 blueprint = Blueprint("places", __name__, url_prefix="/places")

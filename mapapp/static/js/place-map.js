@@ -49,10 +49,25 @@
       attributionControl: Boolean(config.tiles)
     });
     var view = options.view || { center: [20, 0], zoom: 2 };
-    if (view.bounds) {
-      map.fitBounds(view.bounds, { padding: [8, 8], maxZoom: options.zoom || 12 });
-    } else {
-      map.setView(view.center, view.zoom);
+    var touched = false;  // once the person moves the map or the pin, the view is theirs
+    function openView() {
+      if (view.bounds) {
+        map.fitBounds(view.bounds, { padding: [8, 8], maxZoom: options.zoom || 12, animate: false });
+      } else {
+        map.setView(view.center, view.zoom, { animate: false });
+      }
+    }
+    openView();
+    ["pointerdown", "wheel", "keydown"].forEach(function (name) {
+      element.addEventListener(name, function () { touched = true; });
+    });
+    /* The page's layout may still change the box's size (style sheets, the search box): keep the
+       opening view filling it until the person takes over. */
+    if (typeof ResizeObserver !== "undefined") {
+      new ResizeObserver(function () {
+        map.invalidateSize({ pan: false });
+        if (!touched) { openView(); }
+      }).observe(element);
     }
     if (config.tiles) {
       L.tileLayer(config.tiles, { attribution: config.attribution, maxZoom: 19 }).addTo(map);
@@ -118,11 +133,12 @@
     var list = find("[data-place-results]");
 
     function pick(result) {
+      touched = true;
       var latlng = L.latLng(result.lat, result.lon);
       place(latlng);
       map.setView(latlng, result.precision === "address" ? 17 : 13);
       moved(latlng);
-      say(status, result.name);
+      say(status, config.messages.moved.replace("{name}", result.name));
       list.replaceChildren();
     }
 
@@ -165,6 +181,7 @@
     return {
       map: map,
       moveTo: function (lat, lon, zoom) {
+        touched = true;
         var latlng = L.latLng(lat, lon);
         place(latlng);
         map.setView(latlng, zoom || Math.max(map.getZoom(), 12));

@@ -6,21 +6,25 @@ coordinator's out-of-country check, and the town-centre note of the preview."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from mapapp import create_app
+from mapapp import coordinators, create_app
 from mapapp.storage import EventStore
 from mapapp.web import places
-from tests.conftest import add_valid_event
+from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, add_valid_event, sign_in
 from tests.nominatim_stub import (  # noqa: F401  (fixtures)
     NominatimStub,
     nominatim_config,
     nominatim_stub,
 )
+from tests.servers import server_env, serving
 from tests.test_fuzz_routes import csrf_token
 from tests.test_submit import confirm, post_details
 
@@ -184,9 +188,6 @@ def test_when_nominatim_is_down_the_gazetteer_still_answers(
 
 
 def test_both_placing_maps_get_the_configured_tiles(app_config: dict[str, Any]) -> None:
-    from mapapp import coordinators
-    from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, sign_in
-
     tiles = "http://127.0.0.1:9/{z}/{x}/{y}.png"
     app = create_app({**app_config, "TILES": tiles, "TILES_ATTRIBUTION": "Stub tiles"})
     client = app.test_client()
@@ -283,3 +284,30 @@ def test_a_coordinator_placing_outside_the_country_is_told(
         follow_redirects=True,
     )
     assert "not Spain" not in inside.get_data(as_text=True)
+
+
+@pytest.mark.slow
+def test_searches_on_several_workers_keep_to_one_nominatim_request_a_second(
+    data_dir: Path, tmp_path: Path, server_port: int, nominatim_stub: NominatimStub
+) -> None:
+    env = {
+        **server_env(data_dir),
+        "MAPAPP_GEOCODER": "nominatim",
+        "MAPAPP_NOMINATIM_URL": nominatim_stub.url,
+        "MAPAPP_NOMINATIM_USER_AGENT": "mapapp-tests/1.0 (tests@example.org)",
+        "MAPAPP_NOMINATIM_MIN_INTERVAL": "1.0",
+        "MAPAPP_PLACE_SEARCH_RATE_LIMIT": "off",
+    }
+    streets = [f"Calle Real {number}, Paradas" for number in range(4)]
+    with serving(data_dir, tmp_path / "serve.log", server_port, workers=3, env=env) as (url, _):
+
+        def search(text: str) -> int:
+            query = {"q": text, "country": "ES"}
+            return requests.get(f"{url}/places/search", params=query, timeout=30).status_code
+
+        with ThreadPoolExecutor(len(streets)) as pool:
+            statuses = list(pool.map(search, streets))
+    assert statuses == [200] * len(streets)
+    arrivals = sorted(request.arrived for request in nominatim_stub.search_requests())
+    assert len(arrivals) == len(streets)
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:], strict=False)) >= 0.99

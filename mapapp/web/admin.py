@@ -171,7 +171,7 @@ def place(event_id: str) -> ResponseReturnValue:
     typed = {"latitude": latitude, "longitude": longitude}
     if outcome.ok and outcome.events:  # placed: say so if the point is outside its country
         if warning := placing.outside_warning(outcome.events[0], by_hand=False):
-            flash(warning, "error")
+            flash(warning, "warning")
     return _answer(outcome, "place", "Placed the event on the map.", form.next.data, typed)
 
 

@@ -72,6 +72,8 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_CACHE_DIR": "",
     "EXPORT_CACHE_BYTES": 512 * 1024 * 1024,
     "EXPORT_RATE_LIMIT": "20 per hour",
+    # Place searches of the placing maps per client (each may ask Nominatim once).
+    "PLACE_SEARCH_RATE_LIMIT": "120 per hour",
 }
 
 # Settings converted from their environment string to the default's type.

@@ -98,6 +98,7 @@ class ConfirmForm(FlaskForm):
     latitude = StringField("Latitude", render_kw={"inputmode": "decimal"})
     longitude = StringField("Longitude", render_kw={"inputmode": "decimal"})
     submit_anyway = BooleanField("This is a different event: submit it anyway")
+    keep_point = BooleanField("The pin is where the event takes place: keep it there")
 
 
 class EditForm(SubmitForm):

@@ -7,12 +7,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mapapp import geocoding
-from mapapp.events import FIELD_LABELS, MAX_LENGTHS, format_coordinate
+from mapapp import geocoding, outlines
+from mapapp.events import FIELD_LABELS, MAX_LENGTHS, country_name, format_coordinate
 
 # Who placed an event, as location_source says.
 MANUAL_SOURCE = "organiser"
 API_SOURCE = "partner"
+# How far a pin may land from its country's 50m outline, or from one of its towns, before we
+# warn. GeoNames towns lie within 8 km of their own country's outline in 99.5% of cases (coasts,
+# harbours, islets the 50m outlines smooth away; measured on 30,000 towns, see
+# docs/placing.md); a point 60 km inside a neighbour is warned about.
+TOLERANCE_KM = 20.0
+# Zoom levels the placing maps open at: a town, a point placed before.
+TOWN_ZOOM = 12
+WORLD_VIEW: dict[str, Any] = {"center": [20.0, 0.0], "zoom": 2}
 
 
 @dataclass(frozen=True)
@@ -152,3 +160,142 @@ def parse_choice(raw: str, candidates: list[Candidate]) -> int | None:
     if raw.isascii() and raw.isdigit() and int(raw) < len(candidates):  # "²" is a digit too
         return int(raw)
     return None
+
+
+# Checking a point by eye
+
+
+@dataclass(frozen=True)
+class PointCheck:
+    """What a pin's point means: its time zone, the country it is in, and any warning."""
+
+    zone: str
+    zone_message: str
+    country: str  # alpha-2 of the country the point is in ("" at sea or unknown)
+    outside: bool  # the point is clearly outside the event's country
+    message: str  # the warning, a whole sentence ("" when there is none)
+
+
+def check_point(latitude: float, longitude: float, country: str) -> PointCheck:
+    """Return the time zone at a point and whether it is outside the event's country."""
+    zone = geocoding.timezone_at(latitude, longitude)
+    zone_message = f"Time zone: {zone}" if zone else "We do not know the time zone at this point."
+    shapes = outlines.get_outlines()
+    found = shapes.country_at(latitude, longitude) if shapes is not None else ""
+    outside = bool(country) and is_outside(
+        shapes, geocoding.town_points(country), country, latitude, longitude
+    )
+    return PointCheck(
+        zone, zone_message, found, outside, outside_message(country, found) if outside else ""
+    )
+
+
+def outside_warning(event: Mapping[str, str], *, by_hand: bool = True) -> str:
+    """Return the warning for an event placed by hand outside its country, or "".
+
+    by_hand: the organiser's words, who may keep the point with a tick box; else the warning
+    alone (a coordinator's placing is saved, and the coordinator told).
+    """
+    if event.get("location_precision") != "manual" or not event.get("country"):
+        return ""
+    check = check_point(float(event["latitude"]), float(event["longitude"]), event["country"])
+    if not check.outside:
+        return ""
+    if not by_hand:
+        return check.message
+    return f"{check.message} If the pin is right, tick the box to keep it there."
+
+
+def is_outside(
+    shapes: outlines.Outlines | None,
+    towns: list[tuple[float, float]],
+    country: str,
+    latitude: float,
+    longitude: float,
+) -> bool:
+    """Tell whether a point is further than the tolerance from both a country's outline and towns.
+
+    A country with neither an outline nor a town is never judged: no false warning.
+    """
+    distance = shapes.distance_km(country, latitude, longitude) if shapes is not None else None
+    if distance is not None and distance <= TOLERANCE_KM:
+        return False
+    if distance is None and not towns:
+        return False
+    # Towns cover what the outlines lack or draw otherwise (Gibraltar, Mayotte, disputed land).
+    return outlines.nearest_km(towns, latitude, longitude) > TOLERANCE_KM
+
+
+def outside_message(expected: str, found: str) -> str:
+    """Return the warning for a pin outside its event's country."""
+    wanted = geocoding.country_phrase(country_name(expected))
+    if found and found != expected:
+        there = geocoding.country_phrase(country_name(found))
+        return f"This point is in {there}, not {wanted}: drag the pin if that is wrong."
+    return f"This point is outside {wanted}: drag the pin if that is wrong."
+
+
+def opening_view(event: Mapping[str, str], zoom: int = TOWN_ZOOM) -> dict[str, Any]:
+    """Return where a placing map opens: the event's point, its town, its country, or the world.
+
+    Either {"center": [lat, lon], "zoom": n} or {"bounds": [[south, west], [north, east]]}.
+    """
+    try:
+        latitude, longitude = float(event.get("latitude", "")), float(event.get("longitude", ""))
+        return {"center": [latitude, longitude], "zoom": zoom}
+    except ValueError:
+        pass
+    country = event.get("country", "")
+    if not country:
+        return dict(WORLD_VIEW)
+    if city := event.get("city", "").strip():
+        gazetteer = geocoding.get_geocoder().gazetteer  # offline: a page never waits on Nominatim
+        places = gazetteer.places(gazetteer.lookup({"city": city, "country": country}))
+        if places and places[0]["country"] == country:
+            return {"center": [places[0]["latitude"], places[0]["longitude"]], "zoom": zoom}
+    shapes = outlines.get_outlines()
+    bounds = shapes.bounds(country) if shapes is not None else None
+    if bounds is None and (towns := geocoding.town_points(country)):
+        latitudes, longitudes = [t[0] for t in towns], [t[1] for t in towns]
+        bounds = (min(latitudes), min(longitudes), max(latitudes), max(longitudes))
+    if bounds is None:
+        return dict(WORLD_VIEW)
+    south, west, north, east = bounds
+    return {"bounds": [[south, west], [north, east]]}
+
+
+def town_centre_message(event: Mapping[str, str], candidates: list[Candidate]) -> str:
+    """Return the invitation to drag when a street address was typed but the pin is at the town."""
+    if not event.get("address", "").strip() or not candidates:
+        return ""
+    first = candidates[0]
+    if first.precision != "city":
+        return ""
+    town = first.name.split(",")[0].strip() or event.get("city", "")
+    return f"We placed the pin at the centre of {town}: drag it to the exact place if you can."
+
+
+@dataclass(frozen=True)
+class Found:
+    """The places a map's search found, and what to tell the person."""
+
+    status: str  # found | not_found | unavailable
+    message: str
+    places: list[dict[str, Any]]
+
+
+def search_places(text: str, country: str) -> Found:
+    """Search places for a placing map: in the event's country when it has one."""
+    result = geocoding.search(text, country, limit=8)
+    places = [
+        {
+            "name": place.name,
+            "lat": place.latitude,
+            "lon": place.longitude,
+            "precision": place.precision,
+            "zone": place.timezone or geocoding.timezone_at(place.latitude, place.longitude),
+            "source": place.source,
+        }
+        for place in result.places
+    ]
+    return Found(result.status, result.message, places)

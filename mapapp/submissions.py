@@ -274,6 +274,7 @@ def confirm_submission(
     latitude: str,
     longitude: str,
     submit_anyway: bool,
+    keep_point: bool = False,
 ) -> Outcome:
     """Store a previewed draft at the chosen place, unless it needs another look."""
     preview = load_draft(secret_key, draft)  # raises DraftError
@@ -291,6 +292,8 @@ def confirm_submission(
     )
     if errors := ended_error(placed):  # now in the zone of the place
         return Outcome(errors=errors, preview=preview)
+    if not keep_point and (warning := placing.outside_warning(placed)):
+        errors["keep_point"] = warning
     preview.duplicates = find_duplicates(store.frame(), placed)
     if preview.duplicates and drafts.is_used(preview.draft_id):
         # Another confirmation of this draft stored it meanwhile: the "duplicate" is this event
@@ -298,6 +301,8 @@ def confirm_submission(
         return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     if preview.duplicates and not submit_anyway:
         errors["submit_anyway"] = public_warning(preview.duplicates).submit_anyway_message
+        return Outcome(errors=errors, preview=preview)
+    if errors:  # the pin is outside the event's country: the preview shows the warning again
         return Outcome(errors=errors, preview=preview)
     # Used up under the store's lock before the event is stored: of two confirmations of one
     # draft (a double click, a replay, two workers at once) only the first stores an event.

@@ -44,6 +44,8 @@ RUNS = {
         "| country | radius km |",
         120,
     ),
+    # 3-5 s: the outlines, cities1000 and 500 towns
+    "bench_outlines.py": (["--sample", "500"], "| beyond (km) | towns |", 120),
     # 8-13 s
     "bench_submit.py": (["--events", "200", "--submissions", "20"], "| step ", 120),
 }

@@ -20,6 +20,12 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    """Serve the preview map without tiles (country outlines only): no test reaches the internet."""
+    return {**app_config, "TILES": "none"}
+
+
+@pytest.fixture
 def keyboard_page(browser: Any) -> Iterator[Any]:
     """Return a page that may inject axe-core despite the site's CSP, and records errors."""
     context = browser.new_context(bypass_csp=True, locale="en-US")

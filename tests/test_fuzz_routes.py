@@ -236,7 +236,7 @@ TRICKY_VALUES = [
     "Zürich",
 ]
 # Names a query string may carry: every filter, paging and navigation parameter.
-QUERY_NAMES = sorted({*PARAMETERS, "page", "next", "event_format", "v"})
+QUERY_NAMES = sorted({*PARAMETERS, "page", "next", "event_format", "v", "lat", "lon"})
 # Names a form may carry: every event field and every field of the app's forms.
 FORM_NAMES = sorted(
     {*FIELDS, "csrf_token", "started", "homepage", "consent", "draft", "place", "submit_anyway"}

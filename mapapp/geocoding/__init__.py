@@ -259,13 +259,41 @@ class Geocoder:
             return replace(online, message=message, suggestions=offline.suggestions)
         return offline
 
+    def search(self, request: Request, limit: int = 5) -> GeocodeResult:
+        """Search free text for a person placing a pin: the gazetteer's towns, then Nominatim's
+        places when it is configured (through the cache and the one-request-a-second lock).
+
+        Nominatim is asked only for what the gazetteer cannot answer alone (a street, a village
+        it does not know): a public search box must not spend the shared request a second on
+        towns the gazetteer has.
+        """
+        offline, match = self._offline(request, limit)
+        if self.nominatim is None or not self._needs_address(request, match, offline):
+            return offline
+        online = self._network(request, limit)
+        extra = tuple(
+            place
+            for place in online.places
+            if not any(_same_place(place, known) for known in offline.places)
+        )
+        # Street addresses first: they are what the gazetteer cannot give.
+        places = sorted(offline.places + extra, key=lambda place: place.precision != "address")
+        if places:
+            note = f" {UNAVAILABLE_MESSAGE}" if online.status == "unavailable" else ""
+            return GeocodeResult("found", tuple(places[:limit]), found_message(places[0]) + note)
+        if online.status == "unavailable":
+            return replace(online, suggestions=offline.suggestions)
+        return offline
+
     # Offline
 
     def _offline(self, request: Request, limit: int) -> tuple[GeocodeResult, Match]:
         """Ask the gazetteer."""
         gazetteer = self.gazetteer
         if request.text:
-            match = gazetteer.lookup(request.text)
+            # A map's place search names its event's country: only places in it are wanted.
+            code = gazetteer.country_code(request.country) if request.country else ""
+            match = gazetteer.lookup(request.text, country_codes=code or None)
         else:
             structured = {
                 "city": request.city,
@@ -306,6 +334,8 @@ class Geocoder:
         country_codes = ""
         if request.text:
             query = request.text
+            if request.country:
+                country_codes = self.gazetteer.country_code(request.country).lower()
         else:
             gazetteer = self.gazetteer
             country_codes = gazetteer.country_code(request.country).lower()
@@ -333,6 +363,15 @@ class Geocoder:
         if self.cache is not None:
             self.cache.put(request, result)
         return result
+
+
+def _same_place(a: Place, b: Place) -> bool:
+    """Tell whether two answers name the same town (within about a kilometre)."""
+    return (
+        a.precision == b.precision
+        and abs(a.latitude - b.latitude) < 0.01
+        and abs(a.longitude - b.longitude) < 0.015
+    )
 
 
 def build_geocoder(config: dict[str, Any]) -> Geocoder:
@@ -394,6 +433,16 @@ def locate(
     """Geocode with the current app's configured geocoder (structured fields or free text)."""
     request = Request(address.strip(), city.strip(), region.strip(), country.strip(), text.strip())
     return get_geocoder().locate(request, limit=limit)
+
+
+def search(text: str, country: str = "", limit: int = 5) -> GeocodeResult:
+    """Search places by free text with the current app's geocoder, in a country if given."""
+    return get_geocoder().search(Request(text=text.strip(), country=country.strip()), limit=limit)
+
+
+def town_points(country: str) -> list[tuple[float, float]]:
+    """Return the (latitude, longitude) of the gazetteer's towns in a country."""
+    return get_geocoder().gazetteer.town_points(country)
 
 
 def country_code(name: str) -> str:

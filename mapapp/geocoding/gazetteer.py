@@ -628,6 +628,13 @@ class Gazetteer:
             self._name_keys = buckets
         return self._name_keys.get(letter, {})
 
+    def town_points(self, country: str) -> list[tuple[float, float]]:
+        """Return the (latitude, longitude) of every known town of a country."""
+        return [
+            (self.cities[index].latitude, self.cities[index].longitude)
+            for index in self._by_country.get(country, ())
+        ]
+
     def country_point(self, country: str) -> City | None:
         """Return the known place nearest the middle of a country's towns."""
         if country in self._country_points:

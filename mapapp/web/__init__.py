@@ -27,6 +27,7 @@ from mapapp.web import (
 )
 from mapapp.web import exports as export_views
 from mapapp.web import imports as import_views
+from mapapp.web import places as place_views
 
 # Seconds a client is asked to wait before trying a write again.
 RETRY_AFTER_SECONDS = 120
@@ -53,6 +54,7 @@ def init_app(app: Flask) -> None:
     assets.init_app(app)
     auth.init_app(app)
     app.register_blueprint(admin.blueprint)
+    place_views.init_app(app)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(RateLimitExceeded, _handle_rate_limited)
     app.register_error_handler(StoreUnavailableError, _handle_store_unavailable)

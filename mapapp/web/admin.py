@@ -14,7 +14,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from mapapp import audit, moderation, pending_changes, stats, submission_rules
+from mapapp import audit, moderation, pending_changes, placing, stats, submission_rules
 from mapapp.events import (
     CATEGORIES,
     FIELD_LABELS,
@@ -187,6 +187,9 @@ def place(event_id: str) -> ResponseReturnValue:
         event_id, current_user.name, latitude, longitude, form.version.data or ""
     )
     typed = {"latitude": latitude, "longitude": longitude}
+    if outcome.ok and outcome.events:  # placed: say so if the point is outside its country
+        if warning := placing.outside_warning(outcome.events[0], by_hand=False):
+            flash(warning, "warning")
     return _answer(outcome, "place", "Placed the event on the map.", form.next.data, typed)
 
 

@@ -76,6 +76,14 @@ def vendor_url(path: str) -> str:
     return url_for("assets.vendor", filename=path, v=version)
 
 
+def installed_file(path: str) -> Path:
+    """Return where a file of a declared npm package is installed (it may be missing)."""
+    package, _ = split_package(path)
+    if package not in declared_packages():
+        raise AssetsMissingError(f"{package!r} is not a dependency in package.json; add it first.")
+    return NODE_MODULES / path
+
+
 @blueprint.get("/vendor/<path:filename>")
 def vendor(filename: str) -> Response:
     """Send a file of a declared npm package, cached for long."""

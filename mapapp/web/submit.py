@@ -242,6 +242,7 @@ def submit_confirm() -> Response | tuple[str, int]:
             latitude=form.latitude.data or "",
             longitude=form.longitude.data or "",
             submit_anyway=bool(form.submit_anyway.data),
+            keep_point=bool(form.keep_point.data),
         )
     except submissions.DraftError as exc:
         return _render_form(SubmitForm(formdata=None), {"form": str(exc)}, 400)

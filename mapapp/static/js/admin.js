@@ -4,46 +4,34 @@
   "use strict";
 
   var config = JSON.parse(document.getElementById("admin-config").textContent);
-  var worldPromise = null;
-
-  /* Fetch the world's countries once and share them between every small map. */
-  function world() {
-    if (!worldPromise) {
-      worldPromise = fetch(config.world)
-        .then(function (response) { return response.json(); })
-        .then(function (topology) { return topojson.feature(topology, topology.objects.countries); });
-    }
-    return worldPromise;
-  }
 
   function coordinate(value) {
     var number = parseFloat(value);
     return isNaN(number) ? null : number;
   }
 
+  /* A small placing map per event (static/js/place-map.js): tiles or outlines, search, and the
+     time zone and country check after each move; the place form is filled, then sent by hand. */
   function setUpMiniMap(element) {
     var lat = coordinate(element.dataset.lat);
     var lon = coordinate(element.dataset.lon);
     var placed = lat !== null && lon !== null;
-    var map = L.map(element, { worldCopyJump: true, attributionControl: false });
-    map.setView(placed ? [lat, lon] : [20, 0], placed ? 5 : 1);
-    world().then(function (countries) {
-      L.geoJSON(countries, {
-        interactive: false,
-        style: { color: "#7a7a7a", weight: 0.6, fillColor: "#e9e4d8", fillOpacity: 1 }
-      }).addTo(map).bringToBack();
-    });
-    var marker = placed ? L.marker([lat, lon], { keyboard: false }).addTo(map) : null;
     var form = document.getElementById(element.dataset.placeForm);
-    if (!form) { return; }
-    map.on("click", function (event) {
-      var point = event.latlng.wrap();
-      if (marker) { marker.setLatLng(point); } else { marker = L.marker(point).addTo(map); }
-      form.elements.latitude.value = point.lat.toFixed(6);
-      form.elements.longitude.value = point.lng.toFixed(6);
-      form.querySelector("button").disabled = false;
-      form.querySelector(".place-hint").textContent =
-        "New place: " + point.lat.toFixed(4) + ", " + point.lng.toFixed(4) + ". Press the button to save it.";
+    window.MapappPlaceMap.create(element, {
+      config: config.placing,
+      view: JSON.parse(element.dataset.view || "null"),
+      country: element.dataset.country,
+      point: placed ? [lat, lon] : null,
+      zoom: 11,
+      tools: element.parentNode.querySelector("[data-place-tools]"),
+      onMove: function (point) {
+        if (!form) { return; }
+        form.elements.latitude.value = point.lat.toFixed(6);
+        form.elements.longitude.value = point.lng.toFixed(6);
+        form.querySelector("button").disabled = false;
+        form.querySelector(".place-hint").textContent =
+          "New place: " + point.lat.toFixed(4) + ", " + point.lng.toFixed(4) + ". Press the button to save it.";
+      }
     });
   }
 

@@ -25,37 +25,25 @@
     return isNaN(number) ? null : number;
   }
 
+  var placing = JSON.parse(document.getElementById("place-map-config").textContent);
+  var typedLat = coordinate(latInput.value);
+  var typedLon = coordinate(lonInput.value);
   var first = candidates[0];
-  var map = L.map(mapElement, { worldCopyJump: true, attributionControl: false });
-  map.setView(first ? [first.latitude, first.longitude] : [20, 0], first ? 11 : 2);
-
-  if (data.world && typeof topojson !== "undefined") {
-    fetch(data.world)
-      .then(function (response) { return response.json(); })
-      .then(function (topology) {
-        L.geoJSON(topojson.feature(topology, topology.objects.countries), {
-          interactive: false,
-          style: { color: "#7a7a7a", weight: 0.6, fillColor: "#e9e4d8", fillOpacity: 1 }
-        }).addTo(map).bringToBack();
-      });
-  }
-
-  var marker = null;
-  function placeMarker(lat, lon) {
-    if (marker) {
-      marker.setLatLng([lat, lon]);
-      return;
-    }
-    marker = L.marker([lat, lon], { draggable: true, title: "Event location", alt: "Event location" }).addTo(map);
-    marker.on("dragend", function () {
-      var point = marker.getLatLng().wrap();
+  /* A preview shown again keeps the typed point; else the first place found; else the country. */
+  var point = typedLat !== null && typedLon !== null ? [typedLat, typedLon]
+    : first ? [first.latitude, first.longitude] : null;
+  var tools = document.querySelector("[data-place-tools]");
+  var placeMap = window.MapappPlaceMap.create(mapElement, {
+    config: placing.config,
+    view: point ? { center: point, zoom: 13 } : placing.view,
+    country: placing.country,
+    point: point,
+    tools: tools,
+    onMove: function (point) {
       latInput.value = point.lat.toFixed(6);
       lonInput.value = point.lng.toFixed(6);
-    });
-  }
-  if (first) {
-    placeMarker(first.latitude, first.longitude);
-  }
+    }
+  });
 
   /* Picking another candidate moves the pin and clears typed coordinates. */
   form.querySelectorAll('input[name="place"]').forEach(function (radio) {
@@ -64,24 +52,16 @@
       if (!candidate) { return; }
       latInput.value = "";
       lonInput.value = "";
-      placeMarker(candidate.latitude, candidate.longitude);
-      map.setView([candidate.latitude, candidate.longitude], 11);
+      placeMap.moveTo(candidate.latitude, candidate.longitude, 13);
     });
   });
 
-  /* Clicking the map or typing coordinates moves the pin there. */
-  map.on("click", function (event) {
-    var point = event.latlng.wrap();
-    placeMarker(point.lat, point.lng);
-    latInput.value = point.lat.toFixed(6);
-    lonInput.value = point.lng.toFixed(6);
-  });
+  /* Typing coordinates moves the pin there (the map itself handles clicks and drags). */
   function typed() {
     var lat = coordinate(latInput.value);
     var lon = coordinate(lonInput.value);
     if (lat !== null && lon !== null && Math.abs(lat) <= 90 && Math.abs(lon) <= 180) {
-      placeMarker(lat, lon);
-      map.panTo([lat, lon]);
+      placeMap.moveTo(lat, lon);
     }
   }
   latInput.addEventListener("change", typed);

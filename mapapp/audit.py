@@ -21,6 +21,9 @@ ACTIONS: dict[str, str] = {
     "withdraw": "Withdrawn by the organiser",
     "import": "Imported",
     "geocode": "Placed by the geocoder",
+    "edit-links": "New edit links sent by e-mail",
+    "revoke-links": "Other edit links revoked by the organiser",
+    "erase": "Erased with its personal data",
 }
 ORGANISER = "organiser"
 

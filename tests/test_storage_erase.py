@@ -39,8 +39,7 @@ def _audit_rows(data_dir: Path) -> list[dict[str, str]]:
 def _texts_in(data_dir: Path) -> str:
     """Return every data file's text, to search for what should be gone."""
     return "".join(
-        path.read_text(encoding="utf-8-sig", errors="replace")
-        for path in data_dir.rglob("*.csv")
+        path.read_text(encoding="utf-8-sig", errors="replace") for path in data_dir.rglob("*.csv")
     )
 
 

@@ -15,6 +15,8 @@ from mapapp.storage import StoreDamagedError, StoreUnavailableError
 from mapapp.web import address, admin, api, api_submit, assets, auth, headers, public, submit
 from mapapp.web import exports as export_views
 from mapapp.web import imports as import_views
+from mapapp.web import privacy as privacy_views
+from mapapp.web import recovery as recovery_views
 
 # Seconds a client is asked to wait before trying a write again.
 RETRY_AFTER_SECONDS = 120
@@ -41,6 +43,8 @@ def init_app(app: Flask) -> None:
     assets.init_app(app)
     auth.init_app(app)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(recovery_views.blueprint)
+    app.register_blueprint(privacy_views.blueprint)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(StoreUnavailableError, _handle_store_unavailable)
     app.register_error_handler(StoreDamagedError, _handle_store_damaged)

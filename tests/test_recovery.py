@@ -430,3 +430,15 @@ def test_the_history_counts_edit_links_instead_of_showing_their_hashes(
         page = html.unescape(coordinator_client.get(path).get_data(as_text=True))
         assert "“valid edit links: 1” → “valid edit links: 2”" in page, path
         assert stored_hash not in page and new_hash not in page, path
+
+
+def test_withdrawn_and_erased_events_get_no_link(app: Flask, store: EventStore) -> None:
+    secret = app.config["SECRET_KEY"]
+    withdrawn, _ = add_event(store, secret, status="withdrawn")
+    erased, _ = add_event(store, secret)
+    kept, _ = add_event(store, secret)
+    store.erase(erased["id"], who="coordinator")
+
+    minted = recovery.mint_links(store, secret, [withdrawn["id"], erased["id"], kept["id"]])
+
+    assert [event["id"] for event, _ in minted] == [kept["id"]]

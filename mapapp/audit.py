@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 
 from mapapp.storage import get_store
+from mapapp.storage.event_store import ERASED
 
 ACTIONS: dict[str, str] = {
     "submit": "Submitted",
@@ -25,8 +26,13 @@ ACTIONS: dict[str, str] = {
     "change-cancel": "Waiting change cancelled by the organiser",
     "approve-change": "Organiser's change approved",
     "reject-change": "Organiser's change rejected",
+    "edit-links": "New edit links sent by e-mail",
+    "revoke-links": "Other edit links revoked by the organiser",
+    "erase": "Erased with its personal data",
 }
 ORGANISER = "organiser"
+LINKS_FIELD = "edit_token_hash"
+LINKS_TEXT = "valid edit links: {count}"
 
 # {field: [old, new]}
 Changes = dict[str, list[str]]
@@ -41,6 +47,7 @@ class Entry:
     event_id: str
     action: str
     changes: Changes
+    erased: bool = False  # the event was erased: its values are gone from the log
 
     @property
     def action_label(self) -> str:
@@ -70,7 +77,14 @@ def page(number: int = 1, per_page: int = 50, event_id: str = "") -> Page:
     end = total - (number - 1) * per_page
     rows = frame.iloc[max(0, end - per_page) : end].iloc[::-1]
     entries = [
-        Entry(str(time), str(who), str(event_id), str(action), _changes(changes))
+        Entry(
+            str(time),
+            str(who),
+            str(event_id),
+            str(action),
+            _changes(changes),
+            erased=str(changes) == ERASED,
+        )
         for time, who, event_id, action, changes in zip(
             rows["time"],
             rows["who"],
@@ -84,9 +98,16 @@ def page(number: int = 1, per_page: int = 50, event_id: str = "") -> Page:
 
 
 def _changes(raw: object) -> Changes:
-    """Return the stored JSON of changes, or an empty dict if it cannot be read."""
+    """Return the stored JSON of changes, or an empty dict if it cannot be read.
+
+    Edit links are shown as how many were valid, not as their hashes.
+    """
     try:
         value = json.loads(str(raw))
     except ValueError:
         return {}
-    return value if isinstance(value, dict) else {}
+    if not isinstance(value, dict):
+        return {}
+    if isinstance(links := value.get(LINKS_FIELD), list) and len(links) == 2:
+        value[LINKS_FIELD] = [LINKS_TEXT.format(count=len(str(side).split())) for side in links]
+    return value

@@ -530,3 +530,36 @@ def geocode_command(query: str | None, pending: bool) -> None:
         else:
             answer = {"query": text, **geocoding.place_summary(result.best)}
         click.echo(json.dumps(answer, ensure_ascii=False))
+
+
+@cli.command("erase")
+@click.argument("event_id")
+@click.option("--yes", is_flag=True, help="Erase without asking to confirm.")
+def erase_command(event_id: str, yes: bool) -> None:
+    """Erase an event and its personal data everywhere the app keeps them (cannot be undone)."""
+    from flask import current_app
+
+    from mapapp import erasure
+    from mapapp.storage import RowNotFoundError, get_store
+    from mapapp.web.exports import export_cache
+
+    store = get_store()
+    event = store.get(event_id)
+    if event is None:
+        raise click.ClickException(f"There is no event with the id {event_id!r}.")
+    if not yes:
+        click.confirm(
+            f"Erase “{event['title']}” ({event_id}, {event['status']}) and its personal data "
+            "for good?",
+            abort=True,
+        )
+    try:
+        erased = erasure.erase_event(store, export_cache(current_app), event_id, "cli")
+    except RowNotFoundError as exc:
+        raise click.ClickException(f"There is no event with the id {event_id!r}.") from exc
+    click.echo(
+        f"Erased “{erased.event['title']}” ({event_id}): the event, the values in its history, "
+        f"{erased.messages} message(s) about it and {erased.exports} kept export file(s)."
+    )
+    for path in erased.copies:
+        click.echo(f"Still holds the event (set aside by the store; delete by hand): {path}")

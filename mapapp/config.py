@@ -74,6 +74,12 @@ DEFAULTS: dict[str, Any] = {
     "EXPORT_RATE_LIMIT": "20 per hour",
     # Place searches of the placing maps per client (each may ask Nominatim once).
     "PLACE_SEARCH_RATE_LIMIT": "120 per hour",
+    # "Send me my edit links" (issue 11): requests per client, and per e-mail address asked for
+    # (each sent message adds a link to every event of the address; an event keeps 10).
+    "RECOVER_RATE_LIMIT": "10 per hour",
+    "RECOVER_ADDRESS_RATE_LIMIT": "3 per hour;6 per day",
+    # The address people write to about the site and their data: footer, privacy notice.
+    "CONTACT_EMAIL": "info@rarediseaseday.org",
 }
 
 # Settings converted from their environment string to the default's type.

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
 from flask import Flask
 
 from mapapp.storage import CsvTable, add_table, get_table, utc_now
@@ -82,11 +83,16 @@ def queue(kind: str, to: str, context: Mapping[str, Any], *, event_id: str = "")
     return message_id
 
 
+def _about(frame: pd.DataFrame, event_id: str) -> pd.Series:
+    """Return which outbox rows are about an event (edit_links names several, space-separated)."""
+    return frame["event_id"].map(lambda ids: event_id in str(ids).split())
+
+
 def queued(event_id: str = "") -> list[dict[str, Any]]:
     """Return the outbox's rows (of one event, if given), oldest first, context decoded."""
     frame = _outbox().frame()
     if event_id:
-        frame = frame[frame["event_id"] == event_id]
+        frame = frame[_about(frame, event_id)]
     rows: list[dict[str, Any]] = [
         {str(name): value for name, value in row.items()} for row in frame.to_dict("records")
     ]
@@ -98,5 +104,5 @@ def queued(event_id: str = "") -> list[dict[str, Any]]:
 def forget(event_id: str) -> int:
     """Remove every message about an event from the outbox; return how many went."""
     frame = _outbox().frame()
-    ids = frame.loc[frame["event_id"] == event_id, "id"].tolist()
+    ids = frame.loc[_about(frame, event_id), "id"].tolist()
     return _outbox().delete(ids) if ids else 0

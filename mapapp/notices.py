@@ -94,12 +94,18 @@ def withdrawn(event: Mapping[str, str], links: Links) -> str:
 def edit_links(
     to: str, events_and_tokens: Iterable[tuple[Mapping[str, str], str]], links: Links
 ) -> str:
-    """Send one message with a fresh edit link for each event an address holds."""
+    """Send one message with a fresh edit link for each event an address holds.
+
+    The message names every event in its event_id (space-separated), so erasing any of them
+    removes it (mail.forget).
+    """
     items = [
         {"reference": event["id"], "title": event["title"], "edit_url": links.edit(token)}
         for event, token in events_and_tokens
     ]
-    return mail.queue("edit_links", to, {"home_url": links.home, "events": items})
+    event_ids = " ".join(item["reference"] for item in items)
+    context = {"home_url": links.home, "events": items}
+    return mail.queue("edit_links", to, context, event_id=event_ids)
 
 
 def contact_changed(

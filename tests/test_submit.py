@@ -141,7 +141,11 @@ def test_confirming_stores_a_pending_event_with_an_edit_link(
     assert abs(float(event["latitude"]) - 48.85) < 0.2
     token = edit_url.rsplit("/", 1)[1]
     assert token not in store.path.read_text(encoding="utf-8")
-    assert client.get("/submit/thanks").status_code == 302  # the link is shown only once
+    # A reload in the same browser shows the link again; another browser is sent to the form.
+    again = client.get("/submit/thanks")
+    assert again.status_code == 200
+    assert edit_url in html.unescape(again.get_data(as_text=True))
+    assert client.application.test_client().get("/submit/thanks").status_code == 302
 
 
 def test_posted_status_is_ignored(client: FlaskClient, store: EventStore) -> None:

@@ -102,6 +102,27 @@ class BlobStore:
         """Return the bytes the kept blobs take."""
         return sum(status.st_size for _, status in self._blobs(f"*{BLOB_SUFFIX}"))
 
+    def discard_all(self) -> int:
+        """Remove every kept blob, none served again even as a stale copy; return how many went.
+
+        Each family's blobs go while its flight lock is held, so that a render that read the
+        data before the caller's change cannot put its copy back afterwards.
+        """
+        if not self._can_write():
+            return 0
+        families = {
+            path.name.split(SEPARATOR, 1)[0] for path, _ in self._blobs(f"*{BLOB_SUFFIX}")
+        } | {path.name[: -len(LOCK_SUFFIX)] for path in self.directory.glob(f"*{LOCK_SUFFIX}")}
+        removed = 0
+        for family in sorted(name for name in families if NAME_PATTERN.match(name)):
+            with self.flight(family) as mine:
+                if not mine:
+                    log.warning("could not wait for the render of %s; removing it anyway", family)
+                for path, _ in self._blobs(f"{family}{SEPARATOR}*{BLOB_SUFFIX}"):
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
     @contextmanager
     def flight(self, family: str, *, wait: bool = True) -> Iterator[bool]:
         """Hold a family's lock across processes; yield False if wait is off and it is taken."""

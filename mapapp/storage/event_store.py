@@ -29,7 +29,7 @@ from mapapp.storage import (
     new_event_id,
     utc_now,
 )
-from mapapp.storage.csv import DEFAULT_FILE_MODE, CsvTable, row_of
+from mapapp.storage.csv import BACKUPS_DIR, DEFAULT_FILE_MODE, RECOVERED_DIR, CsvTable, row_of
 from mapapp.storage.records import decode_rows, encode_row
 from mapapp.storage.validation import ColumnRule, TableSpec
 
@@ -70,6 +70,10 @@ AUDIT_SPEC = TableSpec(
 )
 # Who the audit log names for events added by the system itself (sample data, tests, scripts).
 SYSTEM_ADD = Audit("system", "submit")
+# The action of an erase, whose entry lands when the event is gone, and what the changes of
+# every audit entry of an erased event become: who did what when stays, the values go.
+ERASE_ACTION = "erase"
+ERASED = json.dumps("erased")
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +278,56 @@ class EventStore(CsvTable):
             ]
             return Updated(rows=rows, stale=stale)
 
+    def erase(self, event_id: str, *, who: str) -> dict[str, str]:
+        """Remove an event and the values its audit entries hold, in one change; return it as it was.
+
+        The erase entry (no values) is appended first and the events file rewritten without
+        the row, as for any change; then the audit log is rewritten with the changes of the
+        event's entries replaced by ERASED. A writer dying before that last step leaves it to
+        the next writer (see _settle_audit). Raises RowNotFoundError for an unknown id.
+        """
+        with self._writing():
+            self._settle_audit()
+            frame = self._frame_now()
+            position = self._positions.get(event_id)
+            if position is None:
+                raise RowNotFoundError(event_id)
+            erased = row_of(frame, position)
+            number = max(self._max_version, self._audit_last) + 1
+            audit_size = self._audit_size()
+            self._record(Audit(who, ERASE_ACTION), number, [(event_id, {})], ERASED)
+            kept = frame["id"] != event_id
+            lines = [line for line, keep in zip(self._lines, kept, strict=True) if keep]
+            try:
+                self._replace_file(lines, frame[kept].reset_index(drop=True), same_keys=False)
+            except StoreUnavailableError:
+                self._undo_audit(audit_size)
+                raise
+            self._audit_last = max(self._audit_last, number)
+            try:
+                self._scrub_audit(event_id)
+            except StoreUnavailableError as exc:  # erased all the same: the next writer scrubs
+                log.error("Event %s erased, its audit values not yet: %s", event_id, exc)
+        return erased
+
+    def copies_holding(self, texts: Iterable[str]) -> list[Path]:
+        """Return the files set aside in recovered/ and backups/ that hold any of these texts.
+
+        Those are byte copies kept for a person to look at (a cut torn row, a file before a fix
+        or a restore), which no change rewrites: an erase names them rather than edit them.
+        """
+        needles = [text.encode("utf-8") for text in texts if text]
+        found = []
+        for folder in (RECOVERED_DIR, BACKUPS_DIR):
+            for path in sorted((self.data_dir / folder).rglob("*")):
+                try:
+                    data = path.read_bytes() if path.is_file() else b""
+                except OSError:
+                    continue
+                if any(needle in data for needle in needles):
+                    found.append(path)
+        return found
+
     def replace_all(self, events: Iterable[Mapping[str, str]]) -> None:
         """Replace the whole store with these events in one atomic rewrite: a new store, no audit."""
         events = [{VERSION_FIELD: "1", **event} for event in events]
@@ -316,9 +370,16 @@ class EventStore(CsvTable):
     # The audit pair
 
     def _record(
-        self, audit: Audit, number: int, diffs: list[tuple[str, dict[str, list[str]]]]
+        self,
+        audit: Audit,
+        number: int,
+        diffs: list[tuple[str, dict[str, list[str]]]],
+        changes: str = "",
     ) -> None:
-        """Append the audit entries of one change, before the change itself (the caller holds the lock)."""
+        """Append the audit entries of one change, before the change itself (the caller holds the lock).
+
+        changes, when given, is written instead of each diff (an erase records no values).
+        """
         now = utc_now()
         batch = secrets.token_urlsafe(9)
         self.audit._ensure_file()
@@ -331,7 +392,7 @@ class EventStore(CsvTable):
                     audit.who,
                     event_id,
                     audit.action,
-                    json.dumps(diff, ensure_ascii=False, sort_keys=True),
+                    changes or json.dumps(diff, ensure_ascii=False, sort_keys=True),
                     str(number),
                     batch,
                 ]
@@ -365,8 +426,8 @@ class EventStore(CsvTable):
         lines = self.audit._lines
         if not lines or "batch" not in columns:
             return
-        batch_at, event_at, version_at = (
-            columns.index(name) for name in ("batch", "event_id", "version")
+        batch_at, event_at, version_at, action_at = (
+            columns.index(name) for name in ("batch", "event_id", "version", "action")
         )
         batch: list[list[str]] = []
         for line in reversed(lines):
@@ -381,11 +442,17 @@ class EventStore(CsvTable):
         landed = []
         for row in batch:
             position = self._positions.get(row[event_at])
+            if row[action_at] == ERASE_ACTION:  # an erase landed when its event is gone
+                landed.append(position is None)
+                continue
             current = "" if position is None else self._cell(position, version_column)
             landed.append(current.isdigit() and int(current) >= int(row[version_at] or 0))
         if all(landed):
             # Numbers are never given twice, even after an older events file was restored.
             self._audit_last = max(int(row[version_at] or 0) for row in batch)
+            for row in batch:
+                if row[action_at] == ERASE_ACTION:  # its writer may have died before the scrub
+                    self._scrub_audit(row[event_at])
             return
         # A writer died (or failed) between the audit entries and its change: cut the entries of
         # rows that never landed, keeping those that did (a torn batch of appended rows).
@@ -399,3 +466,30 @@ class EventStore(CsvTable):
         self.audit._truncate_to(cut_from)
         if kept:
             self.audit._append_locked(decode_rows(kept))
+
+    def _scrub_audit(self, event_id: str) -> None:
+        """Replace the changes of an erased event's audit entries by ERASED (the caller locks).
+
+        One atomic rewrite of the audit log, only when an entry still holds values; who, when
+        and which action stay.
+        """
+        audit = self.audit
+        audit._look(writer=True)
+        columns = audit._columns
+        event_at, changes_at = columns.index("event_id"), columns.index("changes")
+        needle = event_id.encode("utf-8")
+        lines = list(audit._lines)
+        frame: pd.DataFrame | None = None
+        for position, line in enumerate(lines):
+            if needle not in line:  # a bytes search first: the log may hold many entries
+                continue
+            row = decode_rows([line])[0]
+            if row[event_at] != event_id or row[changes_at] == ERASED:
+                continue
+            if frame is None:
+                frame = audit._frame_now().copy()
+            row[changes_at] = ERASED
+            frame.iat[position, changes_at] = ERASED
+            lines[position] = encode_row(row)
+        if frame is not None:
+            audit._replace_file(lines, frame)

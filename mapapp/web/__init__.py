@@ -25,9 +25,12 @@ from mapapp.web import (
     public,
     submit,
 )
+from mapapp.web import erase as erase_views
 from mapapp.web import exports as export_views
 from mapapp.web import imports as import_views
 from mapapp.web import places as place_views
+from mapapp.web import privacy as privacy_views
+from mapapp.web import recovery as recovery_views
 
 # Seconds a client is asked to wait before trying a write again.
 RETRY_AFTER_SECONDS = 120
@@ -55,6 +58,9 @@ def init_app(app: Flask) -> None:
     auth.init_app(app)
     app.register_blueprint(admin.blueprint)
     place_views.init_app(app)
+    app.register_blueprint(recovery_views.blueprint)
+    app.register_blueprint(privacy_views.blueprint)
+    app.register_blueprint(erase_views.blueprint)
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(RateLimitExceeded, _handle_rate_limited)
     app.register_error_handler(StoreUnavailableError, _handle_store_unavailable)

@@ -43,7 +43,7 @@ PERMISSIONS_POLICY = ", ".join(
 # A body that is not a page (JSON, CSV, a calendar file, an image) may run nothing if opened.
 NOT_A_PAGE_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
 EMBED_ENDPOINT = "public.embed"
-EDIT_LINK_BLUEPRINTS = frozenset({"submit"})
+EDIT_LINK_BLUEPRINTS = frozenset({"submit", "recovery"})
 ADMIN_PREFIX = "/admin"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 

@@ -258,13 +258,18 @@ def submit_confirm() -> Response | tuple[str, int]:
 
 @blueprint.get("/submit/thanks")
 def submit_thanks() -> Response | str:
-    """Show the confirmation with the private edit link, once."""
-    token = session.pop(SESSION_TOKEN_KEY, None)
+    """Show the confirmation with the private edit link, again on reload in the same browser.
+
+    The link stays in the signed session cookie (the browser's session: it goes when the browser
+    closes) until another event is submitted; once revoked or erased it is shown no more.
+    """
+    token = session.get(SESSION_TOKEN_KEY)
     if not token:
         return redirect(url_for("submit.submit_form"))
     event = edit_links.event_for_token(get_store(), _secret(), token)
     if event is None:
-        abort(404)
+        session.pop(SESSION_TOKEN_KEY, None)
+        return redirect(url_for("recovery.recover"))
     return render_template(
         "submit_thanks.html",
         event=event,

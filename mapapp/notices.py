@@ -28,6 +28,7 @@ def _event_context(event: Mapping[str, str], links: Links) -> dict[str, str]:
         "title": event["title"],
         "organiser": event.get("organiser", ""),
         "starts_at": event.get("starts_at", ""),
+        "ends_at": event.get("ends_at", ""),
         "timezone": event.get("timezone", ""),
         "city": event.get("city", ""),
         "country": event.get("country", ""),

@@ -81,6 +81,8 @@ PURGE_EVERY_SECONDS = 3600
 # The longest a sender sleeps between two looks at the outbox, whatever MAIL_POLL_SECONDS says.
 MAX_POLL_SECONDS = 60.0
 LAST_ERROR_LENGTH = 300
+# Context keys dropped from a message's row once it is sent: links that open an event's edit page.
+SECRET_KEYS = frozenset({"edit_url"})
 EXTENSION = "mapapp.mail"
 
 log = logging.getLogger(__name__)
@@ -538,7 +540,14 @@ def _attempt(
             )
         return
     _record(
-        claimed, {"status": "sent", "sent_at": utc_now(), "next_attempt_at": "", "last_error": ""}
+        claimed,
+        {
+            "status": "sent",
+            "sent_at": utc_now(),
+            "next_attempt_at": "",
+            "last_error": "",
+            "context": _without_edit_links(row["context"]),
+        },
     )
     counts.sent += 1
     log.info(
@@ -547,6 +556,22 @@ def _attempt(
         claimed["kind"],
         claimed["event_id"] or "-",
     )
+
+
+def _without_edit_links(context: Mapping[str, Any]) -> str:
+    """Return a sent message's context, encoded, without the edit links it carried.
+
+    Only hashes of edit links are stored with events; a sent message's row need not keep the
+    links themselves for the retention period.
+    """
+    kept = {name: value for name, value in context.items() if name not in SECRET_KEYS}
+    if isinstance(kept.get("events"), list):
+        kept["events"] = [
+            {name: value for name, value in item.items() if name not in SECRET_KEYS}
+            for item in kept["events"]
+            if isinstance(item, Mapping)
+        ]
+    return json.dumps(kept, ensure_ascii=False, sort_keys=True)
 
 
 def purge() -> int:

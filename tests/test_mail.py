@@ -179,6 +179,9 @@ def test_every_kind_arrives_as_plain_text_and_html(
             assert phrase in text, (kind, phrase)
         if kind != "edit_links":
             assert row["event_id"] in text
+        # Sent, the row keeps no edit link (only their hashes are stored with events).
+        assert "edit_url" not in row["context"]
+        assert "/edit/" not in str(row["context"])
     assert received[stored[ids["contact_changed"]]["message_id"]]["To"] == "old@example.org"
 
 

@@ -196,3 +196,20 @@ def test_the_api_conforms_to_its_description(case: Any, app: Flask) -> None:
     # Rules OpenAPI cannot state (a city for in-person events, dates near an edition, real
     # countries and e-mail domains) reject some schema-valid bodies, so that check is left out.
     case.call_and_validate(app=app, excluded_checks=[positive_data_acceptance])
+
+
+def test_an_api_submission_queues_the_received_message(app: Flask, client: FlaskClient) -> None:
+    from mapapp import mail
+
+    body = client.post("/api/events", json=api_event()).get_json()
+
+    with app.app_context():
+        [row] = mail.queued()
+    assert (row["kind"], row["to"], row["event_id"]) == (
+        "submission_received",
+        "contact@partner.example",
+        body["id"],
+    )
+    assert row["context"]["edit_url"] == body["edit_url"]
+    assert row["context"]["reference"] == body["id"]
+    assert row["message_id"].startswith("<") and row["status"] == "queued"

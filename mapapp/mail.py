@@ -81,6 +81,8 @@ PURGE_EVERY_SECONDS = 3600
 # The longest a sender sleeps between two looks at the outbox, whatever MAIL_POLL_SECONDS says.
 MAX_POLL_SECONDS = 60.0
 LAST_ERROR_LENGTH = 300
+# Due rows a claim looks through: given-up ones are marked failed on the way to a sendable one.
+CLAIM_LOOKAHEAD = 20
 # Context keys dropped from a message's row once it is sent: links that open an event's edit page.
 SECRET_KEYS = frozenset({"edit_url"})
 EXTENSION = "mapapp.mail"
@@ -308,14 +310,19 @@ def _claim(settings: MailSettings, tried: set[str]) -> dict[str, str] | None:
     now = _time()
     lease_until = _time(settings.lease_seconds)
 
-    def decide(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
-        due = frame[
+    def due(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[
             frame["status"].isin(["queued", "sending"])
             & (frame["next_attempt_at"] <= now)  # "" (now) sorts first
             & ~frame["id"].isin(tried)
         ]
+
+    if due(_outbox().frame()).empty:  # looked at without the lock: an idle sender takes none
+        return None
+
+    def decide(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
         changes: dict[str, dict[str, str]] = {}
-        for row in due.to_dict("records"):
+        for row in due(frame).head(CLAIM_LOOKAHEAD).to_dict("records"):
             attempts = int(str(row["attempts"]) or 0)
             if row["status"] == "sending" and attempts >= settings.max_attempts:
                 changes[str(row["id"])] = {

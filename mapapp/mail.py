@@ -301,7 +301,7 @@ def _time(offset_seconds: float = 0.0) -> str:
     return moment.strftime(UTC_TIME_FORMAT)
 
 
-def _claim(settings: MailSettings, tried: set[str]) -> dict[str, str] | None:
+def _claim(settings: MailSettings, tried: set[str], counts: Counts) -> dict[str, str] | None:
     """Claim the oldest due message for this sender (one attempt, one lease) and return it.
 
     A message whose sender's lease ran out is due again; one that ran out on its last attempt
@@ -339,6 +339,12 @@ def _claim(settings: MailSettings, tried: set[str]) -> dict[str, str] | None:
         return changes
 
     rows = _outbox().change_rows(decide)
+    for row in rows:
+        if row["status"] == "failed":
+            counts.failed += 1
+            log.error(
+                "Message %s (%s) failed for good: %s", row["id"], row["kind"], row["last_error"]
+            )
     return next((row for row in rows if row["status"] == "sending"), None)
 
 
@@ -502,7 +508,7 @@ def send_due(limit: int | None = None) -> Counts:
     tried: set[str] = set()
     try:
         while limit is None or len(tried) < limit:
-            claimed = _claim(settings, tried)
+            claimed = _claim(settings, tried, counts)
             if claimed is None:
                 break
             tried.add(claimed["id"])

@@ -583,3 +583,35 @@ def test_bad_mail_settings_are_refused_with_a_clear_message(app_config: dict[str
         configured(app_config, "", MAIL_FROM="events team")
     with pytest.raises(ConfigError, match=r"smtp://u:\*\*\*@"):
         configured(app_config, "smtp://u:secret@mail.example.org:x")
+    with pytest.raises(ConfigError, match="MAPAPP_MAIL_SENDER must be server or off"):
+        configured(app_config, "", MAIL_SENDER="sometimes")
+
+
+def test_a_claim_that_ran_out_on_the_last_attempt_is_given_up(
+    app_config: dict[str, Any], smtp: tuple[Recorder, int]
+) -> None:
+    server, port = smtp
+    app = configured(app_config, f"smtp://127.0.0.1:{port}", MAIL_MAX_ATTEMPTS=1)
+    with app.app_context():
+        dead = mail.queue("approved", "a@example.org", {"title": "x"})
+        alive = mail.queue("approved", "b@example.org", {"title": "y"})
+        # As a sender killed during the last attempt leaves it, its lease run out.
+        get_table(mail.OUTBOX_FILE).change_rows(
+            lambda _: {
+                dead: {
+                    "status": "sending",
+                    "attempts": "1",
+                    "next_attempt_at": "2000-01-01T00:00:00Z",
+                }
+            }
+        )
+
+    counts = send(app)
+
+    assert (counts.sent, counts.failed) == (1, 1)
+    states = {row["id"]: (row["status"], row["last_error"]) for row in rows(app)}
+    assert states == {
+        dead: ("failed", "The sender stopped during the last attempt."),
+        alive: ("sent", ""),
+    }
+    assert [message["To"] for message in server.wait_for(1)] == ["b@example.org"]

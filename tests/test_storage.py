@@ -549,3 +549,23 @@ def test_processes_claiming_at_once_never_claim_one_row_twice(tmp_path: Path) ->
     assert sorted(key for claimed in claims for key in claimed) == sorted(map(str, range(120)))
     for number, claimed in enumerate(claims):
         assert {row["id"] for row in rows if row["owner"] == f"claimer {number}"} == set(claimed)
+
+
+def test_the_mail_drop_keeps_one_whole_file_per_message(tmp_path: Path) -> None:
+    from mapapp.storage.maildrop import MailDrop
+
+    drop = MailDrop(tmp_path / "mail", file_mode=0o640)
+    path = drop.put("abc_1-2", b"first")
+    drop.put("abc_1-2", b"second")  # a retry writes the same message again: still one file
+    partial = tmp_path / "mail" / ".dead.123.tmp"  # a writer killed before its rename
+    partial.write_bytes(b"half")
+    old = time.time() - 2 * 3600
+    os.utime(partial, (old, old))
+
+    assert path.read_bytes() == b"second" and path.stat().st_mode & 0o777 == 0o640
+    assert drop.names() == ["abc_1-2"]
+    assert drop.remove_older_than(3600) == 0 and not partial.exists()
+    os.utime(path, (old, old))
+    assert drop.remove_older_than(3600) == 1 and drop.names() == []
+    with pytest.raises(ValueError, match="Not a message name"):
+        drop.put("../events", b"x")

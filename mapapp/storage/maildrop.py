@@ -19,6 +19,8 @@ from mapapp.storage.csv import DEFAULT_FILE_MODE, fsync_directory
 MAIL_DIR = "mail"
 SUFFIX = ".eml"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,80}$")  # an outbox id: no path, no dots
+# A partial file this old was left by a writer that died before renaming it.
+STALE_PARTIAL_SECONDS = 3600
 
 
 class MailDrop:
@@ -78,6 +80,12 @@ class MailDrop:
         if not self.directory.is_dir():
             return 0
         cutoff = time.time() - seconds
+        for partial in self.directory.glob(".*.tmp"):  # a writer killed before its rename
+            try:
+                if partial.stat().st_mtime < time.time() - STALE_PARTIAL_SECONDS:
+                    partial.unlink()
+            except FileNotFoundError:
+                continue
         old = []
         for path in self.directory.glob(f"*{SUFFIX}"):
             try:

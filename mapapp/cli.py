@@ -548,8 +548,14 @@ def mail_send() -> None:
     from flask import current_app
 
     from mapapp import mail
+    from mapapp.storage import StoreError
 
-    counts = mail.send_and_purge(current_app._get_current_object())  # type: ignore[attr-defined]
+    try:
+        counts = mail.send_and_purge(current_app._get_current_object())  # type: ignore[attr-defined]
+    except StoreError as exc:
+        raise click.ClickException(
+            f"The outbox cannot be used now, nothing was sent: {exc}"
+        ) from exc
     click.echo(counts.sentence())
 
 

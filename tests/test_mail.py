@@ -615,3 +615,16 @@ def test_a_claim_that_ran_out_on_the_last_attempt_is_given_up(
         alive: ("sent", ""),
     }
     assert [message["To"] for message in server.wait_for(1)] == ["b@example.org"]
+
+
+def test_mail_send_on_a_damaged_outbox_says_so_and_sends_nothing(
+    app: Flask, runner: Any, data_dir: Path
+) -> None:
+    (data_dir / "outbox.csv").write_text("not,the,outbox\r\n1,2,3\r\n", encoding="utf-8")
+
+    result = runner.invoke(cli, ["mail", "send"])
+
+    assert result.exit_code == 1
+    assert "The outbox cannot be used now, nothing was sent:" in result.output
+    assert "outbox.csv" in result.output
+    assert not (data_dir / "mail").exists()

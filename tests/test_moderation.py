@@ -543,6 +543,21 @@ def test_bulk_approval_tells_the_organisers_of_the_events_it_approved(
     assert [(row["kind"], row["to"]) for row in outbox(app)] == [("approved", "fresh@example.org")]
 
 
+def test_an_event_without_a_contact_address_is_approved_without_a_message(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore, caplog
+):
+    event = pending(store, contact_email="")  # imported from a list without addresses
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/approve",
+        data={"csrf_token": token(coordinator_client), "version": event["version"]},
+    )
+
+    assert response.status_code == 303
+    assert store.get(event["id"])["status"] == "approved"
+    assert outbox(app) == []
+    assert "could not be queued" not in caplog.text
+
+
 def test_rejecting_sends_the_reason_and_an_edit_link_that_works(
     app: Flask, coordinator_client: FlaskClient, store: EventStore
 ):

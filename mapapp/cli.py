@@ -61,11 +61,11 @@ def _run_with_announcement(*args: object, **kwargs: object) -> object:
     """Run Flask's development server after naming the data directory."""
     from flask import current_app
 
-    from mapapp import mail
+    from mapapp import mail_sender
 
     if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # once, not again in the reloader's child
         announce_data_directory(current_app)
-    with mail.sender_running(current_app._get_current_object()):  # type: ignore[attr-defined]
+    with mail_sender.sender_running(current_app._get_current_object()):  # type: ignore[attr-defined]
         return _flask_run_callback(*args, **kwargs)
 
 
@@ -131,11 +131,11 @@ def serve_command(
 
         def load(self) -> Flask:
             # Each worker sends mail too; claims under the outbox's lock keep one copy each.
-            from mapapp import mail
+            from mapapp import mail_sender
 
             app = create_app()
-            mail.start_sender(app)
-            self.cfg.set("worker_exit", lambda _server, _worker: mail.stop_sender(app))
+            mail_sender.start_sender(app)
+            self.cfg.set("worker_exit", lambda _server, _worker: mail_sender.stop_sender(app))
             return app
 
     MapappServer().run()
@@ -547,11 +547,11 @@ def mail_send() -> None:
     """Send the messages that are due, once, and remove those past their retention."""
     from flask import current_app
 
-    from mapapp import mail
+    from mapapp import mail_sender
     from mapapp.storage import StoreError
 
     try:
-        counts = mail.send_and_purge(current_app._get_current_object())  # type: ignore[attr-defined]
+        counts = mail_sender.send_and_purge(current_app._get_current_object())  # type: ignore[attr-defined]
     except StoreError as exc:
         raise click.ClickException(
             f"The outbox cannot be used now, nothing was sent: {exc}"
@@ -567,7 +567,7 @@ def mail_worker() -> None:
 
     from flask import current_app
 
-    from mapapp import mail
+    from mapapp import mail, mail_sender
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     stop = threading.Event()
@@ -581,7 +581,7 @@ def mail_worker() -> None:
     settings = mail.settings_of(app)
     where = "the SMTP server" if settings.server else f"{app.config['DATA_DIR']}/mail/*.eml"
     click.echo(f"mapapp: sending the outbox's messages to {where}; stop with SIGTERM.", err=True)
-    mail.run_sender(app, stop)
+    mail_sender.run_sender(app, stop)
     click.echo("mapapp: the mail sender stopped.", err=True)
 
 

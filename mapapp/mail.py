@@ -12,7 +12,8 @@ claim still holds (same status and attempt number). A sender killed while sendin
 claim to expire, then the message is sent again with the same Message-ID: delivery is at least
 once, and a copy the server accepted just before the kill is the one possible duplicate.
 
-With no MAPAPP_SMTP_URL every message is written as data/mail/<id>.eml instead.
+With no MAPAPP_SMTP_URL every message is written as data/mail/<id>.eml instead. Senders run
+in mapapp.mail_sender.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import secrets
 import smtplib
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -41,7 +42,7 @@ from jinja2 import TemplateError
 from mapapp.config import ConfigError
 from mapapp.events import UTC_TIME_FORMAT
 from mapapp.mail_messages import build_message
-from mapapp.storage import CsvTable, StoreError, add_table, get_table, utc_now
+from mapapp.storage import CsvTable, add_table, get_table, utc_now
 from mapapp.storage.maildrop import MAIL_DIR, MailDrop
 
 OUTBOX_FILE = "outbox.csv"
@@ -76,8 +77,6 @@ MESSAGE_ID_BYTES = 18
 SMTP_PORTS = {"smtp": 587, "smtps": 465}  # submission with STARTTLS; implicit TLS
 # Retries wait MAIL_RETRY_SECONDS, then twice as long each time, up to this.
 MAX_RETRY_SECONDS = 6 * 3600
-# How often a running sender removes messages older than the retention.
-PURGE_EVERY_SECONDS = 3600
 # The longest a sender sleeps between two looks at the outbox, whatever MAIL_POLL_SECONDS says.
 MAX_POLL_SECONDS = 60.0
 LAST_ERROR_LENGTH = 300
@@ -601,75 +600,6 @@ def purge() -> int:
     _drop().remove(ids)
     _drop().remove_older_than(keep_seconds)
     return _outbox().delete(ids) if ids else 0
-
-
-# Running senders
-
-
-def send_and_purge(app: Flask) -> Counts:
-    """Send what is due and remove what is past its retention, once (`mapapp mail send`)."""
-    with app.app_context():
-        counts = send_due()
-        counts.removed = purge()
-    return counts
-
-
-def run_sender(app: Flask, stop: threading.Event) -> None:
-    """Send due messages until stop is set, sleeping between looks; never raise."""
-    settings = settings_of(app)
-    wake: threading.Event = app.extensions[EXTENSION]["wake"]
-    last_purge = 0.0
-    while not stop.is_set():
-        try:
-            with app.app_context():
-                send_due()
-                now = datetime.now(UTC).timestamp()
-                if now - last_purge >= PURGE_EVERY_SECONDS:
-                    purge()
-                    last_purge = now
-        except (StoreError, OSError):
-            log.exception("The mail sender could not read or write the outbox; trying again")
-        except Exception:  # a sender thread that dies would silently stop all mail
-            log.exception("The mail sender met an unexpected error; trying again")
-        wake.wait(settings.poll_seconds)
-        wake.clear()
-
-
-@contextmanager
-def sender_running(app: Flask) -> Iterator[threading.Thread | None]:
-    """Run a sender thread while the block runs (None when MAPAPP_MAIL_SENDER is off)."""
-    thread = start_sender(app)
-    try:
-        yield thread
-    finally:
-        stop_sender(app)
-
-
-def start_sender(app: Flask) -> threading.Thread | None:
-    """Start this process's sender thread, unless MAPAPP_MAIL_SENDER is off; return it."""
-    if not settings_of(app).in_server:
-        return None
-    state = app.extensions[EXTENSION]
-    if state.get("thread") is not None:
-        return state["thread"]  # type: ignore[no-any-return]
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=run_sender, args=(app, stop), name="mapapp-mail-sender", daemon=True
-    )
-    state["thread"], state["stop"] = thread, stop
-    thread.start()
-    return thread
-
-
-def stop_sender(app: Flask, timeout: float = 5.0) -> None:
-    """Ask this process's sender thread to stop after the message it is sending, and wait."""
-    state = app.extensions[EXTENSION]
-    thread, stop = state.pop("thread", None), state.pop("stop", None)
-    if thread is None or stop is None:
-        return
-    stop.set()
-    state["wake"].set()
-    thread.join(timeout)
 
 
 def _without_password(url: str) -> str:

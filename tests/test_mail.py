@@ -628,3 +628,35 @@ def test_mail_send_on_a_damaged_outbox_says_so_and_sends_nothing(
     assert "The outbox cannot be used now, nothing was sent:" in result.output
     assert "outbox.csv" in result.output
     assert not (data_dir / "mail").exists()
+
+
+@pytest.mark.slow
+def test_mapapp_run_writes_eml_files_offline(data_dir: Path, server_port: int) -> None:
+    import requests
+
+    from tests.servers import wait_until_up
+
+    with subprocess.Popen(
+        [str(MAPAPP), "run", "--host", "127.0.0.1", "--port", str(server_port)],
+        env=server_env(data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as server:
+        try:
+            base_url = f"http://127.0.0.1:{server_port}"
+            wait_until_up(base_url, server)  # type: ignore[arg-type]
+            response = requests.post(
+                f"{base_url}/api/events", json={**make_submission(), "consent": True}, timeout=30
+            )
+            assert response.status_code == 201, response.text
+            deadline = time.monotonic() + 30
+            while not list((data_dir / "mail").glob("*.eml")) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    [path] = (data_dir / "mail").glob("*.eml")
+    message = message_from_bytes(path.read_bytes(), policy=default)
+    text, _html = parts(message)  # type: ignore[arg-type]
+    assert response.json()["edit_url"] in text

@@ -61,9 +61,12 @@ def _run_with_announcement(*args: object, **kwargs: object) -> object:
     """Run Flask's development server after naming the data directory."""
     from flask import current_app
 
+    from mapapp import mail_sender
+
     if os.environ.get("WERKZEUG_RUN_MAIN") != "true":  # once, not again in the reloader's child
         announce_data_directory(current_app)
-    return _flask_run_callback(*args, **kwargs)
+    with mail_sender.sender_running(current_app._get_current_object()):  # type: ignore[attr-defined]
+        return _flask_run_callback(*args, **kwargs)
 
 
 _flask_run_callback: Callable[..., object] = run_command.callback  # type: ignore[assignment]
@@ -131,7 +134,13 @@ def serve_command(
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Flask:
-            return create_app()
+            # Each worker sends mail too; claims under the outbox's lock keep one copy each.
+            from mapapp import mail_sender
+
+            app = create_app()
+            mail_sender.start_sender(app)
+            self.cfg.set("worker_exit", lambda _server, _worker: mail_sender.stop_sender(app))
+            return app
 
     MapappServer().run()
 
@@ -563,3 +572,70 @@ def erase_command(event_id: str, yes: bool) -> None:
     )
     for path in erased.copies:
         click.echo(f"Still holds the event (set aside by the store; delete by hand): {path}")
+
+
+@cli.group("mail")
+def mail_group() -> None:
+    """Send the e-mail waiting in the outbox (data/outbox.csv)."""
+
+
+@mail_group.command("send")
+def mail_send() -> None:
+    """Send the messages that are due, once, and remove those past their retention."""
+    from flask import current_app
+
+    from mapapp import mail_sender
+    from mapapp.storage import StoreError
+
+    try:
+        counts = mail_sender.send_and_purge(current_app._get_current_object())  # type: ignore[attr-defined]
+    except StoreError as exc:
+        raise click.ClickException(
+            f"The outbox cannot be used now, nothing was sent: {exc}"
+        ) from exc
+    click.echo(counts.sentence())
+
+
+@mail_group.command("worker")
+def mail_worker() -> None:
+    """Send messages as they become due until stopped (SIGTERM or Ctrl-C)."""
+    import signal
+    import threading
+
+    from flask import current_app
+
+    from mapapp import mail, mail_sender
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = threading.Event()
+
+    def stop_after_this_message(_signal: int, _frame: object) -> None:
+        stop.set()
+        app.extensions[mail.EXTENSION]["wake"].set()
+
+    signal.signal(signal.SIGTERM, stop_after_this_message)
+    signal.signal(signal.SIGINT, stop_after_this_message)
+    settings = mail.settings_of(app)
+    where = "the SMTP server" if settings.server else f"{app.config['DATA_DIR']}/mail/*.eml"
+    click.echo(f"mapapp: sending the outbox's messages to {where}; stop with SIGTERM.", err=True)
+    mail_sender.run_sender(app, stop)
+    click.echo("mapapp: the mail sender stopped.", err=True)
+
+
+@mail_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Show sent messages too.")
+def mail_list(show_all: bool) -> None:
+    """List the messages waiting or failed: id, kind, recipient, status, attempts, last error."""
+    from mapapp import mail
+
+    rows = [row for row in mail.queued() if show_all or row["status"] != "sent"]
+    if not rows:
+        click.echo("No messages are waiting or failed.")
+        return
+    for row in rows:
+        due = f" next {row['next_attempt_at']}" if row["next_attempt_at"] else ""
+        error = f" ({row['last_error']})" if row["last_error"] else ""
+        click.echo(
+            f"{row['id']}  {row['kind']}  {row['to']}  {row['status']}  "
+            f"attempts {row['attempts']}{due}{error}"
+        )

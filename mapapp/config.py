@@ -80,6 +80,26 @@ DEFAULTS: dict[str, Any] = {
     "RECOVER_ADDRESS_RATE_LIMIT": "3 per hour;6 per day",
     # The address people write to about the site and their data: footer, privacy notice.
     "CONTACT_EMAIL": "info@rarediseaseday.org",
+    # E-mail to organisers (issue 11): smtp://user:password@host:587 (STARTTLS when offered) or
+    # smtps://user:password@host:465, password URL-encoded; "" = write data/mail/<id>.eml files.
+    "SMTP_URL": "",
+    "SMTP_TIMEOUT": 30.0,
+    # A PEM file of the CA certificates to trust for the SMTP server ("" = the system's).
+    "SMTP_CA_FILE": "",
+    # The From header ("" = Rare Disease Day events <events@PUBLIC_URL's host or localhost>).
+    "MAIL_FROM": "",
+    # Attempts before a message is given up (status failed), and the first wait, doubled each
+    # time up to 6 hours.
+    "MAIL_MAX_ATTEMPTS": 10,
+    "MAIL_RETRY_SECONDS": 60.0,
+    # How long a sender's claim on a message lasts: then another sender may send it again.
+    "MAIL_LEASE_SECONDS": 300.0,
+    # "server": a sender thread in every worker of mapapp serve and in mapapp run; "off": only
+    # `mapapp mail send` and `mapapp mail worker` send. Seconds between two looks at the outbox.
+    "MAIL_SENDER": "server",
+    "MAIL_POLL_SECONDS": 30.0,
+    # Days sent (and failed) messages and their .eml files are kept.
+    "MAIL_RETENTION_DAYS": 90,
 }
 
 # Settings converted from their environment string to the default's type.

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from mapapp import edit_links, notices, pending_changes, placing
+from mapapp.edit_links import with_new_link
 from mapapp.events import (
     FIELDS,
     MAX_LENGTHS,
@@ -56,6 +57,10 @@ class Outcome:
     events: list[dict[str, str]] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     conflict: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The ids of the events whose status the action changed (say, pending to approved).
+    status_changed: list[str] = field(default_factory=list)
+    # A fresh edit link minted and stored with the change (a rejection's, for its message).
+    edit_token: str = ""
 
     @property
     def ok(self) -> bool:
@@ -101,11 +106,18 @@ def bulk_approve(versions: Mapping[str, str], who: str) -> Outcome:
         skip_stale=True,
     )
     _log(who, "approve", updated.rows)
-    return Outcome(events=updated.rows, conflict={**conflict, **updated.stale})
+    newly = [row["id"] for row in updated.rows if "status" in changes_by_id.get(row["id"], {})]
+    return Outcome(
+        events=updated.rows, conflict={**conflict, **updated.stale}, status_changed=newly
+    )
 
 
-def reject(event_id: str, who: str, reason: str, version: str) -> Outcome:
-    """Reject an event, keeping the reason in its moderation note."""
+def reject(event_id: str, who: str, reason: str, version: str, *, secret_key: str = "") -> Outcome:
+    """Reject an event, keeping the reason in its moderation note.
+
+    With secret_key, a fresh edit link is minted and stored in the same version-checked change,
+    so the organiser's message can carry a link that works (Outcome.edit_token).
+    """
     reason = normalise_text(reason, multiline=True)
     if not reason:
         return Outcome(errors={"moderation_note": "Reason: say why the event is rejected."})
@@ -113,7 +125,14 @@ def reject(event_id: str, who: str, reason: str, version: str) -> Outcome:
     if len(reason) > limit:
         return Outcome(errors={"moderation_note": f"Reason: keep it under {limit} characters."})
     changes = {"status": "rejected", "moderation_note": reason}
-    return _change(event_id, who, "reject", changes, version)
+    if not secret_key:
+        return _change(event_id, who, "reject", changes, version)
+    # Minted from the event as it is now: stored only if that is still the version seen.
+    token, hashes = with_new_link(secret_key, _current(event_id))
+    outcome = _change(event_id, who, "reject", changes, version, system={"edit_token_hash": hashes})
+    if outcome.ok and outcome.events:
+        outcome.edit_token = token
+    return outcome
 
 
 def edit(event_id: str, who: str, values: Mapping[str, str], version: str) -> Outcome:
@@ -155,9 +174,17 @@ def _current(event_id: str) -> dict[str, str]:
 
 
 def _change(
-    event_id: str, who: str, action: str, values: Mapping[str, str], version: str
+    event_id: str,
+    who: str,
+    action: str,
+    values: Mapping[str, str],
+    version: str,
+    system: Mapping[str, str] | None = None,
 ) -> Outcome:
-    """Validate an event with new values merged in, then store and audit what changed."""
+    """Validate an event with new values merged in, then store and audit what changed.
+
+    system holds values of system fields (an edit link's hashes) stored with the change as given.
+    """
     if not version:
         return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
     current = _current(event_id)
@@ -166,7 +193,7 @@ def _change(
     merged, errors = validate_event({**current, **values})
     if merged is None:
         return Outcome(errors=errors)
-    changes = _changed_fields(current, merged)
+    changes = _changed_fields(current, merged) | dict(system or {})
     if not changes:
         return Outcome(events=[current])
     try:
@@ -174,7 +201,8 @@ def _change(
     except ConflictError as conflict:
         return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
     _log(who, action, [stored])
-    return Outcome(events=[stored])
+    status_changed = [event_id] if stored["status"] != current["status"] else []
+    return Outcome(events=[stored], status_changed=status_changed)
 
 
 def _changed_fields(current: Mapping[str, str], merged: Mapping[str, str]) -> dict[str, str]:

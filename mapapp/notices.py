@@ -28,6 +28,7 @@ def _event_context(event: Mapping[str, str], links: Links) -> dict[str, str]:
         "title": event["title"],
         "organiser": event.get("organiser", ""),
         "starts_at": event.get("starts_at", ""),
+        "ends_at": event.get("ends_at", ""),
         "timezone": event.get("timezone", ""),
         "city": event.get("city", ""),
         "country": event.get("country", ""),
@@ -37,7 +38,12 @@ def _event_context(event: Mapping[str, str], links: Links) -> dict[str, str]:
 
 
 def _queue(kind: str, event: Mapping[str, str], context: Mapping[str, str]) -> str:
-    """Queue a message about an event to its contact address; return the message's id."""
+    """Queue a message about an event to its contact address; return the message's id.
+
+    An event without one (imported from a list that had none) gets no message: "" is returned.
+    """
+    if not event.get("contact_email", "").strip():
+        return ""
     return mail.queue(kind, event["contact_email"], context, event_id=event["id"])
 
 

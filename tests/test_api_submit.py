@@ -230,3 +230,20 @@ def test_a_limited_api_client_is_told_when_to_try_again(app_config: dict[str, An
         f"{-(-body['retry_after'] // 60)} minutes.",
         "retry_after": body["retry_after"],
     }
+
+
+def test_an_api_submission_queues_the_received_message(app: Flask, client: FlaskClient) -> None:
+    from mapapp import mail
+
+    body = client.post("/api/events", json=api_event()).get_json()
+
+    with app.app_context():
+        [row] = mail.queued()
+    assert (row["kind"], row["to"], row["event_id"]) == (
+        "submission_received",
+        "contact@partner.example",
+        body["id"],
+    )
+    assert row["context"]["edit_url"] == body["edit_url"]
+    assert row["context"]["reference"] == body["id"]
+    assert row["message_id"].startswith("<") and row["status"] == "queued"

@@ -125,6 +125,12 @@ def test_reject_with_reason(app: Flask, coordinator_client: FlaskClient, store: 
     )
     [entry] = entries(app)
     assert entry.action == "reject"
+    # The same change adds a fresh edit link for the rejection's message (its hash only).
+    before, after = entry.changes.pop("edit_token_hash")
+    assert (
+        after.split()[:-1] == before.split()
+        and after.split()[-1] == stored["edit_token_hash"].split()[-1]
+    )
     assert entry.changes == {
         "status": ["pending", "rejected"],
         "moderation_note": ["", "Duplicate of another event"],
@@ -509,3 +515,108 @@ def test_a_coordinator_may_keep_an_ended_event_with_a_warning(
         "past events of a recent edition."
     ) in page
     assert store.get(event["id"])["starts_at"] == f"{past}T10:00"
+
+
+def outbox(app: Flask) -> list[dict]:
+    """Return the messages queued for organisers."""
+    from mapapp import mail
+
+    with app.app_context():
+        return mail.queued()
+
+
+def test_approving_queues_the_approved_message_once(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    for _ in range(2):  # the second approval changes nothing and tells nobody
+        current = store.get(event["id"])
+        coordinator_client.post(
+            f"/admin/events/{event['id']}/approve",
+            data={"csrf_token": token(coordinator_client), "version": current["version"]},
+        )
+
+    [row] = outbox(app)
+    assert (row["kind"], row["to"], row["event_id"]) == (
+        "approved",
+        "organiser@example.org",
+        event["id"],
+    )
+    assert row["context"]["event_url"] == f"http://localhost/events/{event['id']}"
+    assert coordinator_client.get(f"/events/{event['id']}").status_code == 200
+
+
+def test_bulk_approval_tells_the_organisers_of_the_events_it_approved(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    fresh = pending(store, title="Fresh", contact_email="fresh@example.org")
+    stale = pending(store, title="Stale", contact_email="stale@example.org")
+    change(store, stale["id"], {"description": "Changed after the queue was loaded."})
+    coordinator_client.post(
+        "/admin/approve",
+        data={
+            "csrf_token": token(coordinator_client),
+            "ids": [fresh["id"], stale["id"]],
+            **versions(fresh, stale),
+        },
+    )
+
+    assert [(row["kind"], row["to"]) for row in outbox(app)] == [("approved", "fresh@example.org")]
+
+
+def test_an_event_without_a_contact_address_is_approved_without_a_message(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore, caplog
+):
+    event = pending(store, contact_email="")  # imported from a list without addresses
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/approve",
+        data={"csrf_token": token(coordinator_client), "version": event["version"]},
+    )
+
+    assert response.status_code == 303
+    assert store.get(event["id"])["status"] == "approved"
+    assert outbox(app) == []
+    assert "could not be queued" not in caplog.text
+
+
+def test_rejecting_sends_the_reason_and_an_edit_link_that_works(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    coordinator_client.post(
+        f"/admin/events/{event['id']}/reject",
+        data={
+            "csrf_token": token(coordinator_client),
+            "reason": "Please give the venue's address.",
+            "version": event["version"],
+        },
+    )
+
+    [row] = outbox(app)
+    assert (row["kind"], row["event_id"]) == ("rejected", event["id"])
+    assert row["context"]["reason"] == "Please give the venue's address."
+    link = row["context"]["edit_url"]
+    assert link.startswith("http://localhost/edit/")
+    coordinator_client.post("/admin/sign-out")
+    page = coordinator_client.get(link.removeprefix("http://localhost"))
+    assert page.status_code == 200
+    assert "Light up the town hall" in page.get_data(as_text=True)
+
+
+def test_a_stale_rejection_stores_no_link_and_sends_nothing(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+):
+    event = pending(store)
+    changed = change(store, event["id"], {"description": "Changed meanwhile."})
+    response = coordinator_client.post(
+        f"/admin/events/{event['id']}/reject",
+        data={
+            "csrf_token": token(coordinator_client),
+            "reason": "Duplicate.",
+            "version": event["version"],
+        },
+    )
+
+    assert response.status_code == 409
+    assert store.get(event["id"]) == changed
+    assert outbox(app) == []

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -453,3 +454,118 @@ def test_a_writer_waiting_for_another_process_does_not_hold_up_reads(tmp_path: P
         other_process.release()
         writer.join(timeout=60)
     assert store.get(event["id"])["title"] == "Renamed"
+
+
+# Keyed changes chosen under the lock (CsvTable.change_rows: the outbox's claims)
+
+TASK_COLUMNS = ("id", "status", "owner")
+
+
+def _tasks(directory: Path) -> Any:
+    from mapapp.storage import CsvTable
+
+    return CsvTable(directory / "tasks.csv", TASK_COLUMNS, key="id")
+
+
+def test_change_rows_writes_the_chosen_rows_in_one_rewrite(tmp_path: Path) -> None:
+    table = _tasks(tmp_path)
+    table.append([{"id": str(n), "status": "free", "owner": ""} for n in range(3)])
+    before = table.frame()
+
+    stored = table.change_rows(
+        lambda frame: (
+            {key: {"status": "taken", "owner": "me"} for key in frame.loc[frame["id"] != "1", "id"]}
+            | {"gone": {"status": "taken"}}
+        )  # no longer stored: left out
+    )
+
+    assert stored == [
+        {"id": "0", "status": "taken", "owner": "me"},
+        {"id": "2", "status": "taken", "owner": "me"},
+    ]
+    assert read_raw(tmp_path / "tasks.csv") == [
+        {"id": "0", "status": "taken", "owner": "me"},
+        {"id": "1", "status": "free", "owner": ""},
+        {"id": "2", "status": "taken", "owner": "me"},
+    ]
+    assert list(before["status"]) == ["free", "free", "free"]  # a frame handed out stays as read
+    assert _tasks(tmp_path).get("2") == {"id": "2", "status": "taken", "owner": "me"}
+
+
+@pytest.mark.parametrize("changes", [{"0": {"colour": "red"}}, {"0": {"id": "9"}}])
+def test_change_rows_refuses_unknown_columns_and_new_keys(
+    tmp_path: Path, changes: dict[str, dict[str, str]]
+) -> None:
+    table = _tasks(tmp_path)
+    table.append([{"id": "0", "status": "free", "owner": ""}])
+    raw = (tmp_path / "tasks.csv").read_bytes()
+
+    with pytest.raises(ValueError, match="Cannot change"):
+        table.change_rows(lambda _frame: changes)
+
+    assert (tmp_path / "tasks.csv").read_bytes() == raw
+
+
+def test_the_event_store_refuses_unaudited_row_changes(data_dir: Path) -> None:
+    store = EventStore(data_dir)
+    event = store.add(make_event())
+    with pytest.raises(TypeError, match="update_many"):
+        store.change_rows(lambda _frame: {event["id"]: {"title": "x"}})
+
+
+def _claim_all(directory: str, owner: str) -> None:
+    """Claim free tasks one at a time until none is left, as a sender claims messages."""
+    table = _tasks(Path(directory))
+
+    def first_free(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+        free = frame.loc[frame["status"] == "free", "id"]
+        return {free.iloc[0]: {"status": "taken", "owner": owner}} if len(free) else {}
+
+    claimed = []
+    while stored := table.change_rows(first_free):
+        claimed += [row["id"] for row in stored]
+    (Path(directory) / f"{owner}.claimed").write_text("\n".join(claimed))
+
+
+@pytest.mark.slow
+def test_processes_claiming_at_once_never_claim_one_row_twice(tmp_path: Path) -> None:
+    table = _tasks(tmp_path)
+    table.append([{"id": str(n), "status": "free", "owner": ""} for n in range(120)])
+    context = multiprocessing.get_context("spawn")
+    claimers = [
+        context.Process(target=_claim_all, args=(str(tmp_path), f"claimer {number}"))
+        for number in range(4)
+    ]
+    for process in claimers:
+        process.start()
+    for process in claimers:
+        process.join(timeout=300)
+        assert process.exitcode == 0
+
+    rows = read_raw(tmp_path / "tasks.csv")
+    assert [row["id"] for row in rows] == [str(n) for n in range(120)]
+    assert {row["status"] for row in rows} == {"taken"}
+    claims = [(tmp_path / f"claimer {number}.claimed").read_text().split() for number in range(4)]
+    assert sorted(key for claimed in claims for key in claimed) == sorted(map(str, range(120)))
+    for number, claimed in enumerate(claims):
+        assert {row["id"] for row in rows if row["owner"] == f"claimer {number}"} == set(claimed)
+
+
+def test_the_mail_drop_keeps_one_whole_file_per_message(tmp_path: Path) -> None:
+    from mapapp.storage.maildrop import MailDrop
+
+    drop = MailDrop(tmp_path / "mail", file_mode=0o640)
+    path = drop.put("abc_1-2", b"first")
+    drop.put("abc_1-2", b"second")  # a retry writes the same message again: still one file
+    partial = tmp_path / "mail" / ".dead.123.tmp"  # a writer killed before its rename
+    partial.write_bytes(b"half")
+    old = time.time() - 2 * 3600
+    os.utime(partial, (old, old))
+
+    assert path.read_bytes() == b"second" and path.stat().st_mode & 0o777 == 0o640
+    assert drop.names() == ["abc_1-2"]
+    assert drop.remove_older_than(3600) == 0 and not partial.exists()
+    os.utime(path, (old, old))
+    assert drop.remove_older_than(3600) == 1 and drop.names() == []
+    with pytest.raises(ValueError, match="Not a message name"):
+        drop.put("../events", b"x")

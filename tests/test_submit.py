@@ -795,3 +795,65 @@ def test_the_preview_offers_each_suggestion_once(
         f"{said} You can still send the event: a coordinator will place it on the map, or you "
         "can type its coordinates below."
     )
+
+
+def outbox(app: Flask) -> list[dict[str, Any]]:
+    """Return the messages queued for organisers."""
+    from mapapp import mail
+
+    with app.app_context():
+        return mail.queued()
+
+
+def test_confirming_queues_the_received_message_with_the_edit_link(
+    app: Flask, client: FlaskClient, store: EventStore
+) -> None:
+    thanks, edit_url = submit_event(client, title="Purple walk")
+
+    [event] = store.frame().to_dict("records")
+    [row] = outbox(app)
+    assert (row["kind"], row["to"], row["event_id"]) == (
+        "submission_received",
+        "organiser@example.org",
+        event["id"],
+    )
+    assert row["context"]["edit_url"] == edit_url
+    assert (row["context"]["reference"], row["context"]["title"]) == (event["id"], "Purple walk")
+    assert "We have also sent it, with the event's reference, to organiser@example.org." in (
+        thanks.get_data(as_text=True)
+    )
+
+
+def test_withdrawing_queues_the_withdrawn_message_once(
+    app: Flask, client: FlaskClient, store: EventStore
+) -> None:
+    _, edit_url = submit_event(client)
+    path = edit_url.split("localhost", 1)[1]
+    page = client.get(path).get_data(as_text=True)
+    csrf = hidden(page, "csrf_token")
+    for _ in range(2):  # a second withdrawal (a replay) tells nobody again
+        version = store.frame()["version"].item()
+        response = client.post(
+            path + "/withdraw", data={"csrf_token": csrf, "confirm": "y", "version": version}
+        )
+        assert response.status_code == 303
+
+    assert [row["kind"] for row in outbox(app)] == ["submission_received", "withdrawn"]
+    assert outbox(app)[1]["event_id"] == store.frame()["id"].item()
+
+
+def test_an_outbox_that_cannot_be_written_never_loses_the_submission(
+    app: Flask, client: FlaskClient, store: EventStore, data_dir: Path, caplog: Any
+) -> None:
+    (data_dir / "outbox.csv").write_text("not,the,outbox\r\n1,2,3\r\n", encoding="utf-8")
+
+    thanks, edit_url = submit_event(client, title="Purple walk")
+
+    assert "is waiting for review" in thanks.get_data(as_text=True)
+    [event] = store.frame().to_dict("records")
+    assert event["title"] == "Purple walk"
+    assert client.get(edit_url.split("localhost", 1)[1]).status_code == 200
+    assert (
+        f"Event {event['id']}: the submission_received message could not be queued "
+        "(the change itself is stored)"
+    ) in caplog.text

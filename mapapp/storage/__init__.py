@@ -114,6 +114,12 @@ class Table(Protocol):
         """Remove rows and return how many went."""
         ...
 
+    def change_rows(
+        self, decide: Callable[[pd.DataFrame], Mapping[str, Mapping[str, str]]]
+    ) -> list[dict[str, str]]:
+        """Change the rows decide(frame) chooses from the rows as they are, under the lock."""
+        ...
+
 
 def utc_now() -> str:
     """Return the current UTC time as the store writes it."""

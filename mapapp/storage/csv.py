@@ -263,6 +263,42 @@ class CsvTable:
                 self._replace_file(lines, frame[kept].reset_index(drop=True), same_keys=False)
             return removed
 
+    def change_rows(
+        self, decide: Callable[[pd.DataFrame], Mapping[str, Mapping[str, str]]]
+    ) -> list[dict[str, str]]:
+        """Change rows chosen from the table as it is now, under the lock; return them as stored.
+
+        decide(frame) sees every stored row (do not modify the frame) and returns the new values
+        by key; they are written in one atomic rewrite before the lock is released, so two
+        processes choosing at once never both choose the same row (a claim, a keyed
+        compare-and-swap). Keys no longer stored are left out; an unknown column, or a change of
+        the key, raises ValueError and writes nothing.
+        """
+        with self._writing():
+            frame = self._frame_now()
+            changes = {
+                key: values for key, values in decide(frame).items() if key in self._positions
+            }
+            column_of = {str(name): number for number, name in enumerate(frame.columns)}
+            unknown = {name for values in changes.values() for name in values} - set(self.schema)
+            if unknown or any(self.key in values for values in changes.values()):
+                raise ValueError(f"Cannot change: {', '.join(sorted(unknown) or [self.key])}")
+            if not changes:
+                return []
+            changed = frame.copy(deep=False)  # copy-on-write: the frame handed out stays as it was
+            lines = list(self._lines)
+            size = self._size
+            for key, values in changes.items():
+                position = self._positions[key]
+                for name, value in values.items():
+                    changed.iat[position, column_of[name]] = str(value)
+                line = encode_row([str(value) for value in changed.iloc[position]])
+                size += len(line) - len(lines[position])
+                lines[position] = line
+            self._replace_file(lines, changed, size=size)
+            frame = self._frame_now()
+            return [row_of(frame, self._positions[key]) for key in changes]
+
     def rewrite(self, records: Iterable[Mapping[str, str]]) -> None:
         """Replace every row with these in one atomic rewrite."""
         rows = [[str(record.get(name, "") or "") for name in self.schema] for record in records]

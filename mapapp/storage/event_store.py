@@ -181,6 +181,12 @@ class EventStore(CsvTable):
         """Refuse an unaudited append: events are added with add or add_many."""
         raise TypeError("Use EventStore.add_many(events, audit=Audit(who, action)).")
 
+    def change_rows(
+        self, decide: Callable[[pd.DataFrame], Mapping[str, Mapping[str, str]]]
+    ) -> list[dict[str, str]]:
+        """Refuse an unaudited, unversioned change: events are changed with update_many."""
+        raise TypeError("Use EventStore.update_many(changes, expected=..., audit=...).")
+
     def update(
         self,
         event_id: str,

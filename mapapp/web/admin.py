@@ -14,7 +14,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from mapapp import audit, moderation, pending_changes, placing, stats, submission_rules
+from mapapp import audit, moderation, notices, pending_changes, placing, stats, submission_rules
 from mapapp.events import (
     CATEGORIES,
     FIELD_LABELS,
@@ -27,6 +27,7 @@ from mapapp.filters import apply_filter, parse_filter
 from mapapp.storage import EventNotFoundError, get_store
 from mapapp.web.auth import safe_next
 from mapapp.web.links import links
+from mapapp.web.notify import notify
 
 PER_PAGE = 25
 AUDIT_PER_PAGE = 50
@@ -137,6 +138,7 @@ def approve_many() -> ResponseReturnValue:
     else:
         versions = {event_id: request.form.get(f"version-{event_id}", "") for event_id in ids}
         outcome = moderation.bulk_approve(versions, current_user.name)
+        _tell_approved(outcome)
         _report(outcome, "Approved {n} event(s).")
         if outcome.conflict:
             titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
@@ -156,6 +158,7 @@ def approve(event_id: str) -> ResponseReturnValue:
         flash("The form expired; please try again.", "error")
         return redirect(safe_next(form.next.data), code=303)
     outcome = moderation.approve(event_id, current_user.name, form.version.data or "")
+    _tell_approved(outcome)
     return _answer(outcome, "approve", "Approved the event.", form.next.data)
 
 
@@ -169,8 +172,16 @@ def reject(event_id: str) -> ResponseReturnValue:
                 flash(error if ":" in error else f"Reason: {error}", "error")
         return redirect(safe_next(form.next.data), code=303)
     outcome = moderation.reject(
-        event_id, current_user.name, form.reason.data or "", form.version.data or ""
+        event_id,
+        current_user.name,
+        form.reason.data or "",
+        form.version.data or "",
+        secret_key=str(current_app.config["SECRET_KEY"]),
     )
+    if outcome.edit_token:
+        rejected = outcome.events[0]
+        reason = rejected["moderation_note"]
+        notify(notices.rejected, rejected, reason, outcome.edit_token, event_id=event_id)
     typed = {"moderation_note": form.reason.data or ""}
     return _answer(outcome, "reject", "Rejected the event.", form.next.data, typed)
 
@@ -334,6 +345,13 @@ def audit_log() -> str:
 def stats_page() -> str:
     """Show the dashboard: events per country, category, format and day."""
     return render_template("admin/stats.html", dashboard=stats.dashboard(get_store().frame()))
+
+
+def _tell_approved(outcome: moderation.Outcome) -> None:
+    """Tell the organisers of the events an action has just approved."""
+    for event in outcome.events:
+        if event["id"] in outcome.status_changed and event["status"] == "approved":
+            notify(notices.approved, event, event_id=event["id"])
 
 
 def _report(outcome: moderation.Outcome, success: str) -> None:

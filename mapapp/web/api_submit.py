@@ -10,9 +10,10 @@ from flask import Blueprint, current_app, jsonify, request, url_for
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 from werkzeug.wrappers import Response
 
-from mapapp import submissions
+from mapapp import notices, submissions
 from mapapp.events import CATEGORIES, FORMATS, MAX_LENGTHS
 from mapapp.storage import get_store
+from mapapp.web.notify import notify
 from mapapp.web.submit import submit_limit
 
 # An event is one object of scalars (depth 1); json.loads recurses once per level and would raise
@@ -41,6 +42,7 @@ def create_event() -> tuple[Response, int] | tuple[Response, int, dict[str, str]
         return jsonify(errors=outcome.errors), 422
     event = outcome.event
     log.info("Event %s submitted through the API, pending review", event["id"])
+    notify(notices.submission_received, event, outcome.token, event_id=event["id"])
     body = {
         "id": event["id"],
         "status": event["status"],

@@ -18,13 +18,14 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from mapapp import edit_links, organiser_edits, pending_changes, submissions
+from mapapp import edit_links, notices, organiser_edits, pending_changes, submissions
 from mapapp.duplicates import public_warning
 from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
 from mapapp.storage import ConflictError, get_store
 from mapapp.web.limits import configured_limit, keeps_form, limiter
 from mapapp.web.links import links
+from mapapp.web.notify import notify
 
 SESSION_TOKEN_KEY = "mapapp.edit_token"
 CSRF_MESSAGE = "This form has expired: please send it again."
@@ -252,6 +253,7 @@ def submit_confirm() -> Response | tuple[str, int]:
         assert outcome.preview is not None
         return _render_preview(outcome.preview, outcome.errors, 422)
     log.info("Event %s submitted, pending review", outcome.event["id"])
+    notify(notices.submission_received, outcome.event, outcome.token, event_id=outcome.event["id"])
     session[SESSION_TOKEN_KEY] = outcome.token
     return redirect(url_for("submit.submit_thanks"), code=303)
 
@@ -326,11 +328,13 @@ def withdraw(token: str) -> Response | tuple[str, int]:
             0
         ], 400
     try:
-        organiser_edits.withdraw_event(store, current["id"], version)
+        withdrawn = organiser_edits.withdraw_event(store, current["id"], version)
     except ConflictError as conflict:
         now = conflict.current[current["id"]]
         errors = {"version": organiser_edits.CHANGED_MESSAGE}
         return _render_edit(now, None, errors, conflict=True)[0], 409
     log.info("Event %s withdrawn by its organiser", current["id"])
+    if current["status"] != "withdrawn":
+        notify(notices.withdrawn, withdrawn, event_id=current["id"])
     flash("Your event is withdrawn: it will not appear on the map.", "success")
     return redirect(url_for("submit.edit", token=token), code=303)

@@ -1,0 +1,30 @@
+"""Tell an organiser by e-mail what became of their event, once the change is stored.
+
+A message is queued after its change is stored, so a failure to queue it (a full disk, a
+damaged outbox.csv) must not turn the stored change into an error page: it is logged with the
+event's id and the kind of message, and the person is answered as if it had been queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mapapp.notices import Links
+from mapapp.web.links import links
+
+log = logging.getLogger(__name__)
+
+
+def notify(send: Callable[..., str], *args: Any, event_id: str) -> None:
+    """Queue a notice (a mapapp.notices function, given its arguments but the links)."""
+    try:
+        site: Links = links()
+        send(*args, site)
+    except Exception:  # any failure: the change it reports is stored already
+        log.exception(
+            "Event %s: the %s message could not be queued (the change itself is stored)",
+            event_id,
+            getattr(send, "__name__", "e-mail"),
+        )

@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mapapp.placing import check_coordinates, locate, place_event
+from mapapp.placing import (
+    check_coordinates,
+    locate,
+    place_event,
+    timezone_errors,
+    unplaced_timezone,
+)
 from mapapp.storage import VERSION_FIELD, Audit, ConflictError, EventStore
 from mapapp.submission_rules import SUBMITTED_FIELDS
 from mapapp.submissions import ORGANISER, Outcome, check_submission
 
 # Fields whose content, when changed through the edit link, sends the event back for review.
-CONTENT_FIELDS = SUBMITTED_FIELDS + ("latitude", "longitude", "timezone")
+CONTENT_FIELDS = SUBMITTED_FIELDS + ("latitude", "longitude")
 CHANGED_MESSAGE = (
     "Your event changed since you opened this page (a coordinator may have reviewed it). "
     "Nothing was saved: below is the event as it is now beside what you typed."
@@ -82,8 +88,11 @@ def edit_submission(
                 name: current[name]
                 for name in ("latitude", "longitude", "location_precision", "location_source")
             },
-            "timezone": current["timezone"],
+            # A placed event keeps its place's zone; one without a place takes the zone chosen.
+            "timezone": (current["latitude"] and current["timezone"]) or unplaced_timezone(event),
         }
+    if errors := timezone_errors(placed):
+        return Outcome(errors=errors)
     try:
         stored = apply_edit(store, current, placed, version)
     except ConflictError as conflict:

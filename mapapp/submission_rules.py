@@ -14,6 +14,7 @@ from mapapp.events import (
     parse_local_time,
     validate_event,
 )
+from mapapp.placing import country_zone
 
 # What an organiser may fill in; everything else (status, id, location) is set here.
 SUBMITTED_FIELDS: tuple[str, ...] = (
@@ -22,6 +23,7 @@ SUBMITTED_FIELDS: tuple[str, ...] = (
     "format",
     "starts_at",
     "ends_at",
+    "timezone",
     "venue",
     "address",
     "city",
@@ -41,6 +43,10 @@ REQUIRED_FIELDS: dict[str, str] = {
 }
 LANGUAGE_MAX_LENGTH = 3
 CHOICE_MAX_LENGTH = 40
+ONLINE_COUNTRY_MESSAGE = (
+    "Country: for an online event, choose the country your organisation is based in (a global "
+    "organisation chooses the country where it is based)."
+)
 # The accepted dates: from 60 days before to 30 days after Rare Disease Day of the previous, the
 # current or the next edition (so organisers can add events of the coming year early).
 WINDOW_BEFORE = timedelta(days=60)
@@ -91,6 +97,9 @@ def check_submission(
             errors[name] = message
     if candidate.get("format") in {"in_person", "hybrid"} and not candidate["city"]:
         errors.setdefault("city", "City: say in which town or city the event takes place.")
+    if candidate.get("format") == "online" and not candidate["country"]:
+        errors.setdefault("country", ONLINE_COUNTRY_MESSAGE)
+    _check_timezone(candidate, errors)
     if "starts_at" not in errors and "ends_at" not in errors:
         _check_date_window(candidate, errors, today)
     if not consent:
@@ -99,6 +108,20 @@ def check_submission(
         return None, errors
     assert event is not None
     return {**event, "status": "pending"}, {}
+
+
+def _check_timezone(event: dict[str, str], errors: dict[str, str]) -> None:
+    """Require a given time zone to be one of the country's, and store it under its zone.tab name.
+
+    No zone is fine here: the place gives it, or the country's only zone, or the preview asks.
+    """
+    if not event["timezone"] or "country" in errors or not event["country"]:
+        return
+    zone, problem = country_zone(event["timezone"], event["country"])
+    if problem:
+        errors["timezone"] = problem
+    else:
+        event["timezone"] = zone
 
 
 def _check_date_window(

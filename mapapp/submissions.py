@@ -62,6 +62,9 @@ class Preview:
     duplicates: list[dict[str, str]] = field(default_factory=list)
     # The nonce of the form's signed start time: confirming uses it up (see mapapp.drafts).
     draft_id: str = ""
+    # The time zone the preview states (or preselects), and whether the event's place gave it.
+    timezone: str = ""
+    timezone_from_place: bool = False
 
 
 # Placing
@@ -72,6 +75,8 @@ def preview_submission(frame: pd.DataFrame, event: dict[str, str]) -> Preview:
     preview = locate_event(event)
     placed = place_event(event, preview.candidates, choice=0)
     preview.duplicates = find_duplicates(frame, placed)
+    preview.timezone = placed["timezone"]
+    preview.timezone_from_place = bool(placed["latitude"])
     return preview
 
 
@@ -98,6 +103,8 @@ def sign_draft(secret_key: str, preview: Preview) -> str:
         "candidates": [asdict(candidate) for candidate in preview.candidates],
         # A preview not made from a signed start time gets an id of its own.
         "draft_id": preview.draft_id or secrets.token_urlsafe(NONCE_BYTES),
+        "timezone": preview.timezone,
+        "timezone_from_place": preview.timezone_from_place,
     }
     return URLSafeTimedSerializer(secret_key, salt=DRAFT_SALT).dumps(payload)
 
@@ -121,6 +128,8 @@ def load_draft(secret_key: str, token: str) -> Preview:
         message=str(payload["message"]),
         candidates=[Candidate(**item) for item in payload["candidates"]],
         draft_id=str(payload["draft_id"]),
+        timezone=str(payload.get("timezone", "")),
+        timezone_from_place=payload.get("timezone_from_place") is True,
     )
 
 
@@ -247,21 +256,35 @@ def confirm_submission(
     latitude: str,
     longitude: str,
     submit_anyway: bool,
+    timezone: str = "",
 ) -> Outcome:
-    """Store a previewed draft at the chosen place, unless it needs another look."""
+    """Store a previewed draft at the chosen place, unless it needs another look.
+
+    timezone is the zone the organiser chose (an event without a place) or saw (a placed one): a
+    place in another zone is shown again for confirmation.
+    """
     preview = load_draft(secret_key, draft)  # raises DraftError
     if drafts.is_used(preview.draft_id):
         return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     errors = check_coordinates(latitude, longitude)
     if errors:
         return Outcome(errors=errors, preview=preview)
+    posted_zone = timezone.strip()
+    chosen_zone, zone_problem = placing.country_zone(posted_zone, preview.event["country"])
     placed = place_event(
-        preview.event,
+        {**preview.event, "timezone": chosen_zone or preview.event["timezone"]},
         preview.candidates,
         choice=parse_choice(choice, preview.candidates),
         latitude=latitude.strip(),
         longitude=longitude.strip(),
     )
+    if placed["latitude"] and posted_zone and placed["timezone"] not in ("", posted_zone):
+        preview.timezone, preview.timezone_from_place = placed["timezone"], True
+        return Outcome(errors={"timezone": placing.moved_zone_message(placed)}, preview=preview)
+    if not placed["latitude"] and zone_problem:
+        return Outcome(errors={"timezone": zone_problem}, preview=preview)
+    if errors := placing.timezone_errors(placed):
+        return Outcome(errors=errors, preview=preview)
     preview.duplicates = find_duplicates(store.frame(), placed)
     if preview.duplicates and drafts.is_used(preview.draft_id):
         # Another confirmation of this draft stored it meanwhile: the "duplicate" is this event
@@ -308,5 +331,7 @@ def submit_via_api(store: EventStore, secret_key: str, data: Any) -> Outcome:
         )
     else:
         placed = place_event(event, locate_event(event).candidates)
+    if errors := placing.timezone_errors(placed):
+        return Outcome(errors=errors)
     stored, token = create_event(store, placed, secret_key)
     return Outcome(event=stored, token=token)

@@ -169,7 +169,10 @@ def place(event_id: str) -> ResponseReturnValue:
         event_id, current_user.name, latitude, longitude, form.version.data or ""
     )
     typed = {"latitude": latitude, "longitude": longitude}
-    return _answer(outcome, "place", "Placed the event on the map.", form.next.data, typed)
+    placed = "Placed the event on the map."
+    if outcome.events and (zone := outcome.events[0]["timezone"]):
+        placed = f"Placed the event on the map: its times are in {zone}."
+    return _answer(outcome, "place", placed, form.next.data, typed)
 
 
 def _answer(

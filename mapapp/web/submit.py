@@ -18,9 +18,9 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from mapapp import edit_links, organiser_edits, submissions
+from mapapp import edit_links, organiser_edits, submissions, timezones
 from mapapp.events import FIELD_LABELS
-from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
+from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm, zone_choices
 from mapapp.storage import ConflictError, get_store
 from mapapp.web.limits import configured_limit, limiter
 
@@ -106,7 +106,23 @@ def _render_preview(
         preview=preview,
         errors=errors,
         candidates=submissions.candidate_choices(preview.candidates),
+        zone=_zone_view(preview),
     ), status
+
+
+def _zone_view(preview: submissions.Preview) -> dict[str, object]:
+    """Return what the preview says about the time zone: a statement, or the zones to pick from."""
+    event = preview.event
+    statement = (
+        timezones.describe_times(event["starts_at"], preview.timezone) if preview.timezone else ""
+    )
+    choices = [] if preview.timezone_from_place else zone_choices(event["country"])
+    hint = (
+        "Choose the zone of the times you gave: the zones listed are those of the country."
+        if preview.timezone
+        else "There are several time zones in this country: choose the one your times are in."
+    )
+    return {"statement": statement, "choices": choices, "hint": hint}
 
 
 def _render_already_submitted() -> tuple[str, int]:
@@ -179,6 +195,7 @@ def submit_confirm() -> Response | tuple[str, int]:
             latitude=form.latitude.data or "",
             longitude=form.longitude.data or "",
             submit_anyway=bool(form.submit_anyway.data),
+            timezone=str(request.form.get("timezone", "")),
         )
     except submissions.DraftError as exc:
         return _render_form(SubmitForm(formdata=None), {"form": str(exc)}, 400)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
+from datetime import UTC, datetime
+from functools import cache, lru_cache
 
 import pycountry
 from flask_wtf import FlaskForm
@@ -71,8 +72,14 @@ def zone_choices(country: str) -> list[ZoneChoice]:
 def timezone_groups() -> list[tuple[str, str, list[ZoneChoice]]]:
     """Return (country code, country name, zone choices) for every country, by name.
 
-    The labels name each zone's offset now, so they are built per page.
+    The labels name each zone's offset now: built once an hour (offsets change on the hour).
     """
+    return _timezone_groups(datetime.now(UTC).strftime("%Y-%m-%dT%H"))
+
+
+@lru_cache(maxsize=2)
+def _timezone_groups(hour: str) -> list[tuple[str, str, list[ZoneChoice]]]:
+    """Return the time zone groups with their labels of an hour (see timezone_groups)."""
     return [(code, name, zone_choices(code)) for code, name in _countries_by_name()]
 
 

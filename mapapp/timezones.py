@@ -125,9 +125,15 @@ def in_country(name: str, country: str) -> str:
     return ""
 
 
+@cache
+def _zone(name: str) -> ZoneInfo:
+    """Return a zone, kept (ZoneInfo's own cache is weak: each page would read the file again)."""
+    return ZoneInfo(name)
+
+
 def _offsets(name: str, moments: Iterable[datetime]) -> list[timedelta | None]:
     """Return a zone's UTC offsets at some moments."""
-    zone = ZoneInfo(name)
+    zone = _zone(name)
     return [moment.astimezone(zone).utcoffset() for moment in moments]
 
 
@@ -184,7 +190,7 @@ def examples(country: str, limit: int = EXAMPLES) -> tuple[str, ...]:
 
 def offset_text(name: str, moment: datetime | None = None) -> str:
     """Return a zone's UTC offset at a moment (now by default) as people read it: UTC−05:00."""
-    offset = (moment or datetime.now(UTC)).astimezone(ZoneInfo(name)).utcoffset()
+    offset = (moment or datetime.now(UTC)).astimezone(_zone(name)).utcoffset()
     minutes = int((offset or timedelta()).total_seconds() // 60)
     sign = "+" if minutes >= 0 else MINUS
     hours, minutes = divmod(abs(minutes), 60)

@@ -79,4 +79,18 @@
 
   countryField.addEventListener("change", function () { show(countryField.value); });
   show(countryField.value);
+
+  /* An online event's country is where the organisation is based: say so in the label. */
+  var countryLabel = document.querySelector('label[for="country"]');
+  var formats = document.querySelectorAll('input[name="format"]');
+  function labelCountry() {
+    var online = document.querySelector('input[name="format"][value="online"]:checked');
+    countryLabel.textContent = online
+      ? "The country your organisation is based in (required)"
+      : "Country (required)";
+  }
+  if (countryLabel && formats.length) {
+    formats.forEach(function (radio) { radio.addEventListener("change", labelCountry); });
+    labelCountry();
+  }
 })();

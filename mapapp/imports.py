@@ -40,7 +40,7 @@ from mapapp.import_files import UnreadableFileError as UnreadableFileError
 from mapapp.import_files import check_size as check_size
 from mapapp.import_files import read_table as read_table
 from mapapp.import_files import too_large as too_large
-from mapapp.placing import country_zone, timezone_errors, unplaced_timezone
+from mapapp.placing import settled_timezone_errors, unplaced_timezone
 from mapapp.storage import Audit, EventStore
 
 BATCH_SIZE = 1000
@@ -442,17 +442,9 @@ def import_events(
 
 
 def _zone_problems(event: dict[str, str]) -> dict[str, str]:
-    """Return what is wrong with a row's country or zone (an online event names its country).
-
-    A zone given for the country is kept under its zone.tab name.
-    """
+    """Return an error when an online row names no country (its zone is checked once placed)."""
     if event["format"] == "online" and not event["country"]:
         return {"country": ONLINE_COUNTRY_MESSAGE}
-    zone, problem = country_zone(event["timezone"], event["country"])
-    if problem:
-        return {"timezone": problem}
-    if zone:
-        event["timezone"] = zone
     return {}
 
 
@@ -505,8 +497,11 @@ def _place(
                 )
         else:
             event["timezone"] = unplaced_timezone(event)
-        if errors := timezone_errors(event):
-            message = f"{errors['timezone']} {ZONE_COLUMN_HINT}"
+        if errors := settled_timezone_errors(event, given):
+            if "timezone" not in errors:  # a start or end the clocks jump over
+                report.rejected.append(RowNote(candidate.row, " ".join(errors.values())))
+                continue
+            message = errors["timezone"] if given else f"{errors['timezone']} {ZONE_COLUMN_HINT}"
             if unplaced is not None:
                 message = f"We could not place {place!r} on the map, so its time zone is not known. {message}"
             report.rejected.append(RowNote(candidate.row, message))

@@ -9,7 +9,7 @@ from mapapp.placing import (
     check_coordinates,
     locate,
     place_event,
-    timezone_errors,
+    settled_timezone_errors,
     unplaced_timezone,
 )
 from mapapp.storage import VERSION_FIELD, Audit, ConflictError, EventStore
@@ -91,7 +91,7 @@ def edit_submission(
             # A placed event keeps its place's zone; one without a place takes the zone chosen.
             "timezone": (current["latitude"] and current["timezone"]) or unplaced_timezone(event),
         }
-    if errors := timezone_errors(placed):
+    if errors := settled_timezone_errors(placed, event["timezone"]):
         return Outcome(errors=errors)
     try:
         stored = apply_edit(store, current, placed, version)

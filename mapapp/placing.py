@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from mapapp import geocoding, timezones
@@ -169,9 +170,9 @@ def country_zone(name: str, country: str) -> tuple[str, str]:
 
 
 def timezone_errors(event: Mapping[str, str]) -> dict[str, str]:
-    """Return what to ask when a placed or unplaced event still has no time zone."""
-    if event.get("timezone"):
-        return {}
+    """Return what to ask when an event still has no time zone, or its times do not exist there."""
+    if zone := event.get("timezone", ""):
+        return _skipped_times(event, zone)
     country = event.get("country", "")
     if not country:
         return {"timezone": NO_COUNTRY_ZONE_MESSAGE}
@@ -184,6 +185,30 @@ def timezone_errors(event: Mapping[str, str]) -> dict[str, str]:
             f"times are in, such as {_listed(timezones.examples(country))}."
         )
     }
+
+
+def _skipped_times(event: Mapping[str, str], zone: str) -> dict[str, str]:
+    """Return an error for a start or end the clocks jump over in the event's zone."""
+    errors: dict[str, str] = {}
+    for name in ("starts_at", "ends_at"):
+        value = event.get(name, "")
+        if value and timezones.skipped(value, zone):
+            moment = datetime.fromisoformat(value)
+            errors[name] = (
+                f"{FIELD_LABELS[name]}: {moment:%H:%M} on {moment.day} {moment:%B %Y} does not "
+                f"exist in {zone}, where the clocks go forward that night; give another time."
+            )
+    return errors
+
+
+def settled_timezone_errors(placed: Mapping[str, str], given: str) -> dict[str, str]:
+    """Return what is wrong with the zone of an event as placed: a given zone not of its country
+    (when no place gave one), no zone at all, or times the clocks jump over."""
+    if given and not placed["latitude"]:
+        _, problem = country_zone(given, placed["country"])
+        if problem:
+            return {"timezone": problem}
+    return timezone_errors(placed)
 
 
 def moved_zone_message(event: Mapping[str, str]) -> str:

@@ -99,7 +99,6 @@ def check_submission(
         errors.setdefault("city", "City: say in which town or city the event takes place.")
     if candidate.get("format") == "online" and not candidate["country"]:
         errors.setdefault("country", ONLINE_COUNTRY_MESSAGE)
-    _check_timezone(candidate, errors)
     if "starts_at" not in errors and "ends_at" not in errors:
         _check_date_window(candidate, errors, today)
     if not consent:
@@ -110,18 +109,17 @@ def check_submission(
     return {**event, "status": "pending"}, {}
 
 
-def _check_timezone(event: dict[str, str], errors: dict[str, str]) -> None:
-    """Require a given time zone to be one of the country's, and store it under its zone.tab name.
+def check_online_zone(event: Mapping[str, str]) -> dict[str, str]:
+    """Return an error when the zone given for an online event is not one of its country's.
 
-    No zone is fine here: the place gives it, or the country's only zone, or the preview asks.
+    For the form's first step, where an online event has no place yet. Elsewhere the zone is
+    checked once the event is placed (placing.settled_timezone_errors): an event with a place
+    takes the place's zone, whose name need not be zone.tab's (Hanoi is in Asia/Bangkok).
     """
-    if not event["timezone"] or "country" in errors or not event["country"]:
-        return
-    zone, problem = country_zone(event["timezone"], event["country"])
-    if problem:
-        errors["timezone"] = problem
-    else:
-        event["timezone"] = zone
+    if event["format"] != "online" or not event["timezone"] or not event["country"]:
+        return {}
+    _, problem = country_zone(event["timezone"], event["country"])
+    return {"timezone": problem} if problem else {}
 
 
 def _check_date_window(

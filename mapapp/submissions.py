@@ -30,6 +30,7 @@ from mapapp.placing import place_event as place_event
 from mapapp.storage import VERSION_FIELD, Audit, EventStore, StoreError, new_event_id
 from mapapp.submission_rules import REQUIRED_FIELDS as REQUIRED_FIELDS
 from mapapp.submission_rules import SUBMITTED_FIELDS as SUBMITTED_FIELDS
+from mapapp.submission_rules import check_online_zone
 from mapapp.submission_rules import check_submission as check_submission
 from mapapp.submission_rules import date_window as date_window
 from mapapp.submission_rules import editions_around as editions_around
@@ -239,6 +240,8 @@ def review_submission(
     if drafts.is_used(draft_id):  # a start time counts once: for the event it was sent with
         return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     event, errors = check_submission(data, consent=consent)
+    if event is not None:
+        errors = check_online_zone(event)
     if errors:
         return Outcome(errors=errors)
     assert event is not None
@@ -331,7 +334,7 @@ def submit_via_api(store: EventStore, secret_key: str, data: Any) -> Outcome:
         )
     else:
         placed = place_event(event, locate_event(event).candidates)
-    if errors := placing.timezone_errors(placed):
+    if errors := placing.settled_timezone_errors(placed, event["timezone"]):
         return Outcome(errors=errors)
     stored, token = create_event(store, placed, secret_key)
     return Outcome(event=stored, token=token)

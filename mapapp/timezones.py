@@ -226,6 +226,19 @@ def describe_times(starts_at: str, name: str) -> str:
     )
 
 
+def skipped(local_time: str, name: str) -> bool:
+    """Return whether a wall time does not exist in a zone (the clocks jump over it that night)."""
+    try:
+        local = datetime.fromisoformat(local_time)
+        zone = _zone(name)
+    except (ValueError, KeyError):
+        return False
+    if local.tzinfo is not None:
+        return False
+    there = local.replace(tzinfo=zone)
+    return there.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local
+
+
 def events_without_zone(events: Iterable[Mapping[Any, Any]]) -> list[dict[str, str]]:
     """Return the id, title, format and country of the events with no known time zone."""
     known = available_timezones() | {"UTC"}

@@ -262,10 +262,6 @@ def test_the_preview_asks_for_the_zone_of_a_country_with_several(
         ({"format": "online", "country": "", "city": ""}, ONLINE_COUNTRY),
         ({"format": "online", "country": "MT", "timezone": "America/Chicago"}, MALTA_ONLY),
         ({"format": "online", "country": "US", "timezone": "Asia/Tokyo"}, NOT_US),
-        (
-            {"format": "in_person", "country": "US", "city": "Denver", "timezone": "Asia/Tokyo"},
-            NOT_US,
-        ),
     ],
 )
 def test_the_form_refuses_a_missing_country_or_a_zone_of_another_country(
@@ -328,6 +324,7 @@ def test_a_pin_moved_within_the_zone_is_stored_at_once(
         ({"format": "online", "country": "IN", "timezone": "Asia/Calcutta"}, "Asia/Kolkata"),
         # The place wins over a zone of the same country.
         ({"city": "Denver", "country": "US", "timezone": "America/New_York"}, "America/Denver"),
+        ({"city": "Denver", "country": "US", "timezone": "Asia/Tokyo"}, "America/Denver"),
         ({"city": "Las Palmas de Gran Canaria", "country": "ES"}, "Atlantic/Canary"),
         ({"format": "hybrid", "city": "Perth", "country": "AU"}, "Australia/Perth"),
         ({"city": "Novosibirsk", "country": "RU"}, "Asia/Novosibirsk"),
@@ -365,6 +362,7 @@ def test_the_api_stores_the_right_zone(
             {"timezone": MALTA_ONLY},
         ),
         ({"city": "Zzyzxville", "country": "US"}, {"timezone": US_SEVERAL}),
+        ({"city": "Zzyzxville", "country": "US", "timezone": "Asia/Tokyo"}, {"timezone": NOT_US}),
         (
             {"format": "online", "country": "FR", "timezone": 5},
             {"timezone": "Time zone: give text."},
@@ -425,6 +423,7 @@ IMPORT_ROWS = [
     ["Russian webinar", "online", "2027-02-28 15:00", "", "RU", "Asia/Yekaterinburg"],
     ["Canadian walk", "in person", "2027-02-28 15:00", "Vancouver", "CA", ""],
     ["Global webinar", "online", "2027-02-28 15:00", "", "", ""],
+    ["Night webinar", "online", "2027-03-14 02:30", "", "US", "America/New_York"],
 ]
 IMPORTED_ZONES = {
     "Kenyan webinar": "Africa/Nairobi",
@@ -464,6 +463,11 @@ def test_import_stores_each_row_zone_or_says_what_is_missing(app: Flask, store: 
             13,
             "Country: an online event needs the country its organisation is based in; give it "
             "in the Country column.",
+        ),
+        RowNote(
+            14,
+            "Start: 02:30 on 14 March 2027 does not exist in America/New_York, where the clocks "
+            "go forward that night; give another time.",
         ),
     ]
     assert report.warnings == [
@@ -582,3 +586,95 @@ def test_check_lists_the_events_without_a_zone(runner: FlaskCliRunner, store: Ev
     change(store, webinar["id"], {"timezone": "Europe/Paris", "country": "FR"})
     change(store, walk["id"], {"timezone": "Europe/Madrid"})
     assert "no time zone" not in runner.invoke(cli, ["check"]).output
+
+
+def second_sunday_of_march() -> str:
+    """Return the day the United States put their clocks forward in the edition's year."""
+    year = int(DAY[:4])
+    first = datetime(year, 3, 1)
+    return (first.replace(day=1 + (6 - first.weekday()) % 7 + 7)).date().isoformat()
+
+
+def test_a_time_the_clocks_jump_over_is_refused(client: FlaskClient, store: EventStore) -> None:
+    day = second_sunday_of_march()
+    assert timezones.skipped(f"{day}T02:30", "America/New_York")
+    assert not timezones.skipped(f"{day}T03:00", "America/New_York")
+    assert not timezones.skipped(f"{day}T02:30", "Asia/Tokyo")
+    body = api_event(
+        format="online", city="", country="US", timezone="America/New_York",
+        starts_at=f"{day}T02:30",
+    )  # fmt: skip
+    response = client.post("/api/events", json=body)
+    assert response.status_code == 422
+    moment = datetime.fromisoformat(f"{day}T02:30")
+    assert response.get_json() == {
+        "errors": {
+            "starts_at": (
+                f"Start: 02:30 on {moment.day} March {moment.year} does not exist in "
+                "America/New_York, where the clocks go forward that night; give another time."
+            )
+        }
+    }
+    assert len(store) == 0
+    later = client.post("/api/events", json={**body, "starts_at": f"{day}T03:30"})
+    assert later.status_code == 201
+
+
+def test_a_placed_event_keeps_its_place_zone_through_an_edit(
+    client: FlaskClient, store: EventStore
+) -> None:
+    # The time zone map names northern Vietnam's zone Asia/Bangkok, which zone.tab gives Thailand.
+    page = post_form(client, country="VN", city="Hanoi", format="in_person").get_data(as_text=True)
+    response = confirm_zone(client, page, preview_zone(page))
+    assert response.status_code == 303
+    thanks = client.get(response.headers["Location"]).get_data(as_text=True)
+    match = re.search(r'id="edit-url" href="([^"]+)"', thanks)
+    assert match
+    path = html.unescape(match.group(1)).split("localhost", 1)[1]
+    [event] = store.frame().to_dict("records")
+    assert event["timezone"] == "Asia/Bangkok"
+    edit_page = client.get(path).get_data(as_text=True)
+    fields = {
+        "csrf_token": hidden(edit_page, "csrf_token"),
+        **make_submission(starts_at=f"{DAY}T15:00", ends_at="", address="", venue=""),
+        "title": "Hanoi walk for Rare",
+        "city": "Hanoi",
+        "country": "VN",
+        "timezone": "Asia/Bangkok",
+        "version": version_of(edit_page),
+        "latitude": event["latitude"],
+        "longitude": event["longitude"],
+    }
+    assert client.post(path, data=fields).status_code == 303
+    [edited] = store.frame().to_dict("records")
+    assert (edited["title"], edited["timezone"]) == ("Hanoi walk for Rare", "Asia/Bangkok")
+
+
+def test_an_online_event_placed_on_the_map_keeps_its_place_zone_through_an_edit(
+    client: FlaskClient, store: EventStore
+) -> None:
+    page = post_form(client, country="KE", format="online", city="").get_data(as_text=True)
+    response = confirm_zone(client, page, preview_zone(page))
+    thanks = client.get(response.headers["Location"]).get_data(as_text=True)
+    match = re.search(r'id="edit-url" href="([^"]+)"', thanks)
+    assert match
+    path = html.unescape(match.group(1)).split("localhost", 1)[1]
+    [event] = store.frame().to_dict("records")
+    placed = {"latitude": "48.856613", "longitude": "2.352222", "location_precision": "manual"}
+    change(store, event["id"], {**placed, "timezone": "Europe/Paris"})  # a coordinator's click
+    edit_page = client.get(path).get_data(as_text=True)
+    fields = {
+        "csrf_token": hidden(edit_page, "csrf_token"),
+        **make_submission(starts_at=f"{DAY}T15:00", ends_at="", address="", venue=""),
+        "title": "Webinar, new title",
+        "format": "online",
+        "city": "",
+        "country": "KE",
+        "timezone": "Europe/Paris",  # as the edit page shows it
+        "version": version_of(edit_page),
+        "latitude": placed["latitude"],
+        "longitude": placed["longitude"],
+    }
+    assert client.post(path, data=fields).status_code == 303
+    [edited] = store.frame().to_dict("records")
+    assert (edited["title"], edited["timezone"]) == ("Webinar, new title", "Europe/Paris")

@@ -678,3 +678,16 @@ def test_an_online_event_placed_on_the_map_keeps_its_place_zone_through_an_edit(
     assert client.post(path, data=fields).status_code == 303
     [edited] = store.frame().to_dict("records")
     assert (edited["title"], edited["timezone"]) == ("Webinar, new title", "Europe/Paris")
+
+
+def test_placing_pending_events_gives_them_their_place_zone(
+    runner: FlaskCliRunner, store: EventStore
+) -> None:
+    unplaced = {"latitude": "", "longitude": "", "location_precision": "none"}
+    walk = add_valid_event(
+        store, **unplaced, city="Las Palmas de Gran Canaria", country="ES",
+        timezone="Europe/Madrid",
+    )  # fmt: skip
+    result = runner.invoke(cli, args=["geocode", "--pending"])
+    assert result.exit_code == 0, result.output
+    assert store.get(walk["id"])["timezone"] == "Atlantic/Canary"  # type: ignore[index]

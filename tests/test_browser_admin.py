@@ -71,7 +71,7 @@ def test_moderation_flow(app: Flask, store: EventStore, live_server: str, page: 
     assert place_card.locator(".leaflet-marker-icon").count() == 1
     assert "New place:" in place_card.locator(".place-hint").inner_text()
     button.click()
-    page.get_by_text("Placed the event on the map.").wait_for()
+    page.get_by_text("Placed the event on the map: its times are in").wait_for()
     placed = store.get(to_place["id"])
     latitude, longitude = float(placed["latitude"]), float(placed["longitude"])
     assert 0 < latitude < 40 and 0 < longitude < 40  # right of and above the map's centre (20, 0)

@@ -101,3 +101,29 @@ def test_the_preview_preselects_the_browser_zone_and_it_is_stored(
         "America/Chicago",
     )
     assert page.page_errors == []
+
+
+def test_picking_another_place_takes_its_zone(
+    page_in_zone: Callable[[str], Any], live_server: str, store: EventStore
+) -> None:
+    page = page_in_zone("Europe/Paris")
+    page.goto(f"{live_server}/submit")
+    submission = make_submission()
+    for name in ("title", "organiser", "contact_email"):
+        page.fill(f"#{name}", submission[name])
+    page.select_option("#category", "sport")
+    page.check("#format-0")  # in person
+    page.fill("#starts_at", f"{submission['starts_at'][:10]}T15:00")
+    page.fill("#city", "Portland")
+    page.select_option("#country", "US")
+    page.check("#consent")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#confirm-form")
+    assert page.input_value("#timezone") == "America/Los_Angeles"
+    page.check("#place-1")  # Portland, Maine
+    assert page.input_value("#timezone") == "America/New_York"
+    page.click("#confirm-form button[type=submit]")
+    page.wait_for_selector("#edit-url")
+    [event] = store.frame().to_dict("records")
+    assert event["timezone"] == "America/New_York"
+    assert page.page_errors == []

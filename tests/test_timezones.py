@@ -691,3 +691,23 @@ def test_placing_pending_events_gives_them_their_place_zone(
     result = runner.invoke(cli, args=["geocode", "--pending"])
     assert result.exit_code == 0, result.output
     assert store.get(walk["id"])["timezone"] == "Atlantic/Canary"  # type: ignore[index]
+
+
+def test_another_place_picked_in_another_zone_is_confirmed_first(
+    client: FlaskClient, store: EventStore
+) -> None:
+    page = post_form(client, country="US", city="Portland").get_data(as_text=True)
+    labels = dict(re.findall(r'<label for="place-(\d+)">([^<]+)</label>', page))
+    assert labels["0"].endswith(", time zone America/Los_Angeles")
+    assert labels["1"].startswith("Portland, Maine, United States")
+    assert labels["1"].endswith(", time zone America/New_York")
+    # Without JavaScript the stated zone stays the first place's.
+    again = confirm_zone(client, page, "America/Los_Angeles", place="1")
+    assert again.status_code == 422
+    second = again.get_data(as_text=True)
+    assert "Time zone: the pin is now in America/New_York." in text_of(again)
+    assert re.search(r'id="place-1" value="1" checked>', second)  # the pick is kept
+    assert len(store) == 0
+    assert confirm_zone(client, second, preview_zone(second), place="1").status_code == 303
+    [event] = store.frame().to_dict("records")
+    assert (event["city"], event["timezone"]) == ("Portland", "America/New_York")

@@ -6,6 +6,21 @@
 (function () {
   "use strict";
 
+  /* The preview of a placed event: the zone follows the place picked (its label names it). */
+  var statedZone = document.querySelector('input[type="hidden"][name="timezone"]');
+  var previewData = document.getElementById("preview-data");
+  if (statedZone && previewData) {
+    var candidates = JSON.parse(previewData.textContent).candidates || [];
+    document.querySelectorAll('input[name="place"]').forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        var candidate = candidates[parseInt(radio.value, 10)];
+        if (candidate && candidate.timezone) {
+          statedZone.value = candidate.timezone;
+        }
+      });
+    });
+  }
+
   var select = document.querySelector("select[data-zone-select]");
   if (!select) {
     return;

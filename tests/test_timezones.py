@@ -711,3 +711,33 @@ def test_another_place_picked_in_another_zone_is_confirmed_first(
     assert confirm_zone(client, second, preview_zone(second), place="1").status_code == 303
     [event] = store.frame().to_dict("records")
     assert (event["city"], event["timezone"]) == ("Portland", "America/New_York")
+
+
+def test_without_the_tzdata_package_the_system_zone_table_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def missing(package: str) -> Any:
+        raise ModuleNotFoundError(package)
+
+    monkeypatch.setattr(timezones.importlib.resources, "files", missing)
+    timezones._table.cache_clear()
+    try:
+        assert timezones.zones_of("ES") == ("Europe/Madrid", "Africa/Ceuta", "Atlantic/Canary")
+    finally:
+        monkeypatch.undo()
+        timezones._table.cache_clear()
+
+
+def test_the_form_lists_every_country_zones_for_browsers_without_javascript(
+    client: FlaskClient,
+) -> None:
+    page = client.get("/submit").get_data(as_text=True)
+    group = re.search(r'<optgroup label="Spain" data-country="ES">(.*?)</optgroup>', page, re.S)
+    assert group is not None
+    assert re.findall(r'<option value="([^"]+)"', group.group(1)) == [
+        "Europe/Madrid",
+        "Africa/Ceuta",
+        "Atlantic/Canary",
+    ]
+    assert '<option value="Asia/Kolkata" data-also="Asia/Calcutta">' in page
+    assert page.count("<optgroup ") == len(timezones.countries())

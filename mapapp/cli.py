@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, run_command, with_appcontext
 
 from mapapp import create_app
+
+if TYPE_CHECKING:
+    from mapapp.storage import EventStore
 
 DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -193,8 +197,29 @@ def check_command(fix: bool) -> None:
             hint = " (mapapp check --fix corrects this)" if problem.fixable and not fix else ""
             click.echo(f"{problem}{hint}")
             damaged = damaged or problem.damage
+    if not damaged:
+        _list_events_without_zone(store)
     if damaged:
         raise SystemExit(1)
+
+
+def _list_events_without_zone(store: EventStore) -> None:
+    """Say which stored events have no known time zone (a warning: the exit status stays 0).
+
+    Their times are shown and exported as UTC until a coordinator gives each one its zone.
+    """
+    from mapapp.timezones import events_without_zone
+
+    missing = events_without_zone(store.frame().to_dict("records"))
+    if not missing:
+        return
+    click.echo(
+        f"{store.path.name}: {len(missing)} events have no time zone, so their times are shown "
+        "as UTC; give each one its zone on its edit page:"
+    )
+    for event in missing:
+        country = event["country"] or "no country"
+        click.echo(f"  {event['id']}: {event['title']} ({event['format']}, {country})")
 
 
 @cli.command("backup")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cache
+from datetime import UTC, datetime
+from functools import cache, lru_cache
 
 import pycountry
 from flask_wtf import FlaskForm
@@ -19,6 +20,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 
+from mapapp import timezones
 from mapapp.events import CATEGORIES, FORMATS, MAX_LENGTHS, country_name
 
 # A field people never see; bots that fill every input fill it and are turned away.
@@ -49,6 +51,38 @@ def language_choices() -> list[SelectChoice]:
     return _choices(sorted(pairs, key=lambda pair: pair[1]), "Choose a language")
 
 
+@cache
+def _countries_by_name() -> list[tuple[str, str]]:
+    """Return (code, name) of every country with time zones, sorted by name."""
+    pairs = [(code, country_name(code)) for code in timezones.countries()]
+    return sorted(pairs, key=lambda pair: pair[1])
+
+
+ZoneChoice = tuple[str, str, str]  # zone, label, its aliases separated by spaces
+
+
+def zone_choices(country: str) -> list[ZoneChoice]:
+    """Return a country's zones with their labels and aliases (browsers may name an alias)."""
+    return [
+        (zone, label, " ".join(timezones.aliases_of(zone)))
+        for zone, label in timezones.choices(country)
+    ]
+
+
+def timezone_groups() -> list[tuple[str, str, list[ZoneChoice]]]:
+    """Return (country code, country name, zone choices) for every country, by name.
+
+    The labels name each zone's offset now: built once an hour (offsets change on the hour).
+    """
+    return _timezone_groups(datetime.now(UTC).strftime("%Y-%m-%dT%H"))
+
+
+@lru_cache(maxsize=2)
+def _timezone_groups(hour: str) -> list[tuple[str, str, list[ZoneChoice]]]:
+    """Return the time zone groups with their labels of an hour (see timezone_groups)."""
+    return [(code, name, zone_choices(code)) for code, name in _countries_by_name()]
+
+
 def _length(name: str) -> dict[str, int]:
     """Return the maxlength attribute of a field."""
     return {"maxlength": MAX_LENGTHS[name]}
@@ -68,6 +102,8 @@ class SubmitForm(FlaskForm):
         "Starts (local time at the event)", render_kw={"type": "datetime-local"}
     )
     ends_at = StringField("Ends (local time at the event)", render_kw={"type": "datetime-local"})
+    # Rendered by submit_fields.html's timezone_field: one group of options per country.
+    timezone = SelectField("Time zone", choices=[], validate_choice=False)
     venue = StringField("Venue", render_kw=_length("venue"))
     address = StringField("Street address", render_kw=_length("address"))
     city = StringField("Town or city", render_kw=_length("city"))
@@ -89,6 +125,10 @@ class SubmitForm(FlaskForm):
         render_kw={"autocomplete": "off", "tabindex": "-1"},
     )
 
+    def zone_groups(self) -> list[tuple[str, str, list[ZoneChoice]]]:
+        """Return the time zone select's groups (see timezone_groups)."""
+        return timezone_groups()
+
 
 class ConfirmForm(FlaskForm):
     """The preview's form: the signed draft, the chosen place and the duplicate acknowledgement."""
@@ -99,6 +139,8 @@ class ConfirmForm(FlaskForm):
     longitude = StringField("Longitude", render_kw={"inputmode": "decimal"})
     submit_anyway = BooleanField("This is a different event: submit it anyway")
     keep_point = BooleanField("The pin is where the event takes place: keep it there")
+    # Rendered by submit_preview.html: the zone chosen (no place) or stated (a placed event).
+    timezone = SelectField("Time zone", choices=[], validate_choice=False)
 
 
 class EditForm(SubmitForm):

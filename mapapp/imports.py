@@ -40,6 +40,7 @@ from mapapp.import_files import UnreadableFileError as UnreadableFileError
 from mapapp.import_files import check_size as check_size
 from mapapp.import_files import read_table as read_table
 from mapapp.import_files import too_large as too_large
+from mapapp.placing import settled_timezone_errors, unplaced_timezone
 from mapapp.storage import Audit, EventStore
 from mapapp.submission_rules import (
     ENDED_IMPORTED_MESSAGE,
@@ -129,6 +130,11 @@ TRAILING_TIME = re.compile(
     r"^(?P<day>.+?)[\sT,]+(?P<time>\d{1,2}(?:[:.h]\d{2})?(?::\d{2})?\s*(?:[ap]\.?m\.?)?)$",
     re.IGNORECASE,
 )
+ONLINE_COUNTRY_MESSAGE = (
+    "Country: an online event needs the country its organisation is based in; give it in the "
+    "Country column."
+)
+ZONE_COLUMN_HINT = "Add it in a Time zone column."
 HOST_LIKE = re.compile(r"^(www\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/\S*)?$", re.IGNORECASE)
 
 T = TypeVar("T")
@@ -394,6 +400,8 @@ def import_events(
         event, problems = row_to_event(cells, mapping, status=status)
         checked, errors = validate_event(event)
         errors = {**errors, **problems}  # our reading problems say more than the generic rule
+        if checked is not None:
+            errors.update(_zone_problems(checked))
         if errors or checked is None:
             report.rejected.append(RowNote(number, " ".join(dict.fromkeys(errors.values()))))
             continue
@@ -412,8 +420,9 @@ def import_events(
     report.seconds["validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
-    _place(candidates, report, progress)
+    candidates = _place(candidates, report, progress)
     candidates = _check_ended(candidates, report)  # in each row's zone, known once placed
+    report.rejected.sort(key=lambda note: note.row)
     report.seconds["geocode"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
@@ -441,11 +450,27 @@ def import_events(
     return report
 
 
-def _place(candidates: list[_Candidate], report: ImportReport, progress: Progress | None) -> None:
-    """Give rows with a place their coordinates and time zone, asking once per distinct place."""
+def _zone_problems(event: dict[str, str]) -> dict[str, str]:
+    """Return an error when an online row names no country (its zone is checked once placed)."""
+    if event["format"] == "online" and not event["country"]:
+        return {"country": ONLINE_COUNTRY_MESSAGE}
+    return {}
+
+
+def _place(
+    candidates: list[_Candidate], report: ImportReport, progress: Progress | None
+) -> list[_Candidate]:
+    """Give rows with a place their coordinates and time zone, asking once per distinct place.
+
+    A placed row takes its place's zone; one without a place the zone given, else its country's
+    only zone. A row left without a zone is rejected; the rows kept are returned.
+    """
     answers: dict[tuple[str, ...], Any] = {}
+    kept: list[_Candidate] = []
     for candidate in _track(candidates, progress, "Placing events"):
         event = candidate.event
+        unplaced: RowNote | None = None
+        place = ""
         if event["format"] != "online" and not event["latitude"]:
             query = tuple(event[name] for name in ("address", "city", "region", "country"))
             if query not in answers:
@@ -455,26 +480,45 @@ def _place(candidates: list[_Candidate], report: ImportReport, progress: Progres
             best = result.best if result.status == "found" else None
             if best is None:
                 place = ", ".join(part for part in query if part) or "no place given"
-                report.warnings.append(
-                    RowNote(
-                        candidate.row,
-                        f"We could not place {place!r} on the map; the event is imported without "
-                        "a location, for a coordinator to place.",
-                    )
+                unplaced = RowNote(
+                    candidate.row,
+                    f"We could not place {place!r} on the map; the event is imported without "
+                    "a location, for a coordinator to place.",
                 )
             else:
                 event["latitude"] = format_coordinate(best.latitude)
                 event["longitude"] = format_coordinate(best.longitude)
                 event["location_precision"] = best.precision
                 event["location_source"] = best.source
-                if not event["timezone"] and is_known_timezone(best.timezone or ""):
-                    event["timezone"] = best.timezone
-        if not event["timezone"] and event["latitude"]:
-            event["timezone"] = timezone_at(float(event["latitude"]), float(event["longitude"]))
-        if not event["timezone"]:
-            report.warnings.append(
-                RowNote(candidate.row, "No time zone given: the times are taken as UTC.")
-            )
+        given = event["timezone"]
+        if event["latitude"]:
+            point = timezone_at(float(event["latitude"]), float(event["longitude"]))
+            if not is_known_timezone(point):
+                point = unplaced_timezone(event)
+            event["timezone"] = point
+            if given and point and point != given:
+                report.warnings.append(
+                    RowNote(
+                        candidate.row,
+                        f"The time zone {given} was replaced by {point}, the time zone of the "
+                        "event's place.",
+                    )
+                )
+        else:
+            event["timezone"] = unplaced_timezone(event)
+        if errors := settled_timezone_errors(event, given):
+            if "timezone" not in errors:  # a start or end the clocks jump over
+                report.rejected.append(RowNote(candidate.row, " ".join(errors.values())))
+                continue
+            message = errors["timezone"] if given else f"{errors['timezone']} {ZONE_COLUMN_HINT}"
+            if unplaced is not None:
+                message = f"We could not place {place!r} on the map, so its time zone is not known. {message}"
+            report.rejected.append(RowNote(candidate.row, message))
+            continue
+        if unplaced is not None:
+            report.warnings.append(unplaced)
+        kept.append(candidate)
+    return kept
 
 
 def _check_ended(candidates: list[_Candidate], report: ImportReport) -> list[_Candidate]:

@@ -43,6 +43,9 @@ MISSING_VERSION_MESSAGE = (
     "This form does not say which version of the event you saw, so nothing was saved. "
     "Reload the page and try again."
 )
+NO_TIMEZONE_MESSAGE = (
+    "Time zone: give the time zone the event's times are in, such as Europe/Paris."
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +143,8 @@ def edit(event_id: str, who: str, values: Mapping[str, str], version: str) -> Ou
     unknown = sorted(set(values) - set(EDITABLE_FIELDS))
     if unknown:
         return Outcome(errors={name: f"{name}: this field cannot be edited." for name in unknown})
+    if "timezone" in values and not normalise_text(values["timezone"]):
+        return Outcome(errors={"timezone": NO_TIMEZONE_MESSAGE})
     return _change(event_id, who, "edit", values, version)
 
 

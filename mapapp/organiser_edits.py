@@ -7,13 +7,19 @@ from typing import Any
 
 from mapapp import notices, pending_changes
 from mapapp.notices import Links
-from mapapp.placing import check_coordinates, locate, place_event
+from mapapp.placing import (
+    check_coordinates,
+    locate,
+    place_event,
+    settled_timezone_errors,
+    unplaced_timezone,
+)
 from mapapp.storage import VERSION_FIELD, Audit, ConflictError, EventStore
 from mapapp.submission_rules import SUBMITTED_FIELDS
 from mapapp.submissions import ORGANISER, Outcome, check_submission
 
 # Fields whose content, when changed through the edit link, is reviewed again.
-CONTENT_FIELDS = SUBMITTED_FIELDS + ("latitude", "longitude", "timezone")
+CONTENT_FIELDS = SUBMITTED_FIELDS + ("latitude", "longitude")
 CHANGED_MESSAGE = (
     "Your event changed since you opened this page (a coordinator may have reviewed it). "
     "Nothing was saved: below is the event as it is now beside what you typed."
@@ -172,8 +178,11 @@ def edit_submission(
                 name: seen[name]
                 for name in ("latitude", "longitude", "location_precision", "location_source")
             },
-            "timezone": seen["timezone"],
+            # A placed event keeps its place's zone; one without a place takes the zone chosen.
+            "timezone": (seen["latitude"] and seen["timezone"]) or unplaced_timezone(event),
         }
+    if errors := settled_timezone_errors(placed, event["timezone"]):
+        return Outcome(errors=errors)
     try:
         stored = apply_edit(store, current, placed, version)
     except ConflictError as conflict:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
-from mapapp import geocoding, outlines
+from mapapp import geocoding, outlines, timezones
 from mapapp.events import FIELD_LABELS, MAX_LENGTHS, country_name, format_coordinate
 
 # Who placed an event, as location_source says.
@@ -21,6 +22,13 @@ TOLERANCE_KM = 20.0
 # Zoom levels the placing maps open at: a town, a point placed before.
 TOWN_ZOOM = 12
 WORLD_VIEW: dict[str, Any] = {"center": [20.0, 0.0], "zoom": 2}
+NO_COUNTRY_ZONE_MESSAGE = (
+    "Time zone: choose the country first, then the time zone the event's times are in."
+)
+NO_ZONES_MESSAGE = (
+    "Time zone: we know no time zone for that country; choose the country your organisation "
+    "is based in."
+)
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,15 @@ def place_event(
             picked = Candidate("", lat, lon, "manual", source, "")
     if picked is None:
         placed.update(
-            latitude="", longitude="", location_precision="none", location_source="", timezone=""
+            latitude="",
+            longitude="",
+            location_precision="none",
+            location_source="",
+            timezone=unplaced_timezone(event),
         )
         return placed
-    zone_name = _timezone_of(picked)
+    # The place's zone wins over one the organiser gave: the point says where the clocks are.
+    zone_name = _timezone_of(picked) or unplaced_timezone(event)
     placed.update(
         latitude=format_coordinate(picked.latitude),
         longitude=format_coordinate(picked.longitude),
@@ -130,6 +143,93 @@ def _timezone_of(candidate: Candidate) -> str:
     return str(
         geocoding.timezone_at(candidate.latitude, candidate.longitude) or candidate.timezone or ""
     )
+
+
+# The time zone of an event without a place (online, or a town we could not find)
+
+
+def unplaced_timezone(event: Mapping[str, str]) -> str:
+    """Return the zone of an event without a place: the one given for its country, else the
+    country's only one, else ""."""
+    country = event.get("country", "")
+    return timezones.in_country(event.get("timezone", ""), country) or timezones.single_zone(
+        country
+    )
+
+
+def country_zone(name: str, country: str) -> tuple[str, str]:
+    """Return the country's zone a given zone name means and no error, or "" and what is wrong."""
+    if not name:
+        return "", ""
+    if zone := timezones.in_country(name, country):
+        return zone, ""
+    if not timezones.zones_of(country):
+        return "", NO_ZONES_MESSAGE
+    where = geocoding.country_phrase(country_name(country))
+    if single := timezones.single_zone(country):
+        return "", (
+            f"Time zone: {name} is not the time zone of {where}; its time zone is {single}."
+        )
+    return "", (
+        f"Time zone: {name} is not a time zone of {where}; choose one of its zones, such as "
+        f"{_listed(timezones.examples(country))}."
+    )
+
+
+def timezone_errors(event: Mapping[str, str]) -> dict[str, str]:
+    """Return what to ask when an event still has no time zone, or its times do not exist there."""
+    if zone := event.get("timezone", ""):
+        return _skipped_times(event, zone)
+    country = event.get("country", "")
+    if not country:
+        return {"timezone": NO_COUNTRY_ZONE_MESSAGE}
+    if not timezones.zones_of(country):
+        return {"timezone": NO_ZONES_MESSAGE}
+    where = geocoding.country_phrase(country_name(country))
+    return {
+        "timezone": (
+            f"Time zone: there are several time zones in {where}; give the one the event's "
+            f"times are in, such as {_listed(timezones.examples(country))}."
+        )
+    }
+
+
+def _skipped_times(event: Mapping[str, str], zone: str) -> dict[str, str]:
+    """Return an error for a start or end the clocks jump over in the event's zone."""
+    errors: dict[str, str] = {}
+    for name in ("starts_at", "ends_at"):
+        value = event.get(name, "")
+        if value and timezones.skipped(value, zone):
+            moment = datetime.fromisoformat(value)
+            errors[name] = (
+                f"{FIELD_LABELS[name]}: {moment:%H:%M} on {moment.day} {moment:%B %Y} does not "
+                f"exist in {zone}, where the clocks go forward that night; give another time."
+            )
+    return errors
+
+
+def settled_timezone_errors(placed: Mapping[str, str], given: str) -> dict[str, str]:
+    """Return what is wrong with the zone of an event as placed: a given zone not of its country
+    (when no place gave one), no zone at all, or times the clocks jump over."""
+    if given and not placed["latitude"]:
+        _, problem = country_zone(given, placed["country"])
+        if problem:
+            return {"timezone": problem}
+    return timezone_errors(placed)
+
+
+def moved_zone_message(event: Mapping[str, str]) -> str:
+    """Return what to tell the organiser when the pin they placed is in another time zone."""
+    times = timezones.describe_times(event["starts_at"], event["timezone"])
+    return (
+        f"Time zone: the pin is now in {event['timezone']}. {times} Check the place and the "
+        "times, then send the event again."
+    )
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    """Return names as "A, B or C"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def check_coordinates(latitude: str, longitude: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from mapapp.events import (
     parse_local_time,
     validate_event,
 )
+from mapapp.placing import country_zone
 
 # What an organiser may fill in; everything else (status, id, location) is set here.
 SUBMITTED_FIELDS: tuple[str, ...] = (
@@ -24,6 +25,7 @@ SUBMITTED_FIELDS: tuple[str, ...] = (
     "format",
     "starts_at",
     "ends_at",
+    "timezone",
     "venue",
     "address",
     "city",
@@ -43,6 +45,10 @@ REQUIRED_FIELDS: dict[str, str] = {
 }
 LANGUAGE_MAX_LENGTH = 3
 CHOICE_MAX_LENGTH = 40
+ONLINE_COUNTRY_MESSAGE = (
+    "Country: for an online event, choose the country your organisation is based in (a global "
+    "organisation chooses the country where it is based)."
+)
 # The accepted dates: from 60 days before to 30 days after Rare Disease Day of the previous, the
 # current or the next edition (so organisers can add events of the coming year early).
 WINDOW_BEFORE = timedelta(days=60)
@@ -112,6 +118,8 @@ def check_submission(
             errors[name] = message
     if candidate.get("format") in {"in_person", "hybrid"} and not candidate["city"]:
         errors.setdefault("city", "City: say in which town or city the event takes place.")
+    if candidate.get("format") == "online" and not candidate["country"]:
+        errors.setdefault("country", ONLINE_COUNTRY_MESSAGE)
     if "starts_at" not in errors and "ends_at" not in errors:
         _check_date_window(candidate, errors, today)
     if not consent:
@@ -120,6 +128,19 @@ def check_submission(
         return None, errors
     assert event is not None
     return {**event, "status": "pending"}, {}
+
+
+def check_online_zone(event: Mapping[str, str]) -> dict[str, str]:
+    """Return an error when the zone given for an online event is not one of its country's.
+
+    For the form's first step, where an online event has no place yet. Elsewhere the zone is
+    checked once the event is placed (placing.settled_timezone_errors): an event with a place
+    takes the place's zone, whose name need not be zone.tab's (Hanoi is in Asia/Bangkok).
+    """
+    if event["format"] != "online" or not event["timezone"] or not event["country"]:
+        return {}
+    _, problem = country_zone(event["timezone"], event["country"])
+    return {"timezone": problem} if problem else {}
 
 
 def _check_date_window(

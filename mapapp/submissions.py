@@ -31,10 +31,10 @@ from mapapp.placing import place_event as place_event
 from mapapp.storage import VERSION_FIELD, Audit, EventStore, StoreError, new_event_id
 from mapapp.submission_rules import REQUIRED_FIELDS as REQUIRED_FIELDS
 from mapapp.submission_rules import SUBMITTED_FIELDS as SUBMITTED_FIELDS
+from mapapp.submission_rules import check_online_zone, ended_error
 from mapapp.submission_rules import check_submission as check_submission
 from mapapp.submission_rules import date_window as date_window
 from mapapp.submission_rules import editions_around as editions_around
-from mapapp.submission_rules import ended_error
 
 # Signed values handed to the browser and back.
 DRAFT_SALT = "mapapp.submit.draft"
@@ -64,6 +64,9 @@ class Preview:
     duplicates: list[dict[str, str]] = field(default_factory=list)
     # The nonce of the form's signed start time: confirming uses it up (see mapapp.drafts).
     draft_id: str = ""
+    # The time zone the preview states (or preselects), and whether the event's place gave it.
+    timezone: str = ""
+    timezone_from_place: bool = False
 
 
 # Placing
@@ -74,6 +77,8 @@ def preview_submission(frame: pd.DataFrame, event: dict[str, str]) -> Preview:
     preview = locate_event(event)
     placed = place_event(event, preview.candidates, choice=0)
     preview.duplicates = find_duplicates(frame, placed)
+    preview.timezone = placed["timezone"]
+    preview.timezone_from_place = bool(placed["latitude"])
     return preview
 
 
@@ -122,6 +127,8 @@ def sign_draft(secret_key: str, preview: Preview) -> str:
         "candidates": [asdict(candidate) for candidate in preview.candidates],
         # A preview not made from a signed start time gets an id of its own.
         "draft_id": preview.draft_id or secrets.token_urlsafe(NONCE_BYTES),
+        "timezone": preview.timezone,
+        "timezone_from_place": preview.timezone_from_place,
     }
     return URLSafeTimedSerializer(secret_key, salt=DRAFT_SALT).dumps(payload)
 
@@ -145,6 +152,8 @@ def load_draft(secret_key: str, token: str) -> Preview:
         message=str(payload["message"]),
         candidates=[Candidate(**item) for item in payload["candidates"]],
         draft_id=str(payload["draft_id"]),
+        timezone=str(payload.get("timezone", "")),
+        timezone_from_place=payload.get("timezone_from_place") is True,
     )
 
 
@@ -254,6 +263,8 @@ def review_submission(
     if drafts.is_used(draft_id):  # a start time counts once: for the event it was sent with
         return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     event, errors = check_submission(data, consent=consent)
+    if event is not None:
+        errors = check_online_zone(event)
     if errors:
         return Outcome(errors=errors)
     assert event is not None
@@ -275,21 +286,35 @@ def confirm_submission(
     longitude: str,
     submit_anyway: bool,
     keep_point: bool = False,
+    timezone: str = "",
 ) -> Outcome:
-    """Store a previewed draft at the chosen place, unless it needs another look."""
+    """Store a previewed draft at the chosen place, unless it needs another look.
+
+    timezone is the zone the organiser chose (an event without a place) or saw (a placed one): a
+    place in another zone is shown again for confirmation.
+    """
     preview = load_draft(secret_key, draft)  # raises DraftError
     if drafts.is_used(preview.draft_id):
         return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     errors = check_coordinates(latitude, longitude)
     if errors:
         return Outcome(errors=errors, preview=preview)
+    posted_zone = timezone.strip()
+    chosen_zone, zone_problem = placing.country_zone(posted_zone, preview.event["country"])
     placed = place_event(
-        preview.event,
+        {**preview.event, "timezone": chosen_zone or preview.event["timezone"]},
         preview.candidates,
         choice=parse_choice(choice, preview.candidates),
         latitude=latitude.strip(),
         longitude=longitude.strip(),
     )
+    if placed["latitude"] and posted_zone and placed["timezone"] not in ("", posted_zone):
+        preview.timezone, preview.timezone_from_place = placed["timezone"], True
+        return Outcome(errors={"timezone": placing.moved_zone_message(placed)}, preview=preview)
+    if not placed["latitude"] and zone_problem:
+        return Outcome(errors={"timezone": zone_problem}, preview=preview)
+    if errors := placing.timezone_errors(placed):
+        return Outcome(errors=errors, preview=preview)
     if errors := ended_error(placed):  # now in the zone of the place
         return Outcome(errors=errors, preview=preview)
     if not keep_point and (warning := placing.outside_warning(placed)):
@@ -339,6 +364,8 @@ def submit_via_api(store: EventStore, secret_key: str, data: Any) -> Outcome:
         )
     else:
         placed = place_event(event, locate_event(event).candidates)
+    if errors := placing.settled_timezone_errors(placed, event["timezone"]):
+        return Outcome(errors=errors)
     if errors := ended_error(placed):
         return Outcome(errors=errors)
     stored, token = create_event(store, placed, secret_key)

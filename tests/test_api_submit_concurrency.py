@@ -48,6 +48,7 @@ def post_events(base_url: str, client: int) -> list[str]:
             "title": f"Client {client} event {number}",
             "category": "online",
             "format": "online",
+            "country": "KE",
             "starts_at": f"{DAY}T{8 + number % 10:02d}:00",
             "organiser": f"Organiser {client}-{number}",
             "contact_email": f"client{client}@example.org",

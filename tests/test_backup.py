@@ -311,6 +311,7 @@ def submit_events(
                 "title": f"Submitted during a backup {threading.get_ident()} {number}",
                 "category": "online",
                 "format": "online",
+                "country": "KE",
                 "starts_at": f"{day}T10:00",
                 "organiser": "Backup test",
                 "contact_email": "backup@example.org",

@@ -77,7 +77,7 @@ def test_moderation_flow(app: Flask, store: EventStore, live_server: str, page: 
     assert place_card.locator(".leaflet-marker-icon").count() == 1
     assert "New place:" in place_card.locator(".place-hint").inner_text()
     button.click()
-    page.get_by_text("Placed the event on the map.").wait_for()
+    page.get_by_text("Placed the event on the map: its times are in").wait_for()
     placed = store.get(to_place["id"])
     latitude, longitude = float(placed["latitude"]), float(placed["longitude"])
     # The map opened on the event's town (Paris), and the click was right of and above its centre.

@@ -21,7 +21,7 @@ from tests.test_serve_writes import HTTP_TIMEOUT, find_form, read_store
 from tests.test_submit import confirm, form_data, hidden, post_details
 
 ALREADY = "This event was already submitted"
-ONLINE = {"format": "online", "city": "", "country": "", "title": "Webinar for Rare"}
+ONLINE = {"format": "online", "city": "", "country": "KE", "title": "Webinar for Rare"}
 CLIENTS = 6
 SERVE_WORKERS = 3
 

@@ -49,9 +49,9 @@ ROWS: list[list[object]] = [
     ["Light up Lyon", "Light up for Rare", "In person", "28/02/2027", "18:00", "22:00",
      "Hôtel de Ville", "Lyon", "France", "Alliance Rare", "Contact@Example.org", "www.example.org",
      "Purple lights.", "call back"],
-    # 3: good, online, no place
+    # 3: good, online, no place: the organisation's country has a single zone
     ["Living with a rare disease", "talk", "online", "2027-02-28", "12:00", "13:30",
-     "", "", "", "EURORDIS", "", "https://example.org/webinar", "A webinar.", ""],
+     "", "", "Kenya", "EURORDIS", "", "https://example.org/webinar", "A webinar.", ""],
     # 4: no title
     ["", "sport", "in person", "2027-02-27", "10:00", "", "", "Madrid", "ES", "FEDER", "", "",
      "", ""],
@@ -101,13 +101,11 @@ EXPECTED_REJECTED = [
     RowNote(11, "End: the event cannot end before it starts."),
 ]
 EXPECTED_WARNINGS = [
-    RowNote(3, "No time zone given: the times are taken as UTC."),
     RowNote(
         8,
         "We could not place 'Zzyzxville, FR' on the map; the event is imported without a "
         "location, for a coordinator to place.",
     ),
-    RowNote(8, "No time zone given: the times are taken as UTC."),
 ]
 
 
@@ -189,7 +187,7 @@ def test_import_adds_good_rows_and_reports_the_rest(
     assert report.ignored_columns == ["Internal notes"]
     assert report.columns["city"] == "Town"
     assert report.summary() == (
-        "Read 11 rows: added 3, skipped 2 already on the map, rejected 6, 3 warnings."
+        "Read 11 rows: added 3, skipped 2 already on the map, rejected 6, 1 warnings."
     )
 
     frame = store.frame()
@@ -220,11 +218,13 @@ def test_import_adds_good_rows_and_reports_the_rest(
         "description": "Purple lights.",
     }
     webinar = stored["Living with a rare disease"]
-    assert (webinar["format"], webinar["category"], webinar["country"]) == ("online", "talk", "")
+    assert (webinar["format"], webinar["category"], webinar["country"]) == ("online", "talk", "KE")
+    assert webinar["timezone"] == "Africa/Nairobi"
     assert (webinar["latitude"], webinar["location_precision"]) == ("", "none")
     assert (webinar["starts_at"], webinar["ends_at"]) == ("2027-02-28T12:00", "2027-02-28T13:30")
     tea = stored["Tea party"]
     assert (tea["latitude"], tea["longitude"], tea["location_precision"]) == ("", "", "none")
+    assert tea["timezone"] == "Europe/Paris"  # France has a single zone
     assert tea["status"] == "pending"
 
 
@@ -296,8 +296,8 @@ def test_rows_are_written_in_batches_that_survive_a_bad_row(
     import mapapp.imports
 
     monkeypatch.setattr(mapapp.imports, "BATCH_SIZE", 2)
-    online = ["Webinar {n}", "talk", "online", "2027-02-28", "12:00", "", "", "", "", "E", "", "",
-              "", ""]  # fmt: skip
+    online = ["Webinar {n}", "talk", "online", "2027-02-28", "12:00", "", "", "", "FR", "E", "",
+              "", "", ""]  # fmt: skip
     rows = [[str(cell).format(n=n) for cell in online] for n in range(5)]
     rows.insert(2, ["", "talk", "online", "2027-02-28", "12:00"])  # short and without a title
     calls: list[int] = []
@@ -477,7 +477,7 @@ def test_upload_form_imports_and_shows_the_report(
     response = coordinator_client.post("/admin/import", data=form)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "Read 11 rows: added 4, skipped 1 already on the map, rejected 6, 3 warnings." in page
+    assert "Read 11 rows: added 4, skipped 1 already on the map, rejected 6, 1 warnings." in page
     assert "<td>4</td><td>Title: give the event a name.</td>" in page
     assert "Columns not imported: Internal notes." in page
     assert len(store) == 4
@@ -530,7 +530,7 @@ def test_upload_form_refuses_a_post_without_its_csrf_token(
 
 
 def test_a_semicolon_csv_in_the_windows_code_page_is_read(app: Flask, store: EventStore) -> None:
-    text = "Titre / Title;Start;Format\r\nFête à Orléans;28/02/2027 18:30;online\r\n"
+    text = "Titre / Title;Start;Format;Country\r\nFête à Orléans;28/02/2027 18:30;online;France\r\n"
     content = text.replace("Titre / Title", "Title").encode("cp1252")
     with app.app_context():
         report = import_events(content, "liste.csv", store)
@@ -543,7 +543,7 @@ def test_a_semicolon_csv_in_the_windows_code_page_is_read(app: Flask, store: Eve
 def test_rows_another_writer_adds_meanwhile_are_not_added_twice(
     app: Flask, store: EventStore, data_dir: Path
 ) -> None:
-    webinar = ["Webinar {n}", "talk", "online", "2027-02-28", "12:00", "13:00", "", "", "",
+    webinar = ["Webinar {n}", "talk", "online", "2027-02-28", "12:00", "13:00", "", "", "FR",
                "Sample: Partner {n}", "partner@example.org", "", "", ""]  # fmt: skip
     content = csv_bytes([[cell.format(n=n) for cell in webinar] for n in range(6)])
     with app.app_context():

@@ -337,7 +337,8 @@ def test_place_an_unplaced_event(app: Flask, coordinator_client: FlaskClient, st
         },
         follow_redirects=True,
     )
-    assert "Placed the event on the map." in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "Placed the event on the map: its times are in Europe/Paris." in page
     stored = store.get(event["id"])
     assert (stored["latitude"], stored["longitude"]) == ("45.764000", "4.835700")
     assert (stored["location_precision"], stored["location_source"]) == ("manual", "coordinator")

@@ -436,7 +436,7 @@ def wrong_sign_in(base_url: str) -> int:
 
 def submit(base_url: str, number: int) -> int:
     """Post an event to the JSON API; return the status."""
-    event = {**make_submission(format="online", city="", country=""), "consent": True}
+    event = {**make_submission(format="online", city="", country="KE"), "consent": True}
     event["title"] = f"Rate limit test event {number}"
     response = requests.post(base_url + "/api/events", json=event, timeout=HTTP_TIMEOUT)
     return response.status_code

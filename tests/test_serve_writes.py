@@ -491,6 +491,7 @@ class ClientMix:
             "title": title,
             "category": "online",
             "format": "online",
+            "country": "KE",
             "starts_at": f"{DAY}T{10 + self.counter % 8:02d}:00",
             "organiser": f"Organiser {self.number}",
             "contact_email": f"client{self.number}@example.org",
@@ -517,9 +518,9 @@ class ClientMix:
     def upload(self) -> None:
         """Import a small CSV through /admin/import; a repeat skips what landed before."""
         titles = [self.unique("imported event") for _ in range(IMPORT_ROWS)]
-        lines = ["Title,Category,Format,Start,Timezone,Organiser,E-mail"]
+        lines = ["Title,Category,Format,Start,Timezone,Country,Organiser,E-mail"]
         lines += [
-            f"{title},talk,online,{DAY}T12:00,Europe/Paris,Partner {self.number},p@example.org"
+            f"{title},talk,online,{DAY}T12:00,Europe/Paris,FR,Partner {self.number},p@example.org"
             for title in titles
         ]
         content = ("\n".join(lines) + "\n").encode()
@@ -721,9 +722,9 @@ def import_with_cli(data_dir: Path, tmp_path: Path) -> list[str]:
     """Import two events with `mapapp import` while the server runs; return their titles."""
     titles = ["CLI imported event 1", "CLI imported event 2"]
     path = tmp_path / "cli-import.csv"
-    lines = ["Title,Category,Format,Start,Timezone,Organiser,E-mail"]
+    lines = ["Title,Category,Format,Start,Timezone,Country,Organiser,E-mail"]
     lines += [
-        f"{title},talk,online,{DAY}T09:00,Europe/Paris,CLI,cli@example.org" for title in titles
+        f"{title},talk,online,{DAY}T09:00,Europe/Paris,FR,CLI,cli@example.org" for title in titles
     ]
     path.write_text("\n".join(lines) + "\n")
     done = subprocess.run(
@@ -967,6 +968,7 @@ def test_two_simultaneous_saves_of_one_event_exactly_one_wins(
                     "title": "Organiser's own event",
                     "category": "online",
                     "format": "online",
+                    "country": "KE",
                     "starts_at": f"{DAY}T18:00",
                     "organiser": "Organiser",
                     "contact_email": "organiser@example.org",

@@ -111,7 +111,7 @@ def test_consent_is_required() -> None:
 
 def test_online_events_need_no_address() -> None:
     event, errors = submissions.check_submission(
-        submission(format="online", city="", country="", venue=""), consent=True
+        submission(format="online", city="", country="KE", venue=""), consent=True
     )
     assert errors == {}
     assert event is not None and event["format"] == "online"
@@ -334,6 +334,7 @@ def test_max_lengths_cover_the_form_text_fields() -> None:
         "format",
         "starts_at",
         "ends_at",
+        "timezone",
         "country",
         "language",
     }

@@ -74,6 +74,10 @@ def confirm(client: FlaskClient, preview_page: str, **fields: str) -> Any:
         "place": "0",
         **fields,
     }
+    # The zone the preview states, as the browser sends it back.
+    zone = re.search(r'type="hidden" id="timezone" name="timezone" value="([^"]*)"', preview_page)
+    if zone and "timezone" not in fields:
+        data["timezone"] = zone.group(1)
     return client.post("/submit/confirm", data=data)
 
 
@@ -295,11 +299,12 @@ def test_going_back_keeps_the_details(client: FlaskClient) -> None:
 
 
 def test_an_online_event_needs_no_place(client: FlaskClient, store: EventStore) -> None:
-    preview = post_details(client, format="online", city="", country="", venue="")
+    preview = post_details(client, format="online", city="", country="KE", venue="")
     assert "This is an online event" in preview.get_data(as_text=True)
     assert confirm(client, preview.get_data(as_text=True)).status_code == 303
     [event] = store.frame().to_dict("records")
     assert event["location_precision"] == "none"
+    assert event["timezone"] == "Africa/Nairobi"
 
 
 def test_an_unknown_place_is_kept_for_a_coordinator(client: FlaskClient, store: EventStore) -> None:
@@ -444,7 +449,7 @@ def test_submissions_are_rate_limited(app_config: dict[str, Any]) -> None:
     client = app.test_client()
     statuses = []
     for _ in range(3):
-        preview = post_details(client, format="online", city="", country="", title="Webinar")
+        preview = post_details(client, format="online", city="", country="KE", title="Webinar")
         statuses.append(
             confirm(client, preview.get_data(as_text=True), submit_anyway="y").status_code
         )

@@ -474,7 +474,7 @@ def location_changes(event: dict[str, str], place: Place) -> dict[str, str]:
         "location_precision": place.precision,
         "location_source": place.source,
     }
-    if not event.get("timezone") and place.timezone:
+    if place.timezone:  # the place's zone wins, as when an organiser or a coordinator places it
         changes["timezone"] = place.timezone
     return changes
 

@@ -198,10 +198,13 @@ def place(event_id: str) -> ResponseReturnValue:
         event_id, current_user.name, latitude, longitude, form.version.data or ""
     )
     typed = {"latitude": latitude, "longitude": longitude}
+    placed = "Placed the event on the map."
+    if outcome.events and (zone := outcome.events[0]["timezone"]):
+        placed = f"Placed the event on the map: its times are in {zone}."
     if outcome.ok and outcome.events:  # placed: say so if the point is outside its country
         if warning := placing.outside_warning(outcome.events[0], by_hand=False):
             flash(warning, "warning")
-    return _answer(outcome, "place", "Placed the event on the map.", form.next.data, typed)
+    return _answer(outcome, "place", placed, form.next.data, typed)
 
 
 @blueprint.post("/events/<event_id>/approve-change")

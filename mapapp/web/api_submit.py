@@ -47,6 +47,7 @@ def create_event() -> tuple[Response, int] | tuple[Response, int, dict[str, str]
         "id": event["id"],
         "status": event["status"],
         "location_precision": event["location_precision"],
+        "timezone": event["timezone"],
         "edit_url": url_for("submit.edit", token=outcome.token, _external=True),
     }
     return jsonify(body), 201, {"Location": body["edit_url"]}
@@ -102,7 +103,24 @@ def describe_api(server_url: str) -> dict[str, Any]:
     submission["format"] = {"type": "string", "enum": list(FORMATS)}
     submission["starts_at"] = {**text, "example": "2027-02-28T18:00"}
     submission["ends_at"] = {**text, "example": "2027-02-28T20:00"}
-    submission["country"] = {**text, "description": "ISO 3166-1 alpha-2 code", "example": "FR"}
+    submission["country"] = {
+        **text,
+        "description": (
+            "ISO 3166-1 alpha-2 code. In person or hybrid: where the event takes place. Online "
+            "(required): the country the organisation is based in."
+        ),
+        "example": "FR",
+    }
+    submission["timezone"] = {
+        **text,
+        "description": (
+            "The IANA time zone of starts_at and ends_at, one of the country's zones (an alias "
+            "such as Asia/Calcutta is stored under its zone.tab name). Optional where the country "
+            "has a single zone. An event placed on the map (its address found, or coordinates "
+            "given) takes the zone of its place, which the response reports."
+        ),
+        "example": "Europe/Paris",
+    }
     submission["language"] = {**text, "description": "ISO 639-1 code", "example": "fr"}
     submission["contact_email"] = {**text, "format": "email", "description": "Kept private."}
     for name in ("latitude", "longitude"):
@@ -172,9 +190,10 @@ def describe_api(server_url: str) -> dict[str, Any]:
                                             "id": text,
                                             "status": {"type": "string", "enum": ["pending"]},
                                             "location_precision": text,
+                                            "timezone": {**text, "example": "Europe/Paris"},
                                             "edit_url": {"type": "string", "format": "uri"},
                                         },
-                                        "required": ["id", "status", "edit_url"],
+                                        "required": ["id", "status", "timezone", "edit_url"],
                                     }
                                 }
                             },

@@ -18,10 +18,10 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from mapapp import edit_links, notices, organiser_edits, pending_changes, submissions
+from mapapp import edit_links, notices, organiser_edits, pending_changes, submissions, timezones
 from mapapp.duplicates import public_warning
 from mapapp.events import FIELD_LABELS
-from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm
+from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm, zone_choices
 from mapapp.storage import ConflictError, get_store
 from mapapp.web.limits import configured_limit, keeps_form, limiter
 from mapapp.web.links import links
@@ -131,7 +131,23 @@ def _render_preview(
         candidates=submissions.candidate_choices(preview.candidates),
         # Pending events' titles and organisers are nobody's business but theirs and ours.
         duplicates=public_warning(preview.duplicates),
+        zone=_zone_view(preview),
     ), status
+
+
+def _zone_view(preview: submissions.Preview) -> dict[str, object]:
+    """Return what the preview says about the time zone: a statement, or the zones to pick from."""
+    event = preview.event
+    statement = (
+        timezones.describe_times(event["starts_at"], preview.timezone) if preview.timezone else ""
+    )
+    choices = [] if preview.timezone_from_place else zone_choices(event["country"])
+    hint = (
+        "Choose the zone of the times you gave: the zones listed are those of the country."
+        if preview.timezone
+        else "There are several time zones in this country: choose the one your times are in."
+    )
+    return {"statement": statement, "choices": choices, "hint": hint}
 
 
 def _render_already_submitted() -> tuple[str, int]:
@@ -244,6 +260,7 @@ def submit_confirm() -> Response | tuple[str, int]:
             longitude=form.longitude.data or "",
             submit_anyway=bool(form.submit_anyway.data),
             keep_point=bool(form.keep_point.data),
+            timezone=str(request.form.get("timezone", "")),
         )
     except submissions.DraftError as exc:
         return _render_form(SubmitForm(formdata=None), {"form": str(exc)}, 400)

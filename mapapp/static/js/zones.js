@@ -1,0 +1,111 @@
+/* The time zone select of the event form, its edit page and the preview.
+   Without JavaScript the form's select lists every country's zones in groups, and the preview
+   lists the chosen country's zones. Here the form keeps only the chosen country's zones, and
+   both preselect the browser's zone when it is one of them (browsers may name an alias, such as
+   Asia/Calcutta for Asia/Kolkata: each option lists its aliases), else the country's only zone. */
+(function () {
+  "use strict";
+
+  /* The preview of a placed event: the zone follows the place picked (its label names it). */
+  var statedZone = document.querySelector('input[type="hidden"][name="timezone"]');
+  var previewData = document.getElementById("preview-data");
+  if (statedZone && previewData) {
+    var candidates = JSON.parse(previewData.textContent).candidates || [];
+    document.querySelectorAll('input[name="place"]').forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        var candidate = candidates[parseInt(radio.value, 10)];
+        if (candidate && candidate.timezone) {
+          statedZone.value = candidate.timezone;
+        }
+      });
+    });
+  }
+
+  var select = document.querySelector("select[data-zone-select]");
+  if (!select) {
+    return;
+  }
+  var browserZone = "";
+  try {
+    browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (error) {
+    browserZone = "";
+  }
+
+  function optionData(option) {
+    return {
+      value: option.value,
+      label: option.textContent,
+      also: (option.getAttribute("data-also") || "").split(" ").filter(Boolean)
+    };
+  }
+
+  function means(zone, name) {
+    return zone.value === name || zone.also.indexOf(name) !== -1;
+  }
+
+  /* The zone to preselect: the one chosen, else the browser's, else a country's only zone. */
+  function preselect(zones, current) {
+    var i;
+    for (i = 0; i < zones.length; i += 1) {
+      if (current && zones[i].value === current) { return zones[i].value; }
+    }
+    for (i = 0; i < zones.length; i += 1) {
+      if (browserZone && means(zones[i], browserZone)) { return zones[i].value; }
+    }
+    return zones.length === 1 ? zones[0].value : "";
+  }
+
+  var prompt = select.querySelector('option[value=""]');
+  var promptLabel = prompt ? prompt.textContent : "";
+  var groups = {};
+  select.querySelectorAll("optgroup[data-country]").forEach(function (group) {
+    groups[group.getAttribute("data-country")] = Array.prototype.map.call(
+      group.querySelectorAll("option"), optionData);
+  });
+  var countryField = document.getElementById(select.getAttribute("data-country-field") || "");
+
+  if (!countryField || !Object.keys(groups).length) {
+    /* The preview: the country's zones are already the options. */
+    var zones = Array.prototype.map.call(
+      select.querySelectorAll('option:not([value=""])'), optionData);
+    select.value = preselect(zones, select.value);
+    return;
+  }
+
+  function show(code) {
+    var current = select.value;
+    var zones = groups[code] || [];
+    while (select.firstChild) {
+      select.removeChild(select.firstChild);
+    }
+    var first = document.createElement("option");
+    first.value = "";
+    first.textContent = code ? promptLabel : "Choose the country first";
+    select.appendChild(first);
+    zones.forEach(function (zone) {
+      var option = document.createElement("option");
+      option.value = zone.value;
+      option.textContent = zone.label;
+      select.appendChild(option);
+    });
+    select.value = preselect(zones, current);
+  }
+
+  countryField.addEventListener("change", function () { show(countryField.value); });
+  show(countryField.value);
+
+  /* An online event's country is where the organisation is based: say so in the label. */
+  var countryLabel = document.querySelector('label[for="country"]');
+  var formats = document.querySelectorAll('input[name="format"]');
+  function labelCountry() {
+    var online = document.querySelector('input[name="format"][value="online"]:checked');
+    countryLabel.textContent = online
+      ? "The country your organisation is based in (required)"
+      : "Country (required)";
+  }
+  if (countryLabel && formats.length) {
+    formats.forEach(function (radio) { radio.addEventListener("change", labelCountry); });
+    labelCountry();
+  }
+})();

@@ -308,17 +308,21 @@ def confirm_submission(
         latitude=latitude.strip(),
         longitude=longitude.strip(),
     )
+    outside = "" if keep_point else placing.outside_warning(placed)
     if placed["latitude"] and posted_zone and placed["timezone"] not in ("", posted_zone):
         preview.timezone, preview.timezone_from_place = placed["timezone"], True
-        return Outcome(errors={"timezone": placing.moved_zone_message(placed)}, preview=preview)
+        errors = {"timezone": placing.moved_zone_message(placed)}
+        if outside:  # both, at once: a pin in another zone is often in another country
+            errors["keep_point"] = outside
+        return Outcome(errors=errors, preview=preview)
     if not placed["latitude"] and zone_problem:
         return Outcome(errors={"timezone": zone_problem}, preview=preview)
     if errors := placing.timezone_errors(placed):
         return Outcome(errors=errors, preview=preview)
     if errors := ended_error(placed):  # now in the zone of the place
         return Outcome(errors=errors, preview=preview)
-    if not keep_point and (warning := placing.outside_warning(placed)):
-        errors["keep_point"] = warning
+    if outside:
+        errors["keep_point"] = outside
     preview.duplicates = find_duplicates(store.frame(), placed)
     if preview.duplicates and drafts.is_used(preview.draft_id):
         # Another confirmation of this draft stored it meanwhile: the "duplicate" is this event

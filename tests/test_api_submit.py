@@ -217,7 +217,7 @@ def test_an_ended_event_is_refused_by_the_api(client: FlaskClient, store: EventS
 
 def test_a_limited_api_client_is_told_when_to_try_again(app_config: dict[str, Any]) -> None:
     client = create_app({**app_config, "SUBMIT_RATE_LIMIT": "1 per hour"}).test_client()
-    online = api_event(format="online", city="", country="")
+    online = api_event(format="online", city="", country="KE")
     assert client.post("/api/events", json=online).status_code == 201
     response = client.post("/api/events", json=online)
     assert response.status_code == 429

@@ -248,7 +248,7 @@ def test_the_coordinators_place_map(
     drag_marker_to(page, card.locator("[data-mini-map]"), selector, *ALGIERS)
     card.locator("[data-place-warning]").filter(has_text="not Spain").wait_for()
     form.get_by_role("button", name="Place here").click()
-    page.get_by_text("Placed the event on the map.").wait_for()
+    page.get_by_text("Placed the event on the map: its times are in Africa/Algiers.").wait_for()
     assert page.get_by_text("This point is in Algeria, not Spain").first.is_visible()
     placed = store.get(spanish["id"])
     assert float(placed["latitude"]) == pytest.approx(ALGIERS[0], abs=0.3)

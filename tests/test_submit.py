@@ -824,7 +824,7 @@ def test_confirming_queues_the_received_message_with_the_edit_link(
     )
     assert row["context"]["edit_url"] == edit_url
     assert (row["context"]["reference"], row["context"]["title"]) == (event["id"], "Purple walk")
-    assert "We have also sent it, with the event's reference, to organiser@example.org." in (
+    assert "We have also sent it to organiser@example.org, with the event's reference." in (
         thanks.get_data(as_text=True)
     )
 

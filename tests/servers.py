@@ -130,3 +130,34 @@ def read_only_data_dir(prefix: str, prepare: Callable[[Path], None]) -> Iterator
         yield data_dir
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """Make a self-signed EC certificate for 127.0.0.1, offline, and return (cert, key)."""
+    certificate, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "/usr/bin/openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return certificate, key

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -113,34 +112,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
-    """Make a self-signed certificate for 127.0.0.1 with openssl; return (certificate, key)."""
-    certificate, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(certificate),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return certificate, key
 
 
 def server_context(certificate: Path, key: Path) -> ssl.SSLContext:

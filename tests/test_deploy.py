@@ -28,7 +28,7 @@ from mapapp.deploy import HEADERS
 from mapapp.web import assets
 from mapapp.web.headers import PERMISSIONS_POLICY
 from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD
-from tests.servers import MAPAPP, held_port, serving, stop
+from tests.servers import MAPAPP, held_port, self_signed_certificate, serving, stop
 
 NGINX = Path("/usr/sbin/nginx")
 OPENSSL = Path("/usr/bin/openssl")
@@ -55,37 +55,6 @@ def require(*binaries: Path) -> None:
             if os.environ.get("CI"):
                 pytest.fail(message)
             pytest.skip(message)
-
-
-def make_certificate(folder: Path) -> tuple[Path, Path]:
-    """Make a self-signed EC certificate for 127.0.0.1, offline, and return (cert, key)."""
-    certificate, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            str(OPENSSL),
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(certificate),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return certificate, key
 
 
 def nginx_conf(folder: Path, site: Path) -> Path:
@@ -157,7 +126,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
     folder = tmp_path_factory.mktemp("production")
     data_dir = folder / "data"
     data_dir.mkdir()
-    certificate, key = make_certificate(folder)
+    certificate, key = self_signed_certificate(folder)
     with ExitStack() as stack:
         app_port, https_port, http_port = (stack.enter_context(held_port()) for _ in range(3))
         url = f"https://127.0.0.1:{https_port}"
@@ -453,7 +422,7 @@ def test_nginx_without_the_app_answers_its_own_502_with_the_headers(
 
 def test_nginx_accepts_the_shipped_site(tmp_path: Path) -> None:
     require(NGINX, OPENSSL)
-    certificate, key = make_certificate(tmp_path)
+    certificate, key = self_signed_certificate(tmp_path)
     site = SHIPPED_SITE.read_text()
     site = site.replace("/etc/letsencrypt/live/events.example.org/fullchain.pem", str(certificate))
     site = site.replace("/etc/letsencrypt/live/events.example.org/privkey.pem", str(key))

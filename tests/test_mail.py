@@ -28,12 +28,11 @@ from mapapp.cli import cli
 from mapapp.events import UTC_TIME_FORMAT
 from mapapp.storage import EventStore, get_table
 from tests.conftest import add_valid_event, make_submission
-from tests.servers import MAPAPP, held_port, server_env
+from tests.servers import MAPAPP, held_port, self_signed_certificate, server_env
 from tests.smtp_server import (
     PASSWORD,
     USER,
     Recorder,
-    self_signed_certificate,
     server_context,
     smtp_server,
 )

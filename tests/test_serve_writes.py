@@ -410,6 +410,8 @@ class Client:
                     self.anomalies.append(f"{action} {changes[:1]}: 409 on a first attempt")
             elif outcome is Outcome.DONE_BEFORE:
                 self.done_before[action] += 1
+                if not cut_before:  # only an attempt without an answer can have done it
+                    self.anomalies.append(f"{action} {changes[:1]}: found done on a first attempt")
                 return False
             else:
                 return False
@@ -728,24 +730,34 @@ class ClientMix:
         self.client.settle("withdraw", changes, attempt, who="organiser")
         event.status = "withdrawn"  # saved, or landed before: either way leave it alone
 
+    def _review(self, event: Owned, action: str, **fields: str) -> Outcome:
+        """Post a review of the waiting change; found done when the edit page shows none waiting.
+
+        (An attempt without an answer may have reviewed it: then the change is gone.)
+        """
+        page = self.client.page(admin_path(event.event_id))
+        if page is None:
+            return Outcome.CUT
+        if 'id="waiting-change"' not in page:
+            return Outcome.DONE_BEFORE
+        return self._action(event, action, **fields)
+
     def approve_change(self, event: Owned) -> None:
         """Publish the organiser's waiting change (its title) from the admin side."""
         changes = [(event.event_id, "title", event.waiting), (event.event_id, WAITING_TITLE, "")]
-        if self.client.settle(
-            "change-approve", changes, lambda: self._action(event, "approve-change")
-        ):
-            event.waiting = ""
+        self.client.settle("change-approve", changes, lambda: self._review(event, "approve-change"))
+        event.waiting = ""  # published, or by an attempt without an answer
 
     def reject_change(self, event: Owned) -> None:
         """Turn the organiser's waiting change down with a reason; the event stays as approved."""
         reason = self.unique("change reason")
         changes = [(event.event_id, WAITING_TITLE, ""), (event.event_id, "change_note", reason)]
-        if self.client.settle(
+        self.client.settle(
             "change-reject",
             changes,
-            lambda: self._action(event, "reject-change", reason=reason),
-        ):
-            event.waiting = ""
+            lambda: self._review(event, "reject-change", reason=reason),
+        )
+        event.waiting = ""  # turned down, or by an attempt without an answer
 
     def revoke(self, event: Owned) -> None:
         """Revoke the event's other edit links from its edit page (this one keeps working)."""

@@ -95,5 +95,5 @@ def erase(event_id: str) -> ResponseReturnValue:
     if erased.copies:
         data_dir = Path(current_app.config["DATA_DIR"])
         paths = ", ".join(str(path.relative_to(data_dir)) for path in erased.copies)
-        flash(COPIES_MESSAGE.format(paths=paths), "error")
+        flash(COPIES_MESSAGE.format(paths=paths), "warning")  # erased: a person must look
     return redirect(url_for("admin.events"), code=303)

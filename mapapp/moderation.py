@@ -270,7 +270,7 @@ def approve_change(event_id: str, who: str, version: str, links: Links) -> Outco
     except ConflictError as conflict:
         return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
     _log(who, "approve the change of", [stored])
-    pending_changes.notify(
+    notices.queue_safely(
         lambda: notices.change_approved(stored, links), "change_approved", event_id
     )
     return Outcome(events=[stored])
@@ -311,7 +311,7 @@ def reject_change(
     except ConflictError as conflict:
         return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
     _log(who, "reject the change of", [stored])
-    pending_changes.notify(
+    notices.queue_safely(
         lambda: notices.change_rejected(stored, reason, token, links), "change_rejected", event_id
     )
     return Outcome(events=[stored])

@@ -6,10 +6,13 @@ the event. Each function queues one message (mapapp.mail renders and sends it).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from mapapp import mail
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,22 @@ class Links:
     event: Callable[[str], str]  # event id -> the event's public page
     edit: Callable[[str], str]  # edit token -> the organiser's edit page
     home: str = ""  # the map
+
+
+def queue_safely(send: Callable[[], str], what: str, event_id: str) -> None:
+    """Queue a message after its change is stored, logging (not raising) a failure.
+
+    A full disk or a damaged outbox.csv must not turn the stored change into an error page: the
+    log says which event's message was not queued, and the person is answered as if it had been.
+    """
+    try:
+        send()
+    except Exception:  # any failure: the change it tells of is stored already
+        log.exception(
+            "Event %s: the %s message could not be queued (the change itself is stored)",
+            event_id,
+            what,
+        )
 
 
 def _event_context(event: Mapping[str, str], links: Links) -> dict[str, str]:

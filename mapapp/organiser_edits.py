@@ -114,18 +114,18 @@ def send_notices(before: Mapping[str, str], after: Mapping[str, str], links: Lin
     event_id = after["id"]
     old_address = before["contact_email"]
     if result == WAITING:
-        pending_changes.notify(
+        notices.queue_safely(
             lambda: notices.change_received(after, links), "change_received", event_id
         )
         proposed, earlier = pending_changes.proposed(after), pending_changes.proposed(before)
         if proposed["contact_email"] not in {old_address, earlier["contact_email"]}:
-            pending_changes.notify(
+            notices.queue_safely(
                 lambda: notices.contact_changed(old_address, proposed, links, waiting=True),
                 "contact_changed",
                 event_id,
             )
     elif result == SAVED and after["contact_email"] != old_address:
-        pending_changes.notify(
+        notices.queue_safely(
             lambda: notices.contact_changed(old_address, after, links),
             "contact_changed",
             event_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -25,7 +25,7 @@ from mapapp.events import (
     LOCATION_PRECISIONS,
     country_name,
 )
-from mapapp.storage import StoreError, utc_now
+from mapapp.storage import utc_now
 
 CHANGE_FIELD = "pending_change"
 NOTE_FIELD = "change_note"
@@ -145,11 +145,3 @@ def waiting_events(frame: pd.DataFrame) -> list[dict[str, str]]:
     waiting = [(proposal, event) for event in events if (proposal := proposal_of(event))]
     waiting.sort(key=lambda pair: pair[0].at)
     return [event for _proposal, event in waiting]
-
-
-def notify(send: Callable[[], str], what: str, event_id: str) -> None:
-    """Queue a message, logging (not raising) a failure: the change it tells of is stored."""
-    try:
-        send()
-    except StoreError:
-        log.exception("Event %s: the %s message could not be queued", event_id, what)

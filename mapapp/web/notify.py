@@ -7,24 +7,14 @@ event's id and the kind of message, and the person is answered as if it had been
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
-from mapapp.notices import Links
+from mapapp.notices import queue_safely
 from mapapp.web.links import links
-
-log = logging.getLogger(__name__)
 
 
 def notify(send: Callable[..., str], *args: Any, event_id: str) -> None:
     """Queue a notice (a mapapp.notices function, given its arguments but the links)."""
-    try:
-        site: Links = links()
-        send(*args, site)
-    except Exception:  # any failure: the change it reports is stored already
-        log.exception(
-            "Event %s: the %s message could not be queued (the change itself is stored)",
-            event_id,
-            getattr(send, "__name__", "e-mail"),
-        )
+    what = getattr(send, "__name__", "e-mail")
+    queue_safely(lambda: send(*args, links()), what, event_id)

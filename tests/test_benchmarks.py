@@ -44,6 +44,8 @@ RUNS = {
         "| country | radius km |",
         120,
     ),
+    # 2-4 s: an outbox of 100 sent rows, 3 messages queued and sent as .eml files
+    "bench_mail.py": (["--sizes", "100", "--messages", "3"], "| rows kept |", 120),
     # 3-5 s: the outlines, cities1000 and 500 towns
     "bench_outlines.py": (["--sample", "500"], "| beyond (km) | towns |", 120),
     # 8-13 s

@@ -92,8 +92,13 @@ def test_the_preview_preselects_the_browser_zone_and_it_is_stored(
     page.wait_for_selector("#confirm-form")
     assert zone_options(page) == list(timezones.zones_of("US"))
     assert page.eval_on_selector("#timezone", "select => select.value") == "America/Chicago"
+    # On a phone the zone choice fits the screen: no sideways scrolling.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.click("#confirm-form button[type=submit]")
     page.wait_for_selector("#edit-url")
+    # An online event needs no place: the thank-you page does not say it could not be placed.
+    assert "We could not place the event" not in page.content()
     [event] = store.frame().to_dict("records")
     assert (event["format"], event["country"], event["timezone"]) == (
         "online",

@@ -140,6 +140,7 @@
       moved(latlng);
       say(status, config.messages.moved.replace("{name}", result.name));
       list.replaceChildren();
+      input.focus();  // the chosen button is gone: keep keyboard users where they searched
     }
 
     function search() {

@@ -2,7 +2,8 @@
 
 Only hashes are stored, so a lost link cannot be shown again: a new one is minted instead. An
 event's edit_token_hash holds the hashes of all its valid links, separated by spaces, newest last
-(at most MAX_LINKS; minting one more drops the oldest).
+(at most MAX_LINKS; minting one more drops the oldest but the first, the link the organiser was
+given at submission, so that asking for links for someone else's address cannot end it).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def with_new_link(secret_key: str, event: dict[str, str]) -> tuple[str, str]:
     The caller stores the value (with the event's version, so two mints cannot lose one).
     """
     token = make_edit_token(secret_key, event["id"])
-    hashes = [*link_hashes(event), edit_token_hash(token)][-MAX_LINKS:]
+    hashes = [*link_hashes(event), edit_token_hash(token)]
+    if len(hashes) > MAX_LINKS:  # the first (sent at submission) stays: others cannot evict it
+        hashes = hashes[:1] + hashes[-(MAX_LINKS - 1) :]
     return token, " ".join(hashes)
 
 

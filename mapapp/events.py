@@ -159,7 +159,14 @@ BROKEN_TEXT_HINT = (
     "this text holds a broken character (a lone surrogate) that cannot be stored; type it again"
 )
 _MULTILINE_FIELDS = frozenset({"description", "moderation_note", "change_note"})
-_TIMEZONES = frozenset(available_timezones()) | {"UTC"}
+# The tz database's zones, without the names that are no place: "localtime" (the server's own
+# zone), "Factory", and the "posix/" and "right/" copies some systems add.
+_NOT_PLACES = frozenset({"localtime", "Factory", "posixrules"})
+_TIMEZONES = frozenset(
+    name
+    for name in available_timezones()
+    if name not in _NOT_PLACES and not name.startswith(("posix/", "right/"))
+) | {"UTC"}
 
 
 def edition_date(year: int) -> date:
@@ -178,6 +185,8 @@ def normalise_text(value: Any, *, multiline: bool = False) -> str:
     text = "" if value is None else str(value)
     text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Unicode's line and paragraph separators break lines too (in e-mail headers, in editors).
+    text = text.replace("\u2028", "\n").replace("\u2029", "\n")
     if not multiline:
         text = re.sub(r"[\n\t]+", " ", text)
     text = _UNSAFE_CHARACTERS.sub("", text)

@@ -54,7 +54,8 @@ def template_values(kind: str, context: Mapping[str, Any], contact: str) -> dict
 
 def subject_of(kind: str, context: Mapping[str, Any]) -> str:
     """Return a message's subject."""
-    return SUBJECTS[kind].format(title=context.get("title", ""))
+    subject = SUBJECTS[kind].format(title=context.get("title", ""))
+    return " ".join(subject.splitlines())  # every line break Python knows, for a header
 
 
 def build_message(row: Mapping[str, Any], sender: str, contact: str) -> EmailMessage:

@@ -78,8 +78,14 @@ def address_key(address: str) -> str:
 
 
 def counting_key(secret_key: str, address: str) -> str:
-    """Return what rate limits count an address under: a keyed hash, never the address."""
-    digest = hmac.new(secret_key.encode(), address_key(address).encode(), hashlib.sha256)
+    """Return what rate limits count an address under: a keyed hash, never the address.
+
+    Counted as matching sees it (normalised as check_address does: "maria@ｅxample.org" is
+    maria@example.org), so other spellings of one address share its count.
+    """
+    normalised, error = check_address(address)
+    counted = address_key(normalised if not error else address)
+    digest = hmac.new(secret_key.encode(), counted.encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
 
 

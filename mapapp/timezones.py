@@ -18,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
+
+from mapapp.events import is_known_timezone
 
 ZONE_TABLE = "zone.tab"
 LINKS_FILE = "tzdata.zi"  # the compact tz source: "L TARGET LINK" lines name the aliases
@@ -241,9 +243,8 @@ def skipped(local_time: str, name: str) -> bool:
 
 def events_without_zone(events: Iterable[Mapping[Any, Any]]) -> list[dict[str, str]]:
     """Return the id, title, format and country of the events with no known time zone."""
-    known = available_timezones() | {"UTC"}
     return [
         {name: str(event.get(name, "")) for name in ("id", "title", "format", "country")}
         for event in events
-        if str(event.get("timezone", "")) not in known
+        if not is_known_timezone(str(event.get("timezone", "")))
     ]

@@ -122,11 +122,21 @@ def test_codes_are_normalised() -> None:
         ("two\nlines", False, "two lines"),
         ("two\r\nlines\rhere", True, "two\nlines\nhere"),
         ("tab\tinside", False, "tab inside"),
+        # Unicode's line and paragraph separators are line breaks too (a title's would break
+        # every e-mail header it goes into).
+        ("walk\u2028Bcc: x@example.org", False, "walk Bcc: x@example.org"),
+        ("one\u2029two", True, "one\ntwo"),
         (None, False, ""),
     ],
 )
 def test_normalise_text(raw: str | None, multiline: bool, expected: str) -> None:
     assert normalise_text(raw, multiline=multiline) == expected
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory", "posixrules", "posix/Europe/Paris"])
+def test_zone_names_that_are_no_place_are_refused(name: str) -> None:
+    event, errors = validate_event(make_event(timezone=name))
+    assert event is None and set(errors) == {"timezone"}
 
 
 def test_description_keeps_newlines_but_title_does_not() -> None:

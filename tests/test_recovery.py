@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from mapapp import create_app, edit_links, mail, recovery, submissions
 from mapapp.events import validate_event
-from mapapp.storage import ConflictError, EventStore
+from mapapp.storage import Audit, ConflictError, EventStore
 from tests.conftest import change, make_event
 from tests.servers import SECRET_KEY, held_port, server_env, serving
 from tests.test_submit import hidden, submit_event, version_of
@@ -203,7 +203,9 @@ def test_requests_are_limited_per_address_whoever_asks_and_never_count_the_addre
 
     statuses = [
         ask_for_links(client, spelling, REMOTE_ADDR=f"192.0.2.{n}")[0].status_code
-        for n, spelling in enumerate([ADDRESS, " ORGANISER@example.org", ADDRESS])
+        # Other spellings of one address (case, spaces, fullwidth letters IDNA folds) count
+        # as that address.
+        for n, spelling in enumerate([ADDRESS, " ORGANISER@example.org", "organiser@ｅxample.org"])
     ]
 
     assert statuses == [200, 200, 429]
@@ -212,6 +214,23 @@ def test_requests_are_limited_per_address_whoever_asks_and_never_count_the_addre
     counters = b"".join(path.read_bytes() for path in data_dir.glob("rate-limits.sqlite3*"))
     assert b"recover-address" in counters  # the counts are in the shared file...
     assert ADDRESS.encode() not in counters and b"organiser" not in counters  # ...as a hash
+
+
+def test_asking_again_and_again_never_ends_the_link_sent_at_submission(
+    app: Flask, client: FlaskClient, store: EventStore
+) -> None:
+    event, first = add_event(store, app.config["SECRET_KEY"])
+    for _ in range(3 * edit_links.MAX_LINKS):
+        current = store.get(event["id"]) or {}
+        _token, hashes = edit_links.with_new_link(app.config["SECRET_KEY"], current)
+        store.update(
+            event["id"],
+            {"edit_token_hash": hashes},
+            expected=current["version"],
+            audit=Audit("organiser", "edit-links"),
+        )
+    assert len(edit_links.link_hashes(store.get(event["id"]) or {})) == edit_links.MAX_LINKS
+    assert client.get(f"/edit/{first}").status_code == 200
 
 
 def test_links_minted_at_the_same_time_as_edits_are_all_kept(app: Flask, store: EventStore) -> None:

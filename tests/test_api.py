@@ -211,10 +211,11 @@ def test_unpublished_or_unknown_events_are_404_in_json(
 def test_hostile_text_comes_back_as_the_same_text_in_json(
     client: FlaskClient, store: EventStore
 ) -> None:
-    event = add_valid_event(store, title=HOSTILE_TITLE, organiser='O\'Brien & "Sons" \u2028 line')
+    # (U+2028, a line break JSON leaves unescaped, is stored as one: see test_events.)
+    event = add_valid_event(store, title=HOSTILE_TITLE, organiser='O\'Brien & "Sons" <b>line</b>')
     body: dict[str, Any] = client.get(f"/api/events/{event['id']}.json").get_json()
     assert body["title"] == HOSTILE_TITLE
-    assert body["organiser"] == 'O\'Brien & "Sons" \u2028 line'
+    assert body["organiser"] == 'O\'Brien & "Sons" <b>line</b>'
     labels = client.get("/api/map-labels.json").get_json()
     assert labels["title"] == [HOSTILE_TITLE]
     geojson = client.get("/api/events.geojson").get_json(force=True)

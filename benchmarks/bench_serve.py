@@ -26,7 +26,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -47,12 +46,12 @@ sys.path.insert(0, str(PROJECT_ROOT))  # for scripts.make_sample_data, run from 
 
 from mapapp.events import current_edition, edition_date  # noqa: E402
 from mapapp.storage import EVENTS_FILE, EventStore  # noqa: E402
+from scripts.local_servers import OPENSSL, self_signed_certificate, stop  # noqa: E402
 from scripts.make_sample_data import generate_events  # noqa: E402
 
 OUT_DIR = PROJECT_ROOT / "benchmarks" / "out"
 MAPAPP = Path(sys.executable).with_name("mapapp")
 NGINX = Path("/usr/sbin/nginx")
-OPENSSL = Path("/usr/bin/openssl")
 WRK = Path("/usr/bin/wrk")
 PATHS = ("/", "/api/map-data.json", "/healthz")
 IDLE_CONNECTIONS = 50
@@ -108,30 +107,6 @@ def wait_for(url: str, process: subprocess.Popen[bytes], host: str, certificate:
     raise RuntimeError(f"{url} did not answer in time")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server and wait for it."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def make_certificate(folder: Path) -> tuple[Path, Path]:
-    """Make a self-signed certificate for 127.0.0.1 with openssl; return (cert, key)."""
-    certificate, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [str(OPENSSL), "req", "-x509", "-newkey", "ec", "-pkeyopt"]
-        + ["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"]
-        + ["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out"]
-        + [str(certificate)],
-        check=True,
-        capture_output=True,
-    )
-    return certificate, key
-
-
 def nginx_conf(folder: Path, site: Path) -> Path:
     """Write a main nginx.conf around the site, with every path in the folder."""
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -168,7 +143,7 @@ def production(
     }
     if worker_class == "gevent" and gevent_path:
         env["PYTHONPATH"] = os.pathsep.join([gevent_path, env.get("PYTHONPATH", "")])
-    certificate, key = make_certificate(folder)
+    certificate, key = self_signed_certificate(folder)
     site = folder / "mapapp.conf"
     written = subprocess.run(
         [str(MAPAPP), "deploy", "nginx", "--upstream", f"127.0.0.1:{app_port}", "--address"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+
+from scripts.local_servers import self_signed_certificate as self_signed_certificate
+from scripts.local_servers import stop as stop
 
 MAPAPP = Path(sys.executable).with_name("mapapp")
 SECRET_KEY = "serve-writes-test-secret"
@@ -97,16 +99,6 @@ def wait_until_up(base_url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("mapapp serve did not start in time")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a server process (SIGTERM, then SIGKILL after 30 s) and wait for it."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
 @contextmanager
 def read_only_data_dir(prefix: str, prepare: Callable[[Path], None]) -> Iterator[Path]:
     """Yield a copy of the sample data owned by root that the user nobody can read, not write.
@@ -130,34 +122,3 @@ def read_only_data_dir(prefix: str, prepare: Callable[[Path], None]) -> Iterator
         yield data_dir
     finally:
         shutil.rmtree(top, ignore_errors=True)
-
-
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """Make a self-signed EC certificate for 127.0.0.1, offline, and return (cert, key)."""
-    certificate, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "/usr/bin/openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(certificate),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return certificate, key

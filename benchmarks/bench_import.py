@@ -28,10 +28,9 @@ from tqdm import tqdm
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))  # for scripts.make_sample_data, run from anywhere
 
-from mapapp import create_app  # noqa: E402
+from mapapp import access, create_app  # noqa: E402
 from mapapp.events import CATEGORIES, FORMATS, country_name  # noqa: E402
 from mapapp.imports import ImportReport, import_events  # noqa: E402
-from mapapp.storage import EventStore  # noqa: E402
 from scripts.make_sample_data import generate_events  # noqa: E402
 
 DEFAULT_ROWS = 10_000
@@ -103,7 +102,7 @@ def run_import(content: bytes, directory: Path) -> tuple[ImportReport, float]:
         {"ENV": "testing", "DATA_DIR": str(directory), "SECRET_KEY": "bench", "GEOCODER": "offline"}
     )
     with app.app_context():
-        store: EventStore = app.extensions["mapapp.store"]
+        store = access.events()
         started = time.perf_counter()
         report = import_events(content, "partners.csv", store, progress=progress)
         return report, time.perf_counter() - started

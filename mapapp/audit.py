@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from mapapp.storage import get_store
+from mapapp import access
 from mapapp.storage.event_store import ERASED
 
 ACTIONS: dict[str, str] = {
@@ -67,7 +67,7 @@ class Page:
 
 def page(number: int = 1, per_page: int = 50, event_id: str = "") -> Page:
     """Return one page of entries, newest first, optionally of one event only."""
-    frame = get_store().audit.frame()
+    frame = access.events().audit_frame()
     if event_id:
         frame = frame[frame["event_id"] == event_id]
     total = len(frame)

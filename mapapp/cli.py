@@ -471,9 +471,9 @@ def import_command(file: str, status: str, dry_run: bool) -> None:
     from flask import current_app
     from tqdm import tqdm
 
+    from mapapp import access
     from mapapp.import_files import ImportFileError, check_size
     from mapapp.imports import import_events
-    from mapapp.storage import get_store
 
     def progress(items, total, description):  # type: ignore[no-untyped-def]
         return tqdm(items, total=total, desc=description, unit="row", disable=None)
@@ -485,7 +485,7 @@ def import_command(file: str, status: str, dry_run: bool) -> None:
         report = import_events(
             path.read_bytes(),
             path.name,
-            get_store(),
+            access.events(),
             status=status,
             dry_run=dry_run,
             progress=progress,
@@ -573,7 +573,7 @@ def erase_command(event_id: str, yes: bool) -> None:
     """Erase an event and its personal data everywhere the app keeps them (cannot be undone)."""
     from flask import current_app
 
-    from mapapp import erasure
+    from mapapp import access, erasure
     from mapapp.storage import RowNotFoundError, get_store
     from mapapp.web.exports import export_cache
 
@@ -588,7 +588,7 @@ def erase_command(event_id: str, yes: bool) -> None:
             abort=True,
         )
     try:
-        erased = erasure.erase_event(store, export_cache(current_app), event_id, "cli")
+        erased = erasure.erase_event(access.events(), export_cache(current_app), event_id, "cli")
     except RowNotFoundError as exc:
         raise click.ClickException(f"There is no event with the id {event_id!r}.") from exc
     click.echo(

@@ -1,6 +1,10 @@
 """Coordinator accounts: add, list, remove, verify; kept in data/coordinators.csv as scrypt hashes.
 
-Removing an account or changing its password ends its sessions (see mapapp.sessions).
+Each account has a role (see mapapp.access: admin, national, viewer), the countries of a national
+coordinator, an e-mail address, whether it is active and whether it wants the daily digest.
+Accounts from before roles existed are upgraded to active administrators, as they were.
+Removing or deactivating an account or changing its password ends its sessions (see
+mapapp.sessions).
 """
 
 from __future__ import annotations
@@ -14,11 +18,35 @@ from functools import cache
 from flask import Flask
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from mapapp import sessions
+from mapapp import access, sessions
 from mapapp.storage import CsvTable, add_table, get_table, utc_now
+from mapapp.storage.validation import ColumnRule, TableSpec
 
 COORDINATORS_FILE = "coordinators.csv"
-COLUMNS = ("name", "password_hash", "created_at")
+COLUMNS = (
+    "name",
+    "password_hash",
+    "created_at",
+    "email",
+    "role",
+    "countries",  # ISO codes separated by spaces, for national coordinators and viewers
+    "active",
+    "digest",  # whether the account gets the daily digest of new submissions in its scope
+)
+COLUMNS_BEFORE_ROLES = ("name", "password_hash", "created_at")
+TRUE, FALSE = "true", "false"
+COORDINATORS_SPEC = TableSpec(
+    file_name=COORDINATORS_FILE,
+    columns=COLUMNS,
+    key="name",
+    older_headers=(COLUMNS_BEFORE_ROLES,),
+    rules={
+        "role": ColumnRule("choice", required=True, choices=tuple(access.ROLES)),
+        "active": ColumnRule("boolean", required=True),
+        "digest": ColumnRule("boolean"),
+    },
+    upgrade_values={"role": access.ADMIN, "active": TRUE, "digest": FALSE},
+)
 HASH_METHOD = "scrypt"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_LENGTH = 10
@@ -46,11 +74,21 @@ class Coordinator:
     name: str
     created_at: str
     credential: str
+    email: str = ""
+    role: str = access.ADMIN
+    countries: frozenset[str] = frozenset()
+    active: bool = True
+    digest: bool = False
+
+    @property
+    def scope(self) -> access.Scope:
+        """Return what this account may see and do."""
+        return access.Scope(self.name, self.role, self.countries)
 
 
 def init_app(app: Flask) -> None:
     """Give the app its tables of coordinator accounts and their sessions."""
-    add_table(app, COORDINATORS_FILE, COLUMNS, key="name")
+    add_table(app, COORDINATORS_FILE, COORDINATORS_SPEC, key="name")
     sessions.init_app(app)
 
 
@@ -84,10 +122,21 @@ def check_password(password: str) -> None:
         raise CoordinatorError(f"Password: keep it under {MAX_PASSWORD_LENGTH} characters.")
 
 
-def add_coordinator(name: str, password: str) -> Coordinator:
+def add_coordinator(
+    name: str,
+    password: str,
+    *,
+    role: str = access.ADMIN,
+    countries: frozenset[str] | set[str] = frozenset(),
+    email: str = "",
+) -> Coordinator:
     """Create an account with a hashed password and return it."""
     normalised = check_name(name)
     check_password(password)
+    if role not in access.ROLES:
+        raise CoordinatorError(f"Role: choose one of {', '.join(access.ROLES)}, not {role!r}.")
+    if role == access.NATIONAL and not countries:
+        raise CoordinatorError("Countries: a national coordinator needs at least one country.")
     table = _table()
     if normalised in table:
         raise CoordinatorError(f"A coordinator called {normalised!r} already exists.")
@@ -95,6 +144,11 @@ def add_coordinator(name: str, password: str) -> Coordinator:
         "name": normalised,
         "password_hash": generate_password_hash(password, method=HASH_METHOD),
         "created_at": utc_now(),
+        "email": email.strip(),
+        "role": role,
+        "countries": " ".join(sorted(code.upper() for code in countries)),
+        "active": TRUE,
+        "digest": FALSE,
     }
     if not table.append([record]):  # another process added the same name meanwhile
         raise CoordinatorError(f"A coordinator called {normalised!r} already exists.")
@@ -173,7 +227,11 @@ def signed_in(token: str, last_seen: object) -> Coordinator | None:
     if session is None:
         return None
     coordinator = get_coordinator(session.coordinator)
-    if coordinator is None or coordinator.credential != session.credential:
+    if (
+        coordinator is None
+        or coordinator.credential != session.credential
+        or not coordinator.active
+    ):
         sessions.forget(session.id)  # the account was removed, re-created or given a new password
         return None
     return coordinator
@@ -187,13 +245,23 @@ def verify(name: str, password: str) -> Coordinator | None:
         return None
     if not check_password_hash(row["password_hash"], password):
         return None
-    return _coordinator_of(row)
+    coordinator = _coordinator_of(row)
+    return coordinator if coordinator.active else None
 
 
 def _coordinator_of(row: Mapping[str, str]) -> Coordinator:
     """Return a stored row as a Coordinator."""
     fingerprint = hashlib.sha256(f"{row['created_at']}\0{row['password_hash']}".encode())
-    return Coordinator(row["name"], row["created_at"], fingerprint.hexdigest()[:CREDENTIAL_LENGTH])
+    return Coordinator(
+        row["name"],
+        row["created_at"],
+        fingerprint.hexdigest()[:CREDENTIAL_LENGTH],
+        email=row.get("email", ""),
+        role=row.get("role") or access.ADMIN,
+        countries=frozenset((row.get("countries") or "").split()),
+        active=(row.get("active") or TRUE) == TRUE,
+        digest=row.get("digest") == TRUE,
+    )
 
 
 def _rows(table: CsvTable) -> list[dict[str, str]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mapapp import mail
-from mapapp.storage import EventStore
+from mapapp.access import ScopedEvents
 from mapapp.storage.blobs import BlobStore
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Erased:
     copies: list[Path] = field(default_factory=list)
 
 
-def erase_event(store: EventStore, exports: BlobStore, event_id: str, who: str) -> Erased:
+def erase_event(store: ScopedEvents, exports: BlobStore, event_id: str, who: str) -> Erased:
     """Erase an event, its audit values, its messages and every kept export; say what went.
 
     Raises RowNotFoundError for an id that is not stored.

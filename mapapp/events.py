@@ -46,18 +46,35 @@ FIELDS: tuple[str, ...] = (
     "moderation_note",
     "pending_change",
     "change_note",
+    "partner",
 )
 
 # Never shown to visitors nor put in public exports.
+# partner: the name of the API key a partner's system posted the event with (see mapapp.api_keys).
 PRIVATE_FIELDS: frozenset[str] = frozenset(
-    {"contact_email", "edit_token_hash", "moderation_note", "pending_change", "change_note"}
+    {
+        "contact_email",
+        "edit_token_hash",
+        "moderation_note",
+        "pending_change",
+        "change_note",
+        "partner",
+    }
 )
 PUBLIC_FIELDS: tuple[str, ...] = tuple(name for name in FIELDS if name not in PRIVATE_FIELDS)
 # Set by the system, never taken from a person's input.
 # pending_change: an organiser's change of a published event waiting for review (JSON, see
 # mapapp.pending_changes); change_note: why a coordinator did not accept the last one.
 SYSTEM_FIELDS: frozenset[str] = frozenset(
-    {"id", "created_at", "updated_at", "edit_token_hash", "pending_change", "change_note"}
+    {
+        "id",
+        "created_at",
+        "updated_at",
+        "edit_token_hash",
+        "pending_change",
+        "change_note",
+        "partner",
+    }
 )
 
 FIELD_LABELS: dict[str, str] = {
@@ -90,6 +107,7 @@ FIELD_LABELS: dict[str, str] = {
     "moderation_note": "Moderation note",
     "pending_change": "Change waiting for review",
     "change_note": "Reason a change was not accepted",
+    "partner": "Sent by partner",
 }
 
 STATUSES: dict[str, str] = {

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 
 import pandas as pd
 
+from mapapp.access import ScopedEvents
 from mapapp.events import (
     CATEGORIES,
     FORMATS,
@@ -41,7 +42,7 @@ from mapapp.import_files import check_size as check_size
 from mapapp.import_files import read_table as read_table
 from mapapp.import_files import too_large as too_large
 from mapapp.placing import settled_timezone_errors, unplaced_timezone
-from mapapp.storage import Audit, EventStore
+from mapapp.storage import Audit
 from mapapp.submission_rules import (
     ENDED_IMPORTED_MESSAGE,
     ENDED_OUTSIDE_MESSAGE,
@@ -373,7 +374,7 @@ def store_fingerprints(frame: pd.DataFrame) -> dict[str, str]:
 def import_events(
     content: bytes,
     filename: str,
-    store: EventStore,
+    store: ScopedEvents,
     *,
     status: str = "pending",
     dry_run: bool = False,

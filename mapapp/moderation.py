@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from mapapp import edit_links, notices, pending_changes, placing
+from mapapp import access, edit_links, notices, pending_changes, placing
 from mapapp.edit_links import with_new_link
 from mapapp.events import (
     FIELDS,
@@ -27,8 +27,6 @@ from mapapp.storage import (
     VERSION_FIELD,
     Audit,
     ConflictError,
-    EventNotFoundError,
-    get_store,
 )
 
 # Fields a coordinator may change through the edit form: every field but the system's.
@@ -102,7 +100,7 @@ def bulk_approve(versions: Mapping[str, str], who: str) -> Outcome:
         return Outcome(errors=errors)
     if not changes_by_id:
         return Outcome(conflict=conflict)
-    updated = get_store().update_many(
+    updated = access.events().update_many(
         changes_by_id,
         expected={event_id: versions[event_id] for event_id in changes_by_id},
         audit=Audit(who, "approve"),
@@ -171,11 +169,8 @@ def place(event_id: str, who: str, latitude: str, longitude: str, version: str) 
 
 
 def _current(event_id: str) -> dict[str, str]:
-    """Return the stored event, or raise EventNotFoundError."""
-    event = get_store().get(event_id)
-    if event is None:
-        raise EventNotFoundError(event_id)
-    return event
+    """Return an event to change: EventNotFoundError outside the scope, NotAllowed for viewers."""
+    return access.events().require_changeable(event_id)
 
 
 def _change(
@@ -202,9 +197,13 @@ def _change(
     if not changes:
         return Outcome(events=[current])
     try:
-        stored = get_store().update(event_id, changes, expected=version, audit=Audit(who, action))
+        stored = access.events().update(
+            event_id, changes, expected=version, audit=Audit(who, action)
+        )
     except ConflictError as conflict:
         return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
+    except access.OutOfScope as refused:
+        return Outcome(errors={refused.field: str(refused)})
     _log(who, action, [stored])
     status_changed = [event_id] if stored["status"] != current["status"] else []
     return Outcome(events=[stored], status_changed=status_changed)
@@ -264,11 +263,13 @@ def approve_change(event_id: str, who: str, version: str, links: Links) -> Outco
         pending_changes.NOTE_FIELD: "",
     }
     try:
-        stored = get_store().update(
+        stored = access.events().update(
             event_id, changes, expected=version, audit=Audit(who, "approve-change")
         )
     except ConflictError as conflict:
         return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
+    except access.OutOfScope as refused:
+        return Outcome(errors={refused.field: str(refused)})
     _log(who, "approve the change of", [stored])
     notices.queue_safely(
         lambda: notices.change_approved(stored, links), "change_approved", event_id
@@ -305,7 +306,7 @@ def reject_change(
         "edit_token_hash": hashes,
     }
     try:
-        stored = get_store().update(
+        stored = access.events().update(
             event_id, changes, expected=version, audit=Audit(who, "reject-change"), touch=False
         )
     except ConflictError as conflict:

@@ -525,6 +525,7 @@ def _event(
         "moderation_note": "",
         "pending_change": "",
         "change_note": "",
+        "partner": "",
     }
 
 

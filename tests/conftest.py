@@ -7,7 +7,7 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +259,31 @@ def coordinator_client(app: Flask, client: FlaskClient) -> FlaskClient:
     response = sign_in(client, COORDINATOR_NAME, COORDINATOR_PASSWORD)
     assert response.status_code == 302, response.get_data(as_text=True)
     return client
+
+
+@pytest.fixture
+def client_as(app: Flask) -> Callable[..., FlaskClient]:
+    """Return a maker of test clients, each signed in to a new account of a role and countries.
+
+    client_as("national", {"FR"}) signs in as a national coordinator for France, through the real
+    sign-in form; each call makes its own account (named after the role unless named).
+    """
+    from mapapp import coordinators
+
+    made: list[str] = []
+
+    def make(
+        role: str = "admin", countries: Iterable[str] = (), name: str = "", email: str = ""
+    ) -> FlaskClient:
+        account = name or f"{role}-{len(made) + 1}"
+        made.append(account)
+        with app.app_context():
+            coordinators.add_coordinator(
+                account, COORDINATOR_PASSWORD, role=role, countries=set(countries), email=email
+            )
+        client = app.test_client()
+        response = sign_in(client, account, COORDINATOR_PASSWORD)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return client
+
+    return make

@@ -157,6 +157,7 @@ def per_frame(
 # the one import the rest of the app needs.
 from mapapp.storage.csv import CsvTable  # noqa: E402
 from mapapp.storage.event_store import EVENTS_FILE, EventStore  # noqa: E402
+from mapapp.storage.validation import TableSpec  # noqa: E402
 
 
 def init_app(app: Flask) -> None:
@@ -173,7 +174,7 @@ def get_store() -> EventStore:
     return store
 
 
-def add_table(app: Flask, file_name: str, columns: Iterable[str], key: str) -> CsvTable:
+def add_table(app: Flask, file_name: str, columns: Iterable[str] | TableSpec, key: str) -> CsvTable:
     """Give the app a table of its own in the data directory, found again by file name."""
     table = get_store_of(app).table(file_name, columns, key=key)
     app.extensions[f"mapapp.table.{file_name}"] = table

@@ -618,7 +618,7 @@ class CsvTable:
         older = list(frame.columns)
         for name in self.schema:
             if name not in frame.columns:
-                frame[name] = UPGRADE_VALUES.get(name, "")
+                frame[name] = self.spec.upgrade_values.get(name, UPGRADE_VALUES.get(name, ""))
         extra = [name for name in older if name not in self.schema]
         frame = frame[list(self.schema) + extra]
         rows = [[str(value) for value in row] for row in frame.itertuples(index=False)]

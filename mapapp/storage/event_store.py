@@ -38,15 +38,21 @@ AUDIT_FILE = "audit.csv"
 STORED_FIELDS: tuple[str, ...] = (*FIELDS, VERSION_FIELD)
 # The columns before an organiser's change of a published event could wait for review.
 FIELDS_BEFORE_CHANGES: tuple[str, ...] = tuple(
-    name for name in FIELDS if name not in {"pending_change", "change_note"}
+    name for name in FIELDS if name not in {"pending_change", "change_note", "partner"}
 )
+# The columns before partners' systems posted events with keys of their own.
+FIELDS_BEFORE_PARTNERS: tuple[str, ...] = tuple(name for name in FIELDS if name != "partner")
 EVENTS_SPEC = TableSpec(
     file_name=EVENTS_FILE,
     columns=STORED_FIELDS,
     key="id",
     # Every schema change registers the header it replaces here; it is upgraded once, with a
     # backup. Any other header is refused with the column named.
-    older_headers=(FIELDS_BEFORE_CHANGES, (*FIELDS_BEFORE_CHANGES, VERSION_FIELD)),
+    older_headers=(
+        FIELDS_BEFORE_CHANGES,
+        (*FIELDS_BEFORE_CHANGES, VERSION_FIELD),
+        (*FIELDS_BEFORE_PARTNERS, VERSION_FIELD),
+    ),
     rules={
         "id": ColumnRule("id", required=True),
         "status": ColumnRule("choice", required=True, choices=tuple(STATUSES)),
@@ -96,7 +102,7 @@ class EventStore(CsvTable):
         )
         self._tables: dict[str, CsvTable] = {AUDIT_FILE: self.audit}
 
-    def table(self, file_name: str, columns: Iterable[str], key: str) -> CsvTable:
+    def table(self, file_name: str, columns: Iterable[str] | TableSpec, key: str) -> CsvTable:
         """Return another table of this data directory (the audit log, accounts, caches)."""
         if file_name not in self._tables:
             self._tables[file_name] = CsvTable(

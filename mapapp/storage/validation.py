@@ -125,6 +125,8 @@ class TableSpec:
     key: str  # the unique key column
     older_headers: tuple[tuple[str, ...], ...] = ()  # upgradable by adding the new columns empty
     rules: Mapping[str, ColumnRule] = field(default_factory=dict)
+    # What an upgrade puts in a new column of every existing row, where not empty.
+    upgrade_values: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = [name for name in (self.key, *self.rules) if name not in self.columns]

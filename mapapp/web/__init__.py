@@ -8,11 +8,18 @@ from pathlib import Path
 from flask import Flask, Request, jsonify, render_template, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_limiter.errors import RateLimitExceeded
-from werkzeug.exceptions import HTTPException, ServiceUnavailable, TooManyRequests
+from werkzeug.exceptions import (
+    Forbidden,
+    HTTPException,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from mapapp import access
 from mapapp.config import development_secret_key
-from mapapp.storage import StoreDamagedError, StoreUnavailableError
+from mapapp.storage import RowNotFoundError, StoreDamagedError, StoreUnavailableError
 from mapapp.web import (
     address,
     admin,
@@ -65,6 +72,8 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RateLimitExceeded, _handle_rate_limited)
     app.register_error_handler(StoreUnavailableError, _handle_store_unavailable)
     app.register_error_handler(StoreDamagedError, _handle_store_damaged)
+    app.register_error_handler(access.NotAllowed, _handle_not_allowed)
+    app.register_error_handler(RowNotFoundError, _handle_not_found)
     app.session_interface = DevelopmentKeySessions()
     headers.init_app(app)
     # The public address applies to the request as the proxies passed it on, so it sits inside.
@@ -95,6 +104,17 @@ def wants_json() -> bool:
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"
+
+
+def _handle_not_found(error: RowNotFoundError):  # type: ignore[no-untyped-def]
+    """Answer 404 for an event id that is not stored, or not in the coordinator's scope."""
+    return _handle_http_error(NotFound(f"There is no event with the id {error.args[0]!r}."))
+
+
+def _handle_not_allowed(error: access.NotAllowed):  # type: ignore[no-untyped-def]
+    """Answer 403 when the coordinator's role does not allow what they asked for."""
+    log.warning("Refused %s %s: %s", request.method, request.path, error)
+    return _handle_http_error(Forbidden(str(error)))
 
 
 def _handle_store_unavailable(error: StoreUnavailableError):  # type: ignore[no-untyped-def]

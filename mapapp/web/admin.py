@@ -14,7 +14,16 @@ from werkzeug.exceptions import BadRequest, NotFound
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from mapapp import audit, moderation, notices, pending_changes, placing, stats, submission_rules
+from mapapp import (
+    access,
+    audit,
+    moderation,
+    notices,
+    pending_changes,
+    placing,
+    stats,
+    submission_rules,
+)
 from mapapp.events import (
     CATEGORIES,
     FIELD_LABELS,
@@ -24,7 +33,7 @@ from mapapp.events import (
     STATUSES,
 )
 from mapapp.filters import apply_filter, parse_filter
-from mapapp.storage import EventNotFoundError, get_store
+from mapapp.storage import EventNotFoundError
 from mapapp.web.auth import safe_next
 from mapapp.web.links import links
 from mapapp.web.notify import notify
@@ -110,7 +119,7 @@ def event_not_found(error: EventNotFoundError) -> ResponseReturnValue:
 @blueprint.get("/")
 def queue() -> str:
     """Show the events waiting for review, oldest first, each on a small map."""
-    frame = get_store().frame()
+    frame = access.events().frame()
     pending = frame[frame["status"] == "pending"].sort_values("created_at", kind="stable")
     return render_template(
         "admin/queue.html",
@@ -275,9 +284,7 @@ def _answer(
 def edit(event_id: str) -> ResponseReturnValue:
     """Show every editable field of an event and save changes."""
     form = ActionForm()
-    event = get_store().get(event_id)
-    if event is None:
-        raise EventNotFoundError(event_id)
+    event = access.events().require_changeable(event_id)
     errors: dict[str, str] = {}
     values = event
     version = event["version"]
@@ -327,7 +334,7 @@ def edit(event_id: str) -> ResponseReturnValue:
 def events() -> str:
     """List every event, filtered by status and search, paged."""
     event_filter = parse_filter(request.args, allow_status=True)
-    frame = apply_filter(get_store().frame(), event_filter)
+    frame = apply_filter(access.events().frame(), event_filter)
     frame = frame.sort_values(["starts_at", "title"], kind="stable")
     return render_template(
         "admin/events.html",
@@ -347,7 +354,7 @@ def audit_log() -> str:
 @blueprint.get("/stats")
 def stats_page() -> str:
     """Show the dashboard: events per country, category, format and day."""
-    return render_template("admin/stats.html", dashboard=stats.dashboard(get_store().frame()))
+    return render_template("admin/stats.html", dashboard=stats.dashboard(access.events().frame()))
 
 
 def _tell_approved(outcome: moderation.Outcome) -> None:

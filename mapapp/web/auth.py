@@ -35,7 +35,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from mapapp import coordinators, sessions
+from mapapp import access, coordinators, sessions
 from mapapp.storage import StoreUnavailableError
 from mapapp.web.limits import configured_limit, limit_is_off, limiter
 
@@ -128,6 +128,7 @@ def load_user(token: str) -> CoordinatorUser | None:
     moved = sessions.restamp(last_seen) if isinstance(last_seen, int) else None
     if moved is not None:
         session[SEEN_KEY] = moved
+    access.use(coordinator.scope)  # every admin read and change of this request keeps to it
     return CoordinatorUser(coordinator, token)
 
 
@@ -135,6 +136,7 @@ def _begin(coordinator: coordinators.Coordinator, token: str) -> None:
     """Put a new server-side session into this browser's cookie."""
     login_user(CoordinatorUser(coordinator, token))
     session[SEEN_KEY] = sessions.stamp()
+    access.use(coordinator.scope)
 
 
 @login_manager.unauthorized_handler

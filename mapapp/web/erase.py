@@ -18,8 +18,8 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
-from mapapp import erasure
-from mapapp.storage import RowNotFoundError, get_store
+from mapapp import access, erasure
+from mapapp.storage import RowNotFoundError
 from mapapp.web.exports import export_cache
 
 CONFIRM_MESSAGE = "Tick the box to confirm that you want to erase this event for good."
@@ -52,10 +52,10 @@ def require_coordinator() -> None:
 
 def _event(event_id: str) -> dict[str, str]:
     """Return the stored event, or answer 404."""
-    event = get_store().get(event_id)
-    if event is None:
+    try:
+        return access.events().require_changeable(event_id)
+    except RowNotFoundError:
         abort(404, f"There is no event with the id {event_id!r}.")
-    return event
 
 
 @blueprint.get("/admin/events/<event_id>/erase")
@@ -79,7 +79,7 @@ def erase(event_id: str) -> ResponseReturnValue:
         ), 422
     try:
         erased = erasure.erase_event(
-            get_store(), export_cache(current_app), event_id, current_user.name
+            access.events(), export_cache(current_app), event_id, current_user.name
         )
     except RowNotFoundError:
         abort(404, f"There is no event with the id {event_id!r}: it may be erased already.")

@@ -18,6 +18,7 @@ from flask_login import login_required
 from limits import parse
 from werkzeug.exceptions import ServiceUnavailable, TooManyRequests
 
+from mapapp import access
 from mapapp.config import ConfigError
 from mapapp.exports import FORMATS, download_name, export_events
 from mapapp.filters import EventFilter, parse_filter
@@ -105,7 +106,9 @@ def admin_export() -> Response:
     if "event_format" in args:
         args["format"] = args.pop("event_format")
     event_filter = _filter_or_400(args, private=True)
-    body, media_type, suffix = export_events(fmt, get_store().frame(), event_filter, private=True)
+    body, media_type, suffix = export_events(
+        fmt, access.events().private_frame(), event_filter, private=True
+    )
     response = Response(body, mimetype=media_type)
     response.headers["Content-Disposition"] = f"attachment; filename={download_name(suffix)}"
     response.cache_control.no_store = True  # private fields: never kept by any cache

@@ -10,6 +10,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import BooleanField, SelectField
 from wtforms.fields.choices import SelectChoice
 
+from mapapp import access
 from mapapp.import_files import (
     FileTooLargeError,
     ImportFileError,
@@ -18,7 +19,6 @@ from mapapp.import_files import (
     too_large,
 )
 from mapapp.imports import ImportReport, import_events
-from mapapp.storage import get_store
 
 # Room in the body for the form's other fields and the multipart boundaries around the file.
 FORM_OVERHEAD_BYTES = 16 * 1024
@@ -53,6 +53,7 @@ class ImportForm(FlaskForm):
 @login_required
 def upload() -> tuple[str, int]:
     """Show the upload form; import the uploaded file and show the report."""
+    access.require_change()  # viewers read; importing is a change
     limit = int(current_app.config["IMPORT_MAX_BYTES"])
     # Set before the body is read: this view alone takes more than MAX_CONTENT_LENGTH.
     request.max_content_length = limit + FORM_OVERHEAD_BYTES
@@ -70,7 +71,7 @@ def upload() -> tuple[str, int]:
             report = import_events(
                 content,
                 form.file.data.filename or "",
-                get_store(),
+                access.events(),
                 status=form.status.data,
                 dry_run=form.dry_run.data,
                 who=current_user.name,

@@ -1,0 +1,342 @@
+"""Who may see and change which events: roles, countries, and the one door every admin path uses.
+
+A coordinator's Scope (their role and countries) is set for the request when their session is
+loaded. Every coordinators' read and change of events goes through `events()`, a ScopedEvents
+view of the store that answers as if the events outside the scope did not exist (a national
+coordinator posting to another country's event gets 404), refuses a change that would move an
+event out of the scope (per row, with a message), hides contact e-mails from viewers, and refuses
+every change by a viewer. Routes never filter by country themselves; hiding a link is not a
+permission.
+
+Online events belong to their organiser's country (the form requires one). Events with no
+country are the admins'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from flask import g, has_request_context
+
+from mapapp.events import PRIVATE_FIELDS, country_name
+from mapapp.storage import (
+    Audit,
+    EventNotFoundError,
+    EventStore,
+    Updated,
+    get_store,
+    per_frame,
+)
+
+ADMIN, NATIONAL, VIEWER = "admin", "national", "viewer"
+ROLES: dict[str, str] = {
+    ADMIN: "Administrator: every country, and the accounts",
+    NATIONAL: "National coordinator: the events of their countries",
+    VIEWER: "Viewer: reads the dashboard and the events list",
+}
+# Fields a viewer never sees; the edit token's hash no coordinator sees in a list.
+HIDDEN_FROM_VIEWERS: frozenset[str] = PRIVATE_FIELDS
+READ_ONLY_MESSAGE = "Your account can read the events but not change them."
+ADMINS_ONLY_MESSAGE = "Only an administrator can do this."
+AUDIT_MESSAGE = "Your account cannot read the audit log."
+PRIVATE_MESSAGE = "Your account cannot download contact details."
+G_KEY = "mapapp_scope"
+
+
+class NotAllowed(PermissionError):
+    """The signed-in account's role does not allow this; the message says what it cannot do."""
+
+
+class OutOfScope(ValueError):
+    """A change or a new event would put an event in a country outside the coordinator's scope."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one coordinator may see and do: a role and, for national coordinators, countries.
+
+    A viewer with countries reads only those countries' events; without, every country's.
+    """
+
+    who: str
+    role: str
+    countries: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def system(cls, who: str = "system") -> Scope:
+        """Return the scope of the command line and the system itself: everything."""
+        return cls(who, ADMIN)
+
+    @property
+    def everywhere(self) -> bool:
+        """Return whether the scope holds every country (and events with none)."""
+        return self.role == ADMIN or (self.role == VIEWER and not self.countries)
+
+    @property
+    def can_change(self) -> bool:
+        """Return whether the account may change events (viewers may not)."""
+        return self.role in (ADMIN, NATIONAL)
+
+    @property
+    def can_see_private(self) -> bool:
+        """Return whether the account may see contact e-mails, notes and private exports."""
+        return self.role in (ADMIN, NATIONAL)
+
+    @property
+    def can_read_audit(self) -> bool:
+        """Return whether the account may read the audit log (of its countries)."""
+        return self.role in (ADMIN, NATIONAL)
+
+    @property
+    def can_manage_accounts(self) -> bool:
+        """Return whether the account may invite, change and deactivate accounts, and keys."""
+        return self.role == ADMIN
+
+    def covers_country(self, code: str) -> bool:
+        """Return whether events in this country (an ISO code, "" for none) are in the scope."""
+        if self.everywhere:
+            return True
+        return bool(code) and code.upper() in self.countries
+
+    def covers(self, event: Mapping[str, Any]) -> bool:
+        """Return whether an event is in the scope."""
+        return self.covers_country(str(event.get("country") or ""))
+
+    def describe(self) -> str:
+        """Return the scope in words: 'every country' or the country names."""
+        if self.everywhere:
+            return "every country"
+        return ", ".join(sorted(country_name(code) or code for code in self.countries))
+
+    def refusal(self, country: str) -> str:
+        """Return why an event cannot be put in this country, or '' when it can."""
+        if self.covers_country(country):
+            return ""
+        where = country_name(country) or country or "no country"
+        if not country:
+            return (
+                "Country: choose a country; events with no country are for the international "
+                "team's administrators."
+            )
+        return (
+            f"Country: you coordinate events in {self.describe()}, not in {where}. Ask an "
+            "administrator to take care of this event."
+        )
+
+    def require(self, allowed: bool, message: str) -> None:
+        """Raise NotAllowed with the message unless allowed."""
+        if not allowed:
+            raise NotAllowed(message)
+
+
+class ScopedEvents:
+    """The event store as one coordinator may see and change it.
+
+    It offers the store's reading and writing methods that the coordinators' pages, the import
+    and the exports use; each keeps to the scope. Out of scope, an event is not found.
+    """
+
+    def __init__(self, store: EventStore, scope: Scope) -> None:
+        self.store = store
+        self.scope = scope
+
+    # Reading
+
+    @property
+    def version(self) -> str:
+        """Return the store's version."""
+        return self.store.version
+
+    @property
+    def data_dir(self) -> Any:
+        """Return the store's data directory."""
+        return self.store.data_dir
+
+    def frame(self) -> pd.DataFrame:
+        """Return the events in the scope (for viewers without private fields)."""
+        frame = self.store.frame()
+        if not self.scope.everywhere:
+            frame = _in_countries(frame, tuple(sorted(self.scope.countries)))
+        if not self.scope.can_see_private:
+            frame = _without_private(frame)
+        return frame
+
+    def get(self, event_id: str) -> dict[str, str] | None:
+        """Return an event in the scope by id, or None (also when it is outside the scope)."""
+        event = self.store.get(event_id)
+        if event is None or not self.scope.covers(event):
+            return None
+        if not self.scope.can_see_private:
+            for name in HIDDEN_FROM_VIEWERS:
+                if name in event:
+                    event[name] = ""
+        return event
+
+    def __contains__(self, event_id: object) -> bool:
+        return isinstance(event_id, str) and self.get(event_id) is not None
+
+    def require(self, event_id: str) -> dict[str, str]:
+        """Return an event in the scope, or raise EventNotFoundError (a 404 for a person)."""
+        event = self.get(event_id)
+        if event is None:
+            raise EventNotFoundError(event_id)
+        return event
+
+    def require_changeable(self, event_id: str) -> dict[str, str]:
+        """Return an event this account may change; 404 outside the scope, NotAllowed if read-only."""
+        self.scope.require(self.scope.can_change, READ_ONLY_MESSAGE)
+        return self.require(event_id)
+
+    def audit_frame(self) -> pd.DataFrame:
+        """Return the audit entries of the events in the scope."""
+        self.scope.require(self.scope.can_read_audit, AUDIT_MESSAGE)
+        frame = self.store.audit.frame()
+        if self.scope.everywhere:
+            return frame
+        ids = set(self.store.frame().loc[self._covered(self.store.frame()), "id"])
+        return frame[frame["event_id"].isin(ids)]
+
+    def private_frame(self) -> pd.DataFrame:
+        """Return the events in the scope with their private fields, for private exports."""
+        self.scope.require(self.scope.can_see_private, PRIVATE_MESSAGE)
+        return self.frame()
+
+    # Changing
+
+    def check_country(self, country: str, field_name: str = "country") -> None:
+        """Raise OutOfScope unless events in this country are in the scope."""
+        if message := self.scope.refusal(country):
+            raise OutOfScope(field_name, message)
+
+    def update(
+        self,
+        event_id: str,
+        changes: Mapping[str, str],
+        *,
+        expected: str,
+        audit: Audit,
+        touch: bool = True,
+    ) -> dict[str, str]:
+        """Change one event in the scope (see EventStore.update); OutOfScope if moved out."""
+        self._check_changes({event_id: changes})
+        return self.store.update(event_id, changes, expected=expected, audit=audit, touch=touch)
+
+    def update_many(
+        self,
+        changes: Mapping[str, Mapping[str, str]],
+        *,
+        expected: Mapping[str, str],
+        audit: Audit,
+        skip_stale: bool = False,
+        touch: bool = True,
+    ) -> Updated:
+        """Change events in the scope (see EventStore.update_many)."""
+        self._check_changes(changes)
+        return self.store.update_many(
+            changes, expected=expected, audit=audit, skip_stale=skip_stale, touch=touch
+        )
+
+    def add_many(
+        self,
+        events: Iterable[Mapping[str, str]],
+        *,
+        audit: Audit,
+        unless_stored: Callable[[Mapping[str, str]], str] | None = None,
+    ) -> list[dict[str, str]]:
+        """Store new events, every one in the scope (see EventStore.add_many)."""
+        self.scope.require(self.scope.can_change, READ_ONLY_MESSAGE)
+        events = list(events)
+        for event in events:
+            self.check_country(str(event.get("country") or ""))
+        return self.store.add_many(events, audit=audit, unless_stored=unless_stored)
+
+    def add(self, event: Mapping[str, str], *, audit: Audit) -> dict[str, str]:
+        """Store one new event in the scope."""
+        return self.add_many([event], audit=audit)[0]
+
+    def erase(self, event_id: str, *, who: str) -> dict[str, str]:
+        """Erase an event in the scope with its personal data (see EventStore.erase)."""
+        self.scope.require(self.scope.can_change, READ_ONLY_MESSAGE)
+        self.require(event_id)
+        return self.store.erase(event_id, who=who)
+
+    def _check_changes(self, changes: Mapping[str, Mapping[str, str]]) -> None:
+        """Refuse changes by a viewer, of events out of scope, or moving events out of it."""
+        self.scope.require(self.scope.can_change, READ_ONLY_MESSAGE)
+        for event_id, values in changes.items():
+            self.require(event_id)
+            if "country" in values:
+                self.check_country(values["country"])
+
+    def _covered(self, frame: pd.DataFrame) -> pd.Series:
+        """Return which rows of an events frame are in the scope."""
+        if self.scope.everywhere:
+            return pd.Series(True, index=frame.index)
+        return frame["country"].str.upper().isin(self.scope.countries)
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else (locks, paths, health) is the store's own: reading, never an event.
+        if name in {"audit", "table", "tables", "replace_all", "append", "change_rows", "delete"}:
+            raise AttributeError(f"ScopedEvents has no {name!r}: use the store directly.")
+        return getattr(self.store, name)
+
+
+@per_frame
+def _in_countries(frame: pd.DataFrame, countries: tuple[str, ...]) -> pd.DataFrame:
+    """Return the events of these countries (remembered per frame)."""
+    return frame[frame["country"].str.upper().isin(countries)]
+
+
+@per_frame
+def _without_private(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return the events with their private fields blanked (remembered per frame)."""
+    blanked = frame.copy()
+    for name in HIDDEN_FROM_VIEWERS:
+        if name in blanked.columns:
+            blanked[name] = ""
+    return blanked
+
+
+def use(scope: Scope) -> None:
+    """Set the scope of this request (done once, when the coordinator's session is loaded)."""
+    setattr(g, G_KEY, scope)
+
+
+def current() -> Scope:
+    """Return this request's scope; outside a request (the CLI, scripts), the system's.
+
+    In a request no coordinator signed in to, this raises NotAllowed: no admin path runs
+    with the system's scope by mistake.
+    """
+    if not has_request_context():
+        return Scope.system()
+    scope = getattr(g, G_KEY, None)
+    if scope is None:
+        raise NotAllowed("Sign in as a coordinator to use this address.")
+    return scope  # type: ignore[no-any-return]
+
+
+def require_change() -> Scope:
+    """Return this request's scope if it may change events; raise NotAllowed otherwise."""
+    scope = current()
+    scope.require(scope.can_change, READ_ONLY_MESSAGE)
+    return scope
+
+
+def require_admin() -> Scope:
+    """Return this request's scope if it is an administrator's; raise NotAllowed otherwise."""
+    scope = current()
+    scope.require(scope.can_manage_accounts, ADMINS_ONLY_MESSAGE)
+    return scope
+
+
+def events(scope: Scope | None = None) -> ScopedEvents:
+    """Return the events as this request's coordinator (or the given scope) may use them."""
+    return ScopedEvents(get_store(), scope or current())

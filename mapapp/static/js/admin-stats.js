@@ -57,10 +57,19 @@
     });
   }
 
+  // One tooltip follows the pointer. (A tooltip bound to each shape listens for focus, which
+  // makes Chromium put every shape in the Tab order: hundreds of stops before the tables, which
+  // are the keyboard's way to the same pages.)
+  var tip = L.tooltip({ direction: "top", offset: [0, -8] });
+
   function linkTo(layer, country) {
-    var label = document.createElement("span");
-    label.textContent = describe(country);
-    layer.bindTooltip(label);
+    layer.on("mouseover", function (event) {
+      var label = document.createElement("span");
+      label.textContent = describe(country);
+      tip.setLatLng(event.latlng).setContent(label).openOn(map);
+    });
+    layer.on("mousemove", function (event) { tip.setLatLng(event.latlng); });
+    layer.on("mouseout", function () { map.closeTooltip(tip); });
     layer.on("click", function () { window.location.assign(country.url); });
   }
 
@@ -74,7 +83,7 @@
     .then(function (topology) {
       var world = topojson.feature(topology, topology.objects.countries);
       world.features.forEach(function (feature) { unwrapGeometry(feature.geometry); });
-      L.geoJSON(world, {
+      var countries = L.geoJSON(world, {
         style: function (feature) {
           var country = data.countries[feature.id];
           return {
@@ -105,6 +114,8 @@
         }).addTo(map);
         linkTo(circle, country);
       });
+      window.mapapp = window.mapapp || {};
+      window.mapapp.dashboard = { map: map, countries: countries };
       element.dataset.ready = "true";
     })
     .catch(function () {

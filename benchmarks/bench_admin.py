@@ -125,11 +125,16 @@ def bench(size: int, runs: int) -> list[tuple[str, float, str]]:
                 timed(lambda: stats.public_summary(frame), runs),
                 "cached",
             ),
-            ("counts: stats.dashboard", timed(lambda: stats.dashboard(frame), runs), "+ per day"),
+            (
+                "counts: stats.dashboard",
+                timed(lambda: stats.dashboard(frame), runs),
+                "all editions, once per frame",
+            ),
             ("page: /healthz (floor)", timed(get("/healthz"), runs), ""),
             ("page: /admin/ (pending queue)", timed(get("/admin/"), runs), f"{size // 10} pending"),
             ("page: /admin/events?q=walk", timed(get("/admin/events?q=walk"), runs), "search"),
-            ("page: /admin/stats", timed(get("/admin/stats"), runs), ""),
+            ("page: /admin/stats", timed(get("/admin/stats"), runs), "current edition"),
+            ("page: /admin/stats/FR", timed(get("/admin/stats/FR"), runs), "year on year"),
             ("page: /admin/audit", timed(get("/admin/audit"), runs), "empty log"),
         ]
 

@@ -75,6 +75,15 @@ class Country:
                 nearest = min(nearest, _nearest_on_segments(x, y))
         return nearest * KM_PER_DEGREE
 
+    def area_km2(self) -> float:
+        """Return the outline's area (holes taken out), each ring flattened around its latitude."""
+        total = 0.0
+        for rings in self.parts:
+            for position, ring in enumerate(rings):
+                area = _ring_area_km2(ring)
+                total += area if position == 0 else -area
+        return abs(total)
+
     def extent(self) -> Bounds:
         """Return the bounds of the largest part and of the parts near it."""
         boxes = sorted((_box(rings[0]) for rings in self.parts), key=_area, reverse=True)
@@ -229,6 +238,15 @@ def _box(ring: np.ndarray) -> Bounds:
         float(ring[:, 1].max()),
         float(ring[:, 0].max()),
     )
+
+
+def _ring_area_km2(ring: np.ndarray) -> float:
+    """Return a ring's area by the shoelace formula, degrees of longitude shrunk to its latitude."""
+    if len(ring) < 3:
+        return 0.0
+    x, y = ring[:, 0], ring[:, 1]
+    degrees = 0.5 * abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])))
+    return degrees * math.cos(math.radians(float(y.mean()))) * KM_PER_DEGREE**2
 
 
 def _union(a: Bounds, b: Bounds) -> Bounds:

@@ -1,4 +1,10 @@
-"""Counts of events per country, category, format and day, for the dashboard and the map page."""
+"""Counts of events per edition, country, category, format, status and day: the dashboard, the map.
+
+An event's edition is the year its local start date falls in, as the map's and the events
+list's year filters take it. Every count is pandas over the frame handed in (the coordinator's
+scoped frame on the dashboard) and is computed once per frame (`per_frame`): the answers are
+frozen dataclasses of tuples, shared by the requests that read the same frame.
+"""
 
 from __future__ import annotations
 
@@ -36,36 +42,108 @@ class CountryCount:
 
 @dataclass(frozen=True)
 class Dashboard:
-    """Every count the dashboard shows, over the events of the chosen statuses."""
+    """Every count the dashboard shows for one edition (None: every edition).
 
+    Statuses count every event of the edition; the rest count the events of the chosen statuses.
+    """
+
+    edition: int | None
     total: int
-    statuses: list[Count]
-    countries: list[CountryCount]
-    categories: list[Count]
-    formats: list[Count]
-    days: list[Count]
+    statuses: tuple[Count, ...]
+    countries: tuple[CountryCount, ...]
+    categories: tuple[Count, ...]
+    formats: tuple[Count, ...]
+    days: tuple[Count, ...]
 
     @property
     def largest_country(self) -> int:
         """Return the highest count of any country (for scaling the map's colours)."""
         return max((country.count for country in self.countries), default=0)
 
+    def status_count(self, code: str) -> int:
+        """Return how many events of the edition have a status."""
+        return next((status.count for status in self.statuses if status.code == code), 0)
+
+
+@dataclass(frozen=True)
+class EditionCounts:
+    """One country's events in one edition, and how the approved ones compare with the year before."""
+
+    year: int
+    total: int
+    approved: int
+    previous: int
+    statuses: tuple[Count, ...]
+    categories: tuple[Count, ...]
+
     @property
-    def by_numeric(self) -> dict[str, dict[str, object]]:
-        """Return the countries keyed by ISO numeric code, as world-atlas names its shapes."""
-        return {
-            country.numeric: {"code": country.code, "name": country.label, "count": country.count}
-            for country in self.countries
-            if country.numeric
-        }
+    def change(self) -> int:
+        """Return how many more approved events than the year before (negative: fewer)."""
+        return self.approved - self.previous
+
+    @property
+    def change_percent(self) -> int | None:
+        """Return the change as a whole percentage of the year before, None after a year of none."""
+        if not self.previous:
+            return None
+        return round(100 * self.change / self.previous)
+
+    def category_count(self, code: str) -> int:
+        """Return how many approved events of the edition have a category."""
+        return next((item.count for item in self.categories if item.code == code), 0)
 
 
-def dashboard(frame: pd.DataFrame, statuses: tuple[str, ...] = (PUBLIC_STATUS,)) -> Dashboard:
-    """Return the counts of the events with these statuses (all statuses when empty)."""
+@dataclass(frozen=True)
+class CountryHistory:
+    """One country's events, edition by edition (oldest first): the year-on-year view."""
+
+    code: str
+    label: str
+    editions: tuple[EditionCounts, ...]
+    categories: tuple[Count, ...]  # the categories of its approved events, every edition together
+
+    @property
+    def latest(self) -> EditionCounts | None:
+        """Return the newest edition with events, or None when the country has none."""
+        return self.editions[-1] if self.editions else None
+
+
+def edition_years(frame: pd.DataFrame) -> pd.Series:
+    """Return each event's edition (the year of its local start) as text, "" when it has no date."""
+    years = frame["starts_at"].str.slice(0, 4)
+    return years.where(years.str.fullmatch(r"[0-9]{4}"), "")
+
+
+@per_frame
+def editions(frame: pd.DataFrame) -> tuple[int, ...]:
+    """Return the editions that have events, newest first."""
+    years = edition_years(frame)
+    return tuple(sorted((int(year) for year in years.unique() if year), reverse=True))
+
+
+def of_edition(frame: pd.DataFrame, year: int | None) -> pd.DataFrame:
+    """Return the events of one edition (every event when year is None)."""
+    if year is None:
+        return frame
+    return frame[edition_years(frame) == str(year)]
+
+
+def dashboard(
+    frame: pd.DataFrame, year: int | None = None, statuses: tuple[str, ...] = (PUBLIC_STATUS,)
+) -> Dashboard:
+    """Return the counts of one edition's events with these statuses (all statuses when empty)."""
+    return _dashboard(frame, year, tuple(statuses))
+
+
+@per_frame
+def _dashboard(frame: pd.DataFrame, year: int | None, statuses: tuple[str, ...]) -> Dashboard:
+    """Count one edition of a frame (remembered per frame)."""
+    frame = of_edition(frame, year)
     status_counts = _counts(frame["status"], STATUSES, keep_all=True)
     if statuses:
         frame = frame[frame["status"].isin(statuses)]
     return Dashboard(
+        edition=year,
         total=len(frame),
         statuses=status_counts,
         countries=country_counts(frame),
@@ -75,20 +153,50 @@ def dashboard(frame: pd.DataFrame, statuses: tuple[str, ...] = (PUBLIC_STATUS,))
     )
 
 
-def country_counts(frame: pd.DataFrame) -> list[CountryCount]:
+@per_frame
+def country_history(frame: pd.DataFrame, code: str) -> CountryHistory:
+    """Return one country's counts for every edition it has events in, oldest first."""
+    events = frame[frame["country"].str.upper() == code.upper()]
+    years = edition_years(events)
+    approved = events["status"] == PUBLIC_STATUS
+    approved_per_year = years[approved].value_counts()
+    rows = []
+    for year in sorted(int(year) for year in years.unique() if year):
+        of_year = events[years == str(year)]
+        rows.append(
+            EditionCounts(
+                year=year,
+                total=len(of_year),
+                approved=int(approved_per_year.get(str(year), 0)),
+                previous=int(approved_per_year.get(str(year - 1), 0)),
+                statuses=_counts(of_year["status"], STATUSES, keep_all=True),
+                categories=_counts(
+                    of_year.loc[of_year["status"] == PUBLIC_STATUS, "category"], CATEGORIES
+                ),
+            )
+        )
+    return CountryHistory(
+        code=code.upper(),
+        label=country_name(code),
+        editions=tuple(rows),
+        categories=_counts(events.loc[approved, "category"], CATEGORIES),
+    )
+
+
+def country_counts(frame: pd.DataFrame) -> tuple[CountryCount, ...]:
     """Return events per country, most first; events with no country are left out."""
     counts = frame.loc[frame["country"] != "", "country"].value_counts()
-    return [
+    return tuple(
         CountryCount(str(code), _numeric(str(code)), country_name(str(code)), int(count))
         for code, count in counts.items()
-    ]
+    )
 
 
-def day_counts(frame: pd.DataFrame) -> list[Count]:
+def day_counts(frame: pd.DataFrame) -> tuple[Count, ...]:
     """Return events per local start day, in date order."""
     days = frame["starts_at"].str.slice(0, 10)
     counts = days[days != ""].value_counts().sort_index()
-    return [Count(str(day), str(day), int(count)) for day, count in counts.items()]
+    return tuple(Count(str(day), str(day), int(count)) for day, count in counts.items())
 
 
 def public_summary(frame: pd.DataFrame, year: int | None = None) -> dict[str, object]:
@@ -112,7 +220,7 @@ def _public_summary(frame: pd.DataFrame, year: int | None) -> dict[str, object]:
     }
 
 
-def _counts(column: pd.Series, labels: dict[str, str], keep_all: bool = False) -> list[Count]:
+def _counts(column: pd.Series, labels: dict[str, str], keep_all: bool = False) -> tuple[Count, ...]:
     """Return counts of a coded column in the order of its labels, then any unknown codes."""
     counts = column.value_counts()
     known = [
@@ -125,7 +233,7 @@ def _counts(column: pd.Series, labels: dict[str, str], keep_all: bool = False) -
         for code, count in counts.items()
         if code not in labels
     ]
-    return known + other
+    return tuple(known + other)
 
 
 @cache

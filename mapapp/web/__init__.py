@@ -32,6 +32,9 @@ from mapapp.web import (
     public,
     submit,
 )
+
+# The dashboard's routes join the admin blueprint when the module is imported.
+from mapapp.web import dashboard as dashboard
 from mapapp.web import erase as erase_views
 from mapapp.web import exports as export_views
 from mapapp.web import imports as import_views

@@ -1,4 +1,7 @@
-"""Coordinators' pages under /admin: pending queue, moderation actions, all events, audit, dashboard."""
+"""Coordinators' pages under /admin: pending queue, moderation actions, all events, audit.
+
+The dashboard's pages (mapapp.web.dashboard) register on this blueprint too.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,6 @@ from mapapp import (
     notices,
     pending_changes,
     placing,
-    stats,
     submission_rules,
 )
 from mapapp.events import (
@@ -349,12 +351,6 @@ def events() -> str:
 def audit_log() -> str:
     """Show the audit log, newest first, paged."""
     return render_template("admin/audit.html", page=audit.page(_page_number(), AUDIT_PER_PAGE))
-
-
-@blueprint.get("/stats")
-def stats_page() -> str:
-    """Show the dashboard: events per country, category, format and day."""
-    return render_template("admin/stats.html", dashboard=stats.dashboard(access.events().frame()))
 
 
 def _tell_approved(outcome: moderation.Outcome) -> None:

@@ -345,12 +345,6 @@ def events() -> str:
     )
 
 
-@blueprint.get("/audit")
-def audit_log() -> str:
-    """Show the audit log, newest first, paged."""
-    return render_template("admin/audit.html", page=audit.page(_page_number(), AUDIT_PER_PAGE))
-
-
 @blueprint.get("/stats")
 def stats_page() -> str:
     """Show the dashboard: events per country, category, format and day."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from collections.abc import Iterable
@@ -68,6 +69,8 @@ REFUSAL_MESSAGE = (
     "administrators for a key that covers {where}."
 )
 NO_COUNTRY_REFUSAL = "Country: this key posts events in {countries}; give one of them."
+
+log = logging.getLogger(__name__)
 
 
 class ApiKeyError(ValueError):
@@ -171,6 +174,7 @@ def create_key(
             "revoked_at": "",
         }
         if table.append([record]):
+            log.info("API key %s of %s created by %s", key_id, name, scope.who)
             return _key_of(record), secret
 
 
@@ -204,6 +208,7 @@ def revoke_key(scope: access.Scope, key_id: str) -> ApiKey:
                 key_id=key_id, partner=stored.partner, when=stored.revoked_at
             )
         )
+    log.info("API key %s revoked by %s", key_id, scope.who)
     return _key_of(changed[0])
 
 

@@ -1,15 +1,28 @@
 """The audit log: who changed which event, when and how, read from the store's audit table.
 
 The store writes each entry together with the change it records (see mapapp.storage); this module
-only reads and presents them.
+only reads and presents them: beside each event's id its title (or that it was erased), the
+changes as labelled before and after values, filters by who, event, action and dates, and a CSV
+export of what the filters keep. Every entry comes through the coordinator's scope
+(`access.events().audit_frame()`).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
 
 from mapapp import access
+from mapapp.events import FIELD_LABELS, STATUSES
+from mapapp.exports import UTF8_BOM, neutralise_formula
+from mapapp.pending_changes import readable
 from mapapp.storage.event_store import ERASED
 
 ACTIONS: dict[str, str] = {
@@ -33,9 +46,47 @@ ACTIONS: dict[str, str] = {
 ORGANISER = "organiser"
 LINKS_FIELD = "edit_token_hash"
 LINKS_TEXT = "valid edit links: {count}"
+CHANGE_FIELD = "pending_change"
+CHANGE_TEXT = "a change of {fields}"
+EMPTY_TEXT = "(empty)"
+ERASED_TITLE = "This event was erased with its personal data."
+ERASED_VALUES = "Values erased with the event."
+MAX_FILTER_LENGTH = 200
+DAY_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+DAY_MESSAGES = {
+    "from": "From: give a day as YYYY-MM-DD, such as 2027-02-01.",
+    "to": "To: give a day as YYYY-MM-DD, such as 2027-02-28.",
+}
+ORDER_MESSAGE = "Dates: the first day comes after the last; swap them or change one."
+ACTION_MESSAGE = "Action: choose one of the actions in the list."
+LENGTH_MESSAGE = f"{{label}}: keep it under {MAX_FILTER_LENGTH} characters."
+FILTER_LABELS = {"who": "Who", "event": "Event", "action": "Action"}
+
+# The columns of the CSV export, in order.
+CSV_HEADER = (
+    "When (UTC)",
+    "Who",
+    "Event id",
+    "Event title",
+    "Action",
+    "What changed",
+)
 
 # {field: [old, new]}
 Changes = dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field of an entry as a person reads it: its label, the value before and after."""
+
+    label: str
+    before: str
+    after: str
+
+    def __str__(self) -> str:
+        return f"{self.label}: {_quoted(self.before)} → {_quoted(self.after)}"
 
 
 @dataclass(frozen=True)
@@ -48,11 +99,31 @@ class Entry:
     action: str
     changes: Changes
     erased: bool = False  # the event was erased: its values are gone from the log
+    title: str = ""  # the event's title now; "" once it is erased
+    stored: bool = True  # whether the event is still stored (erased events are not)
 
     @property
     def action_label(self) -> str:
         """Return the action in words."""
         return ACTIONS.get(self.action, self.action)
+
+    @property
+    def readable_changes(self) -> list[Change]:
+        """Return the changes with field labels and readable values."""
+        return [
+            Change(
+                FIELD_LABELS.get(name, name),
+                _value(name, str(sides[0])),
+                _value(name, str(sides[1])),
+            )
+            for name, sides in self.changes.items()
+            if isinstance(sides, list) and len(sides) == 2
+        ]
+
+    @property
+    def event_text(self) -> str:
+        """Return the event's title, or that it was erased."""
+        return self.title if self.stored else ERASED_TITLE
 
 
 @dataclass(frozen=True)
@@ -65,18 +136,140 @@ class Page:
     total: int
 
 
-def page(number: int = 1, per_page: int = 50, event_id: str = "") -> Page:
-    """Return one page of entries, newest first, optionally of one event only."""
-    frame = access.events().audit_frame()
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit log is narrowed to: who, event (id or title text), action, days."""
+
+    who: str = ""
+    event: str = ""
+    action: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def to_args(self) -> dict[str, str]:
+        """Return the filter as query parameters, for links that keep it (paging, export)."""
+        args = {
+            "who": self.who,
+            "event": self.event,
+            "action": self.action,
+            "from": self.date_from,
+            "to": self.date_to,
+        }
+        return {name: value for name, value in args.items() if value}
+
+
+def parse_filter(args: Mapping[str, str]) -> AuditFilter:
+    """Return the filter a query asks for, with a message for each value that cannot be used."""
+    errors: dict[str, str] = {}
+    values = {name: str(args.get(name, "")).strip() for name in ("who", "event", "action")}
+    for name, value in values.items():
+        if len(value) > MAX_FILTER_LENGTH:
+            errors[name] = LENGTH_MESSAGE.format(label=FILTER_LABELS[name])
+    if values["action"] and values["action"] not in ACTIONS:
+        errors["action"] = ACTION_MESSAGE
+    days: dict[str, str] = {}
+    for name in ("from", "to"):
+        days[name] = str(args.get(name, "")).strip()
+        if days[name] and _day(days[name]) is None:
+            errors[name] = DAY_MESSAGES[name]
+    if days["from"] and days["to"] and not errors.keys() & {"from", "to"}:
+        if days["from"] > days["to"]:
+            errors["dates"] = ORDER_MESSAGE
+    return AuditFilter(
+        values["who"], values["event"], values["action"], days["from"], days["to"], errors
+    )
+
+
+def entries_frame(audit_filter: AuditFilter | None = None, event_id: str = "") -> pd.DataFrame:
+    """Return the entries in the scope that a filter keeps, in time order, with the titles.
+
+    The frame has the audit columns and "title" ("" for an event no longer stored) and
+    "stored" (whether it is).
+    """
+    events = access.events()
+    frame = events.audit_frame()
+    titles = events.frame().set_index("id")["title"]
     if event_id:
         frame = frame[frame["event_id"] == event_id]
+    if audit_filter is not None:
+        frame = _apply(frame, titles, audit_filter)
+    frame = frame.assign(
+        title=frame["event_id"].map(titles).fillna(""),
+        stored=frame["event_id"].isin(titles.index),
+    )
+    return frame
+
+
+def page(
+    number: int = 1,
+    per_page: int = 50,
+    event_id: str = "",
+    audit_filter: AuditFilter | None = None,
+) -> Page:
+    """Return one page of entries, newest first, optionally of one event or as filtered."""
+    frame = entries_frame(audit_filter, event_id)
     total = len(frame)
     pages = max(1, -(-total // per_page))
     number = min(max(1, number), pages)
     # Appends are in time order, so the newest entries are at the end of the file.
     end = total - (number - 1) * per_page
     rows = frame.iloc[max(0, end - per_page) : end].iloc[::-1]
-    entries = [
+    return Page(_entries(rows), number, pages, total)
+
+
+def who_choices() -> list[str]:
+    """Return everyone the entries in the scope name, sorted, for the filter's menu."""
+    return sorted(set(access.events().audit_frame()["who"]), key=str.casefold)
+
+
+def render_csv(audit_filter: AuditFilter | None = None) -> bytes:
+    """Return the entries a filter keeps as CSV (newest first), safe to open in a spreadsheet.
+
+    Cells are neutralised as the events' CSV export does (a leading quote before =, +, -, @...).
+    """
+    frame = entries_frame(audit_filter)
+    buffer = io.StringIO()
+    buffer.write(UTF8_BOM)
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for entry in _entries(frame.iloc[::-1]):
+        changed = ERASED_VALUES if entry.erased else "\n".join(map(str, entry.readable_changes))
+        row = [
+            entry.time,
+            entry.who,
+            entry.event_id,
+            entry.event_text,
+            entry.action_label,
+            changed,
+        ]
+        writer.writerow([neutralise_formula(value) for value in row])
+    return buffer.getvalue().encode("utf-8")
+
+
+def _apply(frame: pd.DataFrame, titles: pd.Series, audit_filter: AuditFilter) -> pd.DataFrame:
+    """Return the entries a filter keeps (values with errors are left out of the filter)."""
+    errors = audit_filter.errors
+    keep = pd.Series(True, index=frame.index)
+    if audit_filter.who and "who" not in errors:
+        keep &= frame["who"].str.casefold() == audit_filter.who.casefold()
+    if audit_filter.event and "event" not in errors:
+        text = audit_filter.event.casefold()
+        matching = titles.index[titles.str.casefold().str.contains(text, regex=False)]
+        keep &= (frame["event_id"] == audit_filter.event) | frame["event_id"].isin(matching)
+    if audit_filter.action and "action" not in errors:
+        keep &= frame["action"] == audit_filter.action
+    days = frame["time"].str.slice(0, 10)
+    if audit_filter.date_from and not errors.keys() & {"from", "dates"}:
+        keep &= days >= audit_filter.date_from
+    if audit_filter.date_to and not errors.keys() & {"to", "dates"}:
+        keep &= days <= audit_filter.date_to
+    return frame[keep]
+
+
+def _entries(rows: pd.DataFrame) -> list[Entry]:
+    """Return rows of the entries frame as entries, in their order."""
+    return [
         Entry(
             str(time),
             str(who),
@@ -84,17 +277,51 @@ def page(number: int = 1, per_page: int = 50, event_id: str = "") -> Page:
             str(action),
             _changes(changes),
             erased=str(changes) == ERASED,
+            title=str(title),
+            stored=bool(stored),
         )
-        for time, who, event_id, action, changes in zip(
+        for time, who, event_id, action, changes, title, stored in zip(
             rows["time"],
             rows["who"],
             rows["event_id"],
             rows["action"],
             rows["changes"],
+            rows["title"],
+            rows["stored"],
             strict=True,
         )
     ]
-    return Page(entries, number, pages, total)
+
+
+def _day(value: str) -> date | None:
+    """Return the day of a YYYY-MM-DD text, or None."""
+    if not DAY_PATTERN.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _value(name: str, value: str) -> str:
+    """Return a stored value as a person reads it."""
+    if name == "status":
+        return STATUSES.get(value, value)
+    if name == CHANGE_FIELD and value:
+        try:
+            fields = json.loads(value)["fields"]
+            labels = ", ".join(FIELD_LABELS.get(str(n), str(n)) for n in fields)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return value
+        return CHANGE_TEXT.format(fields=labels)
+    if name == LINKS_FIELD:
+        return value
+    return readable(name, value)
+
+
+def _quoted(value: str) -> str:
+    """Return a value in quotes, or that it was empty."""
+    return f"“{value}”" if value else EMPTY_TEXT
 
 
 def _changes(raw: object) -> Changes:

@@ -664,3 +664,61 @@ def mail_list(show_all: bool) -> None:
             f"{row['id']}  {row['kind']}  {row['to']}  {row['status']}  "
             f"attempts {row['attempts']}{due}{error}"
         )
+
+
+@cli.group("key")
+def key_group() -> None:
+    """Manage the API keys partners' systems post events with."""
+
+
+@key_group.command("create")
+@click.argument("partner")
+@click.option("--countries", required=True, help="Country codes it may post in, such as FR,BE.")
+@click.option("--trusted", is_flag=True, help="Approve its events at once, without review.")
+def key_create(partner: str, countries: str, trusted: bool) -> None:
+    """Create a key for a partner and print its secret (shown only this once) on stdout."""
+    from mapapp import access, api_keys
+
+    try:
+        key, secret = api_keys.create_key(
+            access.Scope.system("cli"), partner, countries, trusted=trusted
+        )
+    except api_keys.ApiKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    review = "approved at once" if key.trusted else "waiting for review"
+    click.echo(
+        f"Created the key {key.id} of {key.partner} for {key.describe_countries()}; its events "
+        f"are {review}. Give the partner this secret safely: it is not shown again.",
+        err=True,
+    )
+    click.echo(secret)
+
+
+@key_group.command("list")
+def key_list() -> None:
+    """List the keys: id, partner, countries, trusted or not, created, revoked."""
+    from mapapp import access, api_keys
+
+    keys = api_keys.list_keys(access.Scope.system("cli"))
+    if not keys:
+        click.echo("No partner has a key yet. Create one with `mapapp key create PARTNER`.")
+    for key in keys:
+        state = f"revoked {key.revoked_at}" if key.revoked_at else "active"
+        trust = "trusted" if key.trusted else "reviewed"
+        countries = ",".join(sorted(key.countries))
+        click.echo(
+            f"{key.id}\t{key.partner}\t{countries}\t{trust}\tcreated {key.created_at}\t{state}"
+        )
+
+
+@key_group.command("revoke")
+@click.argument("key_id")
+def key_revoke(key_id: str) -> None:
+    """Revoke a key: its requests are refused from now on."""
+    from mapapp import access, api_keys
+
+    try:
+        key = api_keys.revoke_key(access.Scope.system("cli"), key_id)
+    except api_keys.ApiKeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Revoked the key {key.id} of {key.partner}.")

@@ -78,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
     # (each sent message adds a link to every event of the address; an event keeps 10).
     "RECOVER_RATE_LIMIT": "10 per hour",
     "RECOVER_ADDRESS_RATE_LIMIT": "3 per hour;6 per day",
+    # Events a partner's system posts through the API with its key (issue 12), counted per key
+    # instead of SUBMIT_RATE_LIMIT's per-address count.
+    "API_KEY_RATE_LIMIT": "120 per hour",
     # The address people write to about the site and their data: footer, privacy notice.
     "CONTACT_EMAIL": "info@rarediseaseday.org",
     # E-mail to organisers (issue 11): smtp://user:password@host:587 (STARTTLS when offered) or

@@ -6,7 +6,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -47,6 +47,7 @@ ALREADY_SUBMITTED_MESSAGE = (
     "was stored again."
 )
 ORGANISER = "organiser"  # who the audit log names for changes made through an edit link
+PENDING, APPROVED = "pending", "approved"
 
 
 class DraftError(ValueError):
@@ -67,6 +68,21 @@ class Preview:
     # The time zone the preview states (or preselects), and whether the event's place gave it.
     timezone: str = ""
     timezone_from_place: bool = False
+
+
+class Partner(Protocol):
+    """A partner's system posting through the API with its key (see mapapp.api_keys.ApiKey)."""
+
+    @property
+    def partner(self) -> str: ...
+
+    @property
+    def trusted(self) -> bool: ...
+
+    @property
+    def who(self) -> str: ...
+
+    def refusal(self, country: str) -> str: ...
 
 
 # Placing
@@ -196,27 +212,44 @@ def check_fill_time(
 
 
 def create_event(
-    store: EventStore, event: Mapping[str, str], secret_key: str
+    store: EventStore,
+    event: Mapping[str, str],
+    secret_key: str,
+    *,
+    partner: Partner | None = None,
 ) -> tuple[dict[str, str], str]:
-    """Store a submitted event as pending and return it with its edit token."""
+    """Store a submitted event as pending and return it with its edit token.
+
+    An event a partner's key posts carries the partner's name; a trusted key's is then approved
+    at once, recorded in the audit log as a second entry by the partner.
+    """
+    who = partner.who if partner is not None else ORGANISER
     event_id = new_event_id()
     token = make_edit_token(secret_key, event_id)
     record = {
         **event,
         "id": event_id,
-        "status": "pending",
+        "status": PENDING,
         "edit_token_hash": edit_token_hash(token),
+        "partner": partner.partner if partner is not None else "",
     }
     for name in ("created_at", "updated_at", "moderation_note", "is_sample"):
         record[name] = ""
-    stored = store.add(record, audit=Audit(ORGANISER, "submit"))
+    stored = store.add(record, audit=Audit(who, "submit"))
     if stored["id"] != event_id:  # the store gave another id: the random one was taken
         token = make_edit_token(secret_key, stored["id"])
         stored = store.update(
             stored["id"],
             {"edit_token_hash": edit_token_hash(token)},
             expected=stored[VERSION_FIELD],
-            audit=Audit(ORGANISER, "submit"),
+            audit=Audit(who, "submit"),
+        )
+    if partner is not None and partner.trusted:
+        stored = store.update(
+            stored["id"],
+            {"status": APPROVED},
+            expected=stored[VERSION_FIELD],
+            audit=Audit(who, "approve"),
         )
     return stored, token
 
@@ -345,8 +378,13 @@ def confirm_submission(
     return Outcome(event=stored, token=token)
 
 
-def submit_via_api(store: EventStore, secret_key: str, data: Any) -> Outcome:
-    """Check, place and store an event posted as JSON by a partner's system."""
+def submit_via_api(
+    store: EventStore, secret_key: str, data: Any, *, partner: Partner | None = None
+) -> Outcome:
+    """Check, place and store an event posted as JSON by a partner's system.
+
+    With a partner's key, the event must also be in one of the key's countries.
+    """
     if not isinstance(data, Mapping):
         return Outcome(errors={"body": "Send one JSON object with the event's fields."})
     event, errors = check_submission(data, consent=data.get("consent") is True)
@@ -359,6 +397,10 @@ def submit_via_api(store: EventStore, secret_key: str, data: Any) -> Outcome:
         latitude = longitude = ""
     latitude, longitude = str(latitude), str(longitude)
     errors.update(check_coordinates(latitude, longitude))
+    if partner is not None and "country" not in errors:
+        country = event["country"] if event is not None else str(data.get("country") or "")
+        if refusal := partner.refusal(country):
+            errors["country"] = refusal
     if errors:
         return Outcome(errors=errors)
     assert event is not None
@@ -372,5 +414,5 @@ def submit_via_api(store: EventStore, secret_key: str, data: Any) -> Outcome:
         return Outcome(errors=errors)
     if errors := ended_error(placed):
         return Outcome(errors=errors)
-    stored, token = create_event(store, placed, secret_key)
+    stored, token = create_event(store, placed, secret_key, partner=partner)
     return Outcome(event=stored, token=token)

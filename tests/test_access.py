@@ -200,6 +200,10 @@ ROUTES: dict[str, str] = {
     "admin.stats_page": "page",
     "admin.country_stats": "page",  # /admin/stats/<code>: 404 for a country outside the scope
     "admin.audit_log": "audit",
+    "admin.audit_export": "audit",
+    "admin.keys": "admins",
+    "admin.create_key": "admins",
+    "admin.revoke_key": "admins",
     "exports.admin_export": "private",
     "imports.upload": "import",
     "admin.approve_many": "change",

@@ -26,8 +26,10 @@ from mapapp.web import (
     api,
     api_submit,
     assets,
+    audit_views,  # noqa: F401 (adds the audit log's routes to the admin blueprint)
     auth,
     headers,
+    key_views,  # noqa: F401 (adds the API keys' routes to the admin blueprint)
     limits,
     public,
     submit,

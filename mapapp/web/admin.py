@@ -347,10 +347,6 @@ def events() -> str:
     )
 
 
-@blueprint.get("/audit")
-def audit_log() -> str:
-    """Show the audit log, newest first, paged."""
-    return render_template("admin/audit.html", page=audit.page(_page_number(), AUDIT_PER_PAGE))
 
 
 def _tell_approved(outcome: moderation.Outcome) -> None:

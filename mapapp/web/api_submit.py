@@ -13,8 +13,8 @@ from werkzeug.wrappers import Response
 from mapapp import notices, submissions
 from mapapp.events import CATEGORIES, FORMATS, MAX_LENGTHS
 from mapapp.storage import get_store
+from mapapp.web.api_auth import Refusal, per_address_limit, per_key_limit, refused, request_key
 from mapapp.web.notify import notify
-from mapapp.web.submit import submit_limit
 
 # An event is one object of scalars (depth 1); json.loads recurses once per level and would raise
 # RecursionError (a 500) near a thousand, which a 64 KB body reaches easily.
@@ -26,23 +26,46 @@ DEEP_JSON_MESSAGE = (
 # A JSON string (to its end or the body's end, so brackets in it are skipped), or a bracket.
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
 
+PARTNER_KEY_SCHEME = "partnerKey"
+
 blueprint = Blueprint("api_submit", __name__)
 log = logging.getLogger(__name__)
 
 
 @blueprint.post("/api/events")
-@submit_limit
+@per_address_limit
+@per_key_limit
 def create_event() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
-    """Take an event as JSON; answer 201 with its id and edit link, or 422 with the errors."""
+    """Take an event as JSON; answer 201 with its id and edit link, or 422 with the errors.
+
+    With a partner's key (Authorization: Bearer), the event must be in the key's countries and
+    carries the partner's name; a trusted key's event is approved at once.
+    """
+    key = request_key()
+    if isinstance(key, Refusal):
+        return refused(key)
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Send the event as JSON with Content-Type: application/json.")
     data = _json_body()
-    outcome = submissions.submit_via_api(get_store(), str(current_app.config["SECRET_KEY"]), data)
+    outcome = submissions.submit_via_api(
+        get_store(), str(current_app.config["SECRET_KEY"]), data, partner=key
+    )
     if outcome.event is None:
         return jsonify(errors=outcome.errors), 422
     event = outcome.event
-    log.info("Event %s submitted through the API, pending review", event["id"])
+    if key is None:
+        log.info("Event %s submitted through the API, pending review", event["id"])
+    else:
+        log.info(
+            "Event %s submitted through the API with key %s of %s, %s",
+            event["id"],
+            key.id,
+            key.partner,
+            "approved (trusted key)" if key.trusted else "pending review",
+        )
     notify(notices.submission_received, event, outcome.token, event_id=event["id"])
+    if event["status"] == "approved":
+        notify(notices.approved, event, event_id=event["id"])
     body = {
         "id": event["id"],
         "status": event["status"],
@@ -154,11 +177,31 @@ def describe_api(server_url: str) -> dict[str, Any]:
             "description": "Read the approved events as GeoJSON; submit events for review.",
         },
         "servers": [{"url": server_url}],
+        "components": {
+            "securitySchemes": {
+                PARTNER_KEY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "A partner's API key (mapapp_...), created by the site's administrators "
+                        "for the countries the partner posts events in."
+                    ),
+                }
+            }
+        },
         "paths": {
             "/api/events": {
                 "post": {
                     "summary": "Submit an event for review (it stays pending until approved).",
+                    "description": (
+                        "Anyone may submit without a key (limited per address). A partner's "
+                        "system sends its API key as a bearer token: the event must then be in "
+                        "one of the key's countries, is marked with the partner's name, and is "
+                        "approved at once if the key is trusted. Keys are limited per key."
+                    ),
                     "operationId": "createEvent",
+                    # No key, or a partner's key.
+                    "security": [{}, {PARTNER_KEY_SCHEME: []}],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -181,14 +224,17 @@ def describe_api(server_url: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "201": {
-                            "description": "Stored as pending.",
+                            "description": "Stored: pending, or approved with a trusted key.",
                             "content": {
                                 "application/json": {
                                     "schema": {
                                         "type": "object",
                                         "properties": {
                                             "id": text,
-                                            "status": {"type": "string", "enum": ["pending"]},
+                                            "status": {
+                                                "type": "string",
+                                                "enum": ["pending", "approved"],
+                                            },
                                             "location_precision": text,
                                             "timezone": {**text, "example": "Europe/Paris"},
                                             "edit_url": {"type": "string", "format": "uri"},
@@ -198,11 +244,30 @@ def describe_api(server_url: str) -> dict[str, Any]:
                                 }
                             },
                         },
-                        "400": _problem_response("The body is not JSON.", problem),
+                        "400": _problem_response(
+                            "The body is not JSON, or the Authorization header is not a bearer "
+                            "token.",
+                            problem,
+                        ),
+                        "401": {
+                            **_problem_response(
+                                "The API key is unknown or was revoked; nothing was stored.",
+                                problem,
+                            ),
+                            "headers": {
+                                "WWW-Authenticate": {
+                                    "description": 'Bearer error="invalid_token"',
+                                    "schema": {"type": "string"},
+                                }
+                            },
+                        },
                         "413": _problem_response("The body is too large.", problem),
                         "415": _problem_response("The body is not application/json.", problem),
                         "422": {
-                            "description": "Invalid fields; nothing was stored.",
+                            "description": (
+                                "Invalid fields, or a country outside the key's; nothing was "
+                                "stored."
+                            ),
                             "content": {
                                 "application/json": {
                                     "schema": {

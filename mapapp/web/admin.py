@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Length
 
 from mapapp import (
     access,
+    admin_form,
     audit,
     moderation,
     notices,
@@ -27,10 +28,7 @@ from mapapp import (
     submission_rules,
 )
 from mapapp.events import (
-    CATEGORIES,
     FIELD_LABELS,
-    FORMATS,
-    LOCATION_PRECISIONS,
     MAX_LENGTHS,
     STATUSES,
 )
@@ -45,14 +43,6 @@ AUDIT_PER_PAGE = 50
 # ASCII digits only (str.isdigit() also accepts "²", which int() refuses), 1 to 999999.
 PAGE_PATTERN = re.compile(r"[1-9][0-9]{0,5}")
 PAGE_MESSAGE = "Page: give a page number such as 2 (a whole number from 1)."
-# The edit form's choice fields and their options; other fields are text.
-CHOICES: dict[str, dict[str, str]] = {
-    "status": STATUSES,
-    "category": CATEGORIES,
-    "format": FORMATS,
-    "location_precision": LOCATION_PRECISIONS,
-}
-MULTILINE = frozenset({"description", "moderation_note"})
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -284,29 +274,35 @@ def _answer(
 
 @blueprint.route("/events/<event_id>/edit", methods=["GET", "POST"])
 def edit(event_id: str) -> ResponseReturnValue:
-    """Show every editable field of an event and save changes."""
+    """Show an event in the edit form (menus, date and time, the map) and save changes."""
     form = ActionForm()
     event = access.events().require_changeable(event_id)
     errors: dict[str, str] = {}
-    values = event
+    values = admin_form.form_values(event)
     version = event["version"]
     conflict: dict[str, str] | None = None
+    sent: dict[str, str] = {}
     status = 200
     if form.validate_on_submit():
-        submitted = {name: request.form.get(name, "") for name in moderation.EDITABLE_FIELDS}
-        outcome = moderation.edit(
-            event_id, current_user.name, submitted, request.form.get("version", "")
+        saved = admin_form.save(
+            event_id, current_user.name, request.form, request.form.get("version", "")
         )
+        outcome = saved.outcome
         if outcome.ok:
             flash("Saved the event.", "success")
             if warning := submission_rules.ended_warning(outcome.events[0]):
                 flash(warning, "warning")
+            if saved.parsed.moved and (
+                warning := placing.outside_warning(outcome.events[0], by_hand=False)
+            ):
+                flash(warning, "warning")
             return redirect(url_for("admin.edit", event_id=event_id), code=303)
         errors = outcome.errors
-        values = {**event, **submitted}  # keep what the person typed
+        values = admin_form.refill(event, request.form)  # keep what the person typed
         if outcome.conflict:
             conflict = event = outcome.conflict[event_id]
             version = event["version"]  # saving again means: keep mine over theirs
+            sent = {**conflict, **saved.parsed.values}
             status = 409
         else:
             version = request.form.get("version", "") or version
@@ -314,20 +310,28 @@ def edit(event_id: str) -> ResponseReturnValue:
     elif request.method == "POST":
         errors = {"csrf_token": "The form expired; please send it again."}
         status = 400
+    scope = access.current()
     return render_template(
         "admin/edit.html",
         event=event,
         version=version,
         conflict=conflict,
+        conflict_now=admin_form.display(conflict or {}),
+        conflict_sent=admin_form.display(sent),
         values=values,
+        shown=admin_form.display(values),
         errors=errors,
+        anchors=admin_form.anchors(),
         form=form,
+        groups=admin_form.layout(scope),
+        zone_menu=admin_form.zone_menu(scope),
+        read_only=admin_form.read_only(event),
+        prompts=admin_form.PROMPTS,
+        moved_message=admin_form.MOVED_MESSAGE,
+        statuses=STATUSES,
         fields=moderation.EDITABLE_FIELDS,
         labels=FIELD_LABELS,
-        choices=CHOICES,
-        multiline=MULTILINE,
         history=audit.page(1, AUDIT_PER_PAGE, event_id=event_id),
-        place_form=PlaceForm(formdata=None),
         changes=pending_changes.changes_of(event) if pending_changes.is_waiting(event) else [],
     ), status
 

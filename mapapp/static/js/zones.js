@@ -2,7 +2,11 @@
    Without JavaScript the form's select lists every country's zones in groups, and the preview
    lists the chosen country's zones. Here the form keeps only the chosen country's zones, and
    both preselect the browser's zone when it is one of them (browsers may name an alias, such as
-   Asia/Calcutta for Asia/Kolkata: each option lists its aliases), else the country's only zone. */
+   Asia/Calcutta for Asia/Kolkata: each option lists its aliases), else the country's only zone.
+   The coordinators' edit page asks for two more things: data-every-zone lists every zone when no
+   country is chosen (or the country has no zones of its own), and data-keep-zone never preselects
+   the browser's zone (a coordinator's clock says nothing of the event's) and keeps the stored zone
+   on the first showing when it is not one of the country's. */
 (function () {
   "use strict";
 
@@ -25,9 +29,11 @@
   if (!select) {
     return;
   }
+  var everyZone = select.hasAttribute("data-every-zone");
+  var keepZone = select.hasAttribute("data-keep-zone");
   var browserZone = "";
   try {
-    browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    browserZone = keepZone ? "" : Intl.DateTimeFormat().resolvedOptions().timeZone || "";
   } catch (error) {
     browserZone = "";
   }
@@ -59,10 +65,14 @@
   var prompt = select.querySelector('option[value=""]');
   var promptLabel = prompt ? prompt.textContent : "";
   var groups = {};
+  var order = [];  // the groups in the page's order, for the list of every zone
   select.querySelectorAll("optgroup[data-country]").forEach(function (group) {
-    groups[group.getAttribute("data-country")] = Array.prototype.map.call(
-      group.querySelectorAll("option"), optionData);
+    var code = group.getAttribute("data-country");
+    groups[code] = Array.prototype.map.call(group.querySelectorAll("option"), optionData);
+    order.push({ label: group.getAttribute("label"), zones: groups[code] });
   });
+  var chosen = select.selectedOptions && select.selectedOptions[0];
+  var stored = chosen && chosen.value ? { value: chosen.value, label: chosen.textContent, also: [] } : null;
   var countryField = document.getElementById(select.getAttribute("data-country-field") || "");
 
   if (!countryField || !Object.keys(groups).length) {
@@ -73,27 +83,47 @@
     return;
   }
 
-  function show(code) {
+  function addOption(parent, zone) {
+    var option = document.createElement("option");
+    option.value = zone.value;
+    option.textContent = zone.label;
+    parent.appendChild(option);
+  }
+
+  function show(code, firstShowing) {
     var current = select.value;
-    var zones = groups[code] || [];
+    var own = groups[code] || [];
+    var all = everyZone && (!code || !own.length);
+    var shown = all ? order : [{ label: "", zones: own }];
+    var zones = [];
+    shown.forEach(function (group) { zones = zones.concat(group.zones); });
+    var kept = firstShowing && keepZone && stored &&
+      !zones.some(function (zone) { return zone.value === stored.value; });
     while (select.firstChild) {
       select.removeChild(select.firstChild);
     }
     var first = document.createElement("option");
     first.value = "";
-    first.textContent = code ? promptLabel : "Choose the country first";
+    first.textContent = code || all ? promptLabel : "Choose the country first";
     select.appendChild(first);
-    zones.forEach(function (zone) {
-      var option = document.createElement("option");
-      option.value = zone.value;
-      option.textContent = zone.label;
-      select.appendChild(option);
+    if (kept) {
+      addOption(select, stored);  // the stored zone, not one of the country's: kept until changed
+      zones = zones.concat([stored]);
+    }
+    shown.forEach(function (group) {
+      var parent = select;
+      if (group.label) {
+        parent = document.createElement("optgroup");
+        parent.label = group.label;
+        select.appendChild(parent);
+      }
+      group.zones.forEach(function (zone) { addOption(parent, zone); });
     });
     select.value = preselect(zones, current);
   }
 
-  countryField.addEventListener("change", function () { show(countryField.value); });
-  show(countryField.value);
+  countryField.addEventListener("change", function () { show(countryField.value, false); });
+  show(countryField.value, true);
 
   /* An online event's country is where the organisation is based: say so in the label. */
   var countryLabel = document.querySelector('label[for="country"]');

@@ -213,6 +213,14 @@ ROUTES: dict[str, str] = {
     "auth.sign_in": "public",
     "auth.sign_out": "own",
     "auth.password": "own",
+    "accounts.accounts_page": "admins",
+    "accounts.invite": "admins",
+    "accounts.account": "admins",
+    "accounts.reinvite": "admins",
+    "accounts.own_settings": "own",
+    "accounts.accept": "public",
+    "accounts.reset_request": "public",
+    "accounts.reset": "public",
 }
 
 
@@ -257,8 +265,16 @@ def urls_of(app: Flask, event_id: str) -> list[tuple[str, str, str]]:
     with app.test_request_context():
         from flask import url_for
 
+        from mapapp import coordinators
+
+        # An account's routes get the first stored account (the walking client's, at least).
+        values = {
+            "event_id": event_id,
+            "name": coordinators.list_coordinators()[0].name,
+            "token": "not-a-token",
+        }
         for rule in admin_rules(app):
-            arguments = {"event_id": event_id} if "event_id" in rule.arguments else {}
+            arguments = {name: values[name] for name in rule.arguments}
             url = url_for(rule.endpoint, **arguments)
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 walked.append((rule.endpoint, method, url))

@@ -64,7 +64,7 @@ def queue_digests(links: DigestLinks, at: datetime | None = None) -> int:
         if not (account.digest and account.active and account.email):
             continue
         frame = access.events(account.scope).frame()
-        new = frame[(frame["created_at"] >= since) & (frame["created_at"] < until)]
+        new = frame[(frame["created_at"] > since) & (frame["created_at"] <= until)]
         if new.empty:
             continue
         items = [

@@ -69,7 +69,7 @@ def sent_text(app: Flask, data_dir: Path, outbox_id: str) -> str:
 
 def link_in(text: str, path: str) -> str:
     """Return the path of the one link to path/... in a message's text."""
-    [link] = re.findall(rf"http://localhost{path}/\S+", text)
+    [link] = re.findall(rf"http://[^/\s]+{path}/\S+", text)
     return urlsplit(link).path
 
 
@@ -611,3 +611,37 @@ def test_deactivating_an_account_signs_it_out_and_an_e_mail_change_does_not(
         coordinators.update_account("nadia", {"active": False}, ADMIN)
     assert client.get("/admin/").status_code == 302
     assert sign_in(app.test_client(), "nadia", COORDINATOR_PASSWORD).status_code == 401
+
+
+@pytest.mark.browser
+def test_an_administrator_invites_in_the_browser_and_the_person_accepts(
+    app: Flask, live_server: str, page: Any, data_dir: Path
+) -> None:
+    with app.app_context():
+        coordinators.add_coordinator("ana", COORDINATOR_PASSWORD, email="ana@example.org")
+    page.goto(f"{live_server}/admin/sign-in")
+    page.get_by_label("Name or e-mail").fill("ana@example.org")
+    page.get_by_label("Password").fill(COORDINATOR_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Accounts").click()
+    page.get_by_label("Name (to sign in with)").fill("nadia")
+    page.get_by_label("E-mail address").fill("nadia@example.org")
+    page.get_by_label("Role").select_option("national")
+    page.get_by_label("Countries").select_option(["BE", "FR"])
+    page.get_by_role("button", name="Send the invitation").click()
+    flash = page.locator(".flash-success")
+    assert flash.inner_text().startswith("Invited nadia: the invitation is on its way")
+    row = page.get_by_role("row", name="nadia")
+    assert "Belgium, France" in row.inner_text() and "Invited, not accepted yet" in row.inner_text()
+
+    link = link_in(
+        sent_text(app, data_dir, messages(app, "invitation")[0]["id"]), "/admin/invitation"
+    )
+    page.context.clear_cookies()
+    page.goto(f"{live_server}{link}")
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("New password again").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Set the password").click()
+    assert urlsplit(page.url).path == "/admin/sign-in"
+    assert "Your password is set." in page.locator(".flash-success").inner_text()
+    assert page.page_errors == []

@@ -22,6 +22,7 @@ ARGUMENTS = {
     "token": "not-a-real-token",
     "fmt": "csv",
     "filename": "css/map.css",
+    "name": COORDINATOR_NAME,
 }
 VENDOR_FILE = "leaflet/dist/leaflet.js"
 ALWAYS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")

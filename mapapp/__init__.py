@@ -18,7 +18,7 @@ TEMPLATES_DIR = (PROJECT_ROOT if FROM_CHECKOUT else PACKAGE_DIR) / "templates"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the app from defaults, MAPAPP_* environment variables and the given overrides."""
-    from mapapp import api_keys, coordinators, drafts, geocoding, mail, storage, web
+    from mapapp import api_keys, coordinators, digest, drafts, geocoding, mail, storage, web
     from mapapp.config import load_settings
     from mapapp.web import limits
 
@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api_keys.init_app(app)
     drafts.init_app(app)
     mail.init_app(app)
+    digest.init_app(app)
     limits.init_app(app)
     web.init_app(app)
     return app

@@ -333,16 +333,37 @@ def coordinator_group() -> None:
     """Manage the accounts of the coordinators who moderate events."""
 
 
+ROLE_OPTION = click.Choice(["admin", "national", "viewer"])
+
+
+def _password_from(stdin: bool, prompt: str) -> str:
+    """Return a password read from standard input's first line, or asked twice."""
+    if stdin:
+        import sys
+
+        line = sys.stdin.readline()
+        return line.removesuffix("\n").removesuffix("\r")
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=True))
+
+
 @coordinator_group.command("add")
 @click.argument("name")
-def coordinator_add(name: str) -> None:
+@click.option("--role", type=ROLE_OPTION, default="admin", show_default=True)
+@click.option("--countries", default="", help="ISO codes for national coordinators: FR,BE.")
+@click.option("--email", default="", help="The account's e-mail address (sign-in, resets).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input: no prompt."
+)
+def coordinator_add(name: str, role: str, countries: str, email: str, password_stdin: bool) -> None:
     """Create a coordinator account; the password is asked twice and stored only as a hash."""
     from mapapp import coordinators
 
     try:
         coordinators.check_name(name)
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        coordinator = coordinators.add_coordinator(name, password)
+        password = _password_from(password_stdin, "Password")
+        coordinator = coordinators.add_coordinator(
+            name, password, role=role, countries=countries, email=email
+        )
     except coordinators.CoordinatorError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Added coordinator {coordinator.name}. They can sign in at /admin/sign-in.")
@@ -350,19 +371,27 @@ def coordinator_add(name: str) -> None:
 
 @coordinator_group.command("list")
 def coordinator_list() -> None:
-    """List the coordinator accounts."""
+    """List the coordinator accounts: name, added, role, countries, e-mail, active."""
     from mapapp import coordinators
 
     accounts = coordinators.list_coordinators()
     if not accounts:
         click.echo("No coordinators yet. Add one with `mapapp coordinator add NAME`.")
     for account in accounts:
-        click.echo(f"{account.name}\tadded {account.created_at}")
+        countries = ",".join(sorted(account.countries)) or "-"
+        state = "active" if account.active else "inactive"
+        click.echo(
+            f"{account.name}\tadded {account.created_at}\t{account.role}\t{countries}\t"
+            f"{account.email or '-'}\t{state}"
+        )
 
 
 @coordinator_group.command("password")
 @click.argument("name")
-def coordinator_password(name: str) -> None:
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input: no prompt."
+)
+def coordinator_password(name: str, password_stdin: bool) -> None:
     """Give a coordinator a new password, asked twice; every session of the account ends."""
     from mapapp import coordinators
     from mapapp.storage import StoreUnavailableError
@@ -371,11 +400,53 @@ def coordinator_password(name: str) -> None:
         if coordinators.get_coordinator(name) is None:
             normalised = coordinators.normalise_name(name)
             raise coordinators.CoordinatorError(f"There is no coordinator called {normalised!r}.")
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        password = _password_from(password_stdin, "New password")
         coordinator = coordinators.set_password(name, password)
     except (coordinators.CoordinatorError, StoreUnavailableError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Changed the password of {coordinator.name}; their sessions are signed out.")
+
+
+@coordinator_group.command("set")
+@click.argument("name")
+@click.option("--role", type=ROLE_OPTION, default=None)
+@click.option("--countries", default=None, help="ISO codes, replacing the account's: FR,BE.")
+@click.option("--email", default=None, help="The account's e-mail address ('' for none).")
+@click.option("--active/--inactive", default=None, help="Let the account sign in, or not.")
+@click.option("--digest/--no-digest", default=None, help="Send the daily digest, or not.")
+def coordinator_set(
+    name: str,
+    role: str | None,
+    countries: str | None,
+    email: str | None,
+    active: bool | None,
+    digest: bool | None,
+) -> None:
+    """Change an account's role, countries, e-mail, active or digest; the change is logged."""
+    from mapapp import access, coordinators
+    from mapapp.storage import StoreUnavailableError
+
+    given = {"role": role, "countries": countries, "email": email, "active": active}
+    changes = {
+        key: value for key, value in {**given, "digest": digest}.items() if value is not None
+    }
+    if not changes:
+        raise click.UsageError(
+            "Say what to change: --role, --countries, --email, --active/--inactive or "
+            "--digest/--no-digest."
+        )
+    try:
+        coordinator = coordinators.update_account(
+            name, changes, access.Scope.system("command line")
+        )
+    except (coordinators.CoordinatorError, StoreUnavailableError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    countries_text = ",".join(sorted(coordinator.countries)) or "-"
+    click.echo(
+        f"Changed {coordinator.name}: {coordinator.role}, countries {countries_text}, "
+        f"e-mail {coordinator.email or '-'}, {'active' if coordinator.active else 'inactive'}, "
+        f"digest {'on' if coordinator.digest else 'off'}."
+    )
 
 
 @coordinator_group.command("remove")
@@ -619,6 +690,21 @@ def mail_send() -> None:
             f"The outbox cannot be used now, nothing was sent: {exc}"
         ) from exc
     click.echo(counts.sentence())
+
+
+@mail_group.command("digest")
+def mail_digest() -> None:
+    """Queue today's digest for every coordinator who wants one; running it again adds none."""
+    from flask import current_app
+
+    from mapapp import digest
+    from mapapp.storage import StoreError
+
+    try:
+        count = digest.run(current_app._get_current_object())  # type: ignore[attr-defined]
+    except StoreError as exc:
+        raise click.ClickException(f"The digest could not be queued now: {exc}") from exc
+    click.echo(f"Queued {count} digest(s); `mapapp mail send` sends them.")
 
 
 @mail_group.command("worker")

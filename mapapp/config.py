@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     # Spam and abuse (issue 5): a Flask-Limiter limit string, or "off"
     "SUBMIT_RATE_LIMIT": "10 per hour",
     "LOGIN_RATE_LIMIT": "10 per minute",
+    # Requests for a password reset link (/admin/reset) per client (issue 12).
+    "RESET_RATE_LIMIT": "5 per hour",
     # Changes through one edit link, and through all edit links from one client (each rewrites
     # the events file under its lock).
     "EDIT_RATE_LIMIT": "20 per hour",
@@ -103,6 +105,8 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_POLL_SECONDS": 30.0,
     # Days sent (and failed) messages and their .eml files are kept.
     "MAIL_RETENTION_DAYS": 90,
+    # The hour (UTC, 0 to 23) from which the mail senders queue the coordinators' daily digest.
+    "DIGEST_HOUR": 7,
 }
 
 # Settings converted from their environment string to the default's type.

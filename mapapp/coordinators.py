@@ -3,22 +3,37 @@
 Each account has a role (see mapapp.access: admin, national, viewer), the countries of a national
 coordinator, an e-mail address, whether it is active and whether it wants the daily digest.
 Accounts from before roles existed are upgraded to active administrators, as they were.
-Removing or deactivating an account or changing its password ends its sessions (see
-mapapp.sessions).
+Removing or deactivating an account, changing its role, countries or password ends its sessions
+(see mapapp.sessions). A person signs in with their name or their e-mail address.
+
+Every change is a keyed compare-and-swap under the table's lock (CsvTable.change_rows), decided
+from the rows as they are then: the last active administrator can never be demoted or
+deactivated, even by two administrators demoting each other at the same moment. Every change is
+recorded in the accounts log (mapapp.account_log).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
+import pandas as pd
 from flask import Flask
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from mapapp import access, sessions
+from mapapp import access, account_log, account_tokens, sessions
+from mapapp.account_rules import (
+    FALSE,
+    TRUE,
+    CoordinatorError,
+    check_account,
+    check_name,
+    check_password,
+    normalise_name,
+    stored_values,
+)
 from mapapp.storage import CsvTable, add_table, get_table, utc_now
 from mapapp.storage.validation import ColumnRule, TableSpec
 
@@ -34,7 +49,6 @@ COLUMNS = (
     "digest",  # whether the account gets the daily digest of new submissions in its scope
 )
 COLUMNS_BEFORE_ROLES = ("name", "password_hash", "created_at")
-TRUE, FALSE = "true", "false"
 COORDINATORS_SPEC = TableSpec(
     file_name=COORDINATORS_FILE,
     columns=COLUMNS,
@@ -48,18 +62,23 @@ COORDINATORS_SPEC = TableSpec(
     upgrade_values={"role": access.ADMIN, "active": TRUE, "digest": FALSE},
 )
 HASH_METHOD = "scrypt"
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 1024
-
+# What an administrator may change of an account, and what every account may change of its own.
+EDITABLE_FIELDS = ("role", "countries", "email", "active", "digest")
+OWN_FIELDS = frozenset({"email", "digest"})
+# Changes after which the account's sessions end (the scope is re-read at each request anyway).
+SESSION_ENDING_FIELDS = frozenset({"role", "countries", "active"})
 
 CREDENTIAL_LENGTH = 32  # hex digits of the credential fingerprint
 WRONG_CURRENT_PASSWORD = "Current password: that is not your password. Check it and try again."
 SAME_PASSWORD = "New password: choose one other than your current password."
-
-
-class CoordinatorError(ValueError):
-    """An account cannot be added, changed or removed; the message says why."""
+NO_SUCH_ACCOUNT = "There is no coordinator called {name!r}."
+NAME_TAKEN = "A coordinator called {name!r} already exists."
+EMAIL_TAKEN = "E-mail: another account already uses {email}. Each account needs its own address."
+FIELD_UNKNOWN = "These cannot be changed here: {names}."
+LAST_ADMIN = (
+    "{name} is the last active administrator. Make another account an active administrator "
+    "first, so that someone can still manage the accounts."
+)
 
 
 @dataclass(frozen=True)
@@ -87,9 +106,11 @@ class Coordinator:
 
 
 def init_app(app: Flask) -> None:
-    """Give the app its tables of coordinator accounts and their sessions."""
+    """Give the app its tables of coordinator accounts, their sessions, links and log."""
     add_table(app, COORDINATORS_FILE, COORDINATORS_SPEC, key="name")
     sessions.init_app(app)
+    account_tokens.init_app(app)
+    account_log.init_app(app)
 
 
 def _table() -> CsvTable:
@@ -97,61 +118,39 @@ def _table() -> CsvTable:
     return get_table(COORDINATORS_FILE)
 
 
-def normalise_name(name: str) -> str:
-    """Return a sign-in name as stored: trimmed and lower-cased."""
-    return name.strip().lower()
-
-
-def check_name(name: str) -> str:
-    """Return the normalised name, or raise CoordinatorError saying what a name may hold."""
-    normalised = normalise_name(name)
-    if not NAME_PATTERN.match(normalised):
-        raise CoordinatorError(
-            "Name: use 2 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit."
-        )
-    return normalised
-
-
-def check_password(password: str) -> None:
-    """Raise CoordinatorError unless the password is long enough to resist guessing."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise CoordinatorError(
-            f"Password: use at least {MIN_PASSWORD_LENGTH} characters; a few words are easiest."
-        )
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise CoordinatorError(f"Password: keep it under {MAX_PASSWORD_LENGTH} characters.")
-
-
 def add_coordinator(
     name: str,
     password: str,
     *,
     role: str = access.ADMIN,
-    countries: frozenset[str] | set[str] = frozenset(),
+    countries: frozenset[str] | set[str] | str = frozenset(),
     email: str = "",
+    active: bool = True,
+    who: str = "command line",
+    action: str = "add",
 ) -> Coordinator:
-    """Create an account with a hashed password and return it."""
+    """Create an account with a hashed password and return it (inactive: invited, not accepted)."""
     normalised = check_name(name)
     check_password(password)
-    if role not in access.ROLES:
-        raise CoordinatorError(f"Role: choose one of {', '.join(access.ROLES)}, not {role!r}.")
-    if role == access.NATIONAL and not countries:
-        raise CoordinatorError("Countries: a national coordinator needs at least one country.")
-    table = _table()
-    if normalised in table:
-        raise CoordinatorError(f"A coordinator called {normalised!r} already exists.")
+    values = stored_values({"role": role, "countries": countries, "email": email})
+    check_account({"name": normalised, **values, "digest": FALSE})
     record = {
         "name": normalised,
         "password_hash": generate_password_hash(password, method=HASH_METHOD),
         "created_at": utc_now(),
-        "email": email.strip(),
-        "role": role,
-        "countries": " ".join(sorted(code.upper() for code in countries)),
-        "active": TRUE,
+        **values,
+        "active": TRUE if active else FALSE,
         "digest": FALSE,
     }
-    if not table.append([record]):  # another process added the same name meanwhile
-        raise CoordinatorError(f"A coordinator called {normalised!r} already exists.")
+    table = _table()
+    if normalised in table:
+        raise CoordinatorError(NAME_TAKEN.format(name=normalised), "name")
+    # Checked under the lock: two processes adding the same name, or address, add it once.
+    if not table.append([record], unless_stored=_email_key):
+        if normalised in table:
+            raise CoordinatorError(NAME_TAKEN.format(name=normalised), "name")
+        raise CoordinatorError(EMAIL_TAKEN.format(email=record["email"]), "email")
+    account_log.record(who, normalised, action, {k: ["", v] for k, v in values.items() if v})
     return _coordinator_of(record)
 
 
@@ -161,38 +160,108 @@ def list_coordinators() -> list[Coordinator]:
     return sorted(map(_coordinator_of, rows), key=lambda coordinator: coordinator.name)
 
 
+def list_accounts(who: access.Scope) -> list[Coordinator]:
+    """Return every account, by name, for an administrator."""
+    who.require(who.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
+    return list_coordinators()
+
+
 def get_coordinator(name: str) -> Coordinator | None:
     """Return the account with this name, or None."""
     row = _table().get(normalise_name(name))
     return None if row is None else _coordinator_of(row)
 
 
-def remove_coordinator(name: str) -> None:
-    """Delete an account and end its sessions."""
+def get_account(name: str, who: access.Scope) -> Coordinator:
+    """Return an account for an administrator (or the account's own), or raise CoordinatorError."""
+    normalised = normalise_name(name)
+    if who.who != normalised:
+        who.require(who.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
+    coordinator = get_coordinator(normalised)
+    if coordinator is None:
+        raise CoordinatorError(NO_SUCH_ACCOUNT.format(name=normalised))
+    return coordinator
+
+
+def find_account(name_or_email: str) -> Coordinator | None:
+    """Return the account with this name or e-mail address (any case), or None."""
+    row = _find_row(name_or_email)
+    return None if row is None else _coordinator_of(row)
+
+
+def remove_coordinator(name: str, *, who: str = "command line") -> None:
+    """Delete an account and end its sessions and links."""
     normalised = normalise_name(name)
     if not _table().delete([normalised]):
-        raise CoordinatorError(f"There is no coordinator called {normalised!r}.")
+        raise CoordinatorError(NO_SUCH_ACCOUNT.format(name=normalised))
     sessions.end_all(normalised)
+    account_tokens.end_all(normalised)
+    account_log.record(who, normalised, "remove")
 
 
-def set_password(name: str, password: str) -> Coordinator:
-    """Give an account a new password and end all its sessions; return the account."""
+def update_account(name: str, changes: Mapping[str, object], who: access.Scope) -> Coordinator:
+    """Change an account's role, countries, e-mail, active and digest; return it as stored.
+
+    Administrators change any account; every account may change its own e-mail and digest.
+    The checks that depend on the other accounts (a unique address, the last active
+    administrator) are made under the lock, from the rows as they are.
+    """
+    normalised = normalise_name(name)
+    if who.who != normalised or not set(changes) <= OWN_FIELDS:
+        who.require(who.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise CoordinatorError(FIELD_UNKNOWN.format(names=", ".join(sorted(unknown))))
+    values = stored_values(changes)
+    if values.get("role") == access.ADMIN:
+        values["countries"] = ""  # an administrator has every country
+    diff: dict[str, list[str]] = {}
+
+    def decide(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+        row = _row_in(frame, normalised)
+        new = {**row, **values}
+        check_account(new)
+        _check_email_free(frame, normalised, new["email"])
+        if _is_active_admin(row) and not _is_active_admin(new):
+            _check_other_admin(frame, normalised)
+        diff.clear()
+        diff.update({k: [row[k], new[k]] for k in values if row[k] != new[k]})
+        return {normalised: {k: new[k] for k in diff}}
+
+    stored = _table().change_rows(decide)
+    if not stored:
+        return _coordinator_of(_row_in(_table().frame(), normalised))
+    account_log.record(who.who, normalised, "change", diff)
+    if set(diff) & SESSION_ENDING_FIELDS:
+        sessions.end_all(normalised)
+    if diff.get("active", ["", TRUE])[1] == FALSE or "email" in diff:
+        account_tokens.end_all(normalised)  # no invitation or reset link outlives these
+    return _coordinator_of(stored[0])
+
+
+def set_password(
+    name: str,
+    password: str,
+    *,
+    who: str = "command line",
+    action: str = "password",
+    activate: bool = False,
+) -> Coordinator:
+    """Give an account a new password and end all its sessions; return the account.
+
+    activate also makes the account active (an accepted invitation).
+    """
     normalised = normalise_name(name)
     check_password(password)
-    table = _table()
-    rows = _rows(table)
-    if not any(row["name"] == normalised for row in rows):
-        raise CoordinatorError(f"There is no coordinator called {normalised!r}.")
     new_hash = generate_password_hash(password, method=HASH_METHOD)
-    for row in rows:
-        if row["name"] == normalised:
-            row["password_hash"] = new_hash
-            changed = row
-    # The table has no single-row update: the file is rewritten atomically from the rows just
-    # read. Accounts change by hand, rarely; a concurrent add or remove of another account in the
-    # few milliseconds between the read and the rewrite would be undone.
-    table.rewrite(rows)
+
+    def decide(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+        _row_in(frame, normalised)
+        return {normalised: {"password_hash": new_hash, **({"active": TRUE} if activate else {})}}
+
+    [changed] = _table().change_rows(decide)
     sessions.end_all(normalised)
+    account_log.record(who, normalised, action)
     return _coordinator_of(changed)
 
 
@@ -206,13 +275,13 @@ def change_password(name: str, current: str, new: str) -> tuple[Coordinator, str
     check_password(new)
     if new == current:
         raise CoordinatorError(SAME_PASSWORD)
-    coordinator = set_password(name, new)
+    coordinator = set_password(name, new, who=normalise_name(name))
     return coordinator, sessions.start(coordinator.name, coordinator.credential)
 
 
-def sign_in(name: str, password: str) -> tuple[Coordinator, str] | None:
+def sign_in(name_or_email: str, password: str) -> tuple[Coordinator, str] | None:
     """Verify a password and start a session; return the account and the session's token."""
-    coordinator = verify(name, password)
+    coordinator = verify(name_or_email, password)
     if coordinator is None:
         return None
     return coordinator, sessions.start(coordinator.name, coordinator.credential)
@@ -237,9 +306,9 @@ def signed_in(token: str, last_seen: object) -> Coordinator | None:
     return coordinator
 
 
-def verify(name: str, password: str) -> Coordinator | None:
-    """Return the account if the password is right, or None; as slow for unknown names."""
-    row = _table().get(normalise_name(name)) if name else None
+def verify(name_or_email: str, password: str) -> Coordinator | None:
+    """Return the account if the password is right, or None; as slow for unknown ones."""
+    row = _find_row(name_or_email)
     if row is None:
         check_password_hash(_dummy_hash(), password)  # spend the same time as a real check
         return None
@@ -247,6 +316,53 @@ def verify(name: str, password: str) -> Coordinator | None:
         return None
     coordinator = _coordinator_of(row)
     return coordinator if coordinator.active else None
+
+
+def _find_row(name_or_email: str) -> dict[str, str] | None:
+    """Return the row of an account by name, or by e-mail when the text holds an '@'."""
+    typed = name_or_email.strip()
+    if not typed:
+        return None
+    if "@" not in typed:
+        return _table().get(normalise_name(typed))
+    frame = _table().frame()
+    matches = frame[frame["email"].str.casefold() == typed.casefold()]
+    return None if matches.empty else _row_in(frame, str(matches.iloc[0]["name"]))
+
+
+def _check_email_free(frame: pd.DataFrame, name: str, email: str) -> None:
+    """Raise CoordinatorError when another account has this address (any case)."""
+    if not email:
+        return
+    others = frame[(frame["name"] != name) & (frame["email"].str.casefold() == email.casefold())]
+    if not others.empty:
+        raise CoordinatorError(EMAIL_TAKEN.format(email=email), "email")
+
+
+def _is_active_admin(row: Mapping[str, str]) -> bool:
+    return row.get("role") == access.ADMIN and row.get("active") == TRUE
+
+
+def _check_other_admin(frame: pd.DataFrame, name: str) -> None:
+    """Raise CoordinatorError unless an account other than name is an active administrator."""
+    others = frame[
+        (frame["name"] != name) & (frame["role"] == access.ADMIN) & (frame["active"] == TRUE)
+    ]
+    if others.empty:
+        raise CoordinatorError(LAST_ADMIN.format(name=name))
+
+
+def _row_in(frame: pd.DataFrame, name: str) -> dict[str, str]:
+    """Return an account's row from a frame, or raise CoordinatorError."""
+    matches = frame[frame["name"] == name]
+    if matches.empty:
+        raise CoordinatorError(NO_SUCH_ACCOUNT.format(name=name))
+    return {str(column): str(value) for column, value in matches.iloc[0].items()}
+
+
+def _email_key(row: Mapping[str, str]) -> str:
+    """Return what makes an account's address unique (accounts without one are each unique)."""
+    return str(row["email"]).casefold() or "\0" + str(row["name"])
 
 
 def _coordinator_of(row: Mapping[str, str]) -> Coordinator:

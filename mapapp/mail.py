@@ -60,8 +60,9 @@ COLUMNS = (
     "last_error",
     "sent_at",
 )
-# The messages the app sends, by kind: each has templates/mail/<kind>.txt and .html.
-KINDS: tuple[str, ...] = (
+# The messages the app sends, by kind: each has templates/mail/<kind>.txt and .html. These are
+# the messages to organisers about their events.
+EVENT_KINDS: tuple[str, ...] = (
     "submission_received",
     "approved",
     "rejected",
@@ -72,6 +73,9 @@ KINDS: tuple[str, ...] = (
     "edit_links",
     "contact_changed",
 )
+# The messages to coordinators about their accounts and their daily digest.
+ACCOUNT_KINDS: tuple[str, ...] = ("invitation", "password_reset", "digest")
+KINDS = EVENT_KINDS + ACCOUNT_KINDS
 STATUSES = ("queued", "sending", "sent", "failed")
 MESSAGE_ID_BYTES = 18
 SMTP_PORTS = {"smtp": 587, "smtps": 465}  # submission with STARTTLS; implicit TLS
@@ -82,8 +86,9 @@ MAX_POLL_SECONDS = 60.0
 LAST_ERROR_LENGTH = 300
 # Due rows a claim looks through: given-up ones are marked failed on the way to a sendable one.
 CLAIM_LOOKAHEAD = 20
-# Context keys dropped from a message's row once it is sent: links that open an event's edit page.
-SECRET_KEYS = frozenset({"edit_url"})
+# Context keys dropped from a message's row once it is sent: links that open an event's edit page,
+# and an account's one-time links.
+SECRET_KEYS = frozenset({"edit_url", "accept_url", "reset_url"})
 EXTENSION = "mapapp.mail"
 
 log = logging.getLogger(__name__)
@@ -223,10 +228,14 @@ def _drop() -> MailDrop:
 # Queueing
 
 
-def queue(kind: str, to: str, context: Mapping[str, Any], *, event_id: str = "") -> str:
+def queue(
+    kind: str, to: str, context: Mapping[str, Any], *, event_id: str = "", once_as: str = ""
+) -> str:
     """Keep a message in the outbox until it is sent and return its id.
 
-    Its Message-ID is fixed here, so every copy a retry sends is the same message.
+    Its Message-ID is fixed here, so every copy a retry sends is the same message. once_as
+    gives the message a fixed id (letters, digits, '-' and '_'): a message with that id in the
+    outbox already is not queued again (checked under the lock), and "" is returned.
     """
     if kind not in KINDS:
         raise ValueError(f"No such message: {kind!r}.")
@@ -234,8 +243,8 @@ def queue(kind: str, to: str, context: Mapping[str, Any], *, event_id: str = "")
         raise ValueError(f"Not an e-mail address: {to!r}.")
     settings = settings_of(current_app)
     domain = parseaddr(settings.sender)[1].rpartition("@")[2]
-    row_id = secrets.token_urlsafe(MESSAGE_ID_BYTES)
-    _outbox().append(
+    row_id = once_as or secrets.token_urlsafe(MESSAGE_ID_BYTES)
+    stored = _outbox().append(
         [
             {
                 "id": row_id,
@@ -253,6 +262,8 @@ def queue(kind: str, to: str, context: Mapping[str, Any], *, event_id: str = "")
             }
         ]
     )
+    if not stored:
+        return ""
     current_app.extensions[EXTENSION]["wake"].set()  # this process's sender, if any, looks now
     return row_id
 

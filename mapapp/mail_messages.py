@@ -31,6 +31,9 @@ SUBJECTS: dict[str, str] = {
     "withdrawn": "Your event “{title}” is withdrawn",
     "edit_links": "Your edit links for the Rare Disease Day events map",
     "contact_changed": "The contact address of “{title}” was changed",
+    "invitation": "You are invited to coordinate the Rare Disease Day events map",
+    "password_reset": "Reset your password for the Rare Disease Day events map",
+    "digest": "New events waiting in your countries on {day}",
 }
 
 
@@ -54,7 +57,7 @@ def template_values(kind: str, context: Mapping[str, Any], contact: str) -> dict
 
 def subject_of(kind: str, context: Mapping[str, Any]) -> str:
     """Return a message's subject."""
-    subject = SUBJECTS[kind].format(title=context.get("title", ""))
+    subject = SUBJECTS[kind].format(title=context.get("title", ""), day=context.get("day", ""))
     return " ".join(subject.splitlines())  # every line break Python knows, for a header
 
 

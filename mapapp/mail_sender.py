@@ -4,6 +4,8 @@ Every sender claims messages under the outbox's lock (see mapapp.mail), so any n
 once, in the workers of one host or on several hosts sharing the data directory. A thread in
 each worker sends a message right after a request of that worker queued it (mail.queue wakes it),
 so no separate service is needed; `mapapp mail worker` is the same loop as a process of its own.
+Each running sender also queues the coordinators' daily digest once a day, from
+MAPAPP_DIGEST_HOUR UTC (idempotent per account and day, so many senders queue each one once).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask import Flask
 
+from mapapp import digest
 from mapapp.mail import EXTENSION, Counts, purge, send_due, settings_of
 from mapapp.storage import StoreError
 
@@ -38,8 +41,13 @@ def run_sender(app: Flask, stop: threading.Event) -> None:
     settings = settings_of(app)
     wake: threading.Event = app.extensions[EXTENSION]["wake"]
     last_purge = 0.0
+    last_digest: date | None = None
     while not stop.is_set():
         try:
+            moment = digest.now()
+            if digest.due(moment, int(app.config["DIGEST_HOUR"]), last_digest):
+                last_digest = moment.date()  # once a day, even when it failed: logged below
+                digest.run(app, moment)
             with app.app_context():
                 send_due()
                 now = datetime.now(UTC).timestamp()

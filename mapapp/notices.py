@@ -147,3 +147,32 @@ def contact_changed(
         "waiting": "yes" if waiting else "",
     }
     return mail.queue("contact_changed", old_address, context, event_id=event["id"])
+
+
+# Messages to coordinators about their accounts
+
+
+def invitation(to: str, name: str, inviter: str, accept_url: str, role: str, scope: str) -> str:
+    """Invite a person to their new account, with the one-time link that sets its password."""
+    context = {
+        "organiser": "",
+        "name": name,
+        "inviter": inviter,
+        "accept_url": accept_url,
+        "role": role,
+        "scope": scope,
+    }
+    return mail.queue("invitation", to, context)
+
+
+def password_reset(to: str, name: str, reset_url: str) -> str:
+    """Send an account the one-time link that sets a new password."""
+    return mail.queue("password_reset", to, {"organiser": "", "name": name, "reset_url": reset_url})
+
+
+def digest(
+    to: str, name: str, day: str, items: list[dict[str, str]], queue_url: str, once_as: str
+) -> str:
+    """Send a coordinator the day's new events in their scope; "" if this digest went already."""
+    context = {"organiser": "", "name": name, "day": day, "events": items, "queue_url": queue_url}
+    return mail.queue("digest", to, context, once_as=once_as)

@@ -153,6 +153,7 @@ def app_config(data_dir: Path) -> dict[str, Any]:
         "SECRET_KEY": "test-secret-key",
         "SUBMIT_RATE_LIMIT": "off",
         "LOGIN_RATE_LIMIT": "off",
+        "RESET_RATE_LIMIT": "off",
         "EDIT_RATE_LIMIT": "off",
         "PREVIEW_RATE_LIMIT": "off",
         "EXPORT_RATE_LIMIT": "off",

@@ -218,6 +218,14 @@ ROUTES: dict[str, str] = {
     "auth.sign_in": "public",
     "auth.sign_out": "own",
     "auth.password": "own",
+    "accounts.accounts_page": "admins",
+    "accounts.invite": "admins",
+    "accounts.account": "admins",
+    "accounts.reinvite": "admins",
+    "accounts.own_settings": "own",
+    "accounts.accept": "public",
+    "accounts.reset_request": "public",
+    "accounts.reset": "public",
 }
 
 
@@ -262,10 +270,17 @@ def urls_of(app: Flask, event_id: str, country: str = "FR") -> list[tuple[str, s
     with app.test_request_context():
         from flask import url_for
 
+        from mapapp import coordinators
+
+        # An account's routes get the first stored account (the walking client's, at least).
+        values = {
+            "event_id": event_id,
+            "name": coordinators.list_coordinators()[0].name,
+            "token": "not-a-token",
+            "code": country,  # a country's page: the event's country
+        }
         for rule in admin_rules(app):
-            arguments = {"event_id": event_id} if "event_id" in rule.arguments else {}
-            if "code" in rule.arguments:  # a country's page: the event's country
-                arguments["code"] = country
+            arguments = {name: values[name] for name in rule.arguments}
             url = url_for(rule.endpoint, **arguments)
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 walked.append((rule.endpoint, method, url))

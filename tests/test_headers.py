@@ -23,6 +23,7 @@ ARGUMENTS = {
     "fmt": "csv",
     "filename": "css/map.css",
     "code": "FR",
+    "name": COORDINATOR_NAME,
 }
 VENDOR_FILE = "leaflet/dist/leaflet.js"
 ALWAYS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy")

@@ -21,6 +21,7 @@ from mapapp import access
 from mapapp.config import development_secret_key
 from mapapp.storage import RowNotFoundError, StoreDamagedError, StoreUnavailableError
 from mapapp.web import (
+    accounts,
     address,
     admin,
     api,
@@ -69,6 +70,7 @@ def init_app(app: Flask) -> None:
     assets.init_app(app)
     auth.init_app(app)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(accounts.blueprint)
     place_views.init_app(app)
     app.register_blueprint(recovery_views.blueprint)
     app.register_blueprint(privacy_views.blueprint)

@@ -351,8 +351,6 @@ def events() -> str:
     )
 
 
-
-
 def _tell_approved(outcome: moderation.Outcome) -> None:
     """Tell the organisers of the events an action has just approved."""
     for event in outcome.events:

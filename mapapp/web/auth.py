@@ -35,11 +35,13 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from mapapp import access, coordinators, sessions
+from mapapp import access, account_rules, coordinators, sessions
 from mapapp.storage import StoreUnavailableError
 from mapapp.web.limits import configured_limit, limit_is_off, limiter
 
-SIGN_IN_ERROR = "That name and password do not match an account. Check both and try again."
+SIGN_IN_ERROR = (
+    "That name or e-mail and password do not match an account. Check both and try again."
+)
 DEFAULT_LANDING = "admin.queue"
 # The key of the idle clock (see mapapp.sessions) in the signed session cookie.
 SEEN_KEY = "mapapp_seen"
@@ -48,7 +50,8 @@ PASSWORDS_DIFFER = "New password again: the two new passwords differ. Type the s
 SIGN_OUT_NOT_STORED = (
     "This browser is signed out, but the server cannot write right now and could not end the "
     "session: a copy of this browser's cookie would work until the session times out. If that "
-    "worries you, ask the team to run `mapapp coordinator password` for your account."
+    "worries you, change your password once the site works again, or ask an administrator for "
+    "help: that signs every session of your account out."
 )
 # In a next= target: C0 and C1 control characters (CR and LF would split the Location header),
 # and lone surrogates (not encodable as UTF-8).
@@ -74,9 +77,12 @@ class CoordinatorUser(UserMixin):
 class SignInForm(FlaskForm):
     """The sign-in form."""
 
-    name = StringField("Name", validators=[DataRequired(), Length(max=64)])
+    name = StringField(
+        "Name or e-mail",
+        validators=[DataRequired(), Length(max=account_rules.MAX_EMAIL_LENGTH)],
+    )
     password = PasswordField(
-        "Password", validators=[DataRequired(), Length(max=coordinators.MAX_PASSWORD_LENGTH)]
+        "Password", validators=[DataRequired(), Length(max=account_rules.MAX_PASSWORD_LENGTH)]
     )
 
 
@@ -89,7 +95,7 @@ class PasswordForm(FlaskForm):
 
     current = PasswordField(
         "Current password",
-        validators=[DataRequired(), Length(max=coordinators.MAX_PASSWORD_LENGTH)],
+        validators=[DataRequired(), Length(max=account_rules.MAX_PASSWORD_LENGTH)],
     )
     new = PasswordField("New password", validators=[DataRequired()])
     repeated = PasswordField(
@@ -240,5 +246,5 @@ def password() -> ResponseReturnValue:
     elif request.method == "POST":
         status = 400 if "csrf_token" in form.errors else 422
     return render_template(
-        "admin/password.html", form=form, min_password_length=coordinators.MIN_PASSWORD_LENGTH
+        "admin/password.html", form=form, min_password_length=account_rules.MIN_PASSWORD_LENGTH
     ), status

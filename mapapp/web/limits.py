@@ -33,6 +33,7 @@ from mapapp.storage import counters
 LIMIT_SETTINGS = (
     "SUBMIT_RATE_LIMIT",
     "LOGIN_RATE_LIMIT",
+    "RESET_RATE_LIMIT",
     "EDIT_RATE_LIMIT",
     "PREVIEW_RATE_LIMIT",
     "EXPORT_RATE_LIMIT",

@@ -16,7 +16,15 @@ import pandas as pd
 
 from mapapp import event_text, pending_changes
 from mapapp.events import country_name, current_edition
-from mapapp.filters import EventFilter, apply_filter, fold, fold_column, parse_filter
+from mapapp.filters import (
+    EventFilter,
+    apply_filter,
+    filter_mask,
+    fold,
+    fold_column,
+    parse_filter,
+)
+from mapapp.storage import per_frame
 
 PER_PAGE = 25
 PENDING = "pending"
@@ -146,7 +154,10 @@ def waiting_changes(
     frame: pd.DataFrame, query: Query
 ) -> list[tuple[dict[str, str], list[pending_changes.FieldChange]]]:
     """Return the published events the query keeps whose organiser's change waits, with the diffs."""
-    published = apply_filter(frame, _with_status(query, PUBLISHED))
+    if pending_changes.CHANGE_FIELD not in frame.columns:
+        return []
+    mask = filter_mask(frame, _with_status(query, PUBLISHED))
+    published = frame[mask & (frame[pending_changes.CHANGE_FIELD] != "")]
     return [
         (event, pending_changes.changes_of(event))
         for event in pending_changes.waiting_events(published)
@@ -154,13 +165,13 @@ def waiting_changes(
 
 
 def sort_events(frame: pd.DataFrame, order: str) -> pd.DataFrame:
-    """Return the events in one of the SORTS orders (ties: oldest submitted first)."""
-    if order == "newest":
-        return frame.sort_values(["created_at", "id"], ascending=False, kind="stable")
+    """Return the events in one of the SORTS orders (ties: oldest submitted first, then as stored)."""
+    if order == "newest":  # ties keep the file's order, as in "oldest"
+        return frame.sort_values("created_at", ascending=False, kind="stable")
     if order == "start":
-        return frame.sort_values(["starts_at", "title", "created_at"], kind="stable")
+        return frame.sort_values(["starts_at", "title"], kind="stable")
     if order == "oldest":
-        return frame.sort_values(["created_at", "id"], kind="stable")
+        return frame.sort_values("created_at", kind="stable")
     if order == "country":  # by name, as the menu reads; a name per country, not per event
         names = {
             code: fold(country_name(code)) if code else _LAST for code in frame["country"].unique()
@@ -183,15 +194,18 @@ def paginate(frame: pd.DataFrame, number: int, per_page: int = PER_PAGE) -> Page
     number = min(number, pages)
     first = (number - 1) * per_page
     chunk = frame.iloc[first : first + per_page]
-    ids = list(frame["id"])
+    # The ids of the page, with the one before it and the one after it.
+    around = max(0, first - 1)
+    ids = list(frame["id"].iloc[around : first + per_page + 1])
     following = {}
     for position in range(first, min(first + per_page, total)):
+        here = position - around
         if position + 1 < total:
-            following[ids[position]] = f"event-{ids[position + 1]}"
+            following[ids[here]] = f"event-{ids[here + 1]}"
         elif position > 0:
-            following[ids[position]] = f"event-{ids[position - 1]}"
+            following[ids[here]] = f"event-{ids[here - 1]}"
         else:
-            following[ids[position]] = LIST_ANCHOR
+            following[ids[here]] = LIST_ANCHOR
     rows: list[dict[str, str]] = chunk.to_dict("records")  # type: ignore[assignment]
     return Page(rows, number, pages, total, following)
 
@@ -208,16 +222,23 @@ def card(event: Mapping[str, str]) -> Card:
     )
 
 
+@per_frame
 def country_choices(frame: pd.DataFrame) -> list[tuple[str, str]]:
     """Return (code, name) of the countries the events are in, by name: the country filter's menu."""
-    codes = sorted({code for code in frame["country"] if code})
+    codes = [code for code in frame["country"].unique() if code]
     return sorted(((code, country_name(code)) for code in codes), key=lambda pair: fold(pair[1]))
 
 
 def editions(frame: pd.DataFrame) -> list[int]:
     """Return the editions (years) the events start in, and the current one, newest first."""
-    years = {int(start[:4]) for start in frame["starts_at"] if start[:4].isdigit()}
-    return sorted(years | {current_edition()}, reverse=True)
+    return sorted(_start_years(frame) | {current_edition()}, reverse=True)
+
+
+@per_frame
+def _start_years(frame: pd.DataFrame) -> frozenset[int]:
+    """Return the years the events start in (remembered per frame)."""
+    years = frame["starts_at"].str.slice(0, 4).unique()
+    return frozenset(int(year) for year in years if year.isdigit())
 
 
 def _with_status(query: Query, status: str) -> EventFilter:

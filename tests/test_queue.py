@@ -606,3 +606,7 @@ def test_events_list_has_the_same_filters_and_labels(
     text = only.get_data(as_text=True)
     assert "Sevilla published" in text and "Sevilla rejected" not in text
     assert "format=xlsx&amp;category=sport&amp;q=ES&amp;status=approved" in text
+    online = coordinator_client.get("/admin/events?format=online").get_data(as_text=True)
+    export = re.search(r'href="(/admin/export[^"]*format=csv[^"]*)"', online).group(1)
+    assert export.replace("&amp;", "&") == "/admin/export?format=csv&event_format=online"
+    assert coordinator_client.get(export.replace("&amp;", "&")).status_code == 200

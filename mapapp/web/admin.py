@@ -381,7 +381,7 @@ def events() -> ResponseReturnValue:
         query=query,
         choices=_choices(frame),
         statuses=STATUSES,
-        export_args=query.event_filter.to_args() | _status_arg(query.event_filter.statuses),
+        export_args=_export_args(query),
     ), 400 if query.errors else 200
 
 
@@ -537,6 +537,14 @@ def _page_number() -> int:
     if not PAGE_PATTERN.fullmatch(raw):
         raise BadRequest(PAGE_MESSAGE)
     return int(raw)
+
+
+def _export_args(query: review_queue.Query) -> dict[str, str]:
+    """Return the list's filters as the private export reads them (its "format" is the file's)."""
+    args = query.event_filter.to_args() | _status_arg(query.event_filter.statuses)
+    if "format" in args:
+        args["event_format"] = args.pop("format")
+    return args
 
 
 def _status_arg(statuses: tuple[str, ...]) -> dict[str, str]:

@@ -135,6 +135,18 @@ def bench(size: int, runs: int) -> list[tuple[str, float, str]]:
             ("page: /admin/events?q=walk", timed(get("/admin/events?q=walk"), runs), "search"),
             ("page: /admin/stats", timed(get("/admin/stats"), runs), "current edition"),
             ("page: /admin/stats/FR", timed(get("/admin/stats/FR"), runs), "year on year"),
+            (
+                "page: /admin/events?q=Espagne",
+                timed(get("/admin/events?q=Espagne"), runs),
+                "country names",
+            ),
+            ("page: /admin/?q=ES", timed(get("/admin/?q=ES"), runs), "an ISO code"),
+            (
+                "page: /admin/?country=FR,DE&sort=country",
+                timed(get("/admin/?country=FR,DE&sort=country"), runs),
+                "filter, sort",
+            ),
+            ("page: /admin/stats", timed(get("/admin/stats"), runs), ""),
             ("page: /admin/audit", timed(get("/admin/audit"), runs), "empty log"),
         ]
 

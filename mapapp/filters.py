@@ -1,14 +1,25 @@
-"""The filters shared by the map, its data API and the exports: parse query parameters, apply them."""
+"""The filters shared by the map, its data API, the exports and the coordinators' lists.
+
+Parse query parameters, apply them. The free-text search looks in the events' texts (titles,
+towns, organisers...) and in their countries' names: every name CLDR (through Babel) and
+pycountry know in many languages, and the gazetteer's aliases, so "Spain", "Espagne", "España"
+and "Spanien" find the events in Spain. A query that is exactly a country's ISO code ("ES") or a
+short alias ("UK") finds that country's events only, not every text holding those letters.
+"""
 
 from __future__ import annotations
 
+import gettext
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache, lru_cache
 
 import pandas as pd
+import pycountry
+from babel import Locale
 
 from mapapp.events import (
     BROKEN_TEXT_HINT,
@@ -18,6 +29,8 @@ from mapapp.events import (
     country_name,
     is_storable_text,
 )
+from mapapp.geocoding.gazetteer import COUNTRY_ALIASES, COUNTRY_NAME_LANGUAGES
+from mapapp.geocoding.gazetteer import fold as fold_name
 from mapapp.storage import per_frame
 
 MAX_QUERY_LENGTH = 200
@@ -29,6 +42,18 @@ YEAR_MESSAGE = "Year: choose an edition such as 2027, or all."
 PARAMETERS = ("country", "category", "format", "status", "year", "from", "to", "q")
 # Columns the free-text search looks in.
 SEARCH_FIELDS = ("title", "organiser", "venue", "city", "region", "description")
+# Languages whose country names (CLDR, through Babel) the search knows, beside pycountry's names
+# and their translations in the gazetteer's languages.
+CLDR_LANGUAGES = (
+    "en fr es de it pt nl pl ar zh ru ja ko sv da fi nb cs el tr he hu ro uk bg hr sk sl "
+    "lt lv et ca ga is mt sq sr mk hi bn th vi id ms fa ur sw"
+).split()
+# A word of a query this long may be the start of a country name ("espa"); a shorter one must be
+# a whole word of one ("usa", not "tea" for the Irish "An Téalainn").
+MIN_COUNTRY_PREFIX = 4
+MIN_COUNTRY_WORD = 3
+# Short aliases that, typed alone, mean their country only: "UK", "USA", "UAE", "DRC".
+SHORT_ALIAS_LENGTH = 3
 
 
 @dataclass(frozen=True)
@@ -90,6 +115,15 @@ def parse_filter(args: Mapping[str, str], *, allow_status: bool = False) -> Even
 
 def apply_filter(frame: pd.DataFrame, event_filter: EventFilter) -> pd.DataFrame:
     """Return the rows of a store frame that the filter keeps."""
+    return frame[filter_mask(frame, event_filter)]
+
+
+def filter_mask(frame: pd.DataFrame, event_filter: EventFilter) -> pd.Series:
+    """Return which rows of a store frame the filter keeps.
+
+    Give it the store's frame itself, not a part of it: the search text is remembered for the
+    last frame searched only.
+    """
     mask = pd.Series(True, index=frame.index)
     if event_filter.statuses:
         mask &= frame["status"].isin(event_filter.statuses)
@@ -99,16 +133,36 @@ def apply_filter(frame: pd.DataFrame, event_filter: EventFilter) -> pd.DataFrame
         mask &= frame["category"].isin(event_filter.categories)
     if event_filter.formats:
         mask &= frame["format"].isin(event_filter.formats)
-    day = frame["starts_at"].str.slice(0, 10)
     if event_filter.year:
         mask &= frame["starts_at"].str.startswith(str(event_filter.year))
-    if event_filter.date_from:
-        mask &= day >= event_filter.date_from.isoformat()
-    if event_filter.date_to:
-        mask &= day <= event_filter.date_to.isoformat()
+    if event_filter.date_from or event_filter.date_to:  # sliced only when asked: 50,000 texts
+        day = frame["starts_at"].str.slice(0, 10)
+        if event_filter.date_from:
+            mask &= day >= event_filter.date_from.isoformat()
+        if event_filter.date_to:
+            mask &= day <= event_filter.date_to.isoformat()
     if event_filter.text:
-        mask &= search_text(frame).str.contains(fold(event_filter.text), regex=False)
-    return frame[mask]
+        mask &= search_mask(frame, event_filter.text)
+    return mask
+
+
+def search_mask(frame: pd.DataFrame, text: str) -> pd.Series:
+    """Return which events a free-text query finds.
+
+    A query that is exactly a country's code or short alias finds that country's events.
+    Otherwise every word of the query must be in the event's texts or begin a word of a name of
+    the event's country, so "Sandakan Malaysia" finds the events in Sandakan.
+    """
+    if code := country_code_of(text):
+        return frame["country"] == code
+    haystack = search_text(frame)
+    mask = pd.Series(True, index=frame.index)
+    for word in text.split():
+        found = haystack.str.contains(fold(word), regex=False)
+        if codes := countries_named(word):
+            found |= frame["country"].isin(codes)
+        mask &= found
+    return mask
 
 
 @per_frame
@@ -117,7 +171,12 @@ def search_text(frame: pd.DataFrame) -> pd.Series:
     joined = frame[SEARCH_FIELDS[0]]
     for name in SEARCH_FIELDS[1:]:
         joined = joined + " " + frame[name]
-    return joined.str.casefold().str.normalize("NFKD").str.replace(_COMBINING_MARKS, "", regex=True)
+    return fold_column(joined)
+
+
+def fold_column(texts: pd.Series) -> pd.Series:
+    """Return a column of texts folded as fold() folds one, vectorised."""
+    return texts.str.casefold().str.normalize("NFKD").str.replace(_COMBINING_MARKS, "", regex=True)
 
 
 _COMBINING_MARKS = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
@@ -126,6 +185,72 @@ _COMBINING_MARKS = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-
 def fold(text: str) -> str:
     """Return text lower-cased without accents, for matching what people type."""
     return re.sub(_COMBINING_MARKS, "", unicodedata.normalize("NFKD", text.casefold()))
+
+
+def country_code_of(text: str) -> str:
+    """Return the country a query names by its code or short alias alone ("ES", "UK"), or ""."""
+    text = text.strip()
+    key = fold_name(text)
+    if len(key) == 2 and key.upper() in _country_codes():
+        return key.upper()
+    if len(text) == 3 and text.isupper() and (country := pycountry.countries.get(alpha_3=text)):
+        return str(country.alpha_2)
+    if len(key.replace(" ", "")) <= SHORT_ALIAS_LENGTH and (code := COUNTRY_ALIASES.get(key)):
+        return code
+    return ""
+
+
+@lru_cache(maxsize=4096)
+def countries_named(word: str) -> frozenset[str]:
+    """Return the countries with a name in which a word begins ("espa" -> Spain), case and accents aside."""
+    key = fold_name(word)
+    if len(key) < MIN_COUNTRY_WORD:
+        return frozenset()
+    needle = f" {key}" if len(key) >= MIN_COUNTRY_PREFIX else f" {key} "
+    return frozenset(code for name, code in country_names() if needle in name)
+
+
+@cache
+def country_names() -> tuple[tuple[str, str], ...]:
+    """Return every known name of every country, folded between spaces, with its ISO code.
+
+    Built once per process: CLDR's names in CLDR_LANGUAGES, pycountry's names (common, official)
+    and their translations, and the gazetteer's aliases ("Holland", "Burma").
+    """
+    codes = _country_codes()
+    names: set[tuple[str, str]] = set()
+
+    def add(name: str, code: str) -> None:
+        if code in codes and (key := fold_name(name)):
+            names.add((f" {key} ", code))
+
+    english: dict[str, str] = {}
+    for country in pycountry.countries:
+        for attribute in ("name", "common_name", "official_name"):
+            if value := getattr(country, attribute, None):
+                add(value, country.alpha_2)
+                english[value] = country.alpha_2
+    for language in COUNTRY_NAME_LANGUAGES:
+        try:
+            translation = gettext.translation(
+                "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
+            )
+        except OSError:
+            continue
+        for name, code in english.items():
+            add(translation.gettext(name), code)
+    for language in CLDR_LANGUAGES:
+        for code, name in Locale.parse(language).territories.items():
+            add(name, code)
+    for alias, code in COUNTRY_ALIASES.items():
+        add(alias, code)
+    return tuple(sorted(names))
+
+
+@cache
+def _country_codes() -> frozenset[str]:
+    """Return the ISO 3166-1 alpha-2 codes an event's country may hold."""
+    return frozenset(country.alpha_2 for country in pycountry.countries)
 
 
 def _codes(

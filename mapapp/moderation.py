@@ -41,6 +41,7 @@ MISSING_VERSION_MESSAGE = (
     "This form does not say which version of the event you saw, so nothing was saved. "
     "Reload the page and try again."
 )
+REJECT_REASON_MESSAGE = "Reason: say why the event is rejected."
 NO_TIMEZONE_MESSAGE = (
     "Time zone: give the time zone the event's times are in, such as Europe/Paris."
 )
@@ -62,6 +63,8 @@ class Outcome:
     status_changed: list[str] = field(default_factory=list)
     # A fresh edit link minted and stored with the change (a rejection's, for its message).
     edit_token: str = ""
+    # The same for each event a bulk rejection stored, by id.
+    edit_tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -120,11 +123,8 @@ def reject(event_id: str, who: str, reason: str, version: str, *, secret_key: st
     so the organiser's message can carry a link that works (Outcome.edit_token).
     """
     reason = normalise_text(reason, multiline=True)
-    if not reason:
-        return Outcome(errors={"moderation_note": "Reason: say why the event is rejected."})
-    limit = MAX_LENGTHS["moderation_note"]
-    if len(reason) > limit:
-        return Outcome(errors={"moderation_note": f"Reason: keep it under {limit} characters."})
+    if problem := _reason_problem(reason):
+        return Outcome(errors={"moderation_note": problem})
     changes = {"status": "rejected", "moderation_note": reason}
     if not secret_key:
         return _change(event_id, who, "reject", changes, version)
@@ -134,6 +134,65 @@ def reject(event_id: str, who: str, reason: str, version: str, *, secret_key: st
     if outcome.ok and outcome.events:
         outcome.edit_token = token
     return outcome
+
+
+def bulk_reject(versions: Mapping[str, str], who: str, reason: str, secret_key: str) -> Outcome:
+    """Reject the events still as they were seen, all with one reason; list the changed in conflict.
+
+    Each rejected event gets a fresh edit link, minted from it as it is now and stored in the
+    same version-checked change (Outcome.edit_tokens, by id), for its organiser's message. If
+    any seen event cannot be stored as rejected, none is, and the message says which.
+    """
+    reason = normalise_text(reason, multiline=True)
+    if problem := _reason_problem(reason):
+        return Outcome(errors={"moderation_note": problem})
+    if missing := [event_id for event_id, version in versions.items() if not version]:
+        return Outcome(errors={event_id: MISSING_VERSION_MESSAGE for event_id in missing})
+    changes_by_id: dict[str, dict[str, str]] = {}
+    tokens: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    conflict: dict[str, dict[str, str]] = {}
+    for event_id, version in versions.items():
+        current = _current(event_id)
+        if current[VERSION_FIELD] != version:
+            conflict[event_id] = current
+            continue
+        changes = {"status": "rejected", "moderation_note": reason}
+        merged, problems = validate_event({**current, **changes})
+        if merged is None:
+            errors[event_id] = f"{current['title'] or event_id}: " + " ".join(problems.values())
+            continue
+        token, hashes = with_new_link(secret_key, current)
+        tokens[event_id] = token
+        changes_by_id[event_id] = _changed_fields(current, merged) | {"edit_token_hash": hashes}
+    if errors:
+        return Outcome(errors=errors)
+    if not changes_by_id:
+        return Outcome(conflict=conflict)
+    updated = access.events().update_many(
+        changes_by_id,
+        expected={event_id: versions[event_id] for event_id in changes_by_id},
+        audit=Audit(who, "reject"),
+        skip_stale=True,
+    )
+    _log(who, "reject", updated.rows)
+    stored = [row["id"] for row in updated.rows]
+    return Outcome(
+        events=updated.rows,
+        conflict={**conflict, **updated.stale},
+        status_changed=[event_id for event_id in stored if "status" in changes_by_id[event_id]],
+        edit_tokens={event_id: tokens[event_id] for event_id in stored},
+    )
+
+
+def _reason_problem(reason: str) -> str:
+    """Return what is wrong with a rejection's reason (normalised), or ''."""
+    if not reason:
+        return REJECT_REASON_MESSAGE
+    limit = MAX_LENGTHS["moderation_note"]
+    if len(reason) > limit:
+        return f"Reason: keep it under {limit} characters."
+    return ""
 
 
 def edit(event_id: str, who: str, values: Mapping[str, str], version: str) -> Outcome:

@@ -207,6 +207,7 @@ ROUTES: dict[str, str] = {
     "exports.admin_export": "private",
     "imports.upload": "import",
     "admin.approve_many": "change",
+    "admin.reject_many": "change",
     "admin.approve": "event",
     "admin.reject": "event",
     "admin.place": "event",

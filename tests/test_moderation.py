@@ -40,7 +40,7 @@ def test_queue_lists_pending_events_only(coordinator_client: FlaskClient, store:
     assert "Waiting walk" in page
     assert "Already approved" not in page
     assert f'data-event-id="{waiting["id"]}"' in page
-    assert 'Pending events <span class="count">(1)</span>' in page
+    assert 'Pending events <span class="count" data-queue-count="1">(1)</span>' in page
 
 
 def test_queue_escapes_hostile_text(coordinator_client: FlaskClient, store: EventStore):

@@ -341,7 +341,7 @@ def test_the_queue_lists_waiting_changes_apart_as_a_readable_diff(
     store.add(make_event(status="pending", title="A new submission"))
     edit(client, published.edit_path, title=NEW_TITLE, category="talk", country="BE", city="Liège")
     page = coordinator_client.get("/admin/").get_data(as_text=True)
-    assert 'Pending events <span class="count">(1)</span>' in page
+    assert 'Pending events <span class="count" data-queue-count="1">(1)</span>' in page
     assert 'Changes to published events <span class="count">(1)</span>' in page
     item = re.search(rf'<li [^>]*id="change-{published.id}".*?</li>', page, re.DOTALL)
     assert item is not None

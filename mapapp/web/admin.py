@@ -6,10 +6,19 @@ The dashboard's pages (mapapp.web.dashboard) register on this blueprint too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -25,20 +34,31 @@ from mapapp import (
     notices,
     pending_changes,
     placing,
+    review_queue,
     submission_rules,
 )
 from mapapp.events import (
+    CATEGORIES,
     FIELD_LABELS,
+    FORMATS,
     MAX_LENGTHS,
     STATUSES,
 )
-from mapapp.filters import apply_filter, parse_filter
 from mapapp.storage import EventNotFoundError
 from mapapp.web.auth import safe_next
 from mapapp.web.links import links
 from mapapp.web.notify import notify
 
-PER_PAGE = 25
+EXPIRED_MESSAGE = "The form expired; please try again."
+EXPIRED_JSON_MESSAGE = "The form expired: reload the page and try again. Nothing was saved."
+# An in-place action's answer that is not a success (seen by static/js/admin-queue.js).
+INVALID_STATUS = 422
+CONFLICT_NOTICE = (
+    "Nothing was saved: someone changed this event after you loaded the page. Here it is as it "
+    "is now; look at it once more."
+)
+# The anchor of a card or heading to come back to after an action: "event-<id>", "change-<id>".
+ANCHOR_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,80}")
 AUDIT_PER_PAGE = 50
 # ASCII digits only (str.isdigit() also accepts "²", which int() refuses), 1 to 999999.
 PAGE_PATTERN = re.compile(r"[1-9][0-9]{0,5}")
@@ -85,16 +105,6 @@ class PlaceForm(ActionForm):
     longitude = HiddenField()
 
 
-@dataclass(frozen=True)
-class Paged:
-    """One page of events."""
-
-    rows: list[dict[str, str]]
-    number: int
-    pages: int
-    total: int
-
-
 @blueprint.before_request
 @login_required
 def require_coordinator() -> None:
@@ -109,22 +119,21 @@ def event_not_found(error: EventNotFoundError) -> ResponseReturnValue:
 
 
 @blueprint.get("/")
-def queue() -> str:
-    """Show the events waiting for review, oldest first, each on a small map."""
+def queue() -> ResponseReturnValue:
+    """Show the events waiting for review, filtered, sorted and paged, each on a small map."""
     frame = access.events().frame()
-    pending = frame[frame["status"] == "pending"].sort_values("created_at", kind="stable")
+    query = review_queue.parse_query(request.args.to_dict(flat=False))
+    page = review_queue.paginate(review_queue.pending_events(frame, query), _page_number())
     return render_template(
         "admin/queue.html",
-        paged=_paginate(pending, _page_number()),
-        action_form=ActionForm(),
-        reject_form=RejectForm(formdata=None),
-        place_form=PlaceForm(formdata=None),
-        waiting=[
-            (event, pending_changes.changes_of(event))
-            for event in pending_changes.waiting_events(frame)
-        ],
-        reject_change_form=RejectChangeForm(formdata=None),
-    )
+        page=page,
+        query=query,
+        choices=_choices(frame),
+        forms=_forms(),
+        back_url=_list_url("admin.queue", query, page.number),
+        can_change=access.current().can_change,
+        waiting=review_queue.waiting_changes(frame, query),
+    ), 400 if query.errors else 200
 
 
 @blueprint.post("/approve")
@@ -133,7 +142,7 @@ def approve_many() -> ResponseReturnValue:
     form = ActionForm()
     ids = request.form.getlist("ids")
     if not form.validate_on_submit():
-        flash("The form expired; please try again.", "error")
+        flash(EXPIRED_MESSAGE, "error")
     elif not ids:
         flash("Tick at least one event to approve.", "error")
     else:
@@ -151,13 +160,44 @@ def approve_many() -> ResponseReturnValue:
     return redirect(safe_next(form.next.data), code=303)
 
 
+@blueprint.post("/reject")
+def reject_many() -> ResponseReturnValue:
+    """Reject the ticked events with one reason; each organiser is told with a fresh edit link."""
+    form = ActionForm()
+    ids = request.form.getlist("ids")
+    if not form.validate_on_submit():
+        flash(EXPIRED_MESSAGE, "error")
+    elif not ids:
+        flash("Tick at least one event to reject.", "error")
+    else:
+        versions = {event_id: request.form.get(f"version-{event_id}", "") for event_id in ids}
+        outcome = moderation.bulk_reject(
+            versions,
+            current_user.name,
+            request.form.get("reason", ""),
+            str(current_app.config["SECRET_KEY"]),
+        )
+        for rejected in outcome.events:
+            if token := outcome.edit_tokens.get(rejected["id"]):
+                reason = rejected["moderation_note"]
+                notify(notices.rejected, rejected, reason, token, event_id=rejected["id"])
+        _report(outcome, "Rejected {n} event(s).")
+        if outcome.conflict:
+            titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
+            flash(
+                f"Not rejected, because they changed since you loaded the page: {titles}. "
+                "They are shown again as they are now; look at them once more.",
+                "error",
+            )
+    return redirect(safe_next(form.next.data), code=303)
+
+
 @blueprint.post("/events/<event_id>/approve")
 def approve(event_id: str) -> ResponseReturnValue:
     """Approve one event, as it was when the coordinator saw it."""
     form = ActionForm()
     if not form.validate_on_submit():
-        flash("The form expired; please try again.", "error")
-        return redirect(safe_next(form.next.data), code=303)
+        return _expired(form.next.data)
     outcome = moderation.approve(event_id, current_user.name, form.version.data or "")
     _tell_approved(outcome)
     return _answer(outcome, "approve", "Approved the event.", form.next.data)
@@ -168,10 +208,7 @@ def reject(event_id: str) -> ResponseReturnValue:
     """Reject one event with a reason."""
     form = RejectForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(error if ":" in error else f"Reason: {error}", "error")
-        return redirect(safe_next(form.next.data), code=303)
+        return _invalid_form(form)
     outcome = moderation.reject(
         event_id,
         current_user.name,
@@ -192,8 +229,7 @@ def place(event_id: str) -> ResponseReturnValue:
     """Place or move an event where the coordinator clicked."""
     form = PlaceForm()
     if not form.validate_on_submit():
-        flash("The form expired; please try again.", "error")
-        return redirect(safe_next(form.next.data), code=303)
+        return _expired(form.next.data)
     latitude, longitude = form.latitude.data or "", form.longitude.data or ""
     outcome = moderation.place(
         event_id, current_user.name, latitude, longitude, form.version.data or ""
@@ -204,7 +240,10 @@ def place(event_id: str) -> ResponseReturnValue:
         placed = f"Placed the event on the map: its times are in {zone}."
     if outcome.ok and outcome.events:  # placed: say so if the point is outside its country
         if warning := placing.outside_warning(outcome.events[0], by_hand=False):
-            flash(warning, "warning")
+            if _wants_json():
+                placed = f"{placed} {warning}"
+            else:
+                flash(warning, "warning")
     return _answer(outcome, "place", placed, form.next.data, typed)
 
 
@@ -213,8 +252,7 @@ def approve_change(event_id: str) -> ResponseReturnValue:
     """Publish an organiser's waiting change of an approved event."""
     form = ActionForm()
     if not form.validate_on_submit():
-        flash("The form expired; please try again.", "error")
-        return redirect(safe_next(form.next.data), code=303)
+        return _expired(form.next.data)
     outcome = moderation.approve_change(
         event_id, current_user.name, form.version.data or "", links()
     )
@@ -226,10 +264,7 @@ def reject_change(event_id: str) -> ResponseReturnValue:
     """Turn down an organiser's waiting change with a reason; the event stays as approved."""
     form = RejectChangeForm()
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for error in errors:
-                flash(error if ":" in error else f"Reason: {error}", "error")
-        return redirect(safe_next(form.next.data), code=303)
+        return _invalid_form(form)
     outcome = moderation.reject_change(
         event_id,
         current_user.name,
@@ -250,7 +285,13 @@ def _answer(
     next_url: str | None,
     typed: dict[str, str] | None = None,
 ) -> ResponseReturnValue:
-    """Redirect after a saved action (303); show a lost race as 409 with the event as it is now."""
+    """Redirect after a saved action (303); show a lost race as 409 with the event as it is now.
+
+    To a script (Accept: application/json) the answer is JSON instead: the message, and the
+    card as it is now where it stays in the list (see _json_answer).
+    """
+    if _wants_json():
+        return _json_answer(outcome, action, success, next_url)
     if outcome.conflict:
         current = next(iter(outcome.conflict.values()))
         return render_template(
@@ -263,13 +304,13 @@ def _answer(
             action_form=ActionForm(formdata=None),
             reject_form=RejectForm(formdata=None),
             place_form=PlaceForm(formdata=None),
-            next_url=safe_next(next_url),
+            next_url=_back(next_url),
             changes=pending_changes.changes_of(current),
         ), 409
     if outcome.errors.get("version") == moderation.MISSING_VERSION_MESSAGE:
         raise BadRequest(moderation.MISSING_VERSION_MESSAGE)
     _report(outcome, success)
-    return redirect(safe_next(next_url), code=303)
+    return redirect(_back(next_url), code=303)
 
 
 @blueprint.route("/events/<event_id>/edit", methods=["GET", "POST"])
@@ -337,18 +378,136 @@ def edit(event_id: str) -> ResponseReturnValue:
 
 
 @blueprint.get("/events")
-def events() -> str:
-    """List every event, filtered by status and search, paged."""
-    event_filter = parse_filter(request.args, allow_status=True)
-    frame = apply_filter(access.events().frame(), event_filter)
-    frame = frame.sort_values(["starts_at", "title"], kind="stable")
+def events() -> ResponseReturnValue:
+    """List every event, filtered as the queue is and by status, sorted, paged."""
+    frame = access.events().frame()
+    query = review_queue.parse_query(request.args.to_dict(flat=False), list_page=True)
+    page = review_queue.paginate(review_queue.listed_events(frame, query), _page_number())
     return render_template(
         "admin/events.html",
-        paged=_paginate(frame, _page_number()),
-        event_filter=event_filter,
+        page=page,
+        query=query,
+        choices=_choices(frame),
         statuses=STATUSES,
-        args=event_filter.to_args() | _status_arg(event_filter.statuses),
-    )
+        export_args=_export_args(query),
+    ), 400 if query.errors else 200
+
+
+def _json_answer(
+    outcome: moderation.Outcome, action: str, success: str, next_url: str | None
+) -> ResponseReturnValue:
+    """Answer an in-place action: 200 with the message, 409 with the card as it is now, 422.
+
+    "removed" says whether the card leaves the list (an approved event leaves the queue; a
+    placed one stays, and "html" holds its card as it is now).
+    """
+    kind = "change" if action.endswith("-change") else "event"
+    if outcome.conflict:
+        current = next(iter(outcome.conflict.values()))
+        body = {"ok": False, "message": CONFLICT_NOTICE, "event_id": current["id"]}
+        body["html"] = _card_html(kind, current, next_url, CONFLICT_NOTICE)
+        return jsonify(body), 409
+    if outcome.errors.get("version") == moderation.MISSING_VERSION_MESSAGE:
+        raise BadRequest(moderation.MISSING_VERSION_MESSAGE)
+    if outcome.errors or not outcome.events:
+        message = " ".join(outcome.errors.values())
+        return jsonify(ok=False, message=message, errors=outcome.errors), INVALID_STATUS
+    event = outcome.events[0]
+    if kind == "change":
+        removed = not pending_changes.is_waiting(event)
+    else:
+        removed = event["status"] != review_queue.PENDING
+    body = {
+        "ok": True,
+        "message": success,
+        "event_id": event["id"],
+        "status": event["status"],
+        "removed": removed,
+        "html": "" if removed else _card_html(kind, event, next_url),
+    }
+    return jsonify(body), 200
+
+
+def _card_html(kind: str, event: dict[str, str], next_url: str | None, notice: str = "") -> str:
+    """Return the queue's card of an event as it is now (its forms return to next_url)."""
+    return render_template(
+        "admin/_card.html",
+        kind=kind,
+        event=event,
+        card=review_queue.card(event),
+        changes=pending_changes.changes_of(event),
+        forms=_forms(),
+        next_url=_back(next_url),
+        can_change=access.current().can_change,
+        notice=notice,
+    ).strip()
+
+
+def _back(next_url: str | None) -> str:
+    """Return where an action returns to: a path of this site, with a card's anchor if it had one."""
+    path, _, anchor = (next_url or "").partition("#")
+    back = safe_next(path)
+    return f"{back}#{anchor}" if ANCHOR_PATTERN.fullmatch(anchor) else back
+
+
+def _expired(next_url: str | None) -> ResponseReturnValue:
+    """Answer a form whose CSRF token expired: 400 to a script, back to the list for a person."""
+    if _wants_json():
+        return jsonify(ok=False, message=EXPIRED_JSON_MESSAGE), 400
+    flash(EXPIRED_MESSAGE, "error")
+    return redirect(_back(next_url), code=303)
+
+
+def _invalid_form(form: ActionForm) -> ResponseReturnValue:
+    """Answer a form that failed its own checks (a missing reason): 422 or 400 to a script."""
+    if "csrf_token" in form.errors:
+        return _expired(form.next.data)
+    messages = [
+        error if ":" in error else f"Reason: {error}"
+        for errors in form.errors.values()
+        for error in errors
+    ]
+    if _wants_json():
+        return jsonify(ok=False, message=" ".join(messages)), INVALID_STATUS
+    for message in messages:
+        flash(message, "error")
+    return redirect(_back(form.next.data), code=303)
+
+
+def _forms() -> dict[str, Any]:
+    """Return the queue's forms, for their CSRF tokens."""
+    return {
+        "action": ActionForm(formdata=None),
+        "reject": RejectForm(formdata=None),
+        "place": PlaceForm(formdata=None),
+        "reject_change": RejectChangeForm(formdata=None),
+    }
+
+
+def _choices(frame: pd.DataFrame) -> dict[str, Any]:
+    """Return the filter menus' options for the events a coordinator sees."""
+    return {
+        "countries": review_queue.country_choices(frame),
+        "categories": CATEGORIES,
+        "formats": FORMATS,
+        "editions": review_queue.editions(frame),
+        "sorts": review_queue.SORTS,
+    }
+
+
+def _list_url(endpoint: str, query: review_queue.Query, number: int) -> str:
+    """Return the list's address with its filters and page, where actions come back to."""
+    args: dict[str, Any] = query.to_args()
+    if number > 1:
+        args["page"] = str(number)
+    return url_for(endpoint, **args)
+
+
+def _wants_json() -> bool:
+    """Return whether the client is a script that asked for JSON (mapapp.web.wants_json)."""
+    from mapapp.web import wants_json  # mapapp.web imports this module
+
+    return wants_json()
 
 
 def _tell_approved(outcome: moderation.Outcome) -> None:
@@ -376,13 +535,12 @@ def _page_number() -> int:
     return int(raw)
 
 
-def _paginate(frame: pd.DataFrame, number: int, per_page: int = PER_PAGE) -> Paged:
-    """Return one page of a frame's rows as dicts."""
-    total = len(frame)
-    pages = max(1, -(-total // per_page))
-    number = min(number, pages)
-    chunk = frame.iloc[(number - 1) * per_page : number * per_page]
-    return Paged(chunk.to_dict("records"), number, pages, total)  # type: ignore[arg-type]
+def _export_args(query: review_queue.Query) -> dict[str, str]:
+    """Return the list's filters as the private export reads them (its "format" is the file's)."""
+    args = query.event_filter.to_args() | _status_arg(query.event_filter.statuses)
+    if "format" in args:
+        args["event_format"] = args.pop("format")
+    return args
 
 
 def _status_arg(statuses: tuple[str, ...]) -> dict[str, str]:

@@ -36,6 +36,8 @@
   }
 
   document.querySelectorAll("[data-mini-map]").forEach(setUpMiniMap);
+  // For cards the queue's script (admin-queue.js) puts in place after an action.
+  window.MapappAdmin = { setUpMiniMap: setUpMiniMap };
 
   var tickAll = document.querySelector("[data-tick-all]");
   if (tickAll) {

@@ -67,8 +67,14 @@ def _queue(kind: str, event: Mapping[str, str], context: Mapping[str, str]) -> s
 
 
 def submission_received(event: Mapping[str, str], edit_token: str, links: Links) -> str:
-    """Tell the organiser their event was received, with its edit link and reference."""
+    """Tell the organiser their event was received, with its edit link and reference.
+
+    An event a partner's trusted key sent is published at once: the message says so and links
+    to its page (no second "approved" message follows).
+    """
     context = {**_event_context(event, links), "edit_url": links.edit(edit_token)}
+    if event.get("status") == "approved":
+        context["event_url"] = links.event(event["id"])
     return _queue("submission_received", event, context)
 
 

@@ -237,6 +237,17 @@ def test_a_trusted_keys_event_is_approved_at_once(
         ("partner:Trusted alliance", "submit"),
         ("partner:Trusted alliance", "approve"),
     ]
+    # One message, saying the event is on the map already and linking to it.
+    from mapapp import mail
+    from mapapp.mail_messages import build_message
+
+    with app.app_context():
+        [row] = mail.queued()
+        text = build_message(row, "map@example.org", "team@example.org").get_body(("plain",))
+    assert row["kind"] == "submission_received"
+    body = text.get_content()
+    assert "it is on the map already:" in body and f"/events/{stored['id']}" in body
+    assert "A coordinator checks every event" not in body
 
 
 def test_an_event_outside_the_keys_countries_gets_422_and_nothing_is_written(

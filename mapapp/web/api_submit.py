@@ -63,9 +63,8 @@ def create_event() -> tuple[Response, int] | tuple[Response, int, dict[str, str]
             key.partner,
             "approved (trusted key)" if key.trusted else "pending review",
         )
+    # One message: a trusted key's event is published at once, and the message says so.
     notify(notices.submission_received, event, outcome.token, event_id=event["id"])
-    if event["status"] == "approved":
-        notify(notices.approved, event, event_id=event["id"])
     body = {
         "id": event["id"],
         "status": event["status"],

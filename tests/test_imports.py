@@ -450,12 +450,15 @@ def test_cli_import_reports_rows_and_dry_run(
     assert dry.exit_code == 0, dry.output
     assert len(store) == 0
     assert "Rejected: row 4: Title: give the event a name." in dry.output
-    assert "Skipped: row 7: The same event as row 2; skipped." in dry.output
+    assert "Skipped: row 7 (LIGHT UP  LYON): The same event as row 2; skipped." in dry.output
+    assert "Added: row 2 (Light up Lyon): Would be added.\n" in dry.output
     assert "Read 11 rows: would add 4, skipped 1 already on the map, rejected 6" in dry.output
 
     result = runner.invoke(cli, ["import", str(path), "--status", "approved"])
     assert result.exit_code == 0, result.output
     assert "Read 11 rows: added 4, skipped 1 already on the map, rejected 6" in result.output
+    stored = {row["title"]: row["id"] for row in store.frame().to_dict("records")}
+    assert f"Added: row 2 (Light up Lyon): Added. Event {stored['Light up Lyon']}." in result.output
     assert sorted(store.frame()["status"]) == ["approved"] * 4
 
     again = runner.invoke(cli, ["import", str(path)])

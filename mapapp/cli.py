@@ -563,13 +563,17 @@ def import_command(file: str, status: str, dry_run: bool) -> None:
         )
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    for title, notes in (
+    for kind, notes in (
+        ("Added", report.added_rows),
         ("Rejected", report.rejected),
         ("Skipped", report.duplicates),
         ("Warning", report.warnings),
     ):
         for note in notes:
-            click.echo(f"{title}: row {note.row}: {note.message}")
+            named = f" ({note.title})" if note.title else ""
+            added = kind == "Added" and note.event_id
+            said = f"{note.message} Event {note.event_id}." if added else note.message
+            click.echo(f"{kind}: row {note.row}{named}: {said}")
     click.echo(report.summary())
 
 

@@ -1,153 +1,83 @@
-"""Bulk import of a partner's list (CSV or XLSX): map columns, validate, geocode, skip duplicates.
+"""Bulk import of a partner's list (CSV or XLSX): check each row, geocode, skip duplicates.
 
-Every row is checked with the same rules as the submission form (`events.validate_event`). A bad
-row is reported with its spreadsheet row number (the header is row 1) and never blocks the good
-ones. Rows that cannot be placed on the map are still imported, without a location, and reported
-as warnings. Importing the same file twice adds nothing: each row's fingerprint (folded title,
-start day, country, city and organiser) is checked against the store and the rows before it.
+Every row is checked with the submission form's own rules (mapapp.import_rules, which uses
+mapapp.submission_rules), and must be in the importing coordinator's scope. A bad row is reported
+with its spreadsheet row number (the header is row 1), its title and every reason, and never
+blocks the good ones; a refused row's place is looked up too, so that an unknown town is said at
+once ("We could not find 'Zurch' in Switzerland."). Rows that cannot be placed on the map are
+still imported, without a location, and reported as warnings. Importing the same file twice adds
+nothing: each row's fingerprint (folded title, start day, country, city and organiser) is checked
+against the store and the rows before it.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from datetime import time as clock_time
+from datetime import date
 from typing import Any, TypeVar, cast
 
 import pandas as pd
 
-from mapapp.access import ScopedEvents
-from mapapp.events import (
-    CATEGORIES,
-    FORMATS,
-    LOCAL_TIME_FORMAT,
-    format_coordinate,
-    is_known_timezone,
-    validate_event,
-)
+from mapapp.access import Scope, ScopedEvents
+from mapapp.events import format_coordinate, is_known_timezone, normalise_text
 from mapapp.filters import fold
-from mapapp.geocoding import country_code as country_code_of_name
-from mapapp.geocoding import locate, timezone_at
+from mapapp.geocoding import GeocodeResult, locate, timezone_at
 
-# Reading the file is import_files' job; these of its names are re-exported ("x as x") because
-# callers and tests import them from here.
+# Reading the file is import_files' job, the columns import_columns' and each row's rules
+# import_rules'; these names are re-exported ("x as x") because callers and tests use them here.
+from mapapp.import_columns import COLUMN_SYNONYMS as COLUMN_SYNONYMS
+from mapapp.import_columns import fold_header as fold_header
+from mapapp.import_columns import map_columns
 from mapapp.import_files import MAX_SHARED_STRINGS_BYTES as MAX_SHARED_STRINGS_BYTES
 from mapapp.import_files import FileTooLargeError as FileTooLargeError
 from mapapp.import_files import ImportFileError as ImportFileError
 from mapapp.import_files import UnreadableFileError as UnreadableFileError
 from mapapp.import_files import check_size as check_size
-from mapapp.import_files import read_table as read_table
+from mapapp.import_files import read_table
 from mapapp.import_files import too_large as too_large
+from mapapp.import_rules import IMPORT_SOURCE as IMPORT_SOURCE
+from mapapp.import_rules import check_row, ended_warning, place_query, row_to_event
+from mapapp.import_rules import country_code as country_code
+from mapapp.import_rules import parse_moment as parse_moment
 from mapapp.placing import settled_timezone_errors, unplaced_timezone
-from mapapp.storage import Audit
-from mapapp.submission_rules import (
-    ENDED_IMPORTED_MESSAGE,
-    ENDED_OUTSIDE_MESSAGE,
-    ended_on,
-    in_recent_window,
-    long_date,
-    recent_window,
-)
+from mapapp.storage import Audit, EventStore
 
 BATCH_SIZE = 1000
-IMPORT_SOURCE = "import"
 IMPORT_STATUSES = ("pending", "approved")
-
-# Column names people use, folded (lower case, no accents, punctuation as spaces) -> our field.
-# start_date/start_time and end_date/end_time are parts joined into starts_at and ends_at.
-COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "title": ("title", "event name", "name", "event", "event title", "name of event"),
-    "category": ("category", "type", "event type", "kind", "type of event"),
-    "format": ("format", "event format", "attendance", "mode", "in person or online"),
-    "starts_at": (
-        "start",
-        "starts at",
-        "starts",
-        "start date and time",
-        "start datetime",
-        "begins",
-    ),
-    "start_date": ("start date", "date", "day", "event date"),
-    "start_time": ("start time", "time", "from", "starting time"),
-    "ends_at": ("end", "ends at", "ends", "end date and time", "end datetime", "finishes"),
-    "end_date": ("end date",),
-    "end_time": ("end time", "until", "to", "ending time", "finishing time"),
-    "timezone": ("timezone", "time zone", "tz"),
-    "venue": ("venue", "place", "location", "location name", "building"),
-    "address": ("address", "street", "street address", "full address"),
-    "city": ("city", "town", "town or city", "city or town", "municipality", "village"),
-    "region": ("region", "state", "province", "county", "state or province"),
-    "country": ("country", "country code", "nation"),
-    "latitude": ("latitude", "lat"),
-    "longitude": ("longitude", "lon", "lng", "long"),
-    "organiser": (
-        "organiser",
-        "organizer",
-        "organisation",
-        "organization",
-        "host",
-        "organised by",
-        "organized by",
-        "patient organisation",
-        "patient organization",
-    ),
-    "website": ("website", "url", "link", "web", "web site", "event page", "web page"),
-    "contact_email": ("contact email", "email", "e mail", "contact e mail", "mail"),
-    "description": ("description", "details", "about", "summary", "notes"),
-    "language": ("language", "lang"),
-}
-HEADER_TO_FIELD: dict[str, str] = {
-    synonym: name for name, synonyms in COLUMN_SYNONYMS.items() for synonym in synonyms
-}
-PART_FIELDS = frozenset({"start_date", "start_time", "end_date", "end_time"})
-# Names of formats people write, folded -> code (labels and codes are added below).
-FORMAT_SYNONYMS: dict[str, str] = {
-    "in person": "in_person",
-    "inperson": "in_person",
-    "physical": "in_person",
-    "offline": "in_person",
-    "virtual": "online",
-    "remote": "online",
-    "webinar": "online",
-    "both": "hybrid",
-}
-DATE_FORMATS = (
-    "%Y-%m-%d",
-    "%d/%m/%Y",
-    "%d.%m.%Y",
-    "%d-%m-%Y",
-    "%Y/%m/%d",
-    "%d/%m/%y",
-    "%d %B %Y",
-    "%d %b %Y",
-    "%B %d %Y",
-    "%b %d %Y",
-)
-TIME_FORMATS = ("%H:%M", "%H:%M:%S", "%H.%M", "%Hh%M", "%Hh", "%I:%M%p", "%I%p", "%I.%M%p")
-TRAILING_TIME = re.compile(
-    r"^(?P<day>.+?)[\sT,]+(?P<time>\d{1,2}(?:[:.h]\d{2})?(?::\d{2})?\s*(?:[ap]\.?m\.?)?)$",
-    re.IGNORECASE,
-)
-ONLINE_COUNTRY_MESSAGE = (
-    "Country: an online event needs the country its organisation is based in; give it in the "
-    "Country column."
-)
 ZONE_COLUMN_HINT = "Add it in a Time zone column."
-HOST_LIKE = re.compile(r"^(www\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/\S*)?$", re.IGNORECASE)
+ADDED_MESSAGE = "Added."
+WOULD_ADD_MESSAGE = "Would be added."
+UNPLACED_MESSAGE = (
+    "We could not place {place!r} on the map; the event is imported without a location, for a "
+    "coordinator to place."
+)
+UNPLACED_ZONE_MESSAGE = "We could not place {place!r} on the map, so its time zone is not known."
+COUNTRY_ONLY_MESSAGE = (
+    "We found only the country of {place!r}, so the event is placed in the middle of it; a "
+    "coordinator should move the pin to the right place."
+)
+ZONE_REPLACED_MESSAGE = (
+    "The time zone {given} was replaced by {point}, the time zone of the event's place."
+)
 
 T = TypeVar("T")
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
+Query = tuple[str, str, str, str]
 
 
 @dataclass(frozen=True)
 class RowNote:
-    """Something to tell about one row of the file, by its spreadsheet row number."""
+    """Something to tell about one row of the file: its spreadsheet row number and title.
+
+    event_id is the event the row became, or the stored event it repeats.
+    """
 
     row: int
     message: str
+    title: str = ""
+    event_id: str = ""
 
 
 @dataclass
@@ -156,6 +86,7 @@ class ImportReport:
 
     rows: int = 0
     added: list[dict[str, str]] = field(default_factory=list)
+    added_rows: list[RowNote] = field(default_factory=list)
     rejected: list[RowNote] = field(default_factory=list)
     duplicates: list[RowNote] = field(default_factory=list)
     warnings: list[RowNote] = field(default_factory=list)
@@ -176,173 +107,19 @@ class ImportReport:
 
 @dataclass
 class _Candidate:
-    """A row that passed validation, waiting to be placed and written."""
+    """A row that passed the checks, waiting to be placed and written."""
 
     row: int
     event: dict[str, str]
 
 
-# Mapping columns and values
+@dataclass
+class _Refused:
+    """A row refused by the checks: its number, what it said, and every reason."""
 
-
-def fold_header(name: str) -> str:
-    """Return a column name folded for matching: lower case, no accents, words only."""
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", fold(name)).split())
-
-
-def map_columns(header: list[str]) -> tuple[dict[str, int], list[str]]:
-    """Return our field -> column position for the header, and the columns left unused."""
-    mapping: dict[str, int] = {}
-    ignored: list[str] = []
-    for position, name in enumerate(header):
-        folded = fold_header(name)
-        target = HEADER_TO_FIELD.get(folded) or HEADER_TO_FIELD.get(folded.replace(" ", "_"))
-        if target is None and folded.replace(" ", "_") in COLUMN_SYNONYMS:
-            target = folded.replace(" ", "_")
-        if target is None or target in mapping:
-            if name:
-                ignored.append(name)
-            continue
-        mapping[target] = position
-    if "title" not in mapping:
-        raise ImportFileError(
-            "We could not find the column with the event names: call it Title or Event name."
-        )
-    if "starts_at" not in mapping and "start_date" not in mapping:
-        raise ImportFileError(
-            "We could not find the column with the start dates: call it Start, or Start date "
-            "(with Start time)."
-        )
-    return mapping, ignored
-
-
-def _choice_lookup(choices: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
-    """Return folded code, label and synonym -> code."""
-    lookup = dict(extra)
-    for code, label in choices.items():
-        lookup[fold_header(code)] = code
-        lookup[fold_header(label)] = code
-    return lookup
-
-
-CATEGORY_LOOKUP = _choice_lookup(CATEGORIES, {})
-FORMAT_LOOKUP = _choice_lookup(FORMATS, FORMAT_SYNONYMS)
-
-
-def country_code(value: str) -> str | None:
-    """Return the alpha-2 code of a country written by name (many languages) or code, or None."""
-    text = value.strip()
-    if not text:
-        return ""
-    return country_code_of_name(text) or None
-
-
-def parse_day(value: str) -> date | None:
-    """Return the date written in one of the common day-first or ISO forms, or None."""
-    text = " ".join(value.replace(",", " ").split())
-    for pattern in DATE_FORMATS:
-        try:
-            return datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    return None
-
-
-def parse_clock(value: str) -> clock_time | None:
-    """Return the time of day written as 18:00, 18.00, 18h00, 6pm or 6:30 p.m., or None."""
-    text = value.strip().lower().replace(" ", "").replace(".m.", "m").replace("a.m", "am")
-    text = text.replace("p.m", "pm")
-    for pattern in TIME_FORMATS:
-        try:
-            return datetime.strptime(text, pattern).time()
-        except ValueError:
-            continue
-    return None
-
-
-def parse_moment(day_text: str, time_text: str) -> tuple[str, str]:
-    """Return (local time YYYY-MM-DDTHH:MM, "") from a date and a time, or ("", problem)."""
-    day_text, time_text = day_text.strip(), time_text.strip()
-    if not day_text:
-        return "", "no date"
-    try:
-        moment = datetime.fromisoformat(day_text)
-        if moment.tzinfo is None and ("T" in day_text or " " in day_text) and not time_text:
-            return moment.strftime(LOCAL_TIME_FORMAT), ""
-        day: date | None = moment.date()
-    except ValueError:
-        day = parse_day(day_text)
-        if day is None and not time_text and (match := TRAILING_TIME.match(day_text)):
-            day, time_text = parse_day(match["day"]), match["time"]
-    if day is None:
-        return "", f"we could not read the date {day_text!r}; write it as 2027-02-28 or 28/02/2027"
-    if not time_text:
-        return "", "the row has a date but no time; add a time such as 18:00"
-    clock = parse_clock(time_text)
-    if clock is None:
-        return "", f"we could not read the time {time_text!r}; write it as 18:00"
-    return datetime.combine(day, clock).strftime(LOCAL_TIME_FORMAT), ""
-
-
-def row_to_event(
-    cells: list[str], mapping: Mapping[str, int], *, status: str
-) -> tuple[dict[str, str], dict[str, str]]:
-    """Return the event a row describes before validation, and problems found reading it."""
-
-    def cell(name: str) -> str:
-        position = mapping.get(name)
-        return cells[position].strip() if position is not None and position < len(cells) else ""
-
-    problems: dict[str, str] = {}
-    event = {name: cell(name) for name in mapping if name not in PART_FIELDS}
-    event["status"] = status
-    event["location_precision"] = ""
-
-    starts_day = cell("starts_at") or cell("start_date")
-    starts_at, problem = parse_moment(starts_day, cell("start_time"))
-    if problem:
-        problems["starts_at"] = f"Start: {problem}."
-    event["starts_at"] = starts_at
-    ends_day, ends_clock = cell("ends_at") or cell("end_date"), cell("end_time")
-    if ends_clock and not ends_day:
-        ends_day = starts_at[:10] or starts_day  # an end time alone ends on the start day
-    if ends_day:
-        ends_at, problem = parse_moment(ends_day, ends_clock)
-        if problem:
-            problems["ends_at"] = f"End: {problem}."
-        event["ends_at"] = ends_at
-
-    if raw := event.get("category", ""):
-        event["category"] = CATEGORY_LOOKUP.get(fold_header(raw), raw)
-        if event["category"] not in CATEGORIES:
-            problems["category"] = (
-                f"Category: {raw!r} is not one of ours; use one of "
-                f"{', '.join(CATEGORIES.values())}."
-            )
-    else:
-        event["category"] = "other"
-    if raw := event.get("format", ""):
-        event["format"] = FORMAT_LOOKUP.get(fold_header(raw), raw)
-    else:  # a row with a place is an event people go to
-        has_place = any(cell(name) for name in ("venue", "address", "city", "country"))
-        event["format"] = "in_person" if has_place else "online"
-    if raw := event.get("country", ""):
-        code = country_code(raw)
-        if code is None:
-            problems["country"] = (
-                f"Country: we do not know {raw!r}; write the country's name or its two-letter "
-                "code, such as FR."
-            )
-        else:
-            event["country"] = code
-    if (website := event.get("website", "")) and HOST_LIKE.match(website):
-        event["website"] = "https://" + website  # "www.example.org" means the web site
-    if event.get("language"):
-        event["language"] = event["language"].lower()
-    if event.get("latitude") and event.get("longitude"):
-        event["location_precision"] = "manual"
-        event["location_source"] = IMPORT_SOURCE
-    return event, problems
+    row: int
+    event: dict[str, str]
+    errors: dict[str, str]
 
 
 def fingerprint(event: Mapping[str, str]) -> str:
@@ -374,16 +151,22 @@ def store_fingerprints(frame: pd.DataFrame) -> dict[str, str]:
 def import_events(
     content: bytes,
     filename: str,
-    store: ScopedEvents,
+    store: ScopedEvents | EventStore,
     *,
     status: str = "pending",
     dry_run: bool = False,
     progress: Progress | None = None,
     who: str = "cli",
+    today: date | None = None,
 ) -> ImportReport:
-    """Import the events of a CSV or XLSX file into the store and report row by row."""
+    """Import the events of a CSV or XLSX file into the store and report row by row.
+
+    A bare store (scripts, tests) is used with the system's scope; coordinators' imports pass
+    their `access.events()`.
+    """
     if status not in IMPORT_STATUSES:
         raise ImportFileError(f"Imported events are pending or approved, not {status!r}.")
+    events = store if isinstance(store, ScopedEvents) else ScopedEvents(store, Scope.system(who))
     report = ImportReport(dry_run=dry_run)
     clock = time.perf_counter()
 
@@ -394,103 +177,114 @@ def import_events(
     report.seconds["read"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
-    seen = store_fingerprints(store.frame())
+    seen = store_fingerprints(events.frame())
     candidates: list[_Candidate] = []
+    refused: list[_Refused] = []
     rows_seen: dict[str, int] = {}
     for number, cells in _track(rows, progress, "Checking rows"):
         event, problems = row_to_event(cells, mapping, status=status)
-        checked, errors = validate_event(event)
-        errors = {**errors, **problems}  # our reading problems say more than the generic rule
-        if checked is not None:
-            errors.update(_zone_problems(checked))
-        if errors or checked is None:
-            report.rejected.append(RowNote(number, " ".join(dict.fromkeys(errors.values()))))
+        checked, errors = check_row(event, problems, events.scope, today=today)
+        if checked is None:
+            refused.append(_Refused(number, event, errors))
             continue
         key = fingerprint(checked)
+        title = checked["title"]
         if key in seen:
-            report.duplicates.append(
-                RowNote(number, f"Already on the map as event {seen[key]}; skipped.")
-            )
+            message = f"Already on the map as event {seen[key]}; skipped."
+            report.duplicates.append(RowNote(number, message, title, seen[key]))
         elif key in rows_seen:
-            report.duplicates.append(
-                RowNote(number, f"The same event as row {rows_seen[key]}; skipped.")
-            )
+            message = f"The same event as row {rows_seen[key]}; skipped."
+            report.duplicates.append(RowNote(number, message, title))
         else:
             rows_seen[key] = number
             candidates.append(_Candidate(number, checked))
     report.seconds["validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
-    candidates = _place(candidates, report, progress)
-    candidates = _check_ended(candidates, report)  # in each row's zone, known once placed
+    answers: dict[Query, GeocodeResult] = {}  # one question per distinct place, for all rows
+    candidates = _place(candidates, report, progress, answers)
+    _refuse(refused, report, answers)
+    for candidate in candidates:  # in each row's zone, known once placed
+        if warning := ended_warning(candidate.event):
+            report.warnings.append(RowNote(candidate.row, warning, candidate.event["title"]))
     report.rejected.sort(key=lambda note: note.row)
     report.seconds["geocode"] = time.perf_counter() - clock
     clock = time.perf_counter()
 
     if dry_run:
         report.added = [candidate.event for candidate in candidates]
+        report.added_rows = [
+            RowNote(candidate.row, WOULD_ADD_MESSAGE, candidate.event["title"])
+            for candidate in candidates
+        ]
     else:
         for start in range(0, len(candidates), BATCH_SIZE):
-            batch = candidates[start : start + BATCH_SIZE]
-            # Checked again under the store's lock: another import may have added the same rows.
-            added = store.add_many(
-                [candidate.event for candidate in batch],
-                audit=Audit(who, "import"),
-                unless_stored=fingerprint,
-            )
-            report.added.extend(added)
-            added_keys = {fingerprint(event) for event in added}
-            report.duplicates.extend(
-                RowNote(candidate.row, "Added by another import meanwhile; skipped.")
-                for candidate in batch
-                if fingerprint(candidate.event) not in added_keys
-            )
+            _write(candidates[start : start + BATCH_SIZE], events, report, who)
         report.duplicates.sort(key=lambda note: note.row)
     report.seconds["write"] = time.perf_counter() - clock
     report.warnings.sort(key=lambda note: note.row)
     return report
 
 
-def _zone_problems(event: dict[str, str]) -> dict[str, str]:
-    """Return an error when an online row names no country (its zone is checked once placed)."""
-    if event["format"] == "online" and not event["country"]:
-        return {"country": ONLINE_COUNTRY_MESSAGE}
-    return {}
+def _write(batch: list[_Candidate], events: ScopedEvents, report: ImportReport, who: str) -> None:
+    """Store a batch of rows and report each as added or as added meanwhile by another import."""
+    # Checked again under the store's lock: another import may have added the same rows.
+    added = events.add_many(
+        [candidate.event for candidate in batch],
+        audit=Audit(who, "import"),
+        unless_stored=fingerprint,
+    )
+    report.added.extend(added)
+    added_ids = {fingerprint(event): event["id"] for event in added}
+    for candidate in batch:
+        title = candidate.event["title"]
+        event_id = added_ids.get(fingerprint(candidate.event))
+        if event_id is None:
+            message = "Added by another import meanwhile; skipped."
+            report.duplicates.append(RowNote(candidate.row, message, title))
+        else:
+            report.added_rows.append(RowNote(candidate.row, ADDED_MESSAGE, title, event_id))
+
+
+def _lookup(query: Query, answers: dict[Query, GeocodeResult]) -> GeocodeResult:
+    """Return the geocoder's answer for a place, asking once per distinct place."""
+    if query not in answers:
+        address, city, region, country = query
+        answers[query] = locate(address=address, city=city, region=region, country=country)
+    return answers[query]
 
 
 def _place(
-    candidates: list[_Candidate], report: ImportReport, progress: Progress | None
+    candidates: list[_Candidate],
+    report: ImportReport,
+    progress: Progress | None,
+    answers: dict[Query, GeocodeResult],
 ) -> list[_Candidate]:
-    """Give rows with a place their coordinates and time zone, asking once per distinct place.
+    """Give rows with a place their coordinates and time zone.
 
     A placed row takes its place's zone; one without a place the zone given, else its country's
     only zone. A row left without a zone is rejected; the rows kept are returned.
     """
-    answers: dict[tuple[str, ...], Any] = {}
     kept: list[_Candidate] = []
     for candidate in _track(candidates, progress, "Placing events"):
-        event = candidate.event
+        event, title = candidate.event, candidate.event["title"]
         unplaced: RowNote | None = None
         place = ""
         if event["format"] != "online" and not event["latitude"]:
-            query = tuple(event[name] for name in ("address", "city", "region", "country"))
-            if query not in answers:
-                address, city, region, country = query
-                answers[query] = locate(address=address, city=city, region=region, country=country)
-            result = answers[query]
+            query = place_query(event)
+            result = _lookup(query, answers)
             best = result.best if result.status == "found" else None
+            place = ", ".join(part for part in query if part) or "no place given"
             if best is None:
-                place = ", ".join(part for part in query if part) or "no place given"
-                unplaced = RowNote(
-                    candidate.row,
-                    f"We could not place {place!r} on the map; the event is imported without "
-                    "a location, for a coordinator to place.",
-                )
+                unplaced = RowNote(candidate.row, UNPLACED_MESSAGE.format(place=place), title)
             else:
                 event["latitude"] = format_coordinate(best.latitude)
                 event["longitude"] = format_coordinate(best.longitude)
                 event["location_precision"] = best.precision
                 event["location_source"] = best.source
+                if best.precision == "country":
+                    message = COUNTRY_ONLY_MESSAGE.format(place=place)
+                    report.warnings.append(RowNote(candidate.row, message, title))
         given = event["timezone"]
         if event["latitude"]:
             point = timezone_at(float(event["latitude"]), float(event["longitude"]))
@@ -498,23 +292,18 @@ def _place(
                 point = unplaced_timezone(event)
             event["timezone"] = point
             if given and point and point != given:
-                report.warnings.append(
-                    RowNote(
-                        candidate.row,
-                        f"The time zone {given} was replaced by {point}, the time zone of the "
-                        "event's place.",
-                    )
-                )
+                message = ZONE_REPLACED_MESSAGE.format(given=given, point=point)
+                report.warnings.append(RowNote(candidate.row, message, title))
         else:
             event["timezone"] = unplaced_timezone(event)
         if errors := settled_timezone_errors(event, given):
             if "timezone" not in errors:  # a start or end the clocks jump over
-                report.rejected.append(RowNote(candidate.row, " ".join(errors.values())))
+                report.rejected.append(RowNote(candidate.row, " ".join(errors.values()), title))
                 continue
             message = errors["timezone"] if given else f"{errors['timezone']} {ZONE_COLUMN_HINT}"
             if unplaced is not None:
-                message = f"We could not place {place!r} on the map, so its time zone is not known. {message}"
-            report.rejected.append(RowNote(candidate.row, message))
+                message = f"{UNPLACED_ZONE_MESSAGE.format(place=place)} {message}"
+            report.rejected.append(RowNote(candidate.row, message, title))
             continue
         if unplaced is not None:
             report.warnings.append(unplaced)
@@ -522,26 +311,25 @@ def _place(
     return kept
 
 
-def _check_ended(candidates: list[_Candidate], report: ImportReport) -> list[_Candidate]:
-    """Warn about rows whose event has ended; reject those outside the recent editions' dates."""
-    kept: list[_Candidate] = []
-    for candidate in candidates:
-        day = ended_on(candidate.event)
-        if day is None:
-            kept.append(candidate)
-        elif in_recent_window(date.fromisoformat(candidate.event["starts_at"][:10])):
-            report.warnings.append(
-                RowNote(candidate.row, ENDED_IMPORTED_MESSAGE.format(day=long_date(day)))
-            )
-            kept.append(candidate)
-        else:
-            first, last = recent_window()
-            message = ENDED_OUTSIDE_MESSAGE.format(
-                day=long_date(day), first=long_date(first), last=long_date(last)
-            )
-            report.rejected.append(RowNote(candidate.row, message))
-    report.rejected.sort(key=lambda note: note.row)
-    return kept
+def _refuse(
+    refused: list[_Refused], report: ImportReport, answers: dict[Query, GeocodeResult]
+) -> None:
+    """Report refused rows with every reason, the geocoder's too when their place is unknown.
+
+    The place is looked up when the row names a town or an address in a country we know and no
+    coordinates: through the same answers as the good rows, so a place asked for twice costs one.
+    """
+    for row in refused:
+        reasons = list(dict.fromkeys(row.errors.values()))
+        event = row.event
+        named = event.get("city") or event.get("address")
+        if named and event.get("format") != "online" and not event.get("latitude"):
+            if not {"country", "city", "address"} & row.errors.keys() and event.get("country"):
+                result = _lookup(place_query(event), answers)
+                if result.status == "not_found" and result.message:
+                    reasons.append(result.message)
+        title = normalise_text(event.get("title", ""))
+        report.rejected.append(RowNote(row.row, " ".join(reasons), title))
 
 
 def _track(items: list[T], progress: Progress | None, description: str) -> Iterable[T]:

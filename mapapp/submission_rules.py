@@ -45,6 +45,7 @@ REQUIRED_FIELDS: dict[str, str] = {
 }
 LANGUAGE_MAX_LENGTH = 3
 CHOICE_MAX_LENGTH = 40
+CITY_MESSAGE = "City: say in which town or city the event takes place."
 ONLINE_COUNTRY_MESSAGE = (
     "Country: for an online event, choose the country your organisation is based in (a global "
     "organisation chooses the country where it is based)."
@@ -67,10 +68,6 @@ ENDED_KEPT_MESSAGE = (
 ENDED_IMPORTED_MESSAGE = (
     "This event ended on {day}: it is imported all the same, as past events of a recent edition "
     "may be."
-)
-ENDED_OUTSIDE_MESSAGE = (
-    "This event ended on {day}, outside the dates of the recent editions ({first} to {last}): "
-    "it is not imported."
 )
 
 
@@ -107,27 +104,45 @@ def check_submission(
         if len(value) > 2 * limit + 100:
             errors[name] = f"{FIELD_LABELS[name]}: keep it under {limit} characters."
             raw[name] = ""
-    event, schema_errors = validate_event(
-        {**raw, "status": "pending", "location_precision": "none"}
-    )
-    for name, message in schema_errors.items():
+    event, rule_errors = check_rules(raw, today=today)
+    for name, message in rule_errors.items():
         errors.setdefault(name, message)
-    candidate = event or {name: raw.get(name, "").strip() for name in SUBMITTED_FIELDS}
-    for name, message in REQUIRED_FIELDS.items():
-        if not candidate[name] and name not in errors:
-            errors[name] = message
-    if candidate.get("format") in {"in_person", "hybrid"} and not candidate["city"]:
-        errors.setdefault("city", "City: say in which town or city the event takes place.")
-    if candidate.get("format") == "online" and not candidate["country"]:
-        errors.setdefault("country", ONLINE_COUNTRY_MESSAGE)
-    if "starts_at" not in errors and "ends_at" not in errors:
-        _check_date_window(candidate, errors, today)
     if not consent:
         errors["consent"] = "Consent: tick the box to let us publish the event once approved."
     if errors:
         return None, errors
     assert event is not None
     return {**event, "status": "pending"}, {}
+
+
+def check_rules(
+    raw: Mapping[str, str],
+    *,
+    fixed: Mapping[str, str] | None = None,
+    today: date | None = None,
+) -> tuple[dict[str, str] | None, dict[str, str]]:
+    """Return the event and no errors, or None and a message per field, by the form's rules.
+
+    The one set of rules of a new event, whoever sends it (the form, the JSON API, the import):
+    the schema, the required fields, a town for events people go to, a country for online ones,
+    and the editions' date window. raw holds the submitted fields as text; fixed the fields the
+    system sets (status, a given location), pending and unplaced unless said.
+    """
+    data = {name: raw.get(name, "") for name in SUBMITTED_FIELDS}
+    event, errors = validate_event(
+        {**data, "status": "pending", "location_precision": "none", **(fixed or {})}
+    )
+    candidate = event or {name: str(data[name]).strip() for name in SUBMITTED_FIELDS}
+    for name, message in REQUIRED_FIELDS.items():
+        if not candidate[name] and name not in errors:
+            errors[name] = message
+    if candidate.get("format") in {"in_person", "hybrid"} and not candidate["city"]:
+        errors.setdefault("city", CITY_MESSAGE)
+    if candidate.get("format") == "online" and not candidate["country"]:
+        errors.setdefault("country", ONLINE_COUNTRY_MESSAGE)
+    if "starts_at" not in errors and "ends_at" not in errors:
+        _check_date_window(candidate, errors, today)
+    return (None, errors) if errors else (event, {})
 
 
 def check_online_zone(event: Mapping[str, str]) -> dict[str, str]:
@@ -195,18 +210,6 @@ def ended_warning(event: Mapping[str, str], now: datetime | None = None) -> str:
     """Return the warning a coordinator sees on saving an event that has already ended, or ""."""
     day = ended_on(event, now)
     return ENDED_KEPT_MESSAGE.format(day=long_date(day)) if day is not None else ""
-
-
-def in_recent_window(day: date, today: date | None = None) -> bool:
-    """Return whether a day falls within the date window of the previous, current or next edition."""
-    windows = [date_window(year) for year in editions_around(today)]
-    return any(first <= day <= last for first, last in windows)
-
-
-def recent_window(today: date | None = None) -> tuple[date, date]:
-    """Return the first and last accepted day of the recent editions together."""
-    editions = editions_around(today)
-    return date_window(editions[0])[0], date_window(editions[-1])[1]
 
 
 def long_date(day: date) -> str:

@@ -24,6 +24,7 @@ from mapapp.imports import (
 )
 from mapapp.storage import EventStore
 from tests.servers import serving
+from tests.test_imports import confirm_preview
 from tests.test_serve_writes import (
     HTTP_TIMEOUT,
     PASSWORD,
@@ -374,7 +375,11 @@ def _upload(client: FlaskClient, content: bytes, filename: str) -> tuple[int, st
     }
     response = client.post("/admin/import", data=form)
     response.request.input_stream.close()  # the test client spools a large body to a file
-    return response.status_code, response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    if response.status_code == 200:  # the preview: confirm it
+        response = confirm_preview(client, page)
+        page = response.get_data(as_text=True)
+    return response.status_code, page
 
 
 def test_an_upload_of_2000_rows_over_64_kb_is_imported(
@@ -512,12 +517,18 @@ def signed_in(base_url: str, name: str) -> requests.Session:
 
 
 def upload_through(http: requests.Session, base_url: str, content: bytes) -> requests.Response:
-    """Post a CSV to the import form with its CSRF token."""
+    """Post a CSV to the import form with its CSRF token, and confirm its preview."""
     form = find_form(http.get(base_url + "/admin/import", timeout=HTTP_TIMEOUT).text)
     assert form is not None
     files = {"file": ("partners.csv", content, "text/csv")}
     data = {**form.values(), "status": "pending"}
-    return http.post(base_url + "/admin/import", data=data, files=files, timeout=HTTP_TIMEOUT)
+    preview = http.post(base_url + "/admin/import", data=data, files=files, timeout=HTTP_TIMEOUT)
+    confirm = find_form(preview.text, "/admin/import/confirm")
+    if preview.status_code != 200 or confirm is None:
+        return preview
+    return http.post(
+        base_url + "/admin/import/confirm", data=confirm.values(), timeout=HTTP_TIMEOUT
+    )
 
 
 def test_an_import_through_the_server_keeps_every_concurrent_edit(

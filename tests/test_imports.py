@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable
 from datetime import datetime, time
 from pathlib import Path
 
@@ -12,9 +13,10 @@ import openpyxl
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.test import TestResponse
 
 from mapapp.cli import cli
-from mapapp.events import format_coordinate
+from mapapp.events import current_edition, format_coordinate
 from mapapp.imports import (
     ImportFileError,
     RowNote,
@@ -50,61 +52,65 @@ ROWS: list[list[object]] = [
      "Hôtel de Ville", "Lyon", "France", "Alliance Rare", "Contact@Example.org", "www.example.org",
      "Purple lights.", "call back"],
     # 3: good, online, no place: the organisation's country has a single zone
-    ["Living with a rare disease", "talk", "online", "2027-02-28", "12:00", "13:30",
-     "", "", "Kenya", "EURORDIS", "", "https://example.org/webinar", "A webinar.", ""],
+    ["Living with a rare disease", "talk", "online", "2027-02-28", "12:00", "13:30", "", "",
+     "Kenya", "EURORDIS", "info@example.org", "https://example.org/webinar", "A webinar.", ""],
     # 4: no title
-    ["", "sport", "in person", "2027-02-27", "10:00", "", "", "Madrid", "ES", "FEDER", "", "",
-     "", ""],
+    ["", "sport", "in person", "2027-02-27", "10:00", "", "", "Madrid", "ES", "FEDER",
+     "info@example.org", "", "", ""],
     # 5: a date that does not exist
     ["Walk for Rare", "sport", "in person", "31/02/2027", "10:00", "", "", "Madrid", "Spain",
-     "FEDER", "", "", "", ""],
+     "FEDER", "info@example.org", "", "", ""],
     # 6: a country we do not know
     ["Bake sale", "fundraiser", "in person", "2027-02-26", "09:00", "", "", "Cair Paravel",
-     "Narnia", "Aslan", "", "", "", ""],
+     "Narnia", "Aslan", "info@example.org", "", "", ""],
     # 7: the same event as row 2, written differently
     ["LIGHT UP  LYON", "illumination", "In person", "2027-02-28", "6pm", "", "", "lyon", "FR",
-     "alliance rare", "", "", "", ""],
+     "alliance rare", "info@example.org", "", "", ""],
     # 8: good, but a town the gazetteer does not know: imported unplaced, with a warning
     ["Tea party", "social", "in person", "2027-02-28", "15:00", "", "", "Zzyzxville", "FR",
-     "Friends", "", "", "", ""],
+     "Friends", "info@example.org", "", "", ""],
     # 9: a broken e-mail address
-    ["Quiz night", "social", "in person", "2027-02-27", "20:00", "", "", "Berlin", "DE",
-     "ACHSE", "not-an-email", "", "", ""],
+    ["Quiz night", "social", "in person", "2027-02-27", "20:00", "", "", "Berlin", "DE", "ACHSE",
+     "not-an-email", "", "", ""],
     # 10: a category we do not have
     ["Party", "Disco", "in person", "2027-02-27", "20:00", "", "", "Berlin", "Germany", "ACHSE",
-     "", "", "", ""],
+     "info@example.org", "", "", ""],
     # 11: ends before it starts
-    ["Concert", "arts", "in person", "2027-02-28", "20:00", "19:00", "", "Rome", "Italy",
-     "UNIAMO", "", "", "", ""],
+    ["Concert", "arts", "in person", "2027-02-28", "20:00", "19:00", "", "Rome", "Italy", "UNIAMO",
+     "info@example.org", "", "", ""],
     # 12: already in the store (see the `existing` fixture)
     ["Run for Rare", "sport", "in person", "2027-02-28", "09:00", "", "", "Madrid", "ES", "FEDER",
-     "", "", "", ""],
+     "info@example.org", "", "", ""],
 ]  # fmt: skip
 EXPECTED_REJECTED = [
     RowNote(4, "Title: give the event a name."),
     RowNote(
         5,
         "Start: we could not read the date '31/02/2027'; write it as 2027-02-28 or 28/02/2027.",
+        "Walk for Rare",
     ),
     RowNote(
         6,
         "Country: we do not know 'Narnia'; write the country's name or its two-letter code, "
         "such as FR.",
+        "Bake sale",
     ),
-    RowNote(9, "Contact e-mail: An email address must have an @-sign."),
+    RowNote(9, "Contact e-mail: An email address must have an @-sign.", "Quiz night"),
     RowNote(
         10,
         "Category: 'Disco' is not one of ours; use one of Light up for Rare, Awareness stand or "
         "stall, Talk or conference, Fundraiser, Sport or walk, Social gathering, Policy event, "
         "Arts or contest, Online campaign or social media, Other.",
+        "Party",
     ),
-    RowNote(11, "End: the event cannot end before it starts."),
+    RowNote(11, "End: the event cannot end before it starts.", "Concert"),
 ]
 EXPECTED_WARNINGS = [
     RowNote(
         8,
         "We could not place 'Zzyzxville, FR' on the map; the event is imported without a "
         "location, for a coordinator to place.",
+        "Tea party",
     ),
 ]
 
@@ -180,8 +186,13 @@ def test_import_adds_good_rows_and_reports_the_rest(
     assert report.rows == 11
     assert report.rejected == EXPECTED_REJECTED
     assert report.duplicates == [
-        RowNote(7, "The same event as row 2; skipped."),
-        RowNote(12, f"Already on the map as event {existing['id']}; skipped."),
+        RowNote(7, "The same event as row 2; skipped.", "LIGHT UP  LYON"),
+        RowNote(
+            12,
+            f"Already on the map as event {existing['id']}; skipped.",
+            "Run for Rare",
+            existing["id"],
+        ),
     ]
     assert report.warnings == EXPECTED_WARNINGS
     assert report.ignored_columns == ["Internal notes"]
@@ -296,8 +307,8 @@ def test_rows_are_written_in_batches_that_survive_a_bad_row(
     import mapapp.imports
 
     monkeypatch.setattr(mapapp.imports, "BATCH_SIZE", 2)
-    online = ["Webinar {n}", "talk", "online", "2027-02-28", "12:00", "", "", "", "FR", "E", "",
-              "", "", ""]  # fmt: skip
+    online = ["Webinar {n}", "talk", "online", "2027-02-28", "12:00", "", "", "", "FR", "E",
+              "e@example.org", "", "", ""]  # fmt: skip
     rows = [[str(cell).format(n=n) for cell in online] for n in range(5)]
     rows.insert(2, ["", "talk", "online", "2027-02-28", "12:00"])  # short and without a title
     calls: list[int] = []
@@ -311,7 +322,15 @@ def test_rows_are_written_in_batches_that_survive_a_bad_row(
     with app.app_context():
         report = import_events(csv_bytes(rows), "webinars.csv", store)
     assert calls == [2, 2, 1]
-    assert report.rejected == [RowNote(4, "Title: give the event a name.")]
+    assert report.rejected == [  # every reason the form would give
+        RowNote(
+            4,
+            "Title: give the event a name. Organiser: say who organises the event. Contact "
+            "e-mail: give an address where a coordinator can reach you. Country: for an online "
+            "event, choose the country your organisation is based in (a global organisation "
+            "chooses the country where it is based).",
+        )
+    ]
     assert sorted(store.frame()["title"]) == [f"Webinar {n}" for n in range(5)]
 
 
@@ -431,12 +450,15 @@ def test_cli_import_reports_rows_and_dry_run(
     assert dry.exit_code == 0, dry.output
     assert len(store) == 0
     assert "Rejected: row 4: Title: give the event a name." in dry.output
-    assert "Skipped: row 7: The same event as row 2; skipped." in dry.output
+    assert "Skipped: row 7 (LIGHT UP  LYON): The same event as row 2; skipped." in dry.output
+    assert "Added: row 2 (Light up Lyon): Would be added.\n" in dry.output
     assert "Read 11 rows: would add 4, skipped 1 already on the map, rejected 6" in dry.output
 
     result = runner.invoke(cli, ["import", str(path), "--status", "approved"])
     assert result.exit_code == 0, result.output
     assert "Read 11 rows: added 4, skipped 1 already on the map, rejected 6" in result.output
+    stored = {row["title"]: row["id"] for row in store.frame().to_dict("records")}
+    assert f"Added: row 2 (Light up Lyon): Added. Event {stored['Light up Lyon']}." in result.output
     assert sorted(store.frame()["status"]) == ["approved"] * 4
 
     again = runner.invoke(cli, ["import", str(path)])
@@ -466,7 +488,19 @@ def _csrf(client: FlaskClient) -> str:
     return match.group(1)
 
 
-def test_upload_form_imports_and_shows_the_report(
+TOKEN = re.compile(r'name="token" value="([^"]+)"')
+
+
+def confirm_preview(client: FlaskClient, page: str) -> TestResponse:
+    """Post the confirmation of the preview a page shows: "Import these N rows"."""
+    match = TOKEN.search(page)
+    assert match, page[:2000]
+    return client.post(
+        "/admin/import/confirm", data={"csrf_token": _csrf(client), "token": match.group(1)}
+    )
+
+
+def test_upload_form_previews_then_imports_and_shows_the_report(
     coordinator_client: FlaskClient, store: EventStore
 ) -> None:
     form = {
@@ -474,11 +508,14 @@ def test_upload_form_imports_and_shows_the_report(
         "status": "pending",
         "file": (io.BytesIO(xlsx_bytes(ROWS)), "partners.xlsx"),
     }
-    response = coordinator_client.post("/admin/import", data=form)
+    preview = coordinator_client.post("/admin/import", data=form)
+    assert preview.status_code == 200
+    assert len(store) == 0  # nothing before the confirmation
+    response = confirm_preview(coordinator_client, preview.get_data(as_text=True))
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Read 11 rows: added 4, skipped 1 already on the map, rejected 6, 1 warnings." in page
-    assert "<td>4</td><td>Title: give the event a name.</td>" in page
+    assert "<td>4</td><td>(no title)</td><td>Title: give the event a name.</td>" in page
     assert "Columns not imported: Internal notes." in page
     assert len(store) == 4
 
@@ -494,7 +531,10 @@ def test_upload_form_dry_run_adds_nothing(
     }
     response = coordinator_client.post("/admin/import", data=form)
     assert response.status_code == 200
-    assert "Dry run: nothing was added" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "Dry run: nothing was added" in page
+    assert "Read 11 rows: would add 4, skipped 1 already on the map, rejected 6" in page
+    assert "Import these 11 rows" in page  # the dry run's file can be imported from there
     assert len(store) == 0
 
 
@@ -530,7 +570,10 @@ def test_upload_form_refuses_a_post_without_its_csrf_token(
 
 
 def test_a_semicolon_csv_in_the_windows_code_page_is_read(app: Flask, store: EventStore) -> None:
-    text = "Titre / Title;Start;Format;Country\r\nFête à Orléans;28/02/2027 18:30;online;France\r\n"
+    text = (
+        "Titre / Title;Start;Format;Country;Organiser;E-mail\r\n"
+        "Fête à Orléans;28/02/2027 18:30;online;France;AMR;amr@example.org\r\n"
+    )
     content = text.replace("Titre / Title", "Title").encode("cp1252")
     with app.app_context():
         report = import_events(content, "liste.csv", store)
@@ -588,15 +631,143 @@ def test_ended_rows_are_imported_with_a_warning_within_the_recent_editions(
             2,
             f"This event ended on {past.day} {past:%B %Y}: it is imported all the same, as past "
             "events of a recent edition may be.",
+            "Past walk",
         )
     ]
     first = edition_date(current_edition() - 1) - timedelta(days=60)
     last = edition_date(current_edition() + 1) + timedelta(days=30)
+    # Outside every recent edition, the form's own date window refuses it.
     assert report.rejected == [
         RowNote(
             3,
-            f"This event ended on {long_ago.day} {long_ago:%B %Y}, outside the dates of the "
-            f"recent editions ({first.day} {first:%B %Y} to {last.day} {last:%B %Y}): it is not "
-            "imported.",
+            "Start: Rare Disease Day events take place around the last day of February; choose "
+            f"a date from {first:%d %B %Y} to {last:%d %B %Y} that is within 60 days before or 30 "
+            "days after an edition.",
+            "Old walk",
         )
     ]
+
+
+# The form's rules, the scope and the report (issue 12)
+
+RULES_HEADER = ["Title", "Type", "Format", "Start", "Town", "Country", "Organiser", "E-mail"]
+
+
+def rules_csv(rows: list[list[str]]) -> bytes:
+    """Return a CSV of rows under RULES_HEADER."""
+    return csv_bytes(rows, header=RULES_HEADER)  # type: ignore[arg-type]
+
+
+def test_a_refused_row_still_says_its_town_is_unknown(app: Flask, store: EventStore) -> None:
+    july = f"{current_edition()}-07-15 18:00"
+    rows = [
+        ["Walk in Zurich", "Walk", "in person", july, "Zurch", "Switzerland", "ProRaris",
+         "info@example.org"],
+        ["Walk in Lyon", "Walk", "in person", july, "Lyon", "FR", "Alliance", "info@example.org"],
+    ]  # fmt: skip
+    with app.app_context():
+        report = import_events(rules_csv(rows), "walks.csv", store)
+    assert [note.row for note in report.rejected] == [2, 3]
+    zurich, lyon = report.rejected
+    assert zurich.title == "Walk in Zurich"
+    assert zurich.message.startswith("Start: Rare Disease Day events take place around")
+    assert zurich.message.endswith("We could not find 'Zurch' in Switzerland. Did you mean Zürich?")
+    assert "could not find" not in lyon.message  # Lyon is known: only the date is wrong
+    assert len(store) == 0
+
+
+def test_refused_rows_are_geocoded_once_per_place_and_good_rows_once(
+    app: Flask, store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mapapp.imports
+
+    asked: list[tuple[str, ...]] = []
+    real_locate = mapapp.imports.locate
+
+    def counting_locate(**query: str):  # type: ignore[no-untyped-def]
+        asked.append(tuple(query.values()))
+        return real_locate(**query)
+
+    monkeypatch.setattr(mapapp.imports, "locate", counting_locate)
+    day = f"{current_edition()}-02-20 18:00"
+    rows = [
+        [f"Walk {n}", "Walk", "in person", day, "Lyon", "FR", "Alliance", "info@example.org"]
+        for n in range(3)
+    ] + [["Walk 9", "Walk", "in person", day, "Lyon", "FR", "", "info@example.org"]]
+    with app.app_context():
+        report = import_events(rules_csv(rows), "walks.csv", store)
+    assert len(report.added) == 3
+    assert [note.row for note in report.rejected] == [5]
+    assert asked == [("", "Lyon", "", "FR")]  # one question for four rows in Lyon
+
+
+def test_categories_in_other_languages_are_imported(app: Flask, store: EventStore) -> None:
+    day = f"{current_edition()}-02-20 18:00"
+    words = ["Walk", "Light up", "Caminata", "Spaziergang", "Conférence", "Vortrag", "Webinar"]
+    rows = [
+        [f"Event {n}", word, "in person", day, "Lyon", "FR", "Alliance", "info@example.org"]
+        for n, word in enumerate(words)
+    ]
+    with app.app_context():
+        report = import_events(rules_csv(rows), "words.csv", store)
+    assert report.rejected == []
+    assert [event["category"] for event in report.added] == [
+        "sport", "illumination", "sport", "sport", "talk", "talk", "talk"
+    ]  # fmt: skip
+
+
+def test_a_national_coordinator_imports_only_rows_of_their_countries(
+    app: Flask, store: EventStore
+) -> None:
+    from mapapp import access
+    from mapapp.access import NATIONAL, Scope
+
+    day = f"{current_edition()}-02-20 18:00"
+    rows = [
+        ["Marche à Lyon", "Marche", "in person", day, "Lyon", "France", "Alliance",
+         "info@example.org"],
+        ["Spaziergang in Berlin", "Spaziergang", "in person", day, "Berlin", "Germany", "ACHSE",
+         "info@example.org"],
+    ]  # fmt: skip
+    scope = Scope("nat", NATIONAL, frozenset({"FR"}))
+    with app.app_context():
+        report = import_events(rules_csv(rows), "two.csv", access.events(scope), who="nat")
+    assert [event["title"] for event in report.added] == ["Marche à Lyon"]
+    assert report.rejected == [RowNote(3, scope.refusal("DE"), "Spaziergang in Berlin")]
+    assert report.rejected[0].message == (
+        "Country: you coordinate events in France, not in Germany. Ask an administrator to take "
+        "care of this event."
+    )
+    assert list(store.frame()["country"]) == ["FR"]
+
+
+def test_the_report_page_links_added_rows_to_their_edit_page(
+    client_as: Callable[..., FlaskClient], store: EventStore
+) -> None:
+    client = client_as("national", {"FR"})
+    day = f"{current_edition()}-02-20 18:00"
+    rows = [
+        ["Marche à Lyon", "Marche", "in person", day, "Lyon", "France", "Alliance",
+         "info@example.org"],
+        ["Spaziergang in Berlin", "Spaziergang", "in person", day, "Berlin", "Germany", "ACHSE",
+         "info@example.org"],
+    ]  # fmt: skip
+    form = {
+        "csrf_token": _csrf(client),
+        "status": "pending",
+        "file": (io.BytesIO(rules_csv(rows)), "two.csv"),
+    }
+    preview = client.post("/admin/import", data=form)
+    assert preview.status_code == 200
+    response = confirm_preview(client, preview.get_data(as_text=True))
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    (event_id,) = list(store.frame()["id"])
+    assert (
+        f'<tr><td>2</td><td><a href="/admin/events/{event_id}/edit">Marche à Lyon</a></td></tr>'
+        in page
+    )
+    assert (
+        "<tr><td>3</td><td>Spaziergang in Berlin</td><td>Country: you coordinate events in "
+        "France, not in Germany." in page
+    )

@@ -582,7 +582,14 @@ class ClientMix:
                 return Outcome.CUT
             data = {**form.values(), "status": "pending"}
             files = {"file": (f"client-{self.number}.csv", content, "text/csv")}
-            response = self.client.request("POST", "/admin/import", data=data, files=files)
+            preview = self.client.request("POST", "/admin/import", data=data, files=files)
+            if preview is None:
+                return Outcome.CUT
+            confirm = find_form(preview.text, "/admin/import/confirm")
+            if preview.status_code != 200 or confirm is None:
+                self.client.anomalies.append(f"POST /admin/import: {preview.status_code}")
+                return Outcome.FAILED
+            response = self.client.request("POST", "/admin/import/confirm", data=confirm.values())
             if response is None:
                 return Outcome.CUT
             summary = IMPORT_SUMMARY.search(response.text)

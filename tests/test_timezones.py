@@ -17,6 +17,7 @@ from mapapp import timezones
 from mapapp.cli import cli
 from mapapp.imports import RowNote, import_events
 from mapapp.storage import EventStore
+from mapapp.submission_rules import ONLINE_COUNTRY_MESSAGE
 from tests.conftest import add_valid_event, change, make_submission
 from tests.test_submit import hidden, version_of
 
@@ -411,7 +412,9 @@ def api_event(**fields: Any) -> dict[str, Any]:
 
 # Import
 
-IMPORT_HEADER = ["Title", "Format", "Start", "Town", "Country", "Time zone", "Organiser"]
+IMPORT_HEADER = [
+    "Title", "Format", "Start", "Town", "Country", "Time zone", "Organiser", "E-mail"
+]  # fmt: skip
 IMPORT_ROWS = [
     # row 2..: title, format, start, town, country, zone
     ["Kenyan webinar", "online", "2027-02-28 15:00", "", "Kenya", ""],
@@ -444,33 +447,32 @@ def test_import_stores_each_row_zone_or_says_what_is_missing(app: Flask, store: 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(IMPORT_HEADER)
-    writer.writerows([[*row, "Partner"] for row in IMPORT_ROWS])
+    writer.writerows([[*row, "Partner", "partner@example.org"] for row in IMPORT_ROWS])
     with app.app_context():
         report = import_events(buffer.getvalue().encode(), "zones.csv", store)
     stored = {row["title"]: row["timezone"] for row in store.frame().to_dict("records")}
     assert stored == IMPORTED_ZONES
     assert report.rejected == [
-        RowNote(7, f"{US_SEVERAL} Add it in a Time zone column."),
+        RowNote(7, f"{US_SEVERAL} Add it in a Time zone column.", "US webinar without zone"),
         RowNote(
             9,
             "Time zone: Asia/Tokyo is not a time zone of Australia; choose one of its zones, "
             "such as " + ", ".join(timezones.examples("AU")[:-1]) + " or "
             f"{timezones.examples('AU')[-1]}.",
+            "Australian webinar",
         ),
         RowNote(
             10,
             "We could not place 'Zzyzxville, ES' on the map, so its time zone is not known. "
             f"{ES_SEVERAL} Add it in a Time zone column.",
+            "Spanish village walk",
         ),
-        RowNote(
-            13,
-            "Country: an online event needs the country its organisation is based in; give it "
-            "in the Country column.",
-        ),
+        RowNote(13, ONLINE_COUNTRY_MESSAGE, "Global webinar"),  # the form's own rule
         RowNote(
             14,
             "Start: 02:30 on 14 March 2027 does not exist in America/New_York, where the clocks "
             "go forward that night; give another time.",
+            "Night webinar",
         ),
     ]
     assert report.warnings == [
@@ -478,6 +480,7 @@ def test_import_stores_each_row_zone_or_says_what_is_missing(app: Flask, store: 
             8,
             "The time zone America/Sao_Paulo was replaced by America/Manaus, the time zone of "
             "the event's place.",
+            "Manaus walk",
         )
     ]
 

@@ -169,8 +169,9 @@ class _FormParser(HTMLParser):
             self._form = None
         elif tag == "select" and self._select is not None and self._form is not None:
             name, options = self._select
-            chosen = [value for value, selected in options if selected] or [options[0][0]]
-            self._form.fields.append((name, chosen[0]))
+            if options:  # a menu with no options (a filter with nothing to choose) sends nothing
+                chosen = [value for value, selected in options if selected] or [options[0][0]]
+                self._form.fields.append((name, chosen[0]))
             self._select = None
         elif tag == "textarea" and self._textarea is not None and self._form is not None:
             name, parts = self._textarea
@@ -656,19 +657,13 @@ class ClientMix:
             event.status = "rejected"
 
     def place(self, event: Owned) -> None:
-        """Place an event with the edit page's place form, at a point no other change uses."""
+        """Place an event with the place action, at a point no other change uses."""
         self.counter += 1
         latitude = f"{40 + self.number + self.counter / 1000:.6f}"
         longitude = f"{-5 + self.number + self.counter / 1000:.6f}"
-        path = f"/admin/events/{event.event_id}/place"
 
         def attempt() -> Outcome:
-            page = self.client.page(admin_path(event.event_id))
-            form = find_form(page or "", action=path)
-            if form is None:
-                return Outcome.CUT
-            data = {**form.values(), "latitude": latitude, "longitude": longitude}
-            return self.client.posted(path, data=data)
+            return self._action(event, "place", latitude=latitude, longitude=longitude)
 
         changes = [
             (event.event_id, "latitude", latitude),

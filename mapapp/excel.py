@@ -96,7 +96,10 @@ def xlsx_sheet(frame: pd.DataFrame) -> tuple[list[SheetColumn], Iterator[list[Ce
         label = FIELD_LABELS.get(name, name) + SHEET_LABEL_SUFFIXES.get(name, "")
         values.append(frame[name].tolist())
         convert.append(_converter(name, kind))
-        columns.append(SheetColumn(label, kind, _width(frame[name], label, kind)))
+        shown = frame[name]
+        if name in SHEET_LABELS:  # the width of what the cells show: labels, not codes
+            shown = pd.Series([SHEET_LABELS[name](code) for code in shown.unique()], dtype=str)
+        columns.append(SheetColumn(label, kind, _width(shown, label, kind)))
         if name in SHEET_CODE_COLUMNS:
             code_label = FIELD_LABELS[name] + " code"
             values.append(values[-1])

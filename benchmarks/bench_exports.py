@@ -444,8 +444,10 @@ def main() -> int:
     before = None
     if options.before:
         before, after = before_and_after_xlsx(options.before.resolve(), events, options.repeat)
-        print(f"# XLSX of {len(events):,} events, fresh processes taking turns (CPU s, median of ")
-        print(f"{options.repeat}; peak: the rise of RSS during a first render, after the frame)")
+        print(
+            f"# XLSX of {len(events):,} events, fresh processes taking turns (CPU s, median of "
+            f"{options.repeat}; peak: the rise of RSS during a first render, after the frame)"
+        )
         print("| code | CPU s | size (MB) | peak (MB) |")
         print("|---|---:|---:|---:|")
         for what, (seconds, size, peak) in ((options.before, before), ("this tree", after)):

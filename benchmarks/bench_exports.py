@@ -13,6 +13,11 @@ process (`time.process_time`), so other work on the machine does not inflate the
 Warm: what a visitor gets once an export is kept: the app's answer through its test client from
 the disk cache, and the cost of the public version the caches are keyed on.
 
+`--before CHECKOUT` adds a row to the cold table: the XLSX rendered by the code of a checkout (e.g.
+a `git worktree` of main) on the same events, in a fresh process of its own, in the same run.
+`--only xlsx` (a comma-separated list of rows' formats) leaves the other rows and the warm answers
+out, for a quick before/after of one format.
+
 `--flood CHECKOUT` measures through `mapapp serve` instead: the cache flood (80 GETs of
 /api/events.geojson with distinct filters, each worker's RSS before and after) and the export
 flood (8 concurrent /events.xlsx?year=all, then /healthz), with the code of a checkout (e.g. a
@@ -20,6 +25,7 @@ flood (8 concurrent /events.xlsx?year=all, then /healthz), with the code of a ch
 
     .venv/bin/python benchmarks/bench_exports.py                      # 50,000 events
     .venv/bin/python benchmarks/bench_exports.py --events 200 --repeat 1
+    .venv/bin/python benchmarks/bench_exports.py --before /tmp/base --only xlsx
     .venv/bin/python benchmarks/bench_exports.py --flood /tmp/base --workers 2
 """
 
@@ -77,6 +83,32 @@ HEALTH_TIMEOUT_SECONDS = 60
 STARTUP_SECONDS = 300
 # Below this many events the peak memory column is left out: each measure is a fresh process.
 PEAK_MIN_EVENTS = 1000
+
+# Run with a checkout's code (--before, and this tree's for comparison): times the XLSX render of the
+# events file in argv[1], median of argv[2] runs, after a first render the peak RSS rise is taken of.
+BEFORE_SCRIPT = """
+import gc, statistics, sys, time
+from pathlib import Path
+import pandas as pd
+from mapapp.exports import render_export
+frame = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
+def status_mb(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+gc.collect()
+Path("/proc/self/clear_refs").write_text("5")
+start = status_mb("VmRSS")
+body = render_export("xlsx", frame, base_url="")[0]
+peak = status_mb("VmHWM") - start
+samples = []
+for _ in range(int(sys.argv[2])):
+    started = time.process_time()
+    body = render_export("xlsx", frame, base_url="")[0]
+    samples.append(time.process_time() - started)
+print(statistics.median(samples), len(body), peak)
+"""
 
 Measure = tuple[float, int, float]  # CPU seconds, bytes, peak MB
 Row = tuple[str, Measure | None, str, Measure | None]  # None: as the row above
@@ -242,28 +274,92 @@ def print_table(title: str, count: int, rows: list[Row]) -> None:
     print()
 
 
-def cold_renders(frame: pd.DataFrame, repeat: int) -> list[Row]:
-    """Return the cold render rows: each format against its baseline."""
+def cold_renders(
+    frame: pd.DataFrame,
+    repeat: int,
+    only: frozenset[str] = frozenset(),
+    before: Measure | None = None,
+    checkout: Path | None = None,
+) -> list[Row]:
+    """Return the cold render rows: each format against its baseline (only: these formats)."""
     count = len(frame)
-    scale = count / min(count, ICS_BASELINE_EVENTS)
-    ics_base = timed(lambda: RENDERERS["icalendar"](frame.head(ICS_BASELINE_EVENTS)), 1)
+    rows: list[Row] = []
 
     def run(name: str, times: int = repeat) -> Measure:
         return (*timed(lambda: RENDERERS[name](frame), times), peak_mb(name, count))
 
-    ics_first = run("ics", 1)  # the first in this process: every VTIMEZONE is built
-    return [
-        ("xlsx (xlsxwriter, typed sheet)", run("xlsx"),
-         "today: openpyxl write-only, text cells", run("xlsx-today")),
-        ("", None, "openpyxl write-only, same typed sheet", run("xlsx-openpyxl", 1)),
-        ("ics, first after a start", ics_first,
-         f"icalendar objects (scaled from {min(count, ICS_BASELINE_EVENTS):,})",
-         (ics_base[0] * scale, int(ics_base[1] * scale), 0.0)),
-        ("ics, second", (*timed(lambda: RENDERERS["ics"](frame), repeat), ics_first[2]), "", None),
-        ("csv", run("csv"), "DataFrame.to_csv", run("pandas-csv")),
-        ("json", run("json"), "DataFrame.to_json(orient=records)", run("pandas-json")),
-        ("geojson", run("geojson"), "", None),
-    ]  # fmt: skip
+    if not only or "xlsx" in only:
+        rows.append(
+            (
+                "xlsx (xlsxwriter, typed sheet)",
+                run("xlsx"),
+                "issue 10: openpyxl write-only, text cells",
+                run("xlsx-today"),
+            )
+        )
+        if before is not None:
+            rows.append(("", None, f"the typed sheet of {checkout}", before))
+        rows.append(("", None, "openpyxl write-only, same typed sheet", run("xlsx-openpyxl", 1)))
+    if not only or "ics" in only:
+        scale = count / min(count, ICS_BASELINE_EVENTS)
+        ics_base = timed(lambda: RENDERERS["icalendar"](frame.head(ICS_BASELINE_EVENTS)), 1)
+        ics_first = run("ics", 1)  # the first in this process: every VTIMEZONE is built
+        rows += [
+            (
+                "ics, first after a start",
+                ics_first,
+                f"icalendar objects (scaled from {min(count, ICS_BASELINE_EVENTS):,})",
+                (ics_base[0] * scale, int(ics_base[1] * scale), 0.0),
+            ),
+            (
+                "ics, second",
+                (*timed(lambda: RENDERERS["ics"](frame), repeat), ics_first[2]),
+                "",
+                None,
+            ),
+        ]
+    for fmt, baseline, base in (
+        ("csv", "DataFrame.to_csv", "pandas-csv"),
+        ("json", "DataFrame.to_json(orient=records)", "pandas-json"),
+        ("geojson", "", ""),
+    ):
+        if not only or fmt in only:
+            rows.append((fmt, run(fmt), baseline, run(base) if base else None))
+    return rows  # fmt: skip
+
+
+def before_and_after_xlsx(
+    checkout: Path, events: list[dict[str, str]], repeat: int
+) -> tuple[Measure, Measure]:
+    """Return the XLSX render of a checkout's code and of this tree's, in fresh processes.
+
+    The two alternate, one render each time, so that both meet the same load; medians of repeat.
+    """
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    samples: dict[Path, list[Measure]] = {checkout: [], PROJECT_ROOT: []}
+    with tempfile.TemporaryDirectory(prefix="before-", dir=OUT_DIR) as name:
+        events_file = write_events(Path(name) / "data", events)
+        for _ in range(repeat):
+            for tree in samples:
+                result = subprocess.run(
+                    [sys.executable, "-c", BEFORE_SCRIPT, str(events_file), "1"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    cwd=tree,
+                    env={**os.environ, "PYTHONPATH": str(tree)},
+                )
+                seconds, size, peak = result.stdout.split()
+                samples[tree].append((float(seconds), int(size), float(peak)))
+
+    def median(measures: list[Measure]) -> Measure:
+        return (
+            statistics.median(measure[0] for measure in measures),
+            measures[-1][1],
+            statistics.median(measure[2] for measure in measures),
+        )
+
+    return median(samples[checkout]), median(samples[PROJECT_ROOT])
 
 
 def warm_answers(events: list[dict[str, str]], repeat: int) -> list[tuple[str, float, float]]:
@@ -327,6 +423,12 @@ def main() -> int:
         "--flood", type=Path, metavar="CHECKOUT", help="Measure floods through mapapp serve."
     )
     parser.add_argument("--workers", type=int, default=2, help="Workers of mapapp serve.")
+    parser.add_argument(
+        "--before", type=Path, metavar="CHECKOUT", help="Also time the XLSX of a checkout's code."
+    )
+    parser.add_argument(
+        "--only", default="", help="Rows of these formats only (csv,xlsx,...), no warm answers."
+    )
     parser.add_argument("--peak", choices=sorted(RENDERERS), help=argparse.SUPPRESS)
     options = parser.parse_args()
     events = generate_events(options.events)
@@ -338,13 +440,29 @@ def main() -> int:
     print(f"Python {platform.python_version()} on {platform.machine()}, load {load()}\n")
     if options.flood:
         return flood(options.flood.resolve(), events, options.workers)
+    only = frozenset(name for name in options.only.split(",") if name)
+    before = None
+    if options.before:
+        before, after = before_and_after_xlsx(options.before.resolve(), events, options.repeat)
+        print(
+            f"# XLSX of {len(events):,} events, fresh processes taking turns (CPU s, median of "
+            f"{options.repeat}; peak: the rise of RSS during a first render, after the frame)"
+        )
+        print("| code | CPU s | size (MB) | peak (MB) |")
+        print("|---|---:|---:|---:|")
+        for what, (seconds, size, peak) in ((options.before, before), ("this tree", after)):
+            print(f"| {what} | {seconds:.2f} | {size / 1e6:.1f} | {peak:.0f} |")
+        print(f"\nload {load()}\n")
     frame = pd.DataFrame([{name: event.get(name, "") for name in FIELDS} for event in events])
     print_table(
         f"# Cold export of {len(frame):,} events (public fields, CPU s, median of "
         f"{options.repeat})",
         len(frame),
-        cold_renders(frame, options.repeat),
+        cold_renders(frame, options.repeat, only, before, options.before),
     )
+    if only:
+        print(f"load {load()}")
+        return 0
     print(f"# Answers through the app at {len(frame):,} events (wall s)")
     print("| what | first (s) | kept (s) |")
     print("|---|---:|---:|")

@@ -1,9 +1,12 @@
 """The Excel export: a labelled, typed sheet (xlsxwriter), for people who sort and filter it.
 
 Codes become their labels (category, format, status, precision, country, with the codes kept in
-columns of their own), times are date cells and coordinates numbers; the header is frozen, the
-columns have widths and an autofilter. Text is written as string cells, which Excel shows as they
-are and never evaluates, so a title starting with = needs no leading quote.
+columns of their own), times are date cells (start and end in the event's local time, and again
+in UTC) and coordinates numbers; the header is frozen, the columns have widths and an autofilter.
+Text is written as (inline) string cells, which Excel and LibreOffice show as they are and never
+evaluate, so a title starting with = needs no leading quote and the sheet holds no formula
+(tests/test_exports_libreoffice.py reads it back in LibreOffice). A stored value a cell kind cannot
+hold (a hand-edited "n/a" latitude) is written as the text it is.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import xlsxwriter
@@ -24,6 +28,8 @@ from mapapp.events import (
     LOCATION_PRECISIONS,
     STATUSES,
     country_name,
+    is_known_timezone,
+    zone,
 )
 from mapapp.events import FORMATS as EVENT_FORMATS
 
@@ -33,6 +39,9 @@ PLAIN_DECIMAL = re.compile(r"^-?\d{1,3}(\.\d+)?$")
 # Cell kinds by field (others are text), labels instead of codes (with the codes
 # in a column of their own where people filter or join on them), and the UTC times marked so.
 SHEET_NAME = "Events"
+# The sheet's layout (columns and cell kinds), bumped when it changes: see exports.ExportFormat.
+# 2: issue 12, with Start (UTC) and End (UTC).
+SHEET_LAYOUT = "2"
 SHEET_KINDS = {
     "starts_at": "datetime",
     "ends_at": "datetime",
@@ -50,7 +59,12 @@ SHEET_LABELS: dict[str, Callable[[str], str]] = {
     "country": country_name,
 }
 SHEET_CODE_COLUMNS = frozenset({"category", "format", "country"})
-SHEET_LABEL_SUFFIXES = {"created_at": " (UTC)", "updated_at": " (UTC)"}
+UTC_SUFFIX = " (UTC)"
+SHEET_LABEL_SUFFIXES = {"created_at": UTC_SUFFIX, "updated_at": UTC_SUFFIX}
+# Start and end are stored as local wall times with the event's zone; after the zone's column
+# come the same moments in UTC, so that events of several zones sort and compare in one column.
+UTC_COLUMNS_AFTER = "timezone"
+UTC_COLUMNS = ("starts_at", "ends_at")
 DATETIME_NUMBER_FORMAT = "yyyy-mm-dd hh:mm"
 COORDINATE_NUMBER_FORMAT = "0.000000"
 DATETIME_WIDTH = 16
@@ -74,26 +88,61 @@ def xlsx_sheet(frame: pd.DataFrame) -> tuple[list[SheetColumn], Iterator[list[Ce
     kept in columns of their own), times become datetimes, coordinates numbers.
     """
     columns: list[SheetColumn] = []
-    converters: list[tuple[str, Callable[[str], CellValue]]] = []
-    for name in frame.columns:
-        kind = SHEET_KINDS.get(str(name), "text")
-        label = FIELD_LABELS.get(str(name), str(name)) + SHEET_LABEL_SUFFIXES.get(str(name), "")
-        converters.append((str(name), _converter(str(name), kind)))
-        columns.append(SheetColumn(label, kind, _width(frame[name], label, kind)))
-        if name in SHEET_CODE_COLUMNS:
-            code_label = FIELD_LABELS[str(name)] + " code"
-            converters.append((str(name), _as_text))
-            columns.append(SheetColumn(code_label, "text", _width(frame[name], code_label, "text")))
     # The stored strings column by column (a pandas column's tolist() is much cheaper than its
     # values one by one), each row's cells converted as it is written.
-    values = [frame[name].tolist() for name, _ in converters]
-    convert = [convert for _, convert in converters]
+    values: list[list[Any]] = []
+    convert: list[Callable[[Any], CellValue]] = []
+    for name in (str(name) for name in frame.columns):
+        kind = SHEET_KINDS.get(name, "text")
+        label = FIELD_LABELS.get(name, name) + SHEET_LABEL_SUFFIXES.get(name, "")
+        values.append(frame[name].tolist())
+        convert.append(_converter(name, kind))
+        shown = frame[name]
+        if name in SHEET_LABELS:  # the width of what the cells show: labels, not codes
+            shown = pd.Series([SHEET_LABELS[name](code) for code in shown.unique()], dtype=str)
+        columns.append(SheetColumn(label, kind, _width(shown, label, kind)))
+        if name in SHEET_CODE_COLUMNS:
+            code_label = FIELD_LABELS[name] + " code"
+            values.append(values[-1])
+            convert.append(_as_text)
+            columns.append(SheetColumn(code_label, "text", _width(frame[name], code_label, "text")))
+        if name == UTC_COLUMNS_AFTER:
+            for local in (local for local in UTC_COLUMNS if local in frame.columns):
+                utc_label = FIELD_LABELS[local] + UTC_SUFFIX
+                values.append(utc_times(frame[local].tolist(), frame[name].tolist()))
+                convert.append(_as_is)
+                columns.append(
+                    SheetColumn(utc_label, "datetime", _width(frame[local], utc_label, "datetime"))
+                )
 
     def rows() -> Iterator[list[CellValue]]:
         for row in zip(*values, strict=True):
             yield [to_cell(value) for to_cell, value in zip(convert, row, strict=True)]
 
     return columns, rows()
+
+
+def utc_times(local_times: list[str], zones: list[str]) -> list[datetime | None]:
+    """Return stored local wall times as naive UTC datetimes (None: no time, or no known zone)."""
+    moments: list[datetime | None] = []
+    # Each zone once: ZoneInfo keeps only a few zones it is not handed back, and reading one
+    # from disk again for each event cost a third of the workbook's time at 20,000 events.
+    known: dict[str, ZoneInfo | None] = {}
+    for value, name in zip(local_times, zones, strict=True):
+        try:
+            local = datetime.fromisoformat(value)
+        except ValueError:
+            moments.append(None)
+            continue
+        if local.tzinfo is None:
+            if name not in known:
+                known[name] = zone(name) if not name or is_known_timezone(name) else None
+            if (tz := known[name]) is None:
+                moments.append(None)
+                continue
+            local = local.replace(tzinfo=tz)  # fold 0: the first of a repeated hour
+        moments.append(local.astimezone(UTC).replace(tzinfo=None))
+    return moments
 
 
 def render_xlsx(frame: pd.DataFrame, base_url: str = "") -> bytes:
@@ -116,31 +165,32 @@ def render_xlsx(frame: pd.DataFrame, base_url: str = "") -> bytes:
     for position, column in enumerate(columns):
         sheet.set_column(position, position, column.width)
         sheet.write_string(0, position, column.label, header)
-    writers = [_xlsx_writer(sheet, column.kind, formats) for column in columns]
+    # Each cell is written by its value's type, not its column's: a stored value a number or date
+    # column cannot hold ("n/a" as a latitude, by hand) is converted to text and written as such.
+    writers = _xlsx_writers(sheet, formats)
     count = 0
     for count, row in enumerate(rows, start=1):
         for position, value in enumerate(row):
             if value is not None:
-                writers[position](count, position, value)
+                writers[type(value)](count, position, value)
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(count, 1), max(len(columns) - 1, 0))
     workbook.close()
     return buffer.getvalue()
 
 
-def _xlsx_writer(
-    sheet: Any, kind: str, formats: dict[str, Any]
-) -> Callable[[int, int, Any], object]:
-    """Return the xlsxwriter call that writes one kind of cell."""
-    if kind == "datetime":
-        return lambda row, column, value: sheet.write_datetime(
+def _xlsx_writers(
+    sheet: Any, formats: dict[str, Any]
+) -> dict[type, Callable[[int, int, Any], object]]:
+    """Return the xlsxwriter call that writes a cell value, by the value's type."""
+    return {
+        str: sheet.write_string,
+        bool: sheet.write_boolean,
+        float: lambda row, column, value: sheet.write_number(row, column, value, formats["number"]),
+        datetime: lambda row, column, value: sheet.write_datetime(
             row, column, value, formats["datetime"]
-        )
-    if kind == "number":
-        return lambda row, column, value: sheet.write_number(row, column, value, formats["number"])
-    if kind == "boolean":
-        return sheet.write_boolean  # type: ignore[no-any-return]
-    return sheet.write_string  # type: ignore[no-any-return]
+        ),
+    }
 
 
 def _converter(name: str, kind: str) -> Callable[[str], CellValue]:
@@ -157,6 +207,11 @@ def _converter(name: str, kind: str) -> Callable[[str], CellValue]:
     return _as_text
 
 
+def _as_is(value: CellValue) -> CellValue:
+    """Return a value already converted to its cell value."""
+    return value
+
+
 def _as_text(value: str) -> str | None:
     """Return a stored text as a cell value, without characters XML cannot hold."""
     # XML readers turn a CR into LF anyway; xlsxwriter would write it as _x000D_.
@@ -170,6 +225,8 @@ def _as_datetime(value: str) -> CellValue:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return _as_text(value)
+    if moment.tzinfo is not None:  # the store writes Z; any other offset is read as what it says
+        moment = moment.astimezone(UTC)
     return moment.replace(tzinfo=None)
 
 

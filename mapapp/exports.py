@@ -1,7 +1,17 @@
 """One table of export formats -> renderer functions: CSV, Excel, JSON, GeoJSON, iCalendar.
 
-Spreadsheet formats (CSV, XLSX) neutralise formula injection: a cell that starts with =, +, -, @,
-tab, CR or LF gets a leading single quote (OWASP), and XLSX cells are always written as text.
+Spreadsheet formats neutralise formula injection, each in its own way. The XLSX (mapapp/excel.py)
+has cell types: text is written as string cells, which spreadsheets show as they are and never
+run, so `=1+1` stays the text `=1+1` with nothing added. CSV has no cell types: every reader
+guesses each cell's type from its text, and Excel, or LibreOffice as it opens a CSV by default,
+runs a cell that starts with = (and +, -, @, or a tab, CR or LF before one) as a formula or DDE
+command. So in CSV such a cell gets a leading single quote (OWASP's advice), the one marker that
+all of them read as "this is text"; it stays visible, which is the price of a format without
+types. Plain decimal coordinates keep their minus sign: a number, not a formula.
+
+The CSV keeps the store's field names as its header (`starts_at`, `country`, with codes as
+values): it is what partners re-import and what scripts read back by field name. The XLSX is for
+people: labelled headers, labels for codes, real dates and numbers.
 JSON and GeoJSON keep the raw text: their readers never evaluate it.
 """
 
@@ -21,7 +31,7 @@ from flask import has_request_context, request
 from icalendar import Timezone, vText
 
 from mapapp.events import CATEGORIES, FIELDS, PUBLIC_FIELDS, country_name, zone
-from mapapp.excel import PLAIN_DECIMAL, render_xlsx
+from mapapp.excel import PLAIN_DECIMAL, SHEET_LAYOUT, render_xlsx
 from mapapp.filters import EventFilter, apply_filter
 
 FILENAME_STEM = "rare-disease-day-events"
@@ -62,6 +72,11 @@ class ExportFormat(NamedTuple):
     media_type: str
     render: Renderer
     uses_base_url: bool = False  # whether the body holds absolute links (then cached per address)
+    # Which layout of the file the renderer writes, part of the kept copies' version: bump it when
+    # a renderer's output changes, so that copies kept on disk by the previous code are renewed
+    # after a deploy (served once more while the new one renders) instead of kept until an
+    # approved event changes.
+    layout: str = "1"
 
 
 def export_columns(frame: pd.DataFrame, *, private: bool = False) -> list[str]:
@@ -272,6 +287,7 @@ FORMATS: dict[str, ExportFormat] = {
         ".xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         render_xlsx,
+        layout=SHEET_LAYOUT,
     ),
     "json": ExportFormat(".json", "application/json", render_json),
     "geojson": ExportFormat(".geojson", "application/geo+json", render_geojson),

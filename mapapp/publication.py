@@ -5,7 +5,8 @@ approved events' public fields only, so it is keyed on `public_version` rather t
 version: a pending submission, a rejection of a pending event or a coordinator's note change the
 store but leave every public body, and its ETag, as it was.
 
-A public export is rendered once per public version and filter, across all workers: the file is
+A public export is rendered once per public version, format layout and filter, across all workers
+(a new layout of a format, after a deploy, renews its copies as a change would): the file is
 kept in a `BlobStore` (storage), one render at a time under its file lock. After a change the
 previous copy is served while one worker renders the new one in the background
 (stale-while-revalidate); only the first render of an export ever is made while a visitor waits.
@@ -50,6 +51,11 @@ def public_version(frame: pd.DataFrame) -> str:
             digest.update(FIELD_SEPARATOR.join(approved[name].tolist()).encode())
             digest.update(ROW_SEPARATOR.encode())
     return f"{len(approved):x}-{digest.hexdigest()}"
+
+
+def export_version(frame: pd.DataFrame, fmt: str) -> str:
+    """Return the version of a public export: the public content's and its format's layout."""
+    return f"{public_version(frame)}-{FORMATS[fmt].layout}"
 
 
 def entity_tag(*parts: str) -> str:
@@ -101,7 +107,7 @@ def published_export(
     when another request is rendering the export for the first time.
     """
     family = export_family(fmt, event_filter, base_url)
-    version = public_version(store.frame())
+    version = export_version(store.frame(), fmt)
     found = blobs.open(family, version)
     if found is not None:
         return _published(fmt, family, version, found, "kept")
@@ -134,9 +140,9 @@ def _published(fmt: str, family: str, version: str, file: BinaryIO, status: str)
 def _render(
     store: EventStore, fmt: str, event_filter: EventFilter, base_url: str
 ) -> tuple[str, bytes]:
-    """Return the public version of the store's frame and the export rendered from it."""
+    """Return the export version of the store's frame and the export rendered from it."""
     frame = store.frame()
-    version = public_version(frame)
+    version = export_version(frame, fmt)
     body, _, _ = export_events(fmt, frame, event_filter, base_url=base_url)
     log.info("rendered the %s export %s for public version %s", fmt, event_filter, version)
     return version, body
@@ -172,7 +178,7 @@ def _render_in_background(
             with _render_slot, blobs.flight(family, wait=False) as mine:
                 if not mine:
                     return  # another worker renders it
-                if blobs.exists(family, public_version(store.frame())):
+                if blobs.exists(family, export_version(store.frame(), fmt)):
                     return
                 version, body = _render(store, fmt, event_filter, base_url)
                 blobs.put(family, version, body).close()

@@ -115,7 +115,7 @@ def test_public_xlsx_is_a_labelled_typed_sheet(
     sheet, header, rows = read_sheet(response.data)
     assert header == [
         "Id", "Status", "Title", "Category", "Category code", "Format", "Format code", "Start",
-        "End", "Time zone", "Venue", "Address", "City", "Region", "Country", "Country code",
+        "End", "Time zone", "Start (UTC)", "End (UTC)", "Venue", "Address", "City", "Region", "Country", "Country code",
         "Latitude", "Longitude", "Location precision", "Location source", "Organiser",
         "Website", "Description", "Language", "Sample flag", "Created (UTC)", "Updated (UTC)",
     ]  # fmt: skip
@@ -128,6 +128,8 @@ def test_public_xlsx_is_a_labelled_typed_sheet(
     assert madrid["Location precision"] == "City"
     assert madrid["Start"] == datetime(2027, 2, 27, 10, 0)
     assert madrid["End"] is None
+    assert madrid["Time zone"] == "Europe/Madrid"
+    assert (madrid["Start (UTC)"], madrid["End (UTC)"]) == (datetime(2027, 2, 27, 9, 0), None)
     assert (madrid["Latitude"], madrid["Longitude"]) == (40.416775, -3.70379)
     assert madrid["Description"] == "Meet at the fountain.\nBring a friend — «todos»."
     stored = approved(events)[0]
@@ -139,7 +141,7 @@ def test_public_xlsx_is_a_labelled_typed_sheet(
     start = sheet.cell(row=2, column=header.index("Start") + 1)
     assert start.is_date and start.number_format == "yyyy-mm-dd hh:mm"
     assert sheet.cell(row=2, column=header.index("Latitude") + 1).data_type == "n"
-    assert sheet.auto_filter.ref == f"A1:AA{len(rows) + 1}"
+    assert sheet.auto_filter.ref == f"A1:AC{len(rows) + 1}"
     assert sheet.freeze_panes == "A2"
     widths = {letter: sheet.column_dimensions[letter].width for letter in ("A", "C", "H")}
     assert widths["C"] > widths["A"] > 0 and widths["H"] >= len("2027-02-27 10:00")

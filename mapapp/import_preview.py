@@ -24,10 +24,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mapapp.events import CATEGORIES, FIELD_LABELS, FORMATS, country_name
+from mapapp.events import CATEGORIES, FIELD_LABELS, FIELDS, FORMATS, country_name
 from mapapp.import_columns import PART_FIELDS, PART_LABELS, map_columns
 from mapapp.import_files import read_table
 from mapapp.import_rules import row_to_event
+from mapapp.submission_rules import SUBMITTED_FIELDS
 
 STAGING_DIR = "imports"
 TOKEN_BYTES = 32
@@ -35,26 +36,10 @@ TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 MAX_AGE_SECONDS = 3600
 FILE_MODE = 0o600
 PREVIEW_ROWS = 5
-# The fields a preview row shows, in this order, when the file has them.
-SHOWN_FIELDS = (
-    "title",
-    "category",
-    "format",
-    "starts_at",
-    "ends_at",
-    "timezone",
-    "venue",
-    "address",
-    "city",
-    "region",
-    "country",
-    "latitude",
-    "longitude",
-    "organiser",
-    "website",
-    "contact_email",
-    "description",
-    "language",
+# The fields a preview row shows, in the events' order, when the file has them: what an
+# organiser fills in, and the coordinates a partner's file may carry.
+SHOWN_FIELDS: tuple[str, ...] = tuple(
+    name for name in FIELDS if name in {*SUBMITTED_FIELDS, "latitude", "longitude"}
 )
 NOT_FOUND_MESSAGE = (
     "We cannot find this preview: it was imported already, or the link was changed. Upload the "

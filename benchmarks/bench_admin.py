@@ -12,6 +12,7 @@ through Flask's test client by a signed-in coordinator; `/healthz` is the floor 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import statistics
@@ -22,6 +23,8 @@ from collections import Counter
 from collections.abc import Callable
 
 import pandas as pd
+from flask import Flask
+from flask.testing import FlaskClient
 
 from mapapp import coordinators, create_app, stats
 
@@ -77,6 +80,19 @@ def timed(function: Callable[[], object], runs: int) -> float:
     return statistics.median(times)
 
 
+def signed_in(app: Flask, name: str) -> FlaskClient:
+    """Return a test client signed in through the real form."""
+    client = app.test_client()
+    page = client.get("/admin/sign-in").get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert match
+    client.post(
+        "/admin/sign-in",
+        data={"csrf_token": match.group(1), "name": name, "password": PASSWORD},
+    )
+    return client
+
+
 def bench(size: int, runs: int) -> list[tuple[str, float, str]]:
     """Return (what, milliseconds, note) rows for one store size."""
     with tempfile.TemporaryDirectory() as directory:
@@ -94,20 +110,14 @@ def bench(size: int, runs: int) -> list[tuple[str, float, str]]:
         records: list[dict[str, str]] = frame.to_dict("records")  # type: ignore[assignment]
         assert baseline_summary(records)["by_country"] == stats.public_summary(frame)["by_country"]
 
-        client = app.test_client()
         with app.app_context():
             coordinators.add_coordinator("bench", PASSWORD)
-        page = client.get("/admin/sign-in").get_data(as_text=True)
-        match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-        assert match
-        client.post(
-            "/admin/sign-in",
-            data={"csrf_token": match.group(1), "name": "bench", "password": PASSWORD},
-        )
+            coordinators.add_coordinator("bench-fr", PASSWORD, role="national", countries={"FR"})
+        client, national = signed_in(app, "bench"), signed_in(app, "bench-fr")
 
-        def get(url: str) -> Callable[[], object]:
+        def get(url: str, as_client: FlaskClient = client) -> Callable[[], object]:
             def fetch() -> object:
-                response = client.get(url)
+                response = as_client.get(url)
                 assert response.status_code == 200, (url, response.status_code)
                 return response
 
@@ -146,7 +156,11 @@ def bench(size: int, runs: int) -> list[tuple[str, float, str]]:
                 timed(get("/admin/?country=FR,DE&sort=country"), runs),
                 "filter, sort",
             ),
-            ("page: /admin/stats", timed(get("/admin/stats"), runs), ""),
+            (
+                "page: /admin/ as national (FR)",
+                timed(get("/admin/", national), runs),
+                "scoped queue",
+            ),
             ("page: /admin/audit", timed(get("/admin/audit"), runs), "empty log"),
         ]
 
@@ -158,7 +172,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     options = parser.parse_args()
     print(
-        f"Python {sys.version.split()[0]}, pandas {pd.__version__}, median of {options.runs} runs"
+        f"Python {sys.version.split()[0]}, pandas {pd.__version__}, median of {options.runs} runs, "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
     for size in (int(value) for value in options.sizes.split(",")):
         rows = bench(size, options.runs)

@@ -20,24 +20,26 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from mapapp import access
 from mapapp.config import development_secret_key
 from mapapp.storage import RowNotFoundError, StoreDamagedError, StoreUnavailableError
-from mapapp.web import (
+
+# These modules' routes join the admin blueprint when they are imported: the queue and its
+# actions, the dashboard, the audit log, the partners' API keys.
+from mapapp.web import (  # noqa: F401
     accounts,
     address,
     admin,
     api,
     api_submit,
     assets,
-    audit_views,  # noqa: F401 (adds the audit log's routes to the admin blueprint)
+    audit_views,
     auth,
+    dashboard,
     headers,
-    key_views,  # noqa: F401 (adds the API keys' routes to the admin blueprint)
+    key_views,
     limits,
+    moderate,
     public,
     submit,
 )
-
-# The dashboard's routes join the admin blueprint when the module is imported.
-from mapapp.web import dashboard as dashboard
 from mapapp.web import erase as erase_views
 from mapapp.web import exports as export_views
 from mapapp.web import imports as import_views

@@ -226,6 +226,7 @@ ROUTES: dict[str, str] = {
     "accounts.invite": "admins",
     "accounts.account": "admins",
     "accounts.reinvite": "admins",
+    "accounts.withdraw": "admins",
     "accounts.own_settings": "own",
     "accounts.accept": "public",
     "accounts.reset_request": "public",

@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from datetime import time as clock_time
 
-from mapapp import placing
-from mapapp.access import Scope
-from mapapp.events import CATEGORIES, FORMATS, LOCAL_TIME_FORMAT, country_name, normalise_text
+from mapapp.access import Scope, point_refusal
+from mapapp.events import CATEGORIES, FORMATS, LOCAL_TIME_FORMAT, normalise_text
 from mapapp.geocoding import country_code as country_code_of_name
 from mapapp.import_columns import PART_FIELDS, category_code, format_code
 from mapapp.submission_rules import (
@@ -54,11 +53,6 @@ COUNTRY_MESSAGE = (
     "FR."
 )
 # Read from the row, never taken from it: the place a geocoder or a coordinator gives.
-POINT_OUTSIDE_MESSAGE = (
-    "Location: the latitude and longitude are outside {country}, the row's country, and you "
-    "coordinate events in {scope} only. Check them, or leave them out so that the town is "
-    "looked up."
-)
 PLACE_FIELDS = ("latitude", "longitude", "location_precision", "location_source")
 
 
@@ -201,28 +195,11 @@ def check_row(
     country = (checked or event).get("country", "")
     if "country" not in errors and (refusal := scope.refusal(country)):
         errors["country"] = refusal
-    if checked is not None and not errors and (problem := _point_problem(checked, scope)):
+    if checked is not None and not errors and (problem := point_refusal(scope, checked)):
         errors["latitude"] = problem
     if errors:
         return None, errors
     return checked, {}
-
-
-def _point_problem(event: Mapping[str, str], scope: Scope) -> str:
-    """Return why a national coordinator's row may not keep its typed point, or "".
-
-    The scope reads the country column, so a pin clearly in another country would put the event
-    on that country's map where its coordinators never see it. Administrators cover every
-    country: their rows keep the point, as their placing on the map does.
-    """
-    if scope.everywhere or not (event.get("latitude") and event.get("longitude")):
-        return ""
-    point = (float(event["latitude"]), float(event["longitude"]))
-    if not placing.check_point(*point, event["country"]).outside:
-        return ""
-    return POINT_OUTSIDE_MESSAGE.format(
-        country=country_name(event["country"]), scope=scope.describe()
-    )
 
 
 def ended_warning(event: Mapping[str, str]) -> str:

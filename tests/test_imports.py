@@ -765,9 +765,9 @@ def test_a_national_coordinators_row_pinned_in_another_country_is_refused(
     assert report.rejected == [
         RowNote(
             3,
-            "Location: the latitude and longitude are outside France, the row's country, and "
-            "you coordinate events in France only. Check them, or leave them out so that the "
-            "town is looked up.",
+            "Location: this point is outside France, the event's country, and you coordinate "
+            "events in France. Place the event in France, or ask an administrator to take care "
+            "of it.",
             "Marche à Berlin",
         )
     ]

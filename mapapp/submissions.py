@@ -412,8 +412,8 @@ def submit_via_api(
     if partner is not None and latitude.strip() and longitude.strip():
         # The key's countries bind the pin as well as the country field: a trusted key's event
         # is published at once, and another country's coordinators never see it.
-        point = (float(latitude), float(longitude))
-        if placing.check_point(*point, event["country"]).outside:
+        check = placing.check_point(float(latitude), float(longitude), event["country"])
+        if check.outside and partner.refusal(check.country):  # in a country the key has: fine
             where = country_name(event["country"])
             return Outcome(errors={"latitude": KEY_POINT_MESSAGE.format(country=where)})
     if latitude.strip() and longitude.strip():

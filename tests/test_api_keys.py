@@ -288,6 +288,16 @@ def test_a_keys_event_pinned_outside_its_country_gets_422_and_nothing_is_written
     assert inside.status_code == 201, inside.get_json()
 
 
+def test_a_keys_event_pinned_in_another_of_its_countries_is_taken(
+    app: Flask, client: FlaskClient, store: EventStore
+) -> None:
+    secret = make_key(app, countries="FR BE")
+    place = {"format": "in_person", "venue": "Grand-Place", "city": "Lille"}
+    response = post(client, secret, **place, latitude=50.8467, longitude=4.3525)  # Brussels
+    assert response.status_code == 201, response.get_json()
+    assert len(store) == 1
+
+
 @pytest.mark.parametrize(
     "secret",
     [

@@ -4,7 +4,8 @@ A coordinator's Scope (their role and countries) is set for the request when the
 loaded. Every coordinators' read and change of events goes through `events()`, a ScopedEvents
 view of the store that answers as if the events outside the scope did not exist (a national
 coordinator posting to another country's event gets 404), refuses a change that would move an
-event out of the scope (per row, with a message), hides contact e-mails from viewers, and refuses
+event out of the scope (per row, with a message: its country, or its pin put clearly in a
+country the coordinator does not have), hides contact e-mails from viewers, and refuses
 every change by a viewer. Routes never filter by country themselves; hiding a link is not a
 permission.
 
@@ -21,6 +22,7 @@ from typing import Any
 import pandas as pd
 from flask import g, has_request_context
 
+from mapapp import placing
 from mapapp.events import PRIVATE_FIELDS, country_name
 from mapapp.storage import (
     Audit,
@@ -43,6 +45,10 @@ READ_ONLY_MESSAGE = "Your account can read the events but not change them."
 ADMINS_ONLY_MESSAGE = "Only an administrator can do this."
 AUDIT_MESSAGE = "Your account cannot read the audit log."
 PRIVATE_MESSAGE = "Your account cannot download contact details."
+POINT_MESSAGE = (
+    "Location: this point is outside {country}, the event's country, and you coordinate events "
+    "in {scope}. Place the event in {country}, or ask an administrator to take care of it."
+)
 G_KEY = "mapapp_scope"
 
 
@@ -255,6 +261,7 @@ class ScopedEvents:
         events = list(events)
         for event in events:
             self.check_country(str(event.get("country") or ""))
+            self.check_point(event)
         return self.store.add_many(events, audit=audit, unless_stored=unless_stored)
 
     def add(self, event: Mapping[str, str], *, audit: Audit) -> dict[str, str]:
@@ -267,13 +274,20 @@ class ScopedEvents:
         self.require(event_id)
         return self.store.erase(event_id, who=who)
 
+    def check_point(self, event: Mapping[str, str]) -> None:
+        """Raise OutOfScope if the event's point is in a country outside the scope (see below)."""
+        if message := point_refusal(self.scope, event):
+            raise OutOfScope("latitude", message)
+
     def _check_changes(self, changes: Mapping[str, Mapping[str, str]]) -> None:
         """Refuse changes by a viewer, of events out of scope, or moving events out of it."""
         self.scope.require(self.scope.can_change, READ_ONLY_MESSAGE)
         for event_id, values in changes.items():
-            self.require(event_id)
+            current = self.require(event_id)
             if "country" in values:
                 self.check_country(values["country"])
+            if values.keys() & {"latitude", "longitude", "country"}:
+                self.check_point({**current, **values})
 
     def _covered(self, frame: pd.DataFrame) -> pd.Series:
         """Return which rows of an events frame are in the scope."""
@@ -286,6 +300,30 @@ class ScopedEvents:
         if name in {"audit", "table", "tables", "replace_all", "append", "change_rows", "delete"}:
             raise AttributeError(f"ScopedEvents has no {name!r}: use the store directly.")
         return getattr(self.store, name)
+
+
+def point_refusal(scope: Scope, event: Mapping[str, str]) -> str:
+    """Return why a coordinator may not put an event at its point, or "" when they may.
+
+    The scope reads the country field, so a pin clearly outside the event's country, in a
+    country the coordinator does not have, would show the event on that country's map where
+    its coordinators never see it. Administrators place events anywhere.
+    """
+    if scope.everywhere:
+        return ""
+    try:
+        latitude, longitude = (
+            float(event.get("latitude") or ""),
+            float(event.get("longitude") or ""),
+        )
+    except ValueError:
+        return ""  # no point, or not one: validation says what is wrong
+    country = str(event.get("country") or "")
+    check = placing.check_point(latitude, longitude, country)
+    if not check.outside or scope.covers_country(check.country):
+        return ""
+    where = country_name(country) or country
+    return POINT_MESSAGE.format(country=where, scope=scope.describe())
 
 
 @per_frame

@@ -23,6 +23,7 @@ ACTIONS: dict[str, str] = {
     "add": "Account added",
     "invite": "Invited by e-mail",
     "reinvite": "Invitation sent again",
+    "withdraw": "Invitation withdrawn",
     "accept": "Invitation accepted, password set",
     "change": "Account changed",
     "password": "Password changed",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from datetime import time as clock_time
 
-from mapapp.access import Scope
+from mapapp.access import Scope, point_refusal
 from mapapp.events import CATEGORIES, FORMATS, LOCAL_TIME_FORMAT, normalise_text
 from mapapp.geocoding import country_code as country_code_of_name
 from mapapp.import_columns import PART_FIELDS, category_code, format_code
@@ -195,6 +195,8 @@ def check_row(
     country = (checked or event).get("country", "")
     if "country" not in errors and (refusal := scope.refusal(country)):
         errors["country"] = refusal
+    if checked is not None and not errors and (problem := point_refusal(scope, checked)):
+        errors["latitude"] = problem
     if errors:
         return None, errors
     return checked, {}

@@ -29,6 +29,9 @@ INVALID_LINK = (
     "when it was copied. Ask an administrator to invite you again, or ask for a new password "
     "link on the sign-in page."
 )
+NO_INVITATION = (
+    "There is no invitation of {name} waiting to be accepted, so there is nothing to withdraw."
+)
 # Long enough that nobody guesses it; never shown, never sent.
 UNKNOWN_PASSWORD_BYTES = 32
 
@@ -54,7 +57,7 @@ def overview(who: access.Scope) -> list[Listed]:
         Listed(
             account,
             last.get(account.name, ""),
-            not account.active and account_tokens.pending(account.name, INVITE),
+            is_invited(account),
         )
         for account in accounts
     ]
@@ -98,6 +101,26 @@ def reinvite(name: str, *, who: access.Scope, link: Link) -> coordinators.Coordi
     _send_invitation(coordinator, who.who, link)
     account_log.record(who.who, coordinator.name, "reinvite")
     return coordinator
+
+
+def withdraw(name: str, *, who: access.Scope) -> coordinators.Coordinator:
+    """End an inactive account's invitation links, so nobody can accept them any more.
+
+    Unticking "Active" cannot do this: an invited account is inactive already, so saving it so
+    changes nothing, and its link would still activate it.
+    """
+    who.require(who.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
+    coordinator = coordinators.get_account(name, who)
+    if coordinator.active or not account_tokens.end_all(coordinator.name, INVITE):
+        raise CoordinatorError(NO_INVITATION.format(name=coordinator.name))
+    account_log.record(who.who, coordinator.name, "withdraw")
+    log.info("Invitation of %s withdrawn by %s", coordinator.name, who.who)
+    return coordinator
+
+
+def is_invited(account: coordinators.Coordinator) -> bool:
+    """Return whether an account is inactive with a live invitation waiting to be accepted."""
+    return not account.active and account_tokens.pending(account.name, INVITE)
 
 
 def invited(token: str) -> coordinators.Coordinator | None:

@@ -21,6 +21,7 @@ from mapapp.duplicates import public_warning
 from mapapp.edit_links import edit_token_hash as edit_token_hash
 from mapapp.edit_links import event_for_token as event_for_token
 from mapapp.edit_links import make_edit_token as make_edit_token
+from mapapp.events import country_name
 from mapapp.placing import API_SOURCE as API_SOURCE
 from mapapp.placing import MANUAL_SOURCE as MANUAL_SOURCE
 from mapapp.placing import Candidate as Candidate
@@ -45,6 +46,10 @@ NONCE_BYTES = 12
 ALREADY_SUBMITTED_MESSAGE = (
     "This event was already submitted: we have it, and a coordinator will review it. Nothing "
     "was stored again."
+)
+KEY_POINT_MESSAGE = (
+    "Location: the latitude and longitude are outside {country}, the event's country. Check "
+    "them, or leave them out and give the address so that we find the place."
 )
 ORGANISER = "organiser"  # who the audit log names for changes made through an edit link
 PENDING, APPROVED = "pending", "approved"
@@ -404,6 +409,13 @@ def submit_via_api(
     if errors:
         return Outcome(errors=errors)
     assert event is not None
+    if partner is not None and latitude.strip() and longitude.strip():
+        # The key's countries bind the pin as well as the country field: a trusted key's event
+        # is published at once, and another country's coordinators never see it.
+        check = placing.check_point(float(latitude), float(longitude), event["country"])
+        if check.outside and partner.refusal(check.country):  # in a country the key has: fine
+            where = country_name(event["country"])
+            return Outcome(errors={"latitude": KEY_POINT_MESSAGE.format(country=where)})
     if latitude.strip() and longitude.strip():
         placed = place_event(
             event, [], latitude=latitude.strip(), longitude=longitude.strip(), source=API_SOURCE

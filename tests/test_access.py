@@ -146,6 +146,51 @@ def test_adding_events_out_of_the_scope_is_refused_and_writes_nothing(
         assert len(store) == before
 
 
+BERLIN = {"latitude": "52.520008", "longitude": "13.404954"}
+POINT_REFUSED = (
+    "Location: this point is outside France, the event's country, and you coordinate events in "
+    "France. Place the event in France, or ask an administrator to take care of it."
+)
+
+
+def test_a_national_coordinator_cannot_pin_their_event_in_another_country(
+    app: Flask,
+    store: EventStore,
+    client_as: Callable[..., FlaskClient],
+    two_countries: tuple[dict[str, str], dict[str, str]],
+) -> None:
+    # The scope reads the country field: a French event pinned in Berlin would be on Germany's
+    # map, where no German coordinator sees it. The place action, the edit form and the scope
+    # itself refuse it; a pin elsewhere in France is fine, and an administrator places anywhere.
+    french, _ = two_countries
+    client = client_as(NATIONAL, {"FR"})
+    placed = client.post(
+        f"/admin/events/{french['id']}/place",
+        data={"csrf_token": csrf_token(client), "version": french["version"], **BERLIN},
+        headers={"Accept": "application/json"},
+    )
+    assert placed.status_code == 422
+    assert placed.get_json()["message"] == POINT_REFUSED
+    with app.app_context():
+        assert store.get(french["id"]) == french
+        with pytest.raises(OutOfScope, match="outside France") as refused:
+            scoped(app, FRANCE).update(
+                french["id"], BERLIN, expected=french["version"], audit=Audit("n", "place")
+            )
+        assert refused.value.field == "latitude"
+        with pytest.raises(OutOfScope, match="outside France"):
+            scoped(app, FRANCE).add(make_event(**BERLIN), audit=Audit("n", "import"))
+        lyon = {"latitude": "45.764043", "longitude": "4.835659"}
+        moved = scoped(app, FRANCE).update(
+            french["id"], lyon, expected=french["version"], audit=Audit("n", "place")
+        )
+        assert moved["latitude"] == "45.764043"
+        anywhere = scoped(app, Scope("a", ADMIN)).update(
+            french["id"], BERLIN, expected=moved["version"], audit=Audit("a", "place")
+        )
+        assert anywhere["latitude"] == BERLIN["latitude"]
+
+
 def test_a_viewer_reads_without_contacts_and_changes_nothing(
     app: Flask, store: EventStore, two_countries: tuple[dict[str, str], dict[str, str]]
 ) -> None:
@@ -226,6 +271,7 @@ ROUTES: dict[str, str] = {
     "accounts.invite": "admins",
     "accounts.account": "admins",
     "accounts.reinvite": "admins",
+    "accounts.withdraw": "admins",
     "accounts.own_settings": "own",
     "accounts.accept": "public",
     "accounts.reset_request": "public",

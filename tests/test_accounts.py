@@ -199,6 +199,38 @@ def test_inviting_again_sends_a_new_link_and_ends_the_old_one(
     assert set_password(person, second).status_code == 303
 
 
+def test_an_administrator_withdraws_an_invitation_and_its_link_stops_working(
+    app: Flask, client_as: Callable[..., FlaskClient], data_dir: Path
+) -> None:
+    # Unticking "Active" cannot stop an invitation: the invited account is inactive already.
+    admin = client_as("admin")
+    invite(admin)
+    link = link_in(
+        sent_text(app, data_dir, messages(app, "invitation")[0]["id"]), "/admin/invitation"
+    )
+    page = admin.get("/admin/accounts/nadia").get_data(as_text=True)
+    assert "Withdraw the invitation" in page
+    response = post_form(admin, "/admin/accounts/nadia", {}, "/admin/accounts/nadia/withdraw")
+    assert response.status_code == 303
+    page = admin.get("/admin/accounts/nadia").get_data(as_text=True)
+    assert "Withdrew the invitation of nadia: its link no longer works." in page
+    assert "Invitation withdrawn" in page and "Withdraw the invitation" not in page
+    person = app.test_client()
+    assert person.get(link).status_code == 404
+    assert (
+        person.post(link, data={"new": NEW_PASSWORD, "repeated": NEW_PASSWORD}).status_code == 404
+    )
+    with app.app_context():
+        nadia = coordinators.get_coordinator("nadia")
+        assert nadia is not None and not nadia.active
+    again = post_form(admin, "/admin/accounts/nadia", {}, "/admin/accounts/nadia/withdraw")
+    assert again.status_code == 422
+    assert "There is no invitation of nadia waiting to be accepted" in again.get_data(as_text=True)
+    national = client_as("national", {"FR"})
+    refused = post_form(national, "/admin/account/settings", {}, "/admin/accounts/nadia/withdraw")
+    assert refused.status_code == 403
+
+
 def test_an_invitation_expires_after_seven_days(
     app: Flask, client_as: Callable[..., FlaskClient], data_dir: Path, monkeypatch: Any
 ) -> None:

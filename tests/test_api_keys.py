@@ -266,6 +266,38 @@ def test_an_event_outside_the_keys_countries_gets_422_and_nothing_is_written(
     assert len(store.audit.frame()) == 0
 
 
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "reviewed"])
+def test_a_keys_event_pinned_outside_its_country_gets_422_and_nothing_is_written(
+    app: Flask, client: FlaskClient, store: EventStore, trusted: bool
+) -> None:
+    # A French key's event with France in its country field but its pin in Berlin: a trusted
+    # key's would be published at once on Germany's map, where no German coordinator sees it.
+    secret = make_key(app, countries="FR", trusted=trusted)
+    place = {"format": "in_person", "venue": "Hôtel de Ville", "city": "Paris"}
+    response = post(client, secret, **place, latitude=52.52, longitude=13.405)
+    assert response.status_code == 422
+    assert response.get_json() == {
+        "errors": {
+            "latitude": "Location: the latitude and longitude are outside France, the event's "
+            "country. Check them, or leave them out and give the address so that we find the "
+            "place."
+        }
+    }
+    assert len(store) == 0
+    inside = post(client, secret, **place, latitude=48.8566, longitude=2.3522)
+    assert inside.status_code == 201, inside.get_json()
+
+
+def test_a_keys_event_pinned_in_another_of_its_countries_is_taken(
+    app: Flask, client: FlaskClient, store: EventStore
+) -> None:
+    secret = make_key(app, countries="FR BE")
+    place = {"format": "in_person", "venue": "Grand-Place", "city": "Lille"}
+    response = post(client, secret, **place, latitude=50.8467, longitude=4.3525)  # Brussels
+    assert response.status_code == 201, response.get_json()
+    assert len(store) == 1
+
+
 @pytest.mark.parametrize(
     "secret",
     [

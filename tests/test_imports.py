@@ -741,6 +741,39 @@ def test_a_national_coordinator_imports_only_rows_of_their_countries(
     assert list(store.frame()["country"]) == ["FR"]
 
 
+def test_a_national_coordinators_row_pinned_in_another_country_is_refused(
+    app: Flask, store: EventStore
+) -> None:
+    # France in the country column, a pin in Berlin: imported approved, it would be on
+    # Germany's map at once, where no German coordinator sees it (their scope reads the column).
+    from mapapp import access
+    from mapapp.access import NATIONAL, Scope
+
+    day = f"{current_edition()}-02-20 18:00"
+    header = [*RULES_HEADER, "Latitude", "Longitude"]
+    rows = [
+        ["Marche à Lyon", "Marche", "in person", day, "Lyon", "France", "Alliance",
+         "info@example.org", "45.7640", "4.8357"],
+        ["Marche à Berlin", "Marche", "in person", day, "Lyon", "France", "Alliance",
+         "info@example.org", "52.5200", "13.4050"],
+    ]  # fmt: skip
+    scope = Scope("nat", NATIONAL, frozenset({"FR"}))
+    with app.app_context():
+        content = csv_bytes(rows, header=header)  # type: ignore[arg-type]
+        report = import_events(content, "pins.csv", access.events(scope), status="approved")
+    assert [event["title"] for event in report.added] == ["Marche à Lyon"]
+    assert report.rejected == [
+        RowNote(
+            3,
+            "Location: this point is outside France, the event's country, and you coordinate "
+            "events in France. Place the event in France, or ask an administrator to take care "
+            "of it.",
+            "Marche à Berlin",
+        )
+    ]
+    assert list(store.frame()["title"]) == ["Marche à Lyon"]
+
+
 def test_the_report_page_links_added_rows_to_their_edit_page(
     client_as: Callable[..., FlaskClient], store: EventStore
 ) -> None:

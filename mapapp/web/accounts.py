@@ -50,6 +50,7 @@ PASSWORDS_DIFFER = "Password again: the two passwords differ. Type the same one 
 PASSWORD_REQUIRED = "Password: choose a password."
 INVITED = "Invited {name}: the invitation is on its way to {email}. The link works for 7 days."
 REINVITED = "Sent {name} a new invitation; the link sent before no longer works."
+WITHDRAWN = "Withdrew the invitation of {name}: its link no longer works."
 SAVED = "Saved the account of {name}."
 OWN_SAVED = "Saved your settings."
 PASSWORD_SET = "Your password is set. Sign in with your name or e-mail address."
@@ -211,6 +212,21 @@ def reinvite(name: str) -> ResponseReturnValue:
     except CoordinatorError as exc:
         return _account_page(current, _form_of(current), {"form": str(exc)}, 422)
     flash(REINVITED.format(name=current.name), "success")
+    return redirect(url_for("accounts.account", name=current.name), code=303)
+
+
+@blueprint.post("/accounts/<name>/withdraw")
+def withdraw(name: str) -> ResponseReturnValue:
+    """End an inactive account's invitation link, so that nobody can accept it any more."""
+    scope = access.require_admin()
+    current = _account_or_404(name, scope)
+    if not ButtonForm().validate():
+        return _account_page(current, _form_of(current), {"form": CSRF_MESSAGE}, 400)
+    try:
+        invitations.withdraw(current.name, who=scope)
+    except CoordinatorError as exc:
+        return _account_page(current, _form_of(current), {"form": str(exc)}, 422)
+    flash(WITHDRAWN.format(name=current.name), "success")
     return redirect(url_for("accounts.account", name=current.name), code=303)
 
 
@@ -395,6 +411,7 @@ def _account_page(
         form=form,
         errors=errors,
         history=account_log.history(account.name, scope),
+        invited=invitations.is_invited(account),
         button_form=ButtonForm(formdata=None),
         roles=access.ROLES,
         describe=account_rules.describe_countries,

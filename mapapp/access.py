@@ -26,6 +26,7 @@ from mapapp import placing
 from mapapp.events import PRIVATE_FIELDS, country_name
 from mapapp.storage import (
     Audit,
+    ConflictError,
     EventNotFoundError,
     EventStore,
     Updated,
@@ -232,7 +233,10 @@ class ScopedEvents:
     ) -> dict[str, str]:
         """Change one event in the scope (see EventStore.update); OutOfScope if moved out."""
         self._check_changes({event_id: changes})
-        return self.store.update(event_id, changes, expected=expected, audit=audit, touch=touch)
+        try:
+            return self.store.update(event_id, changes, expected=expected, audit=audit, touch=touch)
+        except ConflictError as conflict:
+            raise self._scoped_conflict(conflict) from None
 
     def update_many(
         self,
@@ -245,9 +249,14 @@ class ScopedEvents:
     ) -> Updated:
         """Change events in the scope (see EventStore.update_many)."""
         self._check_changes(changes)
-        return self.store.update_many(
-            changes, expected=expected, audit=audit, skip_stale=skip_stale, touch=touch
-        )
+        try:
+            updated = self.store.update_many(
+                changes, expected=expected, audit=audit, skip_stale=skip_stale, touch=touch
+            )
+        except ConflictError as conflict:
+            raise self._scoped_conflict(conflict) from None
+        stale = self._in_scope(updated.stale)
+        return Updated(updated.rows, stale) if stale != updated.stale else updated
 
     def add_many(
         self,
@@ -278,6 +287,30 @@ class ScopedEvents:
         """Raise OutOfScope if the event's point is in a country outside the scope (see below)."""
         if message := point_refusal(self.scope, event):
             raise OutOfScope("latitude", message)
+
+    def _in_scope(self, rows: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
+        """Return the rows still in the scope, as this account may see them.
+
+        Rows that changed since they were read may have left the scope meanwhile (an
+        administrator moved the event abroad): those are not shown, as if not found.
+        """
+        kept = {}
+        for key, row in rows.items():
+            if self.scope.covers(row):
+                seen = dict(row)
+                if not self.scope.can_see_private:
+                    for name in HIDDEN_FROM_VIEWERS:
+                        if name in seen:
+                            seen[name] = ""
+                kept[key] = seen
+        return kept
+
+    def _scoped_conflict(self, conflict: ConflictError) -> Exception:
+        """Return the lost race as it may be shown: EventNotFoundError if it left the scope."""
+        current = self._in_scope(conflict.current)
+        if not current:
+            return EventNotFoundError(next(iter(conflict.current), ""))
+        return ConflictError(current)
 
     def _check_changes(self, changes: Mapping[str, Mapping[str, str]]) -> None:
         """Refuse changes by a viewer, of events out of scope, or moving events out of it."""

@@ -436,3 +436,60 @@ def test_accounts_from_before_roles_are_upgraded_to_active_administrators(
     )
     header = (data_dir / "coordinators.csv").read_text(encoding="utf-8").splitlines()[0]
     assert header == "\ufeffname,password_hash,created_at,email,role,countries,active,digest"
+
+
+class MovedAbroadMeanwhile:
+    """The real store, with an administrator moving the event to Germany just before a write.
+
+    That is the moment between the scope's check and the store's compare-and-swap, which no
+    request can hit on purpose.
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        self.real = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def _move(self, event_id: str) -> None:
+        current = self.real.get(event_id)
+        assert current is not None
+        self.real.update(
+            event_id, {"country": "DE"}, expected=current["version"], audit=Audit("a", "edit")
+        )
+
+    def update(self, event_id: str, *args: Any, **kwargs: Any) -> Any:
+        self._move(event_id)
+        return self.real.update(event_id, *args, **kwargs)
+
+    def update_many(self, changes: Any, *args: Any, **kwargs: Any) -> Any:
+        for event_id in changes:
+            self._move(event_id)
+        return self.real.update_many(changes, *args, **kwargs)
+
+
+def test_a_lost_race_with_an_event_moved_abroad_shows_nothing_of_it(
+    app: Flask, store: EventStore, two_countries: tuple[dict[str, str], dict[str, str]]
+) -> None:
+    french, _ = two_countries
+    racing = ScopedEvents(MovedAbroadMeanwhile(store), FRANCE)  # type: ignore[arg-type]
+    with app.app_context():
+        with pytest.raises(EventNotFoundError):
+            racing.update(
+                french["id"], {"title": "x"}, expected=french["version"], audit=Audit("n", "edit")
+            )
+    with app.app_context():
+        moved = store.get(french["id"])
+        assert moved is not None and moved["country"] == "DE"
+        store.update(
+            french["id"], {"country": "FR"}, expected=moved["version"], audit=Audit("a", "edit")
+        )
+        back = store.get(french["id"])
+        assert back is not None
+        updated = racing.update_many(
+            {french["id"]: {"title": "x"}},
+            expected={french["id"]: back["version"]},
+            audit=Audit("n", "edit"),
+            skip_stale=True,
+        )
+    assert (updated.rows, updated.stale) == ([], {})

@@ -207,8 +207,7 @@ class ScopedEvents:
         frame = self.store.audit.frame()
         if self.scope.everywhere:
             return frame
-        ids = set(self.store.frame().loc[self._covered(self.store.frame()), "id"])
-        return frame[frame["event_id"].isin(ids)]
+        return frame[frame["event_id"].isin(self.frame()["id"])]
 
     def private_frame(self) -> pd.DataFrame:
         """Return the events in the scope with their private fields, for private exports."""
@@ -321,12 +320,6 @@ class ScopedEvents:
                 self.check_country(values["country"])
             if values.keys() & {"latitude", "longitude", "country"}:
                 self.check_point({**current, **values})
-
-    def _covered(self, frame: pd.DataFrame) -> pd.Series:
-        """Return which rows of an events frame are in the scope."""
-        if self.scope.everywhere:
-            return pd.Series(True, index=frame.index)
-        return frame["country"].str.upper().isin(self.scope.countries)
 
     def __getattr__(self, name: str) -> Any:
         # Anything else (locks, paths, health) is the store's own: reading, never an event.

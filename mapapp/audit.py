@@ -23,6 +23,7 @@ from mapapp import access
 from mapapp.events import FIELD_LABELS, STATUSES
 from mapapp.exports import UTF8_BOM, neutralise_formula
 from mapapp.pending_changes import readable
+from mapapp.storage import per_frame
 from mapapp.storage.event_store import ERASED
 
 ACTIONS: dict[str, str] = {
@@ -187,18 +188,8 @@ def entries_frame(audit_filter: AuditFilter | None = None, event_id: str = "") -
     The frame has the audit columns and "title" ("" for an event no longer stored) and
     "stored" (whether it is).
     """
-    events = access.events()
-    frame = events.audit_frame()
-    titles = events.frame().set_index("id")["title"]
-    if event_id:
-        frame = frame[frame["event_id"] == event_id]
-    if audit_filter is not None:
-        frame = _apply(frame, titles, audit_filter)
-    frame = frame.assign(
-        title=frame["event_id"].map(titles).fillna(""),
-        stored=frame["event_id"].isin(titles.index),
-    )
-    return frame
+    frame, titles = _kept(audit_filter, event_id)
+    return _titled(frame, titles)
 
 
 def page(
@@ -208,19 +199,51 @@ def page(
     audit_filter: AuditFilter | None = None,
 ) -> Page:
     """Return one page of entries, newest first, optionally of one event or as filtered."""
-    frame = entries_frame(audit_filter, event_id)
+    frame, titles = _kept(audit_filter, event_id)
     total = len(frame)
     pages = max(1, -(-total // per_page))
     number = min(max(1, number), pages)
     # Appends are in time order, so the newest entries are at the end of the file.
     end = total - (number - 1) * per_page
     rows = frame.iloc[max(0, end - per_page) : end].iloc[::-1]
-    return Page(_entries(rows), number, pages, total)
+    return Page(_entries(_titled(rows, titles)), number, pages, total)
+
+
+def _kept(audit_filter: AuditFilter | None, event_id: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Return the entries in the scope a filter keeps, and the stored events' titles by id."""
+    events = access.events()
+    frame = events.audit_frame()
+    titles = _titles(events.frame())
+    if event_id:
+        frame = frame[frame["event_id"] == event_id]
+    if audit_filter is not None:
+        frame = _apply(frame, titles, audit_filter)
+    return frame, titles
+
+
+def _titled(frame: pd.DataFrame, titles: pd.Series) -> pd.DataFrame:
+    """Return entries with their event's title and whether it is still stored."""
+    return frame.assign(
+        title=frame["event_id"].map(titles).fillna(""),
+        stored=frame["event_id"].isin(titles.index),
+    )
+
+
+@per_frame
+def _titles(frame: pd.DataFrame) -> pd.Series:
+    """Return the events' titles by id (once per frame: the log's pages only look them up)."""
+    return frame.set_index("id")["title"]
 
 
 def who_choices() -> list[str]:
     """Return everyone the entries in the scope name, sorted, for the filter's menu."""
-    return sorted(set(access.events().audit_frame()["who"]), key=str.casefold)
+    return _names(access.events().audit_frame())
+
+
+@per_frame
+def _names(frame: pd.DataFrame) -> list[str]:
+    """Return the names an audit frame holds, sorted (once per frame)."""
+    return sorted(set(frame["who"]), key=str.casefold)
 
 
 def render_csv(audit_filter: AuditFilter | None = None) -> bytes:
@@ -259,12 +282,15 @@ def _apply(frame: pd.DataFrame, titles: pd.Series, audit_filter: AuditFilter) ->
         keep &= (frame["event_id"] == audit_filter.event) | frame["event_id"].isin(matching)
     if audit_filter.action and "action" not in errors:
         keep &= frame["action"] == audit_filter.action
-    days = frame["time"].str.slice(0, 10)
-    if audit_filter.date_from and not errors.keys() & {"from", "dates"}:
-        keep &= days >= audit_filter.date_from
-    if audit_filter.date_to and not errors.keys() & {"to", "dates"}:
-        keep &= days <= audit_filter.date_to
-    return frame[keep]
+    date_from = audit_filter.date_from if not errors.keys() & {"from", "dates"} else None
+    date_to = audit_filter.date_to if not errors.keys() & {"to", "dates"} else None
+    if date_from or date_to:
+        days = frame["time"].str.slice(0, 10)
+        if date_from:
+            keep &= days >= date_from
+        if date_to:
+            keep &= days <= date_to
+    return frame if bool(keep.all()) else frame[keep]
 
 
 def _entries(rows: pd.DataFrame) -> list[Entry]:

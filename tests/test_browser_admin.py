@@ -112,7 +112,7 @@ def test_bulk_approve_with_tick_all(
     _sign_in(page, live_server)
     page.get_by_label("Tick all on this page").check()
     page.get_by_role("button", name="Approve the ticked events").click()
-    page.get_by_text("Approved 3 event(s).").wait_for()
+    page.get_by_text("Approved 3 events.").wait_for()
     assert [store.get(event["id"])["status"] for event in events] == ["approved"] * 3
     assert page.get_by_text("No events are waiting for review.").is_visible()
     assert page.page_errors == []

@@ -188,7 +188,7 @@ def test_bulk_reject_with_one_reason(
     page.get_by_label("Tick all on this page").check()
     page.get_by_label("Reason for rejecting the ticked events").fill("Duplicates.")
     page.get_by_role("button", name="Reject the ticked events").click()
-    page.get_by_text("Rejected 2 event(s).").wait_for()
+    page.get_by_text("Rejected 2 events.").wait_for()
     assert urlsplit(page.url).query == "country=FR"
     assert [store.get(e["id"])["status"] for e in three] == ["pending", "rejected", "rejected"]
     assert page.page_errors == []

@@ -30,6 +30,7 @@ from mapapp import (
     access,
     admin_form,
     audit,
+    event_text,
     moderation,
     notices,
     pending_changes,
@@ -63,8 +64,16 @@ AUDIT_PER_PAGE = 50
 # ASCII digits only (str.isdigit() also accepts "²", which int() refuses), 1 to 999999.
 PAGE_PATTERN = re.compile(r"[1-9][0-9]{0,5}")
 PAGE_MESSAGE = "Page: give a page number such as 2 (a whole number from 1)."
+# What a bulk action did, one sentence for one event and one for several (ready for ngettext).
+BULK_APPROVED = ("Approved 1 event.", "Approved {n} events.")
+BULK_REJECTED = ("Rejected 1 event.", "Rejected {n} events.")
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+# Stored values as people read them, in every template: a UTC time ("Fri 15 Oct 2026, 12:00 UTC",
+# not "2026-10-15T12:00:00Z") and a status ("Pending review", not "pending").
+blueprint.add_app_template_filter(event_text.utc_line, "utc_time")
+blueprint.add_app_template_filter(event_text.status_label, "status_label")
 
 
 class ActionForm(FlaskForm):
@@ -149,7 +158,7 @@ def approve_many() -> ResponseReturnValue:
         versions = {event_id: request.form.get(f"version-{event_id}", "") for event_id in ids}
         outcome = moderation.bulk_approve(versions, current_user.name)
         _tell_approved(outcome)
-        _report(outcome, "Approved {n} event(s).")
+        _report(outcome, BULK_APPROVED)
         if outcome.conflict:
             titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
             flash(
@@ -181,7 +190,7 @@ def reject_many() -> ResponseReturnValue:
             if token := outcome.edit_tokens.get(rejected["id"]):
                 reason = rejected["moderation_note"]
                 notify(notices.rejected, rejected, reason, token, event_id=rejected["id"])
-        _report(outcome, "Rejected {n} event(s).")
+        _report(outcome, BULK_REJECTED)
         if outcome.conflict:
             titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
             flash(
@@ -517,10 +526,16 @@ def _tell_approved(outcome: moderation.Outcome) -> None:
             notify(notices.approved, event, event_id=event["id"])
 
 
-def _report(outcome: moderation.Outcome, success: str) -> None:
-    """Flash what an action did, or why it saved nothing."""
+def _report(outcome: moderation.Outcome, success: str | tuple[str, str]) -> None:
+    """Flash what an action did, or why it saved nothing.
+
+    A bulk action's success is a pair: the sentence for one event and the one for several.
+    """
     if outcome.events and not outcome.errors:
-        flash(success.format(n=len(outcome.events)), "success")
+        count = len(outcome.events)
+        if isinstance(success, tuple):
+            success = success[0] if count == 1 else success[1]
+        flash(success.format(n=count), "success")
     for message in outcome.errors.values():
         flash(message, "error")
 

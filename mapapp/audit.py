@@ -46,7 +46,7 @@ ACTIONS: dict[str, str] = {
 }
 ORGANISER = "organiser"
 LINKS_FIELD = "edit_token_hash"
-LINKS_TEXT = "valid edit links: {count}"
+LINKS_TEXT = "{count} valid"
 CHANGE_FIELD = "pending_change"
 CHANGE_TEXT = "a change of {fields}"
 EMPTY_TEXT = "(empty)"

@@ -103,7 +103,7 @@ FIELD_LABELS: dict[str, str] = {
     "is_sample": "Sample flag",
     "created_at": "Created",
     "updated_at": "Updated",
-    "edit_token_hash": "Edit token",
+    "edit_token_hash": "Edit links",
     "moderation_note": "Moderation note",
     "pending_change": "Change waiting for review",
     "change_note": "Reason a change was not accepted",

@@ -98,10 +98,11 @@ class ImportReport:
     def summary(self) -> str:
         """Return one sentence that says what happened."""
         verb = "would add" if self.dry_run else "added"
+        rows = "1 row" if self.rows == 1 else f"{self.rows} rows"
+        warnings = "1 warning" if len(self.warnings) == 1 else f"{len(self.warnings)} warnings"
         return (
-            f"Read {self.rows} rows: {verb} {len(self.added)}, skipped {len(self.duplicates)} "
-            f"already on the map, rejected {len(self.rejected)}, "
-            f"{len(self.warnings)} warnings."
+            f"Read {rows}: {verb} {len(self.added)}, skipped {len(self.duplicates)} "
+            f"already on the map, rejected {len(self.rejected)}, {warnings}."
         )
 
 

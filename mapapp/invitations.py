@@ -19,6 +19,12 @@ from mapapp import access, account_log, account_tokens, coordinators, notices
 from mapapp.account_rules import CoordinatorError, check_email, check_password
 from mapapp.account_tokens import INVITE, RESET
 
+# The role as the invitation's sentence says it: "... as a national coordinator (Netherlands)".
+INVITED_AS = {
+    access.ADMIN: "an administrator",
+    access.NATIONAL: "a national coordinator",
+    access.VIEWER: "a viewer",
+}
 INVITE_NEEDS_EMAIL = "E-mail: give the address the invitation is sent to."
 ALREADY_ACTIVE = (
     "{name} can sign in already, so there is no invitation to send. If they forgot their "
@@ -189,6 +195,6 @@ def _send_invitation(coordinator: coordinators.Coordinator, inviter: str, link: 
         coordinator.name,
         inviter,
         link(token),
-        access.ROLES[coordinator.role],
+        INVITED_AS.get(coordinator.role, access.ROLES[coordinator.role]),
         coordinator.scope.describe(),
     )

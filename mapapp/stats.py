@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 
 import pandas as pd
 import pycountry
 
+from mapapp.event_text import day_text
 from mapapp.events import CATEGORIES, FORMATS, STATUSES, country_name
 from mapapp.storage import per_frame
 
@@ -193,10 +195,18 @@ def country_counts(frame: pd.DataFrame) -> tuple[CountryCount, ...]:
 
 
 def day_counts(frame: pd.DataFrame) -> tuple[Count, ...]:
-    """Return events per local start day, in date order."""
+    """Return events per local start day, in date order: code "2027-02-28", label "Sun 28 Feb 2027"."""
     days = frame["starts_at"].str.slice(0, 10)
     counts = days[days != ""].value_counts().sort_index()
-    return tuple(Count(str(day), str(day), int(count)) for day, count in counts.items())
+    return tuple(Count(str(day), _day_label(str(day)), int(count)) for day, count in counts.items())
+
+
+def _day_label(day: str) -> str:
+    """Return a stored day as people read it, or the day as stored if it is not a date."""
+    try:
+        return day_text(datetime.strptime(day, "%Y-%m-%d"))
+    except ValueError:
+        return day
 
 
 def public_summary(frame: pd.DataFrame, year: int | None = None) -> dict[str, object]:

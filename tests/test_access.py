@@ -493,3 +493,25 @@ def test_a_lost_race_with_an_event_moved_abroad_shows_nothing_of_it(
             skip_stale=True,
         )
     assert (updated.rows, updated.stale) == ([], {})
+
+
+@pytest.mark.parametrize(
+    ("role", "countries", "hidden"),
+    [
+        (ADMIN, (), set()),
+        (NATIONAL, ("FR",), {"/admin/keys", "/admin/accounts"}),
+        (VIEWER, (), {"/admin/import", "/admin/audit", "/admin/keys", "/admin/accounts"}),
+    ],
+)
+def test_every_link_of_the_coordinators_nav_opens_for_its_role(
+    client_as: Callable[..., FlaskClient], role: str, countries: tuple[str, ...], hidden: set[str]
+) -> None:
+    """The nav offers a role only the pages it may open: never a link that answers 403."""
+    client = client_as(role, countries)
+    page = client.get("/admin/").get_data(as_text=True)
+    nav = page[page.index('<nav class="admin-nav"') : page.index("</nav>", page.index("admin-nav"))]
+    links = set(re.findall(r'<a href="(/admin/[^"#?]*)"', nav))
+    every = {"/admin/", "/admin/events", "/admin/stats", "/admin/import", "/admin/audit"}
+    assert links >= every - hidden and not links & hidden
+    for link in sorted(links):
+        assert client.get(link).status_code == 200, link

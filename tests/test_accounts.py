@@ -104,6 +104,7 @@ def test_an_invitation_sets_a_password_and_the_person_signs_in_with_their_e_mail
     assert message["to"] == "Nadia@example.org"
     text = sent_text(app, data_dir, message["id"])
     assert "admin-1 invites you to coordinate" in text and "Belgium, France" in text
+    assert "map, as a national coordinator (Belgium, France)." in text
     accept = link_in(text, "/admin/invitation")
     with app.app_context():  # sent, the outbox keeps no copy of the link
         assert "accept_url" not in mail.queued()[0]["context"]

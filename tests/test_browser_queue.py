@@ -169,6 +169,8 @@ def test_a_lost_race_shows_the_event_as_it_is_now_in_place(
     page.get_by_role("heading", name="Swapped-in content").wait_for()
     card = page.locator(f"#event-{first['id']}")
     assert "someone changed this event" in card.locator(".card-notice").inner_text()
+    # The live region says so as a failure, not in a success's green.
+    assert page.locator("#queue-status").get_attribute("data-kind") == "error"
     assert focused_id(page) == f"event-{first['id']}-title"
     assert page.evaluate("window.marker") == 1
     assert store.get(first["id"])["status"] == "pending"
@@ -188,7 +190,7 @@ def test_bulk_reject_with_one_reason(
     page.get_by_label("Tick all on this page").check()
     page.get_by_label("Reason for rejecting the ticked events").fill("Duplicates.")
     page.get_by_role("button", name="Reject the ticked events").click()
-    page.get_by_text("Rejected 2 event(s).").wait_for()
+    page.get_by_text("Rejected 2 events.").wait_for()
     assert urlsplit(page.url).query == "country=FR"
     assert [store.get(e["id"])["status"] for e in three] == ["pending", "rejected", "rejected"]
     assert page.page_errors == []

@@ -412,7 +412,7 @@ def test_an_upload_just_under_20_mb_is_read(
     content = head + b"\r\n" * ((20 * MB - len(head)) // 2)  # blank lines, skipped
     status, page = _upload(coordinator_client, content, "partners.csv")
     assert status == 200, page[:500]
-    assert "Read 1 rows: added 1" in page
+    assert "Read 1 row: added 1" in page
 
 
 @pytest.mark.parametrize(

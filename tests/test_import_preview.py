@@ -65,6 +65,14 @@ def test_the_preview_shows_the_columns_and_first_rows_and_writes_nothing(
     assert "Import these 11 rows</button>" in page
 
 
+def test_a_one_row_preview_says_row_not_rows(coordinator_client: FlaskClient) -> None:
+    page = upload(coordinator_client, csv_bytes(ROWS[:1]), "one.csv")
+    assert "The file has 1 row of events." in page
+    assert "The first row, as it will be read</h3>" in page
+    assert "Import this row</button>" in page
+    assert "1 rows" not in page
+
+
 def test_confirming_imports_the_previewed_file_once(
     coordinator_client: FlaskClient, store: EventStore, data_dir: Path
 ) -> None:
@@ -220,7 +228,7 @@ def test_the_template_as_it_is_imports_its_example_row(
     response = confirm_preview(coordinator_client, page)
     assert response.status_code == 200
     assert (
-        "Read 1 rows: added 1, skipped 0 already on the map, rejected 0, 0 warnings."
+        "Read 1 row: added 1, skipped 0 already on the map, rejected 0, 0 warnings."
         in response.get_data(as_text=True)
     )
     (event,) = store.frame().to_dict("records")

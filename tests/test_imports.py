@@ -198,7 +198,7 @@ def test_import_adds_good_rows_and_reports_the_rest(
     assert report.ignored_columns == ["Internal notes"]
     assert report.columns["city"] == "Town"
     assert report.summary() == (
-        "Read 11 rows: added 3, skipped 2 already on the map, rejected 6, 1 warnings."
+        "Read 11 rows: added 3, skipped 2 already on the map, rejected 6, 1 warning."
     )
 
     frame = store.frame()
@@ -514,7 +514,7 @@ def test_upload_form_previews_then_imports_and_shows_the_report(
     response = confirm_preview(coordinator_client, preview.get_data(as_text=True))
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "Read 11 rows: added 4, skipped 1 already on the map, rejected 6, 1 warnings." in page
+    assert "Read 11 rows: added 4, skipped 1 already on the map, rejected 6, 1 warning." in page
     assert "<td>4</td><td>(no title)</td><td>Title: give the event a name.</td>" in page
     assert "Columns not imported: Internal notes." in page
     assert len(store) == 4

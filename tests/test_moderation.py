@@ -128,7 +128,7 @@ def test_reject_with_reason(app: Flask, coordinator_client: FlaskClient, store: 
     # The same change adds a fresh edit link for the rejection's message (its hash only).
     # The audit page shows how many links were valid, never their hashes.
     before, after = entry.changes.pop("edit_token_hash")
-    assert (before, after) == ("valid edit links: 0", "valid edit links: 1")
+    assert (before, after) == ("0 valid", "1 valid")
     assert len(stored["edit_token_hash"].split()) == 1
     assert entry.changes == {
         "status": ["pending", "rejected"],
@@ -384,7 +384,7 @@ def test_bulk_approve(app: Flask, coordinator_client: FlaskClient, store: EventS
         },
         follow_redirects=True,
     )
-    assert "Approved 2 event(s)." in response.get_data(as_text=True)
+    assert "Approved 2 events." in response.get_data(as_text=True)
     statuses = [store.get(event["id"])["status"] for event in (first, second, third)]
     assert statuses == ["approved", "approved", "pending"]
     assert {entry.event_id for entry in entries(app)} == {first["id"], second["id"]}
@@ -424,7 +424,7 @@ def test_bulk_approve_applies_the_fresh_and_lists_the_stale(
     )
     assert response.status_code == 303
     page = coordinator_client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Approved 1 event(s)." in page
+    assert "Approved 1 event." in page
     assert "Not approved, because they changed since you loaded the page: “Stale”." in page
     assert store.get(fresh["id"])["status"] == "approved"
     assert store.get(stale["id"])["status"] == "pending"

@@ -511,7 +511,7 @@ def test_bulk_reject_tells_each_organiser_with_their_own_link(
     )
     assert response.status_code == 303
     assert response.headers["Location"] == "/admin/?q=First#queue-title"
-    assert "Rejected 2 event(s)." in coordinator_client.get("/admin/").get_data(as_text=True)
+    assert "Rejected 2 events." in coordinator_client.get("/admin/").get_data(as_text=True)
     for event in (first, second):
         stored = store.get(event["id"])
         assert (stored["status"], stored["moderation_note"]) == (
@@ -552,7 +552,7 @@ def test_bulk_reject_skips_the_changed_and_needs_a_reason(
     page = coordinator_client.post(
         "/admin/reject", data={**form, "reason": "Duplicate."}, follow_redirects=True
     ).get_data(as_text=True)
-    assert "Rejected 1 event(s)." in page
+    assert "Rejected 1 event." in page
     assert "Not rejected, because they changed since you loaded the page: “Stale”." in page
     assert store.get(stale["id"])["status"] == "pending"
     assert [row["event_id"] for row in outbox(app)] == [fresh["id"]]

@@ -456,7 +456,7 @@ def test_the_history_counts_edit_links_instead_of_showing_their_hashes(
 
     for path in ("/admin/audit", f"/admin/events/{event['id']}/edit"):
         page = html.unescape(coordinator_client.get(path).get_data(as_text=True))
-        assert "“valid edit links: 1” → “valid edit links: 2”" in page, path
+        assert "Edit links</strong>: “1 valid” → “2 valid”" in page, path
         assert stored_hash not in page and new_hash not in page, path
 
 

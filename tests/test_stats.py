@@ -77,6 +77,8 @@ def test_dashboard_numbers_match_the_csv(
     days = approved["starts_at"].str.slice(0, 10).value_counts().to_dict()
     assert _table(page, "by-day") == days
     assert list(_table(page, "by-day")) == sorted(days)
+    # Each day reads as people write it, never as the stored ISO date.
+    assert '<tr data-code="2027-02-28">\n    <th scope="row">Sun 28 Feb 2027</th>' in page
     statuses = stored["status"].value_counts().to_dict()
     assert {k: v for k, v in _table(page, "by-status").items() if v} == statuses
     assert f'<strong id="total-approved">{len(approved)}</strong>' in page

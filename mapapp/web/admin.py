@@ -30,6 +30,7 @@ from mapapp import (
     access,
     admin_form,
     audit,
+    event_text,
     moderation,
     pending_changes,
     placing,
@@ -49,8 +50,16 @@ AUDIT_PER_PAGE = 50
 # ASCII digits only (str.isdigit() also accepts "²", which int() refuses), 1 to 999999.
 PAGE_PATTERN = re.compile(r"[1-9][0-9]{0,5}")
 PAGE_MESSAGE = "Page: give a page number such as 2 (a whole number from 1)."
+# What a bulk action did, one sentence for one event and one for several (ready for ngettext).
+BULK_APPROVED = ("Approved 1 event.", "Approved {n} events.")
+BULK_REJECTED = ("Rejected 1 event.", "Rejected {n} events.")
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+# Stored values as people read them, in every template: a UTC time ("Fri 15 Oct 2026, 12:00 UTC",
+# not "2026-10-15T12:00:00Z") and a status ("Pending review", not "pending").
+blueprint.add_app_template_filter(event_text.utc_line, "utc_time")
+blueprint.add_app_template_filter(event_text.status_label, "status_label")
 
 
 class ActionForm(FlaskForm):

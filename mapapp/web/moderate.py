@@ -18,6 +18,8 @@ from werkzeug.exceptions import BadRequest
 from mapapp import access, moderation, notices, pending_changes, placing, review_queue
 from mapapp.events import FIELD_LABELS
 from mapapp.web.admin import (
+    BULK_APPROVED,
+    BULK_REJECTED,
     ActionForm,
     PlaceForm,
     RejectChangeForm,
@@ -73,7 +75,7 @@ def approve_many() -> ResponseReturnValue:
         versions = {event_id: request.form.get(f"version-{event_id}", "") for event_id in ids}
         outcome = moderation.bulk_approve(versions, current_user.name)
         _tell_approved(outcome)
-        _report(outcome, "Approved {n} event(s).")
+        _report(outcome, BULK_APPROVED)
         if outcome.conflict:
             titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
             flash(
@@ -105,7 +107,7 @@ def reject_many() -> ResponseReturnValue:
             if token := outcome.edit_tokens.get(rejected["id"]):
                 reason = rejected["moderation_note"]
                 notify(notices.rejected, rejected, reason, token, event_id=rejected["id"])
-        _report(outcome, "Rejected {n} event(s).")
+        _report(outcome, BULK_REJECTED)
         if outcome.conflict:
             titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
             flash(
@@ -350,9 +352,15 @@ def _tell_approved(outcome: moderation.Outcome) -> None:
             notify(notices.approved, event, event_id=event["id"])
 
 
-def _report(outcome: moderation.Outcome, success: str) -> None:
-    """Flash what an action did, or why it saved nothing."""
+def _report(outcome: moderation.Outcome, success: str | tuple[str, str]) -> None:
+    """Flash what an action did, or why it saved nothing.
+
+    A bulk action's success is a pair: the sentence for one event and the one for several.
+    """
     if outcome.events and not outcome.errors:
-        flash(success.format(n=len(outcome.events)), "success")
+        count = len(outcome.events)
+        if isinstance(success, tuple):
+            success = success[0] if count == 1 else success[1]
+        flash(success.format(n=count), "success")
     for message in outcome.errors.values():
         flash(message, "error")

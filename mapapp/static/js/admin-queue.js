@@ -12,8 +12,10 @@
   var status = document.querySelector("[data-queue-status]");
   var heading = document.getElementById("queue-title");
 
-  function announce(message) {
+  function announce(message, kind) {
     if (!status) { return; }
+    // A failure (a lost race, an error) is shown as one, not in the colours of a success.
+    status.dataset.kind = kind || "success";
     // Emptied first so that the same message twice is announced twice.
     status.textContent = "";
     window.setTimeout(function () { status.textContent = message; }, 50);
@@ -71,7 +73,7 @@
       error.textContent = message;
       error.hidden = false;
     }
-    announce(message);
+    announce(message, "error");
   }
 
   function send(form, card, button) {
@@ -98,7 +100,7 @@
       } else if (result.status === 200 || result.status === 409) {
         var fresh = answer.html ? replaceCard(card, answer.html) : card;
         focusHeading(fresh);
-        announce(message);
+        announce(message, result.status === 409 ? "error" : "success");
       } else {
         if (button) { button.disabled = false; }
         showError(card, message || "Nothing was saved. Please try again.");

@@ -40,6 +40,15 @@ CONFLICT_NOTICE = (
     "Nothing was saved: someone changed this event after you loaded the page. Here it is as it "
     "is now; look at it once more."
 )
+# Which ticked events a bulk action left alone: whole sentences, for the translation catalog.
+NOT_APPROVED_MEANWHILE = (
+    "Not approved, because they changed since you loaded the page: {titles}. They are shown "
+    "again as they are now; look at them once more."
+)
+NOT_REJECTED_MEANWHILE = (
+    "Not rejected, because they changed since you loaded the page: {titles}. They are shown "
+    "again as they are now; look at them once more."
+)
 # The anchor of a card or heading to come back to after an action: "event-<id>", "change-<id>".
 ANCHOR_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,80}")
 
@@ -76,13 +85,7 @@ def approve_many() -> ResponseReturnValue:
         outcome = moderation.bulk_approve(versions, current_user.name)
         _tell_approved(outcome)
         _report(outcome, BULK_APPROVED)
-        if outcome.conflict:
-            titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
-            flash(
-                f"Not approved, because they changed since you loaded the page: {titles}. "
-                "They are shown again as they are now; look at them once more.",
-                "error",
-            )
+        _report_changed_meanwhile(outcome, NOT_APPROVED_MEANWHILE)
     return redirect(safe_next(form.next.data), code=303)
 
 
@@ -104,17 +107,9 @@ def reject_many() -> ResponseReturnValue:
             str(current_app.config["SECRET_KEY"]),
         )
         for rejected in outcome.events:
-            if token := outcome.edit_tokens.get(rejected["id"]):
-                reason = rejected["moderation_note"]
-                notify(notices.rejected, rejected, reason, token, event_id=rejected["id"])
+            _tell_rejected(rejected, outcome.edit_tokens.get(rejected["id"], ""))
         _report(outcome, BULK_REJECTED)
-        if outcome.conflict:
-            titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
-            flash(
-                f"Not rejected, because they changed since you loaded the page: {titles}. "
-                "They are shown again as they are now; look at them once more.",
-                "error",
-            )
+        _report_changed_meanwhile(outcome, NOT_REJECTED_MEANWHILE)
     return redirect(safe_next(form.next.data), code=303)
 
 
@@ -143,9 +138,7 @@ def reject(event_id: str) -> ResponseReturnValue:
         secret_key=str(current_app.config["SECRET_KEY"]),
     )
     if outcome.edit_token:
-        rejected = outcome.events[0]
-        reason = rejected["moderation_note"]
-        notify(notices.rejected, rejected, reason, outcome.edit_token, event_id=event_id)
+        _tell_rejected(outcome.events[0], outcome.edit_token)
     typed = {"moderation_note": form.reason.data or ""}
     return _answer(outcome, "reject", "Rejected the event.", form.next.data, typed)
 
@@ -343,6 +336,20 @@ def _wants_json() -> bool:
     from mapapp.web import wants_json  # mapapp.web imports this module
 
     return wants_json()
+
+
+def _tell_rejected(event: dict[str, str], edit_token: str) -> None:
+    """Tell an event's organiser why it was rejected, with the fresh edit link stored with it."""
+    if edit_token:
+        reason = event["moderation_note"]
+        notify(notices.rejected, event, reason, edit_token, event_id=event["id"])
+
+
+def _report_changed_meanwhile(outcome: moderation.Outcome, message: str) -> None:
+    """Flash which ticked events a bulk action left alone because they changed meanwhile."""
+    if outcome.conflict:
+        titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
+        flash(message.format(titles=titles), "error")
 
 
 def _tell_approved(outcome: moderation.Outcome) -> None:

@@ -18,12 +18,14 @@ TEMPLATES_DIR = (PROJECT_ROOT if FROM_CHECKOUT else PACKAGE_DIR) / "templates"
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Create the app from defaults, MAPAPP_* environment variables and the given overrides."""
-    from mapapp import api_keys, coordinators, digest, drafts, geocoding, mail, storage, web
+    from mapapp import api_keys, coordinators, digest, drafts, geocoding, i18n, mail, storage, web
     from mapapp.config import load_settings
     from mapapp.web import limits
+    from mapapp.web.languages import App
 
-    app = Flask(__name__, template_folder=str(TEMPLATES_DIR))
+    app: Flask = App(__name__, template_folder=str(TEMPLATES_DIR))
     app.config.update(load_settings(overrides=config))
+    i18n.init_app(app)
     storage.init_app(app)
     geocoding.init_app(app)
     coordinators.init_app(app)

@@ -35,6 +35,7 @@ from mapapp.web import (  # noqa: F401
     dashboard,
     headers,
     key_views,
+    languages,
     limits,
     moderate,
     public,
@@ -63,6 +64,7 @@ log = logging.getLogger(__name__)
 
 def init_app(app: Flask) -> None:
     """Register every blueprint and the error handlers."""
+    languages.init_app(app)  # first: its middleware sits innermost, under the proxies' ones
     app.register_blueprint(public.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(submit.blueprint)

@@ -1,0 +1,252 @@
+"""Each request's interface language: the URL prefix, the first visit's redirect, the switch.
+
+English pages keep their URLs (`/events/<id>`); every other language lives under its prefix
+(`/fr/events/<id>`), which `LanguagePrefix` takes off the path before Flask routes it, so the
+routes know nothing of languages. `url_for` puts the prefix of the page's language back on the
+URLs of pages (never on data, files and feeds, which are the same in every language). A first
+visit to an unprefixed page is redirected to the visitor's language, chosen by the cookie the
+switch sets or else by Accept-Language; those answers vary by both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    has_request_context,
+    redirect,
+    request,
+)
+
+from mapapp import i18n
+from mapapp.i18n import DEFAULT_LANGUAGE, LANGUAGES
+
+LANGUAGE_KEY = "mapapp.language"
+PREFIXED_KEY = "mapapp.language_prefixed"
+COOKIE_NAME = "mapapp_lang"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+# Answers that are the same in every language: data, files, feeds, the switch itself.
+NEUTRAL_BLUEPRINTS = frozenset({"api", "api_submit", "exports", "assets", "languages"})
+NEUTRAL_ENDPOINTS = frozenset(
+    {"static", "public.map_setup", "public.event_ics", "public.health"}
+)
+# Chinese in traditional characters is not the Simplified catalog: such a browser gets English
+# (its own choice among the rest) rather than a script it may not read.
+TRADITIONAL_CHINESE = ("zh-tw", "zh-hk", "zh-mo", "zh-hant")
+VARY = "Accept-Language, Cookie"
+
+blueprint = Blueprint("languages", __name__)
+
+
+class LanguagePrefix:
+    """WSGI middleware: take a language prefix (`/fr/...`) off the path and note the language."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO") or "")
+        first, _, rest = path[1:].partition("/")
+        if first in LANGUAGES:
+            environ[LANGUAGE_KEY] = first
+            environ[PREFIXED_KEY] = True
+            environ["PATH_INFO"] = "/" + rest
+        return self.app(environ, start_response)  # type: ignore[no-any-return]
+
+
+class App(Flask):
+    """Flask whose `url_for` gives page URLs the prefix of the page's language.
+
+    `url_for(..., _language="fr")` names another language's page (the switch, hreflang).
+    """
+
+    def url_for(  # type: ignore[override]
+        self,
+        endpoint: str,
+        *,
+        _anchor: str | None = None,
+        _method: str | None = None,
+        _scheme: str | None = None,
+        _external: bool | None = None,
+        _language: str | None = None,
+        **values: Any,
+    ) -> str:
+        url = super().url_for(
+            endpoint,
+            _anchor=_anchor,
+            _method=_method,
+            _scheme=_scheme,
+            _external=_external,
+            **values,
+        )
+        language = _language or request_language()
+        if language == DEFAULT_LANGUAGE or not is_localised(_full_endpoint(endpoint)):
+            return url
+        return with_prefix(url, language)
+
+
+def _full_endpoint(endpoint: str) -> str:
+    if endpoint.startswith(".") and has_request_context() and request.blueprint:
+        return request.blueprint + endpoint
+    return endpoint
+
+
+def is_localised(endpoint: str | None) -> bool:
+    """Return whether the endpoint answers a page in the reader's language."""
+    if not endpoint:
+        return False
+    if endpoint in NEUTRAL_ENDPOINTS:
+        return False
+    return endpoint.partition(".")[0] not in NEUTRAL_BLUEPRINTS
+
+
+def _script_root() -> str:
+    return request.script_root.rstrip("/") if has_request_context() else ""
+
+
+def with_prefix(url: str, language: str) -> str:
+    """Return a page URL (absolute or not) under a language's prefix (English has none)."""
+    parts = urlsplit(url)
+    root = _script_root()
+    path = parts.path
+    if language != DEFAULT_LANGUAGE and path.startswith(root + "/"):
+        path = f"{root}/{language}{path[len(root) :]}"
+    return urlunsplit(parts._replace(path=path))
+
+
+def request_language() -> str:
+    """Return the language of the page being answered: its prefix, or English."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
+    return str(request.environ.get(LANGUAGE_KEY, DEFAULT_LANGUAGE))
+
+
+def preferred_language() -> str:
+    """Return the visitor's language: the switch's cookie, else the browser's Accept-Language."""
+    chosen = request.cookies.get(COOKIE_NAME, "")
+    if chosen in LANGUAGES:
+        return chosen
+    offered = [
+        (value, quality)
+        for value, quality in request.accept_languages
+        if not value.lower().startswith(TRADITIONAL_CHINESE)
+    ]
+    from werkzeug.datastructures import LanguageAccept
+
+    best = LanguageAccept(offered).best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
+    return best or DEFAULT_LANGUAGE
+
+
+def page_path() -> str:
+    """Return this page's path and query without the language prefix."""
+    query = request.query_string.decode("latin-1")
+    return request.path + (f"?{query}" if query else "")
+
+
+def language_links() -> list[dict[str, Any]]:
+    """Return each language with this page's URL in it, for the switch and hreflang."""
+    if request.method not in ("GET", "HEAD") or not is_localised(request.endpoint):
+        return []
+    path = page_path()
+    root = _script_root()
+    links = []
+    for language in LANGUAGES.values():
+        local = root + path
+        links.append(
+            {
+                "language": language,
+                "url": with_prefix(request.host_url.rstrip("/") + local, language.code),
+                "switch": f"{root}/language/{language.code}?next={_quote(path)}",
+                "current": language.code == request_language(),
+            }
+        )
+    return links
+
+
+def _quote(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="/")
+
+
+def _safe_next(value: str | None) -> str:
+    """Return a path on this site (never another host) to go back to after the switch."""
+    value = (value or "/").strip()
+    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    first, _, rest = value[1:].partition("/")
+    if first.partition("?")[0] in LANGUAGES:  # a prefixed path: the switch decides the language
+        return "/" + rest
+    return value
+
+
+@blueprint.get("/language/<code>")
+def switch(code: str) -> Response:
+    """Remember the chosen language in a cookie and show the same page in it."""
+    if code not in LANGUAGES:
+        from flask import abort
+
+        abort(404, description=i18n._("We have no interface in that language."))
+    target = _safe_next(request.args.get("next"))
+    root = _script_root()
+    response = redirect(with_prefix(root + target, code), 303)
+    response.set_cookie(
+        COOKIE_NAME,
+        code,
+        max_age=COOKIE_MAX_AGE,
+        samesite="Lax",
+        secure=request.is_secure,
+        httponly=True,
+    )
+    return response
+
+
+def _redirect_first_visit() -> Response | None:
+    """Send an unprefixed page's visitor to their language's URL (a 302 that varies)."""
+    if request.environ.get(PREFIXED_KEY) and request_language() == DEFAULT_LANGUAGE:
+        # /en/... is the English page at its own address.
+        return redirect(_script_root() + page_path(), 308)
+    if request.method not in ("GET", "HEAD") or request.environ.get(PREFIXED_KEY):
+        return None
+    if not is_localised(request.endpoint):
+        return None
+    if request.accept_mimetypes.best_match(["text/html", "application/json"]) == (
+        "application/json"
+    ):
+        return None
+    language = preferred_language()
+    if language == DEFAULT_LANGUAGE:
+        return None
+    response = redirect(with_prefix(_script_root() + page_path(), language), 302)
+    response.headers["Vary"] = VARY
+    return response
+
+
+def _vary(response: Response) -> Response:
+    """Say that an unprefixed page's answer depends on the cookie and Accept-Language."""
+    if not request.environ.get(PREFIXED_KEY) and is_localised(request.endpoint):
+        for name in ("Accept-Language", "Cookie"):
+            response.vary.add(name)
+    return response
+
+
+def _template_values() -> dict[str, Any]:
+    language = i18n.current_language()
+    return {
+        "page_language": language,
+        "language_links": language_links if has_request_context() else list,
+    }
+
+
+def init_app(app: Flask) -> None:
+    """Take language prefixes off paths, redirect first visits, and offer the switch."""
+    app.wsgi_app = LanguagePrefix(app.wsgi_app)  # type: ignore[method-assign]
+    app.register_blueprint(blueprint)
+    app.before_request(_redirect_first_visit)
+    app.after_request(_vary)
+    app.context_processor(_template_values)

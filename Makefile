@@ -4,11 +4,18 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.package-lock.json
+TRANSLATIONS := mapapp/translations
+POT := $(TRANSLATIONS)/messages.pot
+CATALOGS := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+# N_ and Nn_ mark constants (mapapp/i18n.py); lazy_gettext, form labels.
+EXTRACT_KEYWORDS := -k N_ -k Nn_:1,2 -k lazy_gettext
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve test test-fast lint format typecheck bench sample-data clean
+.PHONY: help install run serve test test-fast lint format typecheck bench sample-data clean \
+	translations translations-extract translations-compile
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,7 +30,10 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(PY_STAMP) $(NODE_STAMP) ## Install Python packages in .venv and front-end assets in node_modules
+$(TRANSLATIONS)/%/LC_MESSAGES/messages.mo: $(TRANSLATIONS)/%/LC_MESSAGES/messages.po $(PY_STAMP)
+	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS) -l $* -i $<
+
+install: $(PY_STAMP) $(NODE_STAMP) $(COMPILED) ## Install Python packages in .venv and front-end assets in node_modules
 
 run: install ## Serve the app with the sample data on http://127.0.0.1:5000 (HOST, PORT to change)
 	$(BIN)/mapapp run --host $(HOST) --port $(PORT)
@@ -48,6 +58,17 @@ format: install ## Format the code with ruff
 
 bench: install ## Run the benchmarks and print their tables
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+translations-extract: $(PY_STAMP) ## Collect the interface's strings into mapapp/translations/messages.pot
+	mkdir -p $(TRANSLATIONS)
+	$(BIN)/pybabel -q extract -F babel.cfg $(EXTRACT_KEYWORDS) --add-comments=Translators: \
+		--sort-by-file --project=mapapp --copyright-holder="Rare Disease Day map" \
+		--msgid-bugs-address=dev@mapapp.invalid -o $(POT) .
+
+translations: translations-extract ## Extract the strings and merge them into every language's catalog
+	$(BIN)/pybabel -q update --no-fuzzy-matching --ignore-obsolete -i $(POT) -d $(TRANSLATIONS)
+
+translations-compile: $(COMPILED) ## Compile the catalogs (.po) into what the app reads (.mo)
 
 sample-data: install ## Regenerate data/events.csv, the sample edition (fixed seed)
 	$(BIN)/python scripts/make_sample_data.py

@@ -4,7 +4,9 @@ A checkout keeps `templates/` at the top and the front-end packages in `node_mod
 by `npm ci`, never committed). A wheel has neither, so `build_py` copies them into the package:
 `mapapp/templates/`, and `mapapp/vendor/` with package.json and a `node_modules/` of each package
 named in its dependencies (only those: what mapapp/web/assets.py serves). The sdist carries the
-same files, so a wheel built from it needs no npm. Editable installs copy nothing.
+same files, so a wheel built from it needs no npm. Editable installs copy nothing. The gettext
+catalogs (`mapapp/translations/<lang>/LC_MESSAGES/messages.po`) are compiled into `.mo` files
+inside the wheel, with Babel, whether or not `make install` compiled them in the checkout.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ NPM_FILES = ("package.json", "package-lock.json")
 # Where the copies go inside the package (mapapp/__init__.py and mapapp/web/assets.py look there).
 PACKAGE = "mapapp"
 VENDOR = "vendor"
+TRANSLATIONS = "translations"
 NPM_HINT = "Run `make install` (or `npm ci`) first: npm is needed to build mapapp."
 
 
@@ -76,6 +79,21 @@ class BuildWithFrontEnd(build_py):
             target = package_dir / place
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(ROOT / source, target)
+        compile_catalogs(package_dir / TRANSLATIONS)
+
+
+def compile_catalogs(target_dir: Path) -> None:
+    """Write each language's compiled catalog (.mo) under target_dir."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po_path in sorted((ROOT / PACKAGE / TRANSLATIONS).glob("*/LC_MESSAGES/*.po")):
+        relative = po_path.relative_to(ROOT / PACKAGE / TRANSLATIONS).with_suffix(".mo")
+        with po_path.open("rb") as source:
+            catalog = read_po(source)
+        (target_dir / relative).parent.mkdir(parents=True, exist_ok=True)
+        with (target_dir / relative).open("wb") as target:
+            write_mo(target, catalog)
 
 
 class SdistWithFrontEnd(sdist):

@@ -244,13 +244,16 @@ def js_catalog(messages: Iterable[str], plurals: Iterable[tuple[str, str]]) -> d
     return catalog
 
 
+# Numbers tried for a sample of each plural category: whole numbers first; a million is French
+# and Spanish "many" ("1 million d'événements"); a fraction is Polish and Russian "other".
+PLURAL_CANDIDATES: tuple[float, ...] = (*range(0, 1000), 1_000_000, 1.5)
+
+
 @cache
-def plural_samples(code: str) -> Mapping[str, int]:
-    """Return one whole number of each CLDR plural category of the language ("few": 3)."""
+def plural_samples(code: str) -> Mapping[str, float]:
+    """Return one number of each CLDR plural category of the language ("few": 3)."""
     rule = _locale(code).plural_form
-    samples: dict[str, int] = {}
-    for number in range(0, 1000):
+    samples: dict[str, float] = {}
+    for number in PLURAL_CANDIDATES:
         samples.setdefault(rule(number), number)
-        if len(samples) == len(rule.tags | {"other"}):
-            break
     return samples

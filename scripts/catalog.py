@@ -87,12 +87,13 @@ def problems(message: Message, count: int) -> list[str]:
                 found.append(f"form {index} has placeholders not in the English: {sorted(extra)}")
         return found
     text = message.string if isinstance(message.string, str) else ""
+    english = str(message.id)
     if not text.strip():
         return [*found, "untranslated"]
-    if placeholders(text) != placeholders(message.id):
-        found.append(f"placeholders {placeholders(text)} != English {placeholders(message.id)}")
-    if tags(text) != tags(message.id):
-        found.append(f"tags {tags(text)} != English {tags(message.id)}")
+    if placeholders(text) != placeholders(english):
+        found.append(f"placeholders {placeholders(text)} != English {placeholders(english)}")
+    if tags(text) != tags(english):
+        found.append(f"tags {tags(text)} != English {tags(english)}")
     return found
 
 

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit, urlunsplit
 from flask import (
     Blueprint,
     Flask,
-    Response,
     has_request_context,
     redirect,
     request,
 )
+from werkzeug.wrappers import Response
 
 from mapapp import i18n
 from mapapp.i18n import DEFAULT_LANGUAGE, LANGUAGES

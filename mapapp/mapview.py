@@ -16,6 +16,7 @@ import folium
 import pandas as pd
 from markupsafe import Markup, escape
 
+from mapapp import event_times
 from mapapp.events import (
     CATEGORIES,
     FORMATS,
@@ -25,6 +26,8 @@ from mapapp.events import (
     is_http_url,
     zone,
 )
+from mapapp.i18n import _
+from mapapp.i18n import country_name as local_country_name
 
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = (
@@ -355,13 +358,18 @@ def describe_when(event: Mapping[str, str]) -> str:
 
 
 def event_details(event: Mapping[str, str]) -> dict[str, str]:
-    """Return the labels people read on an event's page."""
+    """Return the labels people read on an event's page, in the interface language."""
+    country = local_country_name(event.get("country", ""))
     place = [event.get("venue", ""), event.get("address", ""), event.get("city", "")]
-    place += [event.get("region", ""), country_name(event.get("country", ""))]
+    place += [event.get("region", ""), country]
+    category = CATEGORIES.get(event.get("category", ""), "")
+    how = FORMATS.get(event.get("format", ""), "")
     return {
-        "when": describe_when(event),
-        "category": CATEGORIES.get(event.get("category", ""), ""),
-        "format": FORMATS.get(event.get("format", ""), ""),
+        "when": event_times.local_when(event),
+        "utc": event_times.utc_when(event),
+        "category": _(category) if category else "",
+        "format": _(how) if how else "",
         "place": ", ".join(dict.fromkeys(part for part in place if part)),
+        "country": country,
         "colour": CATEGORY_COLOURS.get(event.get("category", ""), "#6b6b6b"),
     }

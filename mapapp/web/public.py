@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 
-from mapapp import mapview, stats
+from mapapp import calendar_links, mapview, stats
 from mapapp.events import CATEGORIES, FORMATS, current_edition
 from mapapp.exports import render_export
 from mapapp.filters import parse_filter
+from mapapp.i18n import _
 from mapapp.storage import get_store, per_frame
 from mapapp.web.assets import vendor_url
 
@@ -106,20 +108,54 @@ def _published(event_id: str) -> dict[str, str]:
 
 @blueprint.get("/events/<event_id>")
 def event_page(event_id: str) -> str:
-    """Show one event with a small map, shareable and readable by search engines."""
+    """Show one event with a small map, calendar and share links, readable by search engines."""
     event = _published(event_id)
     url = url_for("public.event_page", event_id=event_id, _external=True)
     small_map = None
     if event["latitude"] and event["longitude"]:
         small_map = mapview.small_map_parts(event["latitude"], event["longitude"], zoom=13)
+    details = mapview.event_details(event)
     return render_template(
         "event.html",
         event=mapview.public_event(event),
-        details=mapview.event_details(event),
+        details=details,
         url=url,
         json_ld=mapview.event_json_ld(event, url),
         small_map=small_map,
+        passed=calendar_links.has_passed(event, datetime.now(UTC)),
+        calendar=_calendar_links(event, url, details),
+        share=_share_links(event, url, details),
     )
+
+
+def _calendar_links(
+    event: dict[str, str], url: str, details: dict[str, str]
+) -> dict[str, str] | None:
+    """Return the event's Google Calendar and Outlook "add" links (None without a start)."""
+    location = details["place"] if event.get("format") != "online" else event.get("website", "")
+    entry = calendar_links.calendar_event(event, url=url, location=location or url)
+    if entry is None:
+        return None
+    return {
+        "google": calendar_links.google_calendar_url(entry),
+        "outlook": calendar_links.outlook_calendar_url(entry),
+    }
+
+
+def _share_links(event: dict[str, str], url: str, details: dict[str, str]) -> list[dict[str, str]]:
+    """Return the event's plain share links, e-mail first, each with the words people read."""
+    body = "\n".join(part for part in (details["when"], details["place"], url) if part)
+    links = [
+        {
+            "key": "email",
+            "url": calendar_links.mail_url(event.get("title", ""), body),
+            "label": _("Share by e-mail"),
+        }
+    ]
+    for link in calendar_links.share_links(url, event.get("title", "")):
+        label = _("Share on %(site)s", site=link.name)
+        links.append({"key": link.key, "url": link.url, "label": label})
+    return links
 
 
 @blueprint.get("/events/<event_id>.ics")

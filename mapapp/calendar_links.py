@@ -69,9 +69,7 @@ def utc_times(event: Mapping[str, str]) -> tuple[datetime | None, datetime | Non
     return moments[0], moments[1]
 
 
-def calendar_event(
-    event: Mapping[str, str], *, url: str, location: str
-) -> CalendarEvent | None:
+def calendar_event(event: Mapping[str, str], *, url: str, location: str) -> CalendarEvent | None:
     """Return the calendar view of a stored event, or None when it has no readable start."""
     starts, ends = utc_times(event)
     if starts is None:

@@ -282,7 +282,8 @@ def test_event_page_is_shareable_and_described_for_search_engines(
     url = f"http://localhost/events/{event['id']}"
     assert f'<link rel="canonical" href="{url}">' in html
     assert '<meta property="og:title" content="Light up the town hall">' in html
-    assert "Sunday 28 February 2027, 18:00–22:00 (Europe/Paris, UTC+01:00)" in html
+    # CLDR's English separates the time from "PM" with a narrow no-break space.
+    assert "Sunday, February 28, 2027, 6:00\u202fPM–10:00\u202fPM (Paris time, UTC+01:00)" in html
     block = re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
     assert block is not None
     data = json.loads(block.group(1))

@@ -158,6 +158,12 @@ def _share_links(event: dict[str, str], url: str, details: dict[str, str]) -> li
     return links
 
 
+@blueprint.app_template_global("webcal_url")
+def _webcal_url(url: str) -> str:
+    """Return a feed's address under webcal:, for the map page's "Subscribe" link."""
+    return calendar_links.webcal_url(url)
+
+
 @blueprint.get("/events/<event_id>.ics")
 def event_ics(event_id: str) -> Response:
     """Send one event as an iCalendar file to add to a calendar."""

@@ -57,6 +57,9 @@ SEARCH_FIELDS = ("title", "organiser", "venue", "city", "region", "description")
 # a whole word of one ("usa", not "tea" for the Irish "An Téalainn").
 MIN_COUNTRY_PREFIX = 4
 MIN_COUNTRY_WORD = 3
+# A short word in the names of more countries than this is an article or a preposition of some
+# language ("den" in Norwegian official names, "the", "las"), not a name.
+MAX_COUNTRIES_OF_SHORT_WORD = 3
 # Short aliases that, typed alone, mean their country only: "UK", "USA", "UAE", "DRC".
 SHORT_ALIAS_LENGTH = 3
 # A town's name is looked for in runs of up to this many words ("San Sebastián de los Reyes").
@@ -282,8 +285,10 @@ def countries_named(word: str) -> frozenset[str]:
     key = fold_name(word)
     if len(key) < MIN_COUNTRY_WORD:
         return frozenset()
-    needle = f" {key}" if len(key) >= MIN_COUNTRY_PREFIX else f" {key} "
-    return frozenset(code for name, code in country_names() if needle in name)
+    if len(key) >= MIN_COUNTRY_PREFIX:
+        return frozenset(code for name, code in country_names() if f" {key}" in name)
+    codes = frozenset(code for name, code in country_names() if f" {key} " in name)
+    return codes if len(codes) <= MAX_COUNTRIES_OF_SHORT_WORD else frozenset()
 
 
 @cache

@@ -46,9 +46,18 @@ def places_named(text: str, limit: int = MAX_PLACES) -> list[dict[str, Any]]:
         places.append(
             _place(typed, code, country_name(code), point.latitude, point.longitude, "country")
         )
-    for town in towns:
-        name = town.name if fold(town.name) == key else typed
-        label = _("%(town)s, %(country)s", town=name, country=country_name(town.country))
+    names = [town.name if fold(town.name) == key else typed for town in towns]
+    for town, name in zip(towns, names, strict=True):
+        country = country_name(town.country)
+        region = gazetteer.region_name(town.country, town.admin1)
+        # Towns of one name in one country ("Springfield") are told apart by their regions.
+        twins = sum(1 for other in towns if other.country == town.country) > 1
+        if twins and region:
+            label = _(
+                "%(town)s, %(region)s, %(country)s", town=name, region=region, country=country
+            )
+        else:
+            label = _("%(town)s, %(country)s", town=name, country=country)
         places.append(_place(name, town.country, label, town.latitude, town.longitude, "city"))
     return places[:limit]
 

@@ -165,7 +165,7 @@ def town_events(store: EventStore) -> dict[str, str]:
         ("BE", ["brussels"]),  # not Beijing, which holds "be"
         ("den", []),  # not The Hague (the first word of "Den Haag"), nor the Norwegian article
         ("la", []),  # Laos's code; not Los Angeles's "LA", nor "la" in texts
-        ("Bruxel", []),  # no prefix of a town's other names: not Brussels
+        ("Warsza", []),  # no prefix of a town's other names: not Warsaw
         ("the", ["hague"]),  # in the text "The Hague"; not "Bahamas, The" nor every town
         ("Paris", []),  # a real town without events
     ],

@@ -22,7 +22,6 @@ import pandas as pd
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
 from mapapp import mapview
-from mapapp.events import is_storable_text
 from mapapp.exports import render_export
 from mapapp.filters import EventFilter, apply_filter, parse_filter
 from mapapp.geocoding.towns import places_named
@@ -229,8 +228,6 @@ def places() -> Response:
                 limit=format_number(MAX_PLACE_QUERY),
             )
         )
-    if not is_storable_text(text):
-        return _bad_request(_("This name holds characters that cannot be read: type it again."))
     response = jsonify(places=places_named(text))
     response.headers["Cache-Control"] = PLACES_CACHE
     response.headers["Access-Control-Allow-Origin"] = "*"  # public data, for partners' maps

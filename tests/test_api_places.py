@@ -160,7 +160,9 @@ def test_an_unchanged_answer_is_a_304(client: FlaskClient) -> None:
 
 
 def test_the_gazetteer_alone_answers_even_where_nominatim_is_configured(
-    app_config: dict[str, Any], nominatim_config: dict[str, Any], nominatim_stub: NominatimStub
+    app_config: dict[str, Any],
+    nominatim_config: dict[str, Any],  # noqa: F811
+    nominatim_stub: NominatimStub,  # noqa: F811
 ) -> None:
     nominatim_stub.add("Zzyzx Road", 35.14, -116.1, "Zzyzx Road, California, United States")
     client = create_app({**app_config, **nominatim_config, "GEOCODER": "nominatim"}).test_client()

@@ -1,26 +1,36 @@
 """The filters shared by the map, its data API, the exports and the coordinators' lists.
 
 Parse query parameters, apply them. The free-text search looks in the events' texts (titles,
-towns, organisers...) and in their countries' names: every name CLDR (through Babel) and
-pycountry know in many languages, and the gazetteer's aliases, so "Spain", "Espagne", "España"
-and "Spanien" find the events in Spain. A query that is exactly a country's ISO code ("ES") or a
-short alias ("UK") finds that country's events only, not every text holding those letters.
+towns, organisers...), in their countries' names and in their towns' names:
+
+- Countries by every name CLDR (through Babel) and pycountry know in many languages, and the
+  aliases people type (mapapp.country_names), so "Spain", "Espagne", "España" and "Spanien" find
+  the events in Spain. A query that is exactly a country's ISO code ("ES") or a short alias
+  ("UK") finds that country's events only, not every text holding those letters.
+- Towns by every name the gazetteer knows (GeoNames' alternate names, any language), so
+  "München" finds the events whose town is "Munich" and the reverse, "Den Haag" those in
+  The Hague, "北京" those in Beijing. Each event's (town, country) is looked up in the gazetteer
+  once per store change (`town_index`, kept per frame); a query then looks up which gazetteer
+  towns bear its words, one bisection per run of words, and takes those towns' events: no scan
+  of 50,000 rows' texts against the many names of a town. Names match whole (folded: case,
+  accents and punctuation aside), never as a prefix, and a two-letter Latin word ("la", "de")
+  is not read as a town's alias.
 """
 
 from __future__ import annotations
 
-import gettext
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache, lru_cache
 
+import numpy as np
 import pandas as pd
 import pycountry
-from babel import Locale
 
+from mapapp.country_names import COUNTRY_ALIASES, all_names, country_codes
 from mapapp.events import (
     BROKEN_TEXT_HINT,
     CATEGORIES,
@@ -29,8 +39,9 @@ from mapapp.events import (
     country_name,
     is_storable_text,
 )
-from mapapp.geocoding.gazetteer import COUNTRY_ALIASES, COUNTRY_NAME_LANGUAGES
+from mapapp.geocoding.gazetteer import Gazetteer, fold_many
 from mapapp.geocoding.gazetteer import fold as fold_name
+from mapapp.geocoding.towns import current_gazetteer
 from mapapp.storage import per_frame
 
 MAX_QUERY_LENGTH = 200
@@ -42,18 +53,19 @@ YEAR_MESSAGE = "Year: choose an edition such as 2027, or all."
 PARAMETERS = ("country", "category", "format", "status", "year", "from", "to", "q")
 # Columns the free-text search looks in.
 SEARCH_FIELDS = ("title", "organiser", "venue", "city", "region", "description")
-# Languages whose country names (CLDR, through Babel) the search knows, beside pycountry's names
-# and their translations in the gazetteer's languages.
-CLDR_LANGUAGES = (
-    "en fr es de it pt nl pl ar zh ru ja ko sv da fi nb cs el tr he hu ro uk bg hr sk sl "
-    "lt lv et ca ga is mt sq sr mk hi bn th vi id ms fa ur sw"
-).split()
 # A word of a query this long may be the start of a country name ("espa"); a shorter one must be
 # a whole word of one ("usa", not "tea" for the Irish "An Téalainn").
 MIN_COUNTRY_PREFIX = 4
 MIN_COUNTRY_WORD = 3
+# A short word in the names of more countries than this is an article or a preposition of some
+# language ("den" in Norwegian official names, "the", "las"), not a name.
+MAX_COUNTRIES_OF_SHORT_WORD = 3
 # Short aliases that, typed alone, mean their country only: "UK", "USA", "UAE", "DRC".
 SHORT_ALIAS_LENGTH = 3
+# A town's name is looked for in runs of up to this many words ("San Sebastián de los Reyes").
+MAX_TOWN_WORDS = 5
+# A shorter Latin word is an article ("la", "de") more often than a town's alias ("LA").
+MIN_LATIN_TOWN_NAME = 3
 
 
 @dataclass(frozen=True)
@@ -150,19 +162,101 @@ def search_mask(frame: pd.DataFrame, text: str) -> pd.Series:
     """Return which events a free-text query finds.
 
     A query that is exactly a country's code or short alias finds that country's events.
-    Otherwise every word of the query must be in the event's texts or begin a word of a name of
-    the event's country, so "Sandakan Malaysia" finds the events in Sandakan.
+    Otherwise every word of the query must be in the event's texts, begin a word of a name of
+    the event's country, or be part of a name of the event's town, so "Sandakan Malaysia" finds
+    the events in Sandakan and "Den Haag" those in The Hague.
     """
     if code := country_code_of(text):
         return frame["country"] == code
     haystack = search_text(frame)
+    words = text.split()
+    in_towns = town_index(frame, current_gazetteer()).words_found(words)
     mask = pd.Series(True, index=frame.index)
-    for word in text.split():
+    for word, in_town in zip(words, in_towns, strict=True):
         found = haystack.str.contains(fold(word), regex=False)
         if codes := countries_named(word):
             found |= frame["country"].isin(codes)
+        if in_town is not None:
+            found |= in_town
         mask &= found
     return mask
+
+
+@dataclass(frozen=True)
+class TownIndex:
+    """Which gazetteer towns the events of one frame are in."""
+
+    gazetteer: Gazetteer
+    # For each row, the number of its (town, country) pair.
+    pairs: np.ndarray
+    # Gazetteer town (index in gazetteer.cities) -> the numbers of the pairs that name it.
+    pairs_of_town: dict[int, tuple[int, ...]]
+
+    def rows_named(self, name: str) -> np.ndarray | None:
+        """Return which rows are in a town bearing a name (any language), or None for none."""
+        key = fold_name(name)
+        if len(key) < MIN_LATIN_TOWN_NAME and key.isascii():
+            return None
+        wanted = {
+            pair
+            for town in self.gazetteer.indices(key)
+            for pair in self.pairs_of_town.get(town, ())
+        }
+        if not wanted:
+            return None
+        return np.isin(self.pairs, np.fromiter(wanted, dtype=self.pairs.dtype, count=len(wanted)))
+
+    def words_found(self, words: Sequence[str]) -> list[np.ndarray | None]:
+        """Return, for each word, the rows in a town named by a run of words holding it."""
+        found: list[np.ndarray | None] = [None] * len(words)
+        for start in range(len(words)):
+            for end in range(start + 1, min(len(words), start + MAX_TOWN_WORDS) + 1):
+                rows = self.rows_named(" ".join(words[start:end]))
+                if rows is None:
+                    continue
+                for position in range(start, end):
+                    earlier = found[position]
+                    found[position] = rows if earlier is None else earlier | rows
+        return found
+
+
+@per_frame
+def town_index(frame: pd.DataFrame, gazetteer: Gazetteer) -> TownIndex:
+    """Return which gazetteer towns a frame's events are in, computed once per frame.
+
+    An event is in every town of its country that bears its town's name (any of the town's
+    names, folded); an event without a country, in every town of that name.
+    """
+    # The store keeps countries upper-case; pairs are many fewer than events (15,000 in 50,000).
+    # Each pair is read from its first row: splitting the joined texts would make a list per
+    # pair, and the garbage collector's passes over them cost more than the rest together.
+    pairs, _ = pd.factorize((frame["city"] + "\n" + frame["country"]).to_numpy())
+    _, first_rows = np.unique(pairs, return_index=True)
+    cities = frame["city"].to_numpy()[first_rows].tolist()
+    countries = frame["country"].to_numpy()[first_rows].tolist()
+    pairs_of_town: dict[int, list[int]] = {}
+    for number, key in enumerate(fold_many(cities) if cities else []):
+        if key:
+            for town in _towns_of(gazetteer, key, countries[number]):
+                pairs_of_town.setdefault(town, []).append(number)
+    return TownIndex(
+        gazetteer,
+        np.asarray(pairs, dtype=np.int64),
+        {town: tuple(numbers) for town, numbers in pairs_of_town.items()},
+    )
+
+
+@lru_cache(maxsize=65536)
+def _towns_of(gazetteer: Gazetteer, key: str, country: str) -> tuple[int, ...]:
+    """Return the gazetteer towns of a country (any, for none) bearing a folded name.
+
+    Remembered across frames: a store change keeps almost every event's town.
+    """
+    return tuple(
+        town
+        for town in gazetteer.indices(key)
+        if not country or gazetteer.cities[town].country == country
+    )
 
 
 @per_frame
@@ -191,7 +285,7 @@ def country_code_of(text: str) -> str:
     """Return the country a query names by its code or short alias alone ("ES", "UK"), or ""."""
     text = text.strip()
     key = fold_name(text)
-    if len(key) == 2 and key.upper() in _country_codes():
+    if len(key) == 2 and key.upper() in country_codes():
         return key.upper()
     if len(text) == 3 and text.isupper() and (country := pycountry.countries.get(alpha_3=text)):
         return str(country.alpha_2)
@@ -206,51 +300,26 @@ def countries_named(word: str) -> frozenset[str]:
     key = fold_name(word)
     if len(key) < MIN_COUNTRY_WORD:
         return frozenset()
-    needle = f" {key}" if len(key) >= MIN_COUNTRY_PREFIX else f" {key} "
-    return frozenset(code for name, code in country_names() if needle in name)
+    if len(key) >= MIN_COUNTRY_PREFIX:
+        return frozenset(code for name, code in country_names() if f" {key}" in name)
+    codes = frozenset(code for name, code in country_names() if f" {key} " in name)
+    return codes if len(codes) <= MAX_COUNTRIES_OF_SHORT_WORD else frozenset()
 
 
 @cache
 def country_names() -> tuple[tuple[str, str], ...]:
     """Return every known name of every country, folded between spaces, with its ISO code.
 
-    Built once per process: CLDR's names in CLDR_LANGUAGES, pycountry's names (common, official)
-    and their translations, and the gazetteer's aliases ("Holland", "Burma").
+    Built once per process from mapapp.country_names: CLDR's names, pycountry's names (common,
+    official) and their translations, and the aliases people type ("Holland", "Burma").
     """
-    codes = _country_codes()
-    names: set[tuple[str, str]] = set()
-
-    def add(name: str, code: str) -> None:
-        if code in codes and (key := fold_name(name)):
-            names.add((f" {key} ", code))
-
-    english: dict[str, str] = {}
-    for country in pycountry.countries:
-        for attribute in ("name", "common_name", "official_name"):
-            if value := getattr(country, attribute, None):
-                add(value, country.alpha_2)
-                english[value] = country.alpha_2
-    for language in COUNTRY_NAME_LANGUAGES:
-        try:
-            translation = gettext.translation(
-                "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
-            )
-        except OSError:
-            continue
-        for name, code in english.items():
-            add(translation.gettext(name), code)
-    for language in CLDR_LANGUAGES:
-        for code, name in Locale.parse(language).territories.items():
-            add(name, code)
-    for alias, code in COUNTRY_ALIASES.items():
-        add(alias, code)
+    codes = country_codes()
+    names = {
+        (f" {key} ", code)
+        for name, code in all_names()
+        if code in codes and (key := fold_name(name))
+    }
     return tuple(sorted(names))
-
-
-@cache
-def _country_codes() -> frozenset[str]:
-    """Return the ISO 3166-1 alpha-2 codes an event's country may hold."""
-    return frozenset(country.alpha_2 for country in pycountry.countries)
 
 
 def _codes(

@@ -56,6 +56,8 @@ RUNS = {
     "bench_outlines.py": (["--sample", "500"], "| beyond (km) | towns |", 120),
     # 8-13 s
     "bench_submit.py": (["--events", "200", "--submissions", "20"], "| step ", 120),
+    # 4-6 s: 1,000 sample events, the gazetteer from its cache
+    "bench_search.py": (["--events", "1000", "--runs", "1"], "| query | what |", 120),
 }
 BROWSER_DRIVEN = {"bench_map.py", "bench_map_languages.py"}
 # Programs a benchmark needs: missing, its run is skipped outside CI and fails in CI.

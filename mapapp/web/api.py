@@ -24,6 +24,8 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from mapapp import mapview
 from mapapp.exports import render_export
 from mapapp.filters import EventFilter, apply_filter, parse_filter
+from mapapp.geocoding.towns import places_named
+from mapapp.i18n import _, format_number
 from mapapp.publication import public_version
 from mapapp.storage import get_store
 
@@ -34,6 +36,9 @@ GZIP_LEVEL = 6
 MIN_GZIP_BYTES = 512
 # What an entry costs besides its body: the key, the Body object, the LRU's links.
 ENTRY_OVERHEAD_BYTES = 512
+# The places a typed name means come from the gazetteer, which changes with a release only.
+PLACES_CACHE = "public, max-age=300"
+MAX_PLACE_QUERY = 100
 
 
 @dataclass(frozen=True)
@@ -204,3 +209,35 @@ def event_detail(event_id: str) -> Response:
     return cached_response(
         "event", lambda: (_compact(mapview.public_event(event)), JSON_TYPE), event_id
     )
+
+
+@blueprint.get("/places.json")
+def places() -> Response:
+    """Send the gazetteer's places a typed name means, in any language, best first (at most 5).
+
+    Only the offline gazetteer answers: never Nominatim. Labels are in the language of the URL
+    (`/fr/api/places.json` names countries in French).
+    """
+    text = " ".join((request.args.get("q") or "").split())
+    if not text:
+        return _bad_request(_("Type the name of a town or a country."))
+    if len(text) > MAX_PLACE_QUERY:
+        return _bad_request(
+            _(
+                "A place's name is at most %(limit)s characters long: shorten it.",
+                limit=format_number(MAX_PLACE_QUERY),
+            )
+        )
+    response = jsonify(places=places_named(text))
+    response.headers["Cache-Control"] = PLACES_CACHE
+    response.headers["Access-Control-Allow-Origin"] = "*"  # public data, for partners' maps
+    response.add_etag()
+    response.make_conditional(request)
+    return response
+
+
+def _bad_request(message: str) -> Response:
+    """Return a 400 with a message a person reads."""
+    response = jsonify(error="Bad Request", message=message)
+    response.status_code = 400
+    return response

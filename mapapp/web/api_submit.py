@@ -361,6 +361,72 @@ def describe_api(server_url: str) -> dict[str, Any]:
                 }
             },
         },
+        "/api/places.json": {
+            "get": {
+                "summary": "The towns and countries a typed name means, in any language.",
+                "description": (
+                    "From the offline gazetteer only (GeoNames, with its alternate names): "
+                    "at most 5, a country's centre first, then towns by population. Labels "
+                    "name countries in the language of the URL's prefix "
+                    "(/fr/api/places.json)."
+                ),
+                "operationId": "listPlaces",
+                "parameters": [
+                    {
+                        "name": "q",
+                        "in": "query",
+                        "required": True,
+                        "description": "A town's or a country's name, e.g. München.",
+                        "schema": {**text, "minLength": 1, "maxLength": 100},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The places, best first; none is an empty list.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "places": {
+                                            "type": "array",
+                                            "maxItems": 5,
+                                            "items": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "name": text,
+                                                    "country": text,
+                                                    "label": text,
+                                                    "lat": {"type": "number"},
+                                                    "lon": {"type": "number"},
+                                                    "precision": {
+                                                        "type": "string",
+                                                        "enum": ["city", "country"],
+                                                    },
+                                                },
+                                                "required": [
+                                                    "name",
+                                                    "country",
+                                                    "label",
+                                                    "lat",
+                                                    "lon",
+                                                    "precision",
+                                                ],
+                                            },
+                                        }
+                                    },
+                                    "required": ["places"],
+                                }
+                            }
+                        },
+                    },
+                    "304": {"description": "Not modified since the given ETag."},
+                    "400": _problem_response(
+                        "The name is empty or longer than 100 characters.", problem
+                    ),
+                },
+            }
+        },
     }
 
 

@@ -10,7 +10,7 @@ time it was queued, the language), so a message sent twice is the same message t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -114,8 +114,17 @@ def template_values(kind: str, context: Mapping[str, Any], contact: str) -> dict
 
 def subject_of(kind: str, context: Mapping[str, Any]) -> str:
     """Return a message's subject, in the language in force."""
-    subject = _(SUBJECTS[kind], title=context.get("title", ""), day=context.get("day", ""))
+    subject = _(SUBJECTS[kind], title=context.get("title", ""), day=_day(context))
     return " ".join(subject.splitlines())  # every line break Python knows, for a header
+
+
+def _day(context: Mapping[str, Any]) -> str:
+    """Return the day a message is about (the digest's, stored as YYYY-MM-DD) in words."""
+    day = str(context.get("day", ""))
+    try:
+        return format_day(date.fromisoformat(day))
+    except ValueError:
+        return day
 
 
 def build_message(row: Mapping[str, Any], sender: str, contact: str) -> EmailMessage:

@@ -406,7 +406,7 @@ def submit_via_api(
         return Outcome(errors={"body": "Send one JSON object with the event's fields."})
     event, errors = check_submission(data, consent=data.get("consent") is True)
     interface_language = data.get("interface_language", DEFAULT_LANGUAGE)
-    if interface_language not in LANGUAGES:
+    if not isinstance(interface_language, str) or interface_language not in LANGUAGES:
         errors["interface_language"] = _(INTERFACE_LANGUAGE_MESSAGE, codes=", ".join(LANGUAGES))
     if data.get("consent") not in (None, True, False):
         errors["consent"] = "Consent: give true to let us publish the event once approved."

@@ -193,9 +193,7 @@ def test_an_imported_event_without_a_language_is_written_to_in_english(
     assert message["Content-Language"] == "en"
 
 
-def test_a_message_queued_before_languages_is_sent_in_english(
-    app: Flask, data_dir: Path
-) -> None:
+def test_a_message_queued_before_languages_is_sent_in_english(app: Flask, data_dir: Path) -> None:
     context = {"reference": "ABC123", "title": "Old message", "starts_at": f"{DAY}T18:00"}
     with app.app_context():
         mail.queue("withdrawn", "organiser@example.org", context, event_id="ABC123")
@@ -224,11 +222,18 @@ def test_a_password_reset_asked_for_in_french_is_written_in_french(
     assert message["Content-Language"] == "fr"
 
 
-def test_the_digest_is_written_in_english(app: Flask) -> None:
+def test_the_digest_is_written_in_english(app: Flask, data_dir: Path) -> None:
+    item = {"title": "Marche", "country": "France", "status": "Pending review", "url": "http://e"}
     with app.app_context():
-        notices.digest("c@example.org", "c", "2027-02-27", [], "http://q", "digest-1")
+        notices.digest("c@example.org", "c", "2027-02-27", [item], "http://q", "digest-1")
         [row] = mail.queued()
     assert row["context"]["language"] == notices.DIGEST_LANGUAGE == "en"
+
+    [message] = sent(app, data_dir, "digest")
+    text, _page = parts(message)
+    assert message["Subject"] == "New events waiting in your countries on February 27, 2027"
+    assert "This event came in during the last day" in text
+    assert "Marche (France, Pending review):" in text
 
 
 def test_a_file_from_before_languages_gains_the_column_empty(data_dir: Path) -> None:

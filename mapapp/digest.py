@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from flask import Flask, url_for
 
@@ -85,7 +86,7 @@ def queue_digests(links: DigestLinks, at: datetime | None = None) -> int:
     return queued
 
 
-def _digest_item(row: dict[str, str], links: DigestLinks) -> dict[str, str]:
+def _digest_item(row: Mapping[Any, Any], links: DigestLinks) -> dict[str, str]:
     """Return how the digest lists one event, its labels in the digest's language."""
     status = str(row["status"])
     with force_language(notices.DIGEST_LANGUAGE):

@@ -113,6 +113,7 @@ FIELD_LABELS: dict[str, str] = {
     "pending_change": "Change waiting for review",
     "change_note": "Reason a change was not accepted",
     "partner": "Sent by partner",
+    "interface_language": "Organiser's interface language",
 }
 
 STATUSES: dict[str, str] = {

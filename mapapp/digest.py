@@ -5,21 +5,25 @@ there is something to tell: the events created in the 24 hours before the run, a
 them (access.events(account.scope)). Each message has the fixed outbox id of its account and
 day, so running the digest twice on a day (two workers, or `mapapp mail digest` by hand) queues
 nothing new. The mail senders run it once a day, at MAPAPP_DIGEST_HOUR UTC (mapapp.mail_sender).
+It is written in English (notices.DIGEST_LANGUAGE): it is queued outside any request, and an
+account has no language of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from flask import Flask, url_for
 
 from mapapp import access, coordinators, notices
 from mapapp.config import ConfigError
-from mapapp.events import STATUSES, UTC_TIME_FORMAT, country_name
+from mapapp.events import STATUSES, UTC_TIME_FORMAT
+from mapapp.i18n import _, country_name, force_language
 
 WINDOW = timedelta(days=1)
 DIGEST_HOUR_MESSAGE = "MAPAPP_DIGEST_HOUR must be a whole hour from 0 to 23 (UTC), not {value!r}."
@@ -67,15 +71,8 @@ def queue_digests(links: DigestLinks, at: datetime | None = None) -> int:
         new = frame[(frame["created_at"] > since) & (frame["created_at"] <= until)]
         if new.empty:
             continue
-        items = [
-            {
-                "title": str(row["title"]),
-                "country": country_name(str(row["country"])) or "no country",
-                "status": STATUSES.get(str(row["status"]), str(row["status"])),
-                "url": links.event(str(row["id"])),
-            }
-            for row in new.sort_values("created_at", kind="stable").to_dict("records")
-        ]
+        rows = new.sort_values("created_at", kind="stable").to_dict("records")
+        items = [_digest_item(row, links) for row in rows]
         if notices.digest(
             account.email,
             account.name,
@@ -87,6 +84,18 @@ def queue_digests(links: DigestLinks, at: datetime | None = None) -> int:
             queued += 1
             log.info("Queued the daily digest of %s: %d new events", account.name, len(items))
     return queued
+
+
+def _digest_item(row: Mapping[Any, Any], links: DigestLinks) -> dict[str, str]:
+    """Return how the digest lists one event, its labels in the digest's language."""
+    status = str(row["status"])
+    with force_language(notices.DIGEST_LANGUAGE):
+        return {
+            "title": str(row["title"]),
+            "country": country_name(str(row["country"])) or _("no country"),
+            "status": _(STATUSES[status]) if status in STATUSES else status,
+            "url": links.event(str(row["id"])),
+        }
 
 
 def run(app: Flask, at: datetime | None = None) -> int:

@@ -47,10 +47,13 @@ FIELDS: tuple[str, ...] = (
     "pending_change",
     "change_note",
     "partner",
+    "interface_language",
 )
 
 # Never shown to visitors nor put in public exports.
 # partner: the name of the API key a partner's system posted the event with (see mapapp.api_keys).
+# interface_language: the organiser's interface language when the event was created ("fr"; empty:
+# English), the language of every e-mail about the event (see mapapp.notices).
 PRIVATE_FIELDS: frozenset[str] = frozenset(
     {
         "contact_email",
@@ -59,6 +62,7 @@ PRIVATE_FIELDS: frozenset[str] = frozenset(
         "pending_change",
         "change_note",
         "partner",
+        "interface_language",
     }
 )
 PUBLIC_FIELDS: tuple[str, ...] = tuple(name for name in FIELDS if name not in PRIVATE_FIELDS)
@@ -74,6 +78,7 @@ SYSTEM_FIELDS: frozenset[str] = frozenset(
         "pending_change",
         "change_note",
         "partner",
+        "interface_language",
     }
 )
 
@@ -108,6 +113,7 @@ FIELD_LABELS: dict[str, str] = {
     "pending_change": "Change waiting for review",
     "change_note": "Reason a change was not accepted",
     "partner": "Sent by partner",
+    "interface_language": "Organiser's interface language",
 }
 
 STATUSES: dict[str, str] = {

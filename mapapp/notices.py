@@ -2,6 +2,11 @@
 
 The web layer knows the site's addresses, so it hands in a `Links`; everything else comes from
 the event. Each function queues one message (mapapp.mail renders and sends it).
+
+Each message's context names its language (LANGUAGE_KEY), in which it is rendered whenever it is
+sent: a message about an event is in the organiser's interface language stored with the event
+(empty, as for an imported event: English); a message a person asked for from a page (edit links,
+an invitation, a password reset) is in that page's language; the daily digest is in English.
 """
 
 from __future__ import annotations
@@ -11,6 +16,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from mapapp import mail
+from mapapp.i18n import current_code
+from mapapp.mail_messages import LANGUAGE_KEY
+
+# The coordinators' digest is queued by the mail senders, outside any request, and an account
+# stores no language of its own: English, as the CLI.
+DIGEST_LANGUAGE = "en"
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +64,8 @@ def _event_context(event: Mapping[str, str], links: Links) -> dict[str, str]:
         "country": event.get("country", ""),
         "format": event.get("format", ""),
         "home_url": links.home,
+        "event_language": event.get("language", ""),  # the title's, as its organiser wrote it
+        LANGUAGE_KEY: event.get("interface_language", ""),
     }
 
 
@@ -135,7 +148,8 @@ def edit_links(
         for event, token in events_and_tokens
     ]
     event_ids = " ".join(item["reference"] for item in items)
-    context = {"home_url": links.home, "events": items}
+    # Asked for from a page: in its language (the events may have been added in several).
+    context = {"home_url": links.home, "events": items, LANGUAGE_KEY: current_code()}
     return mail.queue("edit_links", to, context, event_id=event_ids)
 
 
@@ -167,18 +181,27 @@ def invitation(to: str, name: str, inviter: str, accept_url: str, role: str, sco
         "accept_url": accept_url,
         "role": role,
         "scope": scope,
+        LANGUAGE_KEY: current_code(),  # the page the invitation was sent from
     }
     return mail.queue("invitation", to, context)
 
 
 def password_reset(to: str, name: str, reset_url: str) -> str:
     """Send an account the one-time link that sets a new password."""
-    return mail.queue("password_reset", to, {"organiser": "", "name": name, "reset_url": reset_url})
+    context = {"organiser": "", "name": name, "reset_url": reset_url, LANGUAGE_KEY: current_code()}
+    return mail.queue("password_reset", to, context)
 
 
 def digest(
     to: str, name: str, day: str, items: list[dict[str, str]], queue_url: str, once_as: str
 ) -> str:
     """Send a coordinator the day's new events in their scope; "" if this digest went already."""
-    context = {"organiser": "", "name": name, "day": day, "events": items, "queue_url": queue_url}
+    context = {
+        "organiser": "",
+        "name": name,
+        "day": day,
+        "events": items,
+        "queue_url": queue_url,
+        LANGUAGE_KEY: DIGEST_LANGUAGE,
+    }
     return mail.queue("digest", to, context, once_as=once_as)

@@ -22,6 +22,7 @@ from mapapp.edit_links import edit_token_hash as edit_token_hash
 from mapapp.edit_links import event_for_token as event_for_token
 from mapapp.edit_links import make_edit_token as make_edit_token
 from mapapp.events import country_name
+from mapapp.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, known_language
 from mapapp.placing import API_SOURCE as API_SOURCE
 from mapapp.placing import MANUAL_SOURCE as MANUAL_SOURCE
 from mapapp.placing import Candidate as Candidate
@@ -50,6 +51,9 @@ ALREADY_SUBMITTED_MESSAGE = (
 KEY_POINT_MESSAGE = (
     "Location: the latitude and longitude are outside {country}, the event's country. Check "
     "them, or leave them out and give the address so that we find the place."
+)
+INTERFACE_LANGUAGE_MESSAGE = N_(
+    "Interface language: give the code of the language the organiser reads, one of %(codes)s."
 )
 ORGANISER = "organiser"  # who the audit log names for changes made through an edit link
 PENDING, APPROVED = "pending", "approved"
@@ -222,11 +226,13 @@ def create_event(
     secret_key: str,
     *,
     partner: Partner | None = None,
+    interface_language: str = DEFAULT_LANGUAGE,
 ) -> tuple[dict[str, str], str]:
     """Store a submitted event as pending and return it with its edit token.
 
     An event a partner's key posts carries the partner's name; a trusted key's is then approved
-    at once, recorded in the audit log as a second entry by the partner.
+    at once, recorded in the audit log as a second entry by the partner. interface_language is
+    the organiser's (the language of the e-mails about the event).
     """
     who = partner.who if partner is not None else ORGANISER
     event_id = new_event_id()
@@ -237,6 +243,7 @@ def create_event(
         "status": PENDING,
         "edit_token_hash": edit_token_hash(token),
         "partner": partner.partner if partner is not None else "",
+        "interface_language": known_language(interface_language),
     }
     for name in ("created_at", "updated_at", "moderation_note", "is_sample"):
         record[name] = ""
@@ -325,6 +332,7 @@ def confirm_submission(
     submit_anyway: bool,
     keep_point: bool = False,
     timezone: str = "",
+    interface_language: str = DEFAULT_LANGUAGE,
 ) -> Outcome:
     """Store a previewed draft at the chosen place, unless it needs another look.
 
@@ -376,7 +384,9 @@ def confirm_submission(
     if not drafts.use(preview.draft_id, DRAFT_MAX_AGE_SECONDS):
         return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
     try:
-        stored, token = create_event(store, placed, secret_key)
+        stored, token = create_event(
+            store, placed, secret_key, interface_language=interface_language
+        )
     except StoreError:
         drafts.release(preview.draft_id)  # nothing was stored: the organiser may try again
         raise
@@ -388,11 +398,16 @@ def submit_via_api(
 ) -> Outcome:
     """Check, place and store an event posted as JSON by a partner's system.
 
-    With a partner's key, the event must also be in one of the key's countries.
+    With a partner's key, the event must also be in one of the key's countries. The optional
+    interface_language (an interface language's code, English if absent) is the language of the
+    e-mails to the organiser.
     """
     if not isinstance(data, Mapping):
         return Outcome(errors={"body": "Send one JSON object with the event's fields."})
     event, errors = check_submission(data, consent=data.get("consent") is True)
+    interface_language = data.get("interface_language", DEFAULT_LANGUAGE)
+    if not isinstance(interface_language, str) or interface_language not in LANGUAGES:
+        errors["interface_language"] = _(INTERFACE_LANGUAGE_MESSAGE, codes=", ".join(LANGUAGES))
     if data.get("consent") not in (None, True, False):
         errors["consent"] = "Consent: give true to let us publish the event once approved."
     latitude = "" if data.get("latitude") is None else data["latitude"]
@@ -426,5 +441,7 @@ def submit_via_api(
         return Outcome(errors=errors)
     if errors := ended_error(placed):
         return Outcome(errors=errors)
-    stored, token = create_event(store, placed, secret_key, partner=partner)
+    stored, token = create_event(
+        store, placed, secret_key, partner=partner, interface_language=interface_language
+    )
     return Outcome(event=stored, token=token)

@@ -402,12 +402,12 @@ EDITS = [
         [
             (
                 6,
-                "events.csv line 6: the row has 32 values, but the header has 31 columns. A value holding a comma may have lost its quotes",
+                "events.csv line 6: the row has 33 values, but the header has 32 columns. A value holding a comma may have lost its quotes",
                 False,
             )
         ],
         [],
-        [(6, "32 values")],
+        [(6, "33 values")],
         id="an extra value after a record over three lines",
     ),
     pytest.param(
@@ -415,19 +415,19 @@ EDITS = [
         [
             (
                 6,
-                "events.csv line 6: the row has 30 values, but the header has 31 columns. A value may be missing",
+                "events.csv line 6: the row has 31 values, but the header has 32 columns. A value may be missing",
                 False,
             )
         ],
         [],
-        [(6, "30 values")],
+        [(6, "31 values")],
         id="a missing value",
     ),
     pytest.param(
         GOOD.replace(b"bbbb2222,approved,", b"bbbb2222,"),
-        [(3, "events.csv line 3: the row has 30 values", False)],
+        [(3, "events.csv line 3: the row has 31 values", False)],
         [],
-        [(3, "30 values")],
+        [(3, "31 values")],
         id="a missing value in a record over three lines",
     ),
     pytest.param(
@@ -765,14 +765,14 @@ def test_the_store_sees_the_same_problems_in_a_good_file_and_in_hand_edits() -> 
             (*COLUMNS, "title"),
             "unknown",
             [
-                "events.csv: the header has the column title twice (columns 3 (C) and 32 (AF)). Keep one; nothing was changed."
+                "events.csv: the header has the column title twice (columns 3 (C) and 33 (AG)). Keep one; nothing was changed."
             ],
         ),
         (
             (*COLUMNS, ""),  # a spreadsheet's empty column
             "unknown",
             [
-                "events.csv: column 32 (AF) of the header has no name. Name it or delete the column; nothing was changed."
+                "events.csv: column 33 (AG) of the header has no name. Name it or delete the column; nothing was changed."
             ],
         ),
         (

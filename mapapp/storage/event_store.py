@@ -38,10 +38,18 @@ AUDIT_FILE = "audit.csv"
 STORED_FIELDS: tuple[str, ...] = (*FIELDS, VERSION_FIELD)
 # The columns before an organiser's change of a published event could wait for review.
 FIELDS_BEFORE_CHANGES: tuple[str, ...] = tuple(
-    name for name in FIELDS if name not in {"pending_change", "change_note", "partner"}
+    name
+    for name in FIELDS
+    if name not in {"pending_change", "change_note", "partner", "interface_language"}
 )
 # The columns before partners' systems posted events with keys of their own.
-FIELDS_BEFORE_PARTNERS: tuple[str, ...] = tuple(name for name in FIELDS if name != "partner")
+FIELDS_BEFORE_PARTNERS: tuple[str, ...] = tuple(
+    name for name in FIELDS if name not in {"partner", "interface_language"}
+)
+# The columns before e-mails went out in the organiser's interface language.
+FIELDS_BEFORE_LANGUAGES: tuple[str, ...] = tuple(
+    name for name in FIELDS if name != "interface_language"
+)
 EVENTS_SPEC = TableSpec(
     file_name=EVENTS_FILE,
     columns=STORED_FIELDS,
@@ -52,6 +60,7 @@ EVENTS_SPEC = TableSpec(
         FIELDS_BEFORE_CHANGES,
         (*FIELDS_BEFORE_CHANGES, VERSION_FIELD),
         (*FIELDS_BEFORE_PARTNERS, VERSION_FIELD),
+        (*FIELDS_BEFORE_LANGUAGES, VERSION_FIELD),
     ),
     rules={
         "id": ColumnRule("id", required=True),

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response
 
 from mapapp import notices, submissions
 from mapapp.events import CATEGORIES, FORMATS, MAX_LENGTHS
+from mapapp.i18n import LANGUAGES
 from mapapp.storage import get_store
 from mapapp.web.api_auth import Refusal, per_address_limit, per_key_limit, refused, request_key
 from mapapp.web.notify import notify
@@ -145,6 +146,15 @@ def describe_api(server_url: str) -> dict[str, Any]:
     }
     submission["language"] = {**text, "description": "ISO 639-1 code", "example": "fr"}
     submission["contact_email"] = {**text, "format": "email", "description": "Kept private."}
+    submission["interface_language"] = {
+        "type": "string",
+        "enum": list(LANGUAGES),
+        "description": (
+            "Optional, en if absent: the language the organiser reads, in which every e-mail "
+            "about the event is written. Kept private."
+        ),
+        "example": "fr",
+    }
     for name in ("latitude", "longitude"):
         submission[name] = {
             "type": ["number", "string"],

@@ -22,6 +22,7 @@ from mapapp import edit_links, notices, organiser_edits, pending_changes, submis
 from mapapp.duplicates import public_warning
 from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm, zone_choices
+from mapapp.i18n import current_code
 from mapapp.storage import ConflictError, get_store
 from mapapp.web.limits import configured_limit, keeps_form, limiter
 from mapapp.web.links import links
@@ -261,6 +262,7 @@ def submit_confirm() -> Response | tuple[str, int]:
             submit_anyway=bool(form.submit_anyway.data),
             keep_point=bool(form.keep_point.data),
             timezone=str(request.form.get("timezone", "")),
+            interface_language=current_code(),
         )
     except submissions.DraftError as exc:
         return _render_form(SubmitForm(formdata=None), {"form": str(exc)}, 400)

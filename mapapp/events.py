@@ -330,9 +330,7 @@ def validate_event(data: Mapping[str, Any]) -> tuple[dict[str, str] | None, dict
             checked = validate_email(event["contact_email"], check_deliverability=False)
             event["contact_email"] = checked.normalized
         except EmailNotValidError as exc:
-            errors["contact_email"] = _(
-                "Contact e-mail: %(reason)s", reason=email_problem(exc)
-            )
+            errors["contact_email"] = _("Contact e-mail: %(reason)s", reason=email_problem(exc))
     if event["language"]:
         language = pycountry.languages.get(alpha_2=event["language"].lower())
         if language is None:

@@ -8,12 +8,13 @@ its own day and time patterns ("Sun 28 Feb 2027", "18:00"); other languages take
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from babel.core import UnknownLocaleError
 from babel.dates import format_date, get_timezone_location
+from babel.lists import format_list
 
 from mapapp.events import (
     CATEGORIES,
@@ -153,3 +154,24 @@ def utc_line(value: str) -> str:
         return value
     # Translators: a day and a time in UTC: "Fri 15 Oct 2026, 12:00 UTC".
     return _("%(day)s, %(time)s UTC", day=day_text(moment), time=clock_text(moment))
+
+
+def long_date(day: date) -> str:
+    """Return a day in full as people write it: "3 March 2026"."""
+    if current_code() == DEFAULT_LANGUAGE:
+        return f"{day.day} {day:%B %Y}"
+    return format_date(day, "long", locale=current_locale())
+
+
+def day_month(day: date) -> str:
+    """Return a day of a month without its year: "3 March"."""
+    if current_code() == DEFAULT_LANGUAGE:
+        return f"{day.day} {day:%B}"
+    return format_skeleton(day, "MMMMd")
+
+
+def or_list(items: Sequence[str]) -> str:
+    """Return names as alternatives: "A, B or C" ("A, B ou C" in French)."""
+    if current_code() == DEFAULT_LANGUAGE:
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+    return format_list(list(items), style="or", locale=current_locale())

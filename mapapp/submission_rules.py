@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mapapp.event_text import long_date
 from mapapp.events import (
     MAX_LENGTHS,
     current_edition,
@@ -158,7 +159,7 @@ def check_online_zone(event: Mapping[str, str]) -> dict[str, str]:
     """
     if event["format"] != "online" or not event["timezone"] or not event["country"]:
         return {}
-    _, problem = country_zone(event["timezone"], event["country"])
+    _zone, problem = country_zone(event["timezone"], event["country"])
     return {"timezone": problem} if problem else {}
 
 
@@ -222,13 +223,6 @@ def ended_imported_warning(event: Mapping[str, str], now: datetime | None = None
     """Return the warning of an imported event that has already ended (in its zone), or ""."""
     day = ended_on(event, now)
     return _(ENDED_IMPORTED_MESSAGE, day=long_date(day)) if day is not None else ""
-
-
-def long_date(day: date) -> str:
-    """Return a day as people write it in the interface language: 3 March 2026."""
-    if current_code() == DEFAULT_LANGUAGE:
-        return f"{day.day} {day:%B %Y}"
-    return format_date(day, "long")
 
 
 def _padded_date(day: date) -> str:

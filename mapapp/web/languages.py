@@ -32,9 +32,7 @@ COOKIE_NAME = "mapapp_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 # Answers that are the same in every language: data, files, feeds, the switch itself.
 NEUTRAL_BLUEPRINTS = frozenset({"api", "api_submit", "exports", "assets", "languages"})
-NEUTRAL_ENDPOINTS = frozenset(
-    {"static", "public.map_setup", "public.event_ics", "public.health"}
-)
+NEUTRAL_ENDPOINTS = frozenset({"static", "public.map_setup", "public.event_ics", "public.health"})
 # Chinese in traditional characters is not the Simplified catalog: such a browser gets English
 # (its own choice among the rest) rather than a script it may not read.
 TRADITIONAL_CHINESE = ("zh-tw", "zh-hk", "zh-mo", "zh-hant")

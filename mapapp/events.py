@@ -121,8 +121,9 @@ FIELD_LABELS: dict[str, str] = {
     "partner": N_("Sent by partner"),
 }
 
-# Translators: the statuses below are an event's review state (an adjective for the event).
+# An event's review state (translated where shown: event_text.status_label).
 STATUSES: dict[str, str] = {
+    # Translators: an event's status: it waits for a coordinator to review it.
     "pending": N_("Pending review"),
     # Translators: an event's status: a coordinator accepted it and it is on the map.
     "approved": N_("Approved"),

@@ -202,16 +202,17 @@ def not_found_message(
 
     country is the alpha-2 code of the country searched in, country_name its English name.
     """
+    quoted = "'" + what + "'"
     if country or country_name:
         # Translators: %(what)s is the place typed, in quotes: "We could not find 'Zurch' in
         # Switzerland."
         message = _(
             "We could not find %(what)s in %(country)s.",
-            what=f"'{what}'",
+            what=quoted,
             country=country_in_sentence(country, country_name),
         )
     else:
-        message = _("We could not find %(what)s.", what=f"'{what}'")
+        message = _("We could not find %(what)s.", what=quoted)
     if suggestions:
         # Translators: %(places)s lists one or more towns: "Zürich", "Parres, Ares or Paradas".
         hint = _("Did you mean %(places)s?", places=or_list(suggestions))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mapapp.filters import fold
+from mapapp.i18n import N_, _
 
 # Duplicates: same start date, similar title, and nearby (in person) or same organiser (online).
 DUPLICATE_DISTANCE_KM = 25.0
@@ -20,12 +21,13 @@ MAX_DUPLICATES = 5
 EARTH_RADIUS_KM = 6371.0
 # Published events may be named to anyone; a pending one is only said to exist.
 PUBLISHED_STATUS = "approved"
-WAITING_MESSAGE = "A similar event is waiting for review."
-PUBLISHED_ANYWAY_MESSAGE = (
+# Marked for the catalog; DuplicateWarning translates them.
+WAITING_MESSAGE = N_("A similar event is waiting for review.")
+PUBLISHED_ANYWAY_MESSAGE = N_(
     "This looks like an event already on the map: if it is a different event, tick the box to "
     "submit it anyway."
 )
-WAITING_ANYWAY_MESSAGE = (
+WAITING_ANYWAY_MESSAGE = N_(
     "A similar event is waiting for review: if it is a different event, tick the box to submit "
     "it anyway."
 )
@@ -41,12 +43,12 @@ class DuplicateWarning:
     @property
     def waiting_message(self) -> str:
         """Return the one sentence said about similar events waiting for review, or ""."""
-        return WAITING_MESSAGE if self.waiting else ""
+        return _(WAITING_MESSAGE) if self.waiting else ""
 
     @property
     def submit_anyway_message(self) -> str:
         """Return the error asking to tick "submit it anyway"."""
-        return PUBLISHED_ANYWAY_MESSAGE if self.published else WAITING_ANYWAY_MESSAGE
+        return _(PUBLISHED_ANYWAY_MESSAGE if self.published else WAITING_ANYWAY_MESSAGE)
 
 
 def public_warning(duplicates: Sequence[Mapping[str, str]]) -> DuplicateWarning:

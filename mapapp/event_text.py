@@ -1,51 +1,66 @@
 """Events as people read them: labels instead of codes, places in words, local times for people.
 
 "Sandakan, Malaysia · Online" and "Sun 28 Feb 2027, 18:00–22:00 (Paris time)" rather than
-"Sandakan MY · online" and "2027-02-28T18:00 Europe/Paris". English for now; the dates and zone
-cities come from CLDR (Babel), so other languages need only a locale.
+"Sandakan MY · online" and "2027-02-28T18:00 Europe/Paris", in the interface language: labels
+through the catalog, country names, dates, times and zone cities from CLDR (Babel). English keeps
+its own day and time patterns ("Sun 28 Feb 2027", "18:00"); other languages take CLDR's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
 from babel.core import UnknownLocaleError
 from babel.dates import format_date, get_timezone_location
+from babel.lists import format_list
 
 from mapapp.events import (
     CATEGORIES,
     FORMATS,
+    LOCATION_PRECISIONS,
     STATUSES,
     UTC_TIME_FORMAT,
-    country_name,
     is_known_timezone,
     parse_local_time,
 )
+from mapapp.i18n import (
+    DEFAULT_LANGUAGE,
+    N_,
+    _,
+    country_name,
+    current_code,
+    current_locale,
+    format_skeleton,
+    format_time,
+)
 
-LOCALE = "en"
-DATE_PATTERN = "EEE d MMM y"  # Sun 28 Feb 2027
+DATE_PATTERN = "EEE d MMM y"  # Sun 28 Feb 2027, English's pattern
+DATE_SKELETON = "yMMMEd"  # the same parts, in the order and words of another language
 SEPARATOR = " · "
-EN_DASH = "\N{EN DASH}"
-ZONE_WORDS = "{city} time"
-NO_ZONE = "time zone not given"
+NO_ZONE = N_("time zone not given")
 UTC_NAME = "UTC"
 
 
 def category_label(code: str) -> str:
     """Return a category as people read it ("Light up for Rare"), or the code if unknown."""
-    return CATEGORIES.get(code, code)
+    return _(CATEGORIES[code]) if code in CATEGORIES else code
 
 
 def format_label(code: str) -> str:
     """Return a format as people read it ("In person"), or the code if unknown."""
-    return FORMATS.get(code, code)
+    return _(FORMATS[code]) if code in FORMATS else code
 
 
 def status_label(code: str) -> str:
     """Return a status as people read it ("Pending review"), or the code if unknown."""
-    return STATUSES.get(code, code)
+    return _(STATUSES[code]) if code in STATUSES else code
+
+
+def precision_label(code: str) -> str:
+    """Return how precisely an event is placed as people read it ("Street address")."""
+    return _(LOCATION_PRECISIONS[code]) if code in LOCATION_PRECISIONS else code
 
 
 def place_line(event: Mapping[str, str]) -> str:
@@ -58,23 +73,39 @@ def place_line(event: Mapping[str, str]) -> str:
     return SEPARATOR.join(part for part in (where, how) if part)
 
 
-def day_text(moment: datetime) -> str:
+def day_text(moment: datetime | date) -> str:
     """Return a day as people read it: "Sun 28 Feb 2027"."""
-    return format_date(moment.date(), DATE_PATTERN, locale=LOCALE)
+    day = moment.date() if isinstance(moment, datetime) else moment
+    if current_code() == DEFAULT_LANGUAGE:
+        return format_date(day, DATE_PATTERN, locale=DEFAULT_LANGUAGE)
+    return format_skeleton(day, DATE_SKELETON)
 
 
-@lru_cache(maxsize=512)
+def clock_text(moment: datetime) -> str:
+    """Return a time of day as people read it: "18:00" (in the moment's own zone)."""
+    if current_code() == DEFAULT_LANGUAGE:
+        return f"{moment:%H:%M}"
+    return format_time(moment, "short")
+
+
 def zone_words(name: str) -> str:
     """Return a time zone as people say it: "Paris time", "UTC"."""
+    return _zone_words(name, current_code())
+
+
+@lru_cache(maxsize=2048)
+def _zone_words(name: str, language: str) -> str:
+    """Return a time zone as people of a language say it (see zone_words)."""
     if not name:
-        return NO_ZONE
+        return _(NO_ZONE)
     if name == UTC_NAME or not is_known_timezone(name) or "/" not in name:
         return name
     try:
-        city = get_timezone_location(name, locale=LOCALE, return_city=True)
+        city = get_timezone_location(name, locale=current_locale(), return_city=True)
     except (LookupError, UnknownLocaleError, ValueError):
         return name
-    return ZONE_WORDS.format(city=city) if city else name
+    # Translators: a time zone named by its city: "Paris time".
+    return _("%(city)s time", city=city) if city else name
 
 
 def when_line(event: Mapping[str, str]) -> str:
@@ -85,13 +116,34 @@ def when_line(event: Mapping[str, str]) -> str:
     starts = parse_local_time(event.get("starts_at", ""))
     if starts is None:
         return event.get("starts_at", "")
-    text = f"{day_text(starts)}, {starts:%H:%M}"
     ends = parse_local_time(event.get("ends_at", "")) if event.get("ends_at") else None
+    zone = zone_words(event.get("timezone", ""))
     if ends is not None and ends.date() == starts.date():
-        text += f"{EN_DASH}{ends:%H:%M}"
-    elif ends is not None:
-        text += f" {EN_DASH} {day_text(ends)}, {ends:%H:%M}"
-    return f"{text} ({zone_words(event.get('timezone', ''))})"
+        # Translators: an event's day, its start and end times, and its time zone:
+        # "Sun 28 Feb 2027, 18:00–22:00 (Paris time)".
+        return _(
+            "%(day)s, %(start)s\N{EN DASH}%(end)s (%(zone)s)",
+            day=day_text(starts),
+            start=clock_text(starts),
+            end=clock_text(ends),
+            zone=zone,
+        )
+    if ends is not None:
+        # Translators: an event's start and end on different days, and its time zone:
+        # "Sun 28 Feb 2027, 18:00 – Mon 1 Mar 2027, 02:00 (Paris time)".
+        return _(
+            "%(day)s, %(start)s \N{EN DASH} %(end_day)s, %(end)s (%(zone)s)",
+            day=day_text(starts),
+            start=clock_text(starts),
+            end_day=day_text(ends),
+            end=clock_text(ends),
+            zone=zone,
+        )
+    # Translators: an event's day, its start time and its time zone:
+    # "Sun 28 Feb 2027, 18:00 (Paris time)".
+    return _(
+        "%(day)s, %(start)s (%(zone)s)", day=day_text(starts), start=clock_text(starts), zone=zone
+    )
 
 
 def utc_line(value: str) -> str:
@@ -100,4 +152,26 @@ def utc_line(value: str) -> str:
         moment = datetime.strptime(value, UTC_TIME_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return value
-    return f"{day_text(moment)}, {moment:%H:%M} UTC"
+    # Translators: a day and a time in UTC: "Fri 15 Oct 2026, 12:00 UTC".
+    return _("%(day)s, %(time)s UTC", day=day_text(moment), time=clock_text(moment))
+
+
+def long_date(day: date) -> str:
+    """Return a day in full as people write it: "3 March 2026"."""
+    if current_code() == DEFAULT_LANGUAGE:
+        return f"{day.day} {day:%B %Y}"
+    return format_date(day, "long", locale=current_locale())
+
+
+def day_month(day: date) -> str:
+    """Return a day of a month without its year: "3 March"."""
+    if current_code() == DEFAULT_LANGUAGE:
+        return f"{day.day} {day:%B}"
+    return format_skeleton(day, "MMMMd")
+
+
+def or_list(items: Sequence[str]) -> str:
+    """Return names as alternatives: "A, B or C" ("A, B ou C" in French)."""
+    if current_code() == DEFAULT_LANGUAGE:
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
+    return format_list(list(items), style="or", locale=current_locale())

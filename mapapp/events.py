@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, available_timezones
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 
+from mapapp.i18n import N_, _, current_code, ngettext
+
 # The CSV columns, in file order. The same names are used by the JSON API and every export.
 FIELDS: tuple[str, ...] = (
     "id",
@@ -82,72 +84,94 @@ SYSTEM_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+# The names of the fields as people read them (translated where shown: field_label); the CSV
+# exports' headers use them in English.
 FIELD_LABELS: dict[str, str] = {
-    "id": "Id",
-    "status": "Status",
-    "title": "Title",
-    "category": "Category",
-    "format": "Format",
-    "starts_at": "Start",
-    "ends_at": "End",
-    "timezone": "Time zone",
-    "venue": "Venue",
-    "address": "Address",
-    "city": "City",
-    "region": "Region",
-    "country": "Country",
-    "latitude": "Latitude",
-    "longitude": "Longitude",
-    "location_precision": "Location precision",
-    "location_source": "Location source",
-    "organiser": "Organiser",
-    "website": "Website",
-    "contact_email": "Contact e-mail",
-    "description": "Description",
-    "language": "Language",
-    "is_sample": "Sample flag",
-    "created_at": "Created",
-    "updated_at": "Updated",
-    "edit_token_hash": "Edit links",
-    "moderation_note": "Moderation note",
-    "pending_change": "Change waiting for review",
-    "change_note": "Reason a change was not accepted",
-    "partner": "Sent by partner",
-    "interface_language": "Organiser's interface language",
+    "id": N_("Id"),
+    # Translators: a field label: the review state of an event (pending, approved...).
+    "status": N_("Status"),
+    "title": N_("Title"),
+    "category": N_("Category"),
+    "format": N_("Format"),
+    # Translators: a field label: the date and time an event starts.
+    "starts_at": N_("Start"),
+    # Translators: a field label: the date and time an event ends.
+    "ends_at": N_("End"),
+    "timezone": N_("Time zone"),
+    "venue": N_("Venue"),
+    "address": N_("Address"),
+    "city": N_("City"),
+    "region": N_("Region"),
+    "country": N_("Country"),
+    "latitude": N_("Latitude"),
+    "longitude": N_("Longitude"),
+    "location_precision": N_("Location precision"),
+    "location_source": N_("Location source"),
+    "organiser": N_("Organiser"),
+    "website": N_("Website"),
+    "contact_email": N_("Contact e-mail"),
+    "description": N_("Description"),
+    "language": N_("Language"),
+    # Translators: a field label: whether the event is sample data, not a real event.
+    "is_sample": N_("Sample flag"),
+    # Translators: a field label: when the event was first stored.
+    "created_at": N_("Created"),
+    # Translators: a field label: when the event was last changed.
+    "updated_at": N_("Updated"),
+    # Translators: a field label: the private links that let an organiser edit their event.
+    "edit_token_hash": N_("Edit links"),
+    "moderation_note": N_("Moderation note"),
+    "pending_change": N_("Change waiting for review"),
+    "change_note": N_("Reason a change was not accepted"),
+    "partner": N_("Sent by partner"),
+    "interface_language": N_("Organiser's interface language"),
 }
 
+# An event's review state (translated where shown: event_text.status_label).
 STATUSES: dict[str, str] = {
-    "pending": "Pending review",
-    "approved": "Approved",
-    "rejected": "Rejected",
-    "withdrawn": "Withdrawn",
+    # Translators: an event's status: it waits for a coordinator to review it.
+    "pending": N_("Pending review"),
+    # Translators: an event's status: a coordinator accepted it and it is on the map.
+    "approved": N_("Approved"),
+    # Translators: an event's status: a coordinator did not accept it.
+    "rejected": N_("Rejected"),
+    # Translators: an event's status: its organiser took it back.
+    "withdrawn": N_("Withdrawn"),
 }
 
 CATEGORIES: dict[str, str] = {
-    "illumination": "Light up for Rare",
-    "awareness": "Awareness stand or stall",
-    "talk": "Talk or conference",
-    "fundraiser": "Fundraiser",
-    "sport": "Sport or walk",
-    "social": "Social gathering",
-    "policy": "Policy event",
-    "arts": "Arts or contest",
-    "online": "Online campaign or social media",
-    "other": "Other",
+    # Translators: the campaign's name for lighting up buildings (see docs/glossary.md).
+    "illumination": N_("Light up for Rare"),
+    "awareness": N_("Awareness stand or stall"),
+    "talk": N_("Talk or conference"),
+    "fundraiser": N_("Fundraiser"),
+    "sport": N_("Sport or walk"),
+    "social": N_("Social gathering"),
+    "policy": N_("Policy event"),
+    "arts": N_("Arts or contest"),
+    "online": N_("Online campaign or social media"),
+    # Translators: an event category: none of the above.
+    "other": N_("Other"),
 }
 
 FORMATS: dict[str, str] = {
-    "in_person": "In person",
-    "online": "Online",
-    "hybrid": "Hybrid",
+    # Translators: an event format: people meet at a place.
+    "in_person": N_("In person"),
+    # Translators: an event format: held on the internet.
+    "online": N_("Online"),
+    # Translators: an event format: both at a place and on the internet.
+    "hybrid": N_("Hybrid"),
 }
 
+# How precisely an event is placed on the map.
 LOCATION_PRECISIONS: dict[str, str] = {
-    "address": "Street address",
-    "city": "City",
-    "country": "Country",
-    "manual": "Placed by hand",
-    "none": "Not placed yet",
+    "address": N_("Street address"),
+    # Translators: how precisely an event is placed: at its town or city.
+    "city": N_("City"),
+    # Translators: how precisely an event is placed: somewhere in its country.
+    "country": N_("Country"),
+    "manual": N_("Placed by hand"),
+    "none": N_("Not placed yet"),
 }
 
 # Upper bounds on each text field, in characters after normalisation.
@@ -179,7 +203,7 @@ _UNSAFE_CHARACTERS = re.compile(
 # A lone UTF-16 surrogate (JSON's "\ud800" decodes to one) cannot be encoded as UTF-8, so a value
 # holding one could be neither stored nor shown.
 _SURROGATES = re.compile("[\ud800-\udfff]")
-BROKEN_TEXT_HINT = (
+BROKEN_TEXT_HINT = N_(
     "this text holds a broken character (a lone surrogate) that cannot be stored; type it again"
 )
 _MULTILINE_FIELDS = frozenset({"description", "moderation_note", "change_note"})
@@ -240,7 +264,10 @@ def parse_local_time(value: str) -> datetime | None:
 
 
 def country_name(code: str) -> str:
-    """Return the common English name of an ISO 3166-1 alpha-2 code, or the code itself."""
+    """Return the common English name of an ISO 3166-1 alpha-2 code, or the code itself.
+
+    For files, the store and the CLI; pages show mapapp.i18n.country_name (CLDR, translated).
+    """
     country = pycountry.countries.get(alpha_2=code.upper()) if code else None
     if country is None:
         return code
@@ -262,13 +289,16 @@ def format_coordinate(value: float) -> str:
 
 
 def validate_event(data: Mapping[str, Any]) -> tuple[dict[str, str] | None, dict[str, str]]:
-    """Return the normalised event and no errors, or None and a message per invalid field."""
+    """Return the normalised event and no errors, or None and a message per invalid field.
+
+    The messages are in the interface language in use (English outside a request).
+    """
     event = {name: "" for name in FIELDS}
     for name in FIELDS:
         if name in data:
             event[name] = normalise_text(data[name], multiline=name in _MULTILINE_FIELDS)
     broken = {
-        name: f"{_label(name)}: {BROKEN_TEXT_HINT}."
+        name: broken_text_message(field_label(name))
         for name in FIELDS
         if not is_storable_text(event[name])
     }
@@ -279,77 +309,125 @@ def validate_event(data: Mapping[str, Any]) -> tuple[dict[str, str] | None, dict
 
     for name, limit in MAX_LENGTHS.items():
         if len(event[name]) > limit:
-            errors[name] = f"{_label(name)}: keep it under {limit} characters."
+            errors[name] = too_long_message(field_label(name), limit)
 
     _check_choice(
-        event, errors, "status", STATUSES, "choose pending, approved, rejected or withdrawn"
+        event,
+        errors,
+        "status",
+        STATUSES,
+        N_("Status: choose pending, approved, rejected or withdrawn."),
     )
-    _check_choice(event, errors, "category", CATEGORIES, "choose a category from the list")
-    _check_choice(event, errors, "format", FORMATS, "choose in person, online or hybrid")
+    _check_choice(
+        event, errors, "category", CATEGORIES, N_("Category: choose a category from the list.")
+    )
+    _check_choice(
+        event, errors, "format", FORMATS, N_("Format: choose in person, online or hybrid.")
+    )
     if not event["title"]:
-        errors["title"] = "Title: give the event a name."
+        errors["title"] = _("Title: give the event a name.")
 
     _check_times(event, errors)
     _check_place(event, errors)
 
     if event["website"] and not is_http_url(event["website"]):
-        errors["website"] = "Website: give a full address starting with https:// or http://."
+        errors["website"] = _("Website: give a full address starting with https:// or http://.")
     if event["contact_email"] and "contact_email" not in errors:
         try:
             checked = validate_email(event["contact_email"], check_deliverability=False)
             event["contact_email"] = checked.normalized
         except EmailNotValidError as exc:
-            errors["contact_email"] = f"Contact e-mail: {exc}"
+            errors["contact_email"] = _("Contact e-mail: %(reason)s", reason=email_problem(exc))
     if event["language"]:
         language = pycountry.languages.get(alpha_2=event["language"].lower())
         if language is None:
-            errors["language"] = "Language: choose a language from the list."
+            errors["language"] = _("Language: choose a language from the list.")
         else:
             event["language"] = event["language"].lower()
     if event["is_sample"] not in {"", "true"}:
-        errors["is_sample"] = "Sample flag: leave it empty or write true."
+        errors["is_sample"] = _("Sample flag: leave it empty or write true.")
     if event["id"] and not ID_PATTERN.match(event["id"]):
-        errors["id"] = "Id: use 6 to 32 letters, digits, - or _."
+        errors["id"] = _("Id: use 6 to 32 letters, digits, - or _.")
     for name in ("created_at", "updated_at"):
         if event[name] and not _is_utc_time(event[name]):
-            errors[name] = f"{_label(name)}: write UTC time as YYYY-MM-DDTHH:MM:SSZ."
+            errors[name] = _(
+                "%(field)s: write UTC time as YYYY-MM-DDTHH:MM:SSZ.", field=field_label(name)
+            )
     errors.update(broken)
     return (None, errors) if errors else (event, {})
 
 
-def _label(name: str) -> str:
-    """Return the human label of a field."""
-    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+def field_label(name: str) -> str:
+    """Return the label of a field in the interface language ("Title")."""
+    if name in FIELD_LABELS:
+        return _(FIELD_LABELS[name])
+    return name.replace("_", " ").capitalize()
+
+
+def translated(labels: Mapping[str, str]) -> dict[str, str]:
+    """Return code -> label in the interface language, for one of the tables above."""
+    return {code: _(label) for code, label in labels.items()}
+
+
+def too_long_message(label: str, limit: int) -> str:
+    """Return the error for a text longer than its limit: "Title: keep it under 200 characters."."""
+    return ngettext(
+        "%(field)s: keep it under %(num)s character.",
+        "%(field)s: keep it under %(num)s characters.",
+        limit,
+        field=label,
+        num=limit,
+    )
+
+
+def broken_text_message(label: str) -> str:
+    """Return the error for a text holding a lone surrogate, which cannot be stored."""
+    return _(
+        "%(field)s: this text holds a broken character (a lone surrogate) that cannot be "
+        "stored; type it again.",
+        field=label,
+    )
+
+
+def email_problem(exc: EmailNotValidError) -> str:
+    """Return what is wrong with an e-mail address: the checker's words, which are English only."""
+    if current_code() == "en":
+        return str(exc)
+    return _("this is not an e-mail address that can be written to; check it for typos.")
 
 
 def _check_choice(
-    event: dict[str, str], errors: dict[str, str], name: str, choices: Mapping[str, str], hint: str
+    event: dict[str, str],
+    errors: dict[str, str],
+    name: str,
+    choices: Mapping[str, str],
+    message: str,
 ) -> None:
     """Require a field to hold one of its codes (case-insensitive)."""
     value = event[name].lower()
     if value in choices:
         event[name] = value
     else:
-        errors[name] = f"{_label(name)}: {hint}."
+        errors[name] = _(message)
 
 
 def _check_times(event: dict[str, str], errors: dict[str, str]) -> None:
     """Require a real start, an end not before it, and a known time zone."""
     starts = parse_local_time(event["starts_at"])
     if starts is None:
-        errors["starts_at"] = "Start: give a date and time such as 2027-02-28T18:00."
+        errors["starts_at"] = _("Start: give a date and time such as 2027-02-28T18:00.")
     else:
         event["starts_at"] = starts.strftime(LOCAL_TIME_FORMAT)
     if event["ends_at"]:
         ends = parse_local_time(event["ends_at"])
         if ends is None:
-            errors["ends_at"] = "End: give a date and time such as 2027-02-28T20:00."
+            errors["ends_at"] = _("End: give a date and time such as 2027-02-28T20:00.")
         elif starts is not None and ends < starts:
-            errors["ends_at"] = "End: the event cannot end before it starts."
+            errors["ends_at"] = _("End: the event cannot end before it starts.")
         else:
             event["ends_at"] = ends.strftime(LOCAL_TIME_FORMAT)
     if event["timezone"] and event["timezone"] not in _TIMEZONES:
-        errors["timezone"] = "Time zone: choose a time zone such as Europe/Paris."
+        errors["timezone"] = _("Time zone: choose a time zone such as Europe/Paris.")
 
 
 def _check_place(event: dict[str, str], errors: dict[str, str]) -> None:
@@ -357,38 +435,38 @@ def _check_place(event: dict[str, str], errors: dict[str, str]) -> None:
     if event["country"]:
         country = pycountry.countries.get(alpha_2=event["country"].upper())
         if country is None or len(event["country"]) != 2:
-            errors["country"] = "Country: choose a country from the list."
+            errors["country"] = _("Country: choose a country from the list.")
         else:
             event["country"] = country.alpha_2
     elif event["format"] in {"in_person", "hybrid"}:
-        errors["country"] = "Country: choose the country where the event takes place."
+        errors["country"] = _("Country: choose the country where the event takes place.")
 
     latitude, longitude = event["latitude"], event["longitude"]
     if bool(latitude) != bool(longitude):
-        errors["latitude"] = "Location: give both latitude and longitude, or neither."
+        errors["latitude"] = _("Location: give both latitude and longitude, or neither.")
     elif latitude:
         try:
             lat, lon = float(latitude), float(longitude)
         except ValueError:
             lat = lon = math.nan
         if not (-90 <= lat <= 90):
-            errors["latitude"] = "Latitude: give a number between -90 and 90."
+            errors["latitude"] = _("Latitude: give a number between -90 and 90.")
         elif not (-180 <= lon <= 180):
-            errors["longitude"] = "Longitude: give a number between -180 and 180."
+            errors["longitude"] = _("Longitude: give a number between -180 and 180.")
         else:
             event["latitude"], event["longitude"] = format_coordinate(lat), format_coordinate(lon)
 
     precision = event["location_precision"] or ("none" if not latitude else "")
     if precision not in LOCATION_PRECISIONS:
-        errors["location_precision"] = (
+        errors["location_precision"] = _(
             "Location precision: choose address, city, country, manual or none."
         )
     elif precision == "none" and latitude:
-        errors["location_precision"] = (
+        errors["location_precision"] = _(
             "Location precision: a placed event cannot have precision none."
         )
     elif precision != "none" and not latitude:
-        errors["location_precision"] = (
+        errors["location_precision"] = _(
             "Location precision: an event without coordinates has precision none."
         )
     event["location_precision"] = precision

@@ -20,11 +20,9 @@ from mapapp.events import CATEGORIES, FORMATS, LOCAL_TIME_FORMAT, normalise_text
 from mapapp.geocoding import country_code as country_code_of_name
 from mapapp.import_columns import PART_FIELDS, category_code, format_code
 from mapapp.submission_rules import (
-    ENDED_IMPORTED_MESSAGE,
     SUBMITTED_FIELDS,
     check_rules,
-    ended_on,
-    long_date,
+    ended_imported_warning,
 )
 
 IMPORT_SOURCE = "import"
@@ -204,8 +202,7 @@ def check_row(
 
 def ended_warning(event: Mapping[str, str]) -> str:
     """Return the warning of an imported event that has ended (in its zone), or ""."""
-    day = ended_on(event)
-    return ENDED_IMPORTED_MESSAGE.format(day=long_date(day)) if day is not None else ""
+    return ended_imported_warning(event)
 
 
 def place_query(event: Mapping[str, str]) -> tuple[str, str, str, str]:

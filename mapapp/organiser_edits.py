@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mapapp import notices, pending_changes
+from mapapp.i18n import N_, _
 from mapapp.notices import Links
 from mapapp.placing import (
     check_coordinates,
@@ -20,11 +21,12 @@ from mapapp.submissions import ORGANISER, Outcome, check_submission
 
 # Fields whose content, when changed through the edit link, is reviewed again.
 CONTENT_FIELDS = SUBMITTED_FIELDS + ("latitude", "longitude")
-CHANGED_MESSAGE = (
+# Marked for the catalog: translate with _() where shown.
+CHANGED_MESSAGE = N_(
     "Your event changed since you opened this page (a coordinator may have reviewed it). "
     "Nothing was saved: below is the event as it is now beside what you typed."
 )
-MISSING_VERSION_MESSAGE = (
+MISSING_VERSION_MESSAGE = N_(
     "This form does not say which version of your event you saw, so nothing was saved. "
     "Reload the page and try again."
 )
@@ -151,9 +153,9 @@ def edit_submission(
     """Check an organiser's edit, place it again if its address changed, and save it."""
     version = str(data.get("version") or "")
     if not version:
-        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
+        return Outcome(errors={"version": _(MISSING_VERSION_MESSAGE)})
     if version != current[VERSION_FIELD]:
-        return Outcome(errors={"version": CHANGED_MESSAGE}, conflict=dict(current))
+        return Outcome(errors={"version": _(CHANGED_MESSAGE)}, conflict=dict(current))
     event, errors = check_submission(data, consent=True)
     latitude = str(data.get("latitude") or "").strip()
     longitude = str(data.get("longitude") or "").strip()
@@ -187,5 +189,5 @@ def edit_submission(
         stored = apply_edit(store, current, placed, version)
     except ConflictError as conflict:
         now = conflict.current[current["id"]]
-        return Outcome(errors={"version": CHANGED_MESSAGE}, conflict=now)
+        return Outcome(errors={"version": _(CHANGED_MESSAGE)}, conflict=now)
     return Outcome(event=stored, changed=stored is not None and stored != dict(current))

@@ -15,22 +15,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
-import pycountry
 
 from mapapp.events import (
     CATEGORIES,
-    FIELD_LABELS,
     FIELDS,
     FORMATS,
     LOCATION_PRECISIONS,
-    country_name,
+    field_label,
 )
+from mapapp.i18n import _, country_name, language_name
 from mapapp.storage import utc_now
 
 CHANGE_FIELD = "pending_change"
 NOTE_FIELD = "change_note"
 PUBLISHED_STATUS = "approved"
-# Readable values of the fields that hold codes, for the coordinator's diff.
+# Readable values of the fields that hold codes, for the coordinator's diff (translated there).
 CODE_LABELS: dict[str, Mapping[str, str]] = {
     "category": CATEGORIES,
     "format": FORMATS,
@@ -109,7 +108,7 @@ def changes_of(event: Mapping[str, str]) -> list[FieldChange]:
     return [
         FieldChange(
             name,
-            FIELD_LABELS.get(name, name),
+            field_label(name),
             readable(name, event.get(name, "")),
             readable(name, proposal.fields[name]),
         )
@@ -119,16 +118,19 @@ def changes_of(event: Mapping[str, str]) -> list[FieldChange]:
 
 
 def readable(name: str, value: str) -> str:
-    """Return a stored value as a person reads it: a category's, format's or country's name."""
+    """Return a stored value as a person reads it: a category's, format's or country's name.
+
+    In the interface language; the values the organiser wrote stay as they are.
+    """
     if not value:
         return ""
     if name in CODE_LABELS:
-        return CODE_LABELS[name].get(value, value)
+        label = CODE_LABELS[name].get(value)
+        return _(label) if label is not None else value
     if name == "country":
         return country_name(value)
     if name == "language":
-        language = pycountry.languages.get(alpha_2=value)
-        return str(language.name) if language is not None else value
+        return language_name(value)
     if name in {"starts_at", "ends_at"}:
         return value.replace("T", " ")
     return value

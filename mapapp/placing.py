@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from mapapp import geocoding, outlines, timezones
-from mapapp.events import FIELD_LABELS, MAX_LENGTHS, country_name, format_coordinate
+from mapapp.event_text import clock_text, long_date, or_list
+from mapapp.events import MAX_LENGTHS, field_label, format_coordinate
+from mapapp.i18n import N_, _
 
 # Who placed an event, as location_source says.
 MANUAL_SOURCE = "organiser"
@@ -22,10 +24,11 @@ TOLERANCE_KM = 20.0
 # Zoom levels the placing maps open at: a town, a point placed before.
 TOWN_ZOOM = 12
 WORLD_VIEW: dict[str, Any] = {"center": [20.0, 0.0], "zoom": 2}
-NO_COUNTRY_ZONE_MESSAGE = (
+# Marked for the catalog, translated where used.
+NO_COUNTRY_ZONE_MESSAGE = N_(
     "Time zone: choose the country first, then the time zone the event's times are in."
 )
-NO_ZONES_MESSAGE = (
+NO_ZONES_MESSAGE = N_(
     "Time zone: we know no time zone for that country; choose the country your organisation "
     "is based in."
 )
@@ -85,16 +88,16 @@ def _place_message(result: geocoding.GeocodeResult, event: Mapping[str, str]) ->
     """Return what to tell the organiser about placing the event."""
     if result.status == "found":
         return result.message or ""
-    fallback = (
-        " You can still send the event: a coordinator will place it on the map, or you can "
+    fallback = _(
+        "You can still send the event: a coordinator will place it on the map, or you can "
         "type its coordinates below."
     )
     if result.status == "unavailable":
-        return "We cannot reach the map search service right now." + fallback
+        return _("We cannot reach the map search service right now.") + " " + fallback
     place = ", ".join(part for part in (event["address"], event["city"]) if part)
     # The geocoder's message already offers its suggestions ("Did you mean Zürich?").
-    message = result.message or f"We could not find {place!r} in that country."
-    return message + fallback
+    message = result.message or _("We could not find %(place)s in that country.", place=repr(place))
+    return message + " " + fallback
 
 
 def place_event(
@@ -164,15 +167,21 @@ def country_zone(name: str, country: str) -> tuple[str, str]:
     if zone := timezones.in_country(name, country):
         return zone, ""
     if not timezones.zones_of(country):
-        return "", NO_ZONES_MESSAGE
-    where = geocoding.country_phrase(country_name(country))
+        return "", _(NO_ZONES_MESSAGE)
+    where = geocoding.country_in_sentence(country)
     if single := timezones.single_zone(country):
-        return "", (
-            f"Time zone: {name} is not the time zone of {where}; its time zone is {single}."
+        return "", _(
+            "Time zone: %(zone)s is not the time zone of %(country)s; its time zone is %(single)s.",
+            zone=name,
+            country=where,
+            single=single,
         )
-    return "", (
-        f"Time zone: {name} is not a time zone of {where}; choose one of its zones, such as "
-        f"{_listed(timezones.examples(country))}."
+    return "", _(
+        "Time zone: %(zone)s is not a time zone of %(country)s; choose one of its zones, such as "
+        "%(examples)s.",
+        zone=name,
+        country=where,
+        examples=or_list(timezones.examples(country)),
     )
 
 
@@ -182,14 +191,15 @@ def timezone_errors(event: Mapping[str, str]) -> dict[str, str]:
         return _skipped_times(event, zone)
     country = event.get("country", "")
     if not country:
-        return {"timezone": NO_COUNTRY_ZONE_MESSAGE}
+        return {"timezone": _(NO_COUNTRY_ZONE_MESSAGE)}
     if not timezones.zones_of(country):
-        return {"timezone": NO_ZONES_MESSAGE}
-    where = geocoding.country_phrase(country_name(country))
+        return {"timezone": _(NO_ZONES_MESSAGE)}
     return {
-        "timezone": (
-            f"Time zone: there are several time zones in {where}; give the one the event's "
-            f"times are in, such as {_listed(timezones.examples(country))}."
+        "timezone": _(
+            "Time zone: there are several time zones in %(country)s; give the one the event's "
+            "times are in, such as %(examples)s.",
+            country=geocoding.country_in_sentence(country),
+            examples=or_list(timezones.examples(country)),
         )
     }
 
@@ -201,9 +211,13 @@ def _skipped_times(event: Mapping[str, str], zone: str) -> dict[str, str]:
         value = event.get(name, "")
         if value and timezones.skipped(value, zone):
             moment = datetime.fromisoformat(value)
-            errors[name] = (
-                f"{FIELD_LABELS[name]}: {moment:%H:%M} on {moment.day} {moment:%B %Y} does not "
-                f"exist in {zone}, where the clocks go forward that night; give another time."
+            errors[name] = _(
+                "%(field)s: %(time)s on %(day)s does not exist in %(zone)s, where the clocks go "
+                "forward that night; give another time.",
+                field=field_label(name),
+                time=clock_text(moment),
+                day=long_date(moment.date()),
+                zone=zone,
             )
     return errors
 
@@ -212,7 +226,7 @@ def settled_timezone_errors(placed: Mapping[str, str], given: str) -> dict[str, 
     """Return what is wrong with the zone of an event as placed: a given zone not of its country
     (when no place gave one), no zone at all, or times the clocks jump over."""
     if given and not placed["latitude"]:
-        _, problem = country_zone(given, placed["country"])
+        _zone, problem = country_zone(given, placed["country"])
         if problem:
             return {"timezone": problem}
     return timezone_errors(placed)
@@ -221,15 +235,14 @@ def settled_timezone_errors(placed: Mapping[str, str], given: str) -> dict[str, 
 def moved_zone_message(event: Mapping[str, str]) -> str:
     """Return what to tell the organiser when the pin they placed is in another time zone."""
     times = timezones.describe_times(event["starts_at"], event["timezone"])
-    return (
-        f"Time zone: the pin is now in {event['timezone']}. {times} Check the place and the "
-        "times, then send the event again."
+    # Translators: %(times)s is a sentence such as "Times are in Europe/Madrid: 15:00 there is
+    # 14:00 UTC.", or nothing.
+    return _(
+        "Time zone: the pin is now in %(zone)s. %(times)s Check the place and the times, then "
+        "send the event again.",
+        zone=event["timezone"],
+        times=times,
     )
-
-
-def _listed(names: tuple[str, ...]) -> str:
-    """Return names as "A, B or C"."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def check_coordinates(latitude: str, longitude: str) -> dict[str, str]:
@@ -238,7 +251,7 @@ def check_coordinates(latitude: str, longitude: str) -> dict[str, str]:
     if not latitude and not longitude:
         return {}
     if not latitude or not longitude:
-        return {"latitude": "Location: give both latitude and longitude, or neither."}
+        return {"latitude": _("Location: give both latitude and longitude, or neither.")}
     errors: dict[str, str] = {}
     for name, value, bound in (("latitude", latitude, 90), ("longitude", longitude, 180)):
         try:
@@ -246,7 +259,12 @@ def check_coordinates(latitude: str, longitude: str) -> dict[str, str]:
         except ValueError:
             number = math.nan
         if not -bound <= number <= bound:
-            errors[name] = f"{FIELD_LABELS[name]}: give a number between -{bound} and {bound}."
+            errors[name] = _(
+                "%(field)s: give a number between %(low)s and %(high)s.",
+                field=field_label(name),
+                low=-bound,
+                high=bound,
+            )
     return errors
 
 
@@ -279,7 +297,11 @@ class PointCheck:
 def check_point(latitude: float, longitude: float, country: str) -> PointCheck:
     """Return the time zone at a point and whether it is outside the event's country."""
     zone = geocoding.timezone_at(latitude, longitude)
-    zone_message = f"Time zone: {zone}" if zone else "We do not know the time zone at this point."
+    zone_message = (
+        _("Time zone: %(zone)s", zone=zone)
+        if zone
+        else _("We do not know the time zone at this point.")
+    )
     shapes = outlines.get_outlines()
     found = shapes.country_at(latitude, longitude) if shapes is not None else ""
     outside = bool(country) and is_outside(
@@ -303,7 +325,7 @@ def outside_warning(event: Mapping[str, str], *, by_hand: bool = True) -> str:
         return ""
     if not by_hand:
         return check.message
-    return f"{check.message} If the pin is right, tick the box to keep it there."
+    return check.message + " " + _("If the pin is right, tick the box to keep it there.")
 
 
 def is_outside(
@@ -328,11 +350,14 @@ def is_outside(
 
 def outside_message(expected: str, found: str) -> str:
     """Return the warning for a pin outside its event's country."""
-    wanted = geocoding.country_phrase(country_name(expected))
+    wanted = geocoding.country_in_sentence(expected)
     if found and found != expected:
-        there = geocoding.country_phrase(country_name(found))
-        return f"This point is in {there}, not {wanted}: drag the pin if that is wrong."
-    return f"This point is outside {wanted}: drag the pin if that is wrong."
+        return _(
+            "This point is in %(there)s, not %(wanted)s: drag the pin if that is wrong.",
+            there=geocoding.country_in_sentence(found),
+            wanted=wanted,
+        )
+    return _("This point is outside %(wanted)s: drag the pin if that is wrong.", wanted=wanted)
 
 
 def opening_view(event: Mapping[str, str], zoom: int = TOWN_ZOOM) -> dict[str, Any]:
@@ -372,7 +397,10 @@ def town_centre_message(event: Mapping[str, str], candidates: list[Candidate]) -
     if first.precision != "city":
         return ""
     town = first.name.split(",")[0].strip() or event.get("city", "")
-    return f"We placed the pin at the centre of {town}: drag it to the exact place if you can."
+    return _(
+        "We placed the pin at the centre of %(town)s: drag it to the exact place if you can.",
+        town=town,
+    )
 
 
 @dataclass(frozen=True)

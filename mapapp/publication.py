@@ -26,6 +26,7 @@ import pandas as pd
 from mapapp.events import PUBLIC_FIELDS
 from mapapp.exports import FORMATS, export_events
 from mapapp.filters import EventFilter
+from mapapp.i18n import _
 from mapapp.storage import VERSION_FIELD, EventStore, per_frame
 from mapapp.storage.blobs import BlobStore
 
@@ -118,7 +119,7 @@ def published_export(
         return _published(fmt, family, old_version, old_file, "stale")
     with blobs.flight(family, wait=False) as mine:
         if not mine:
-            raise ExportBusy(f"The {fmt} export is being prepared.")
+            raise ExportBusy(_("The %(format)s export is being prepared.", format=fmt))
         found = blobs.open(family, version)  # another worker may have finished meanwhile
         if found is not None:
             return _published(fmt, family, version, found, "kept")
@@ -143,7 +144,7 @@ def _render(
     """Return the export version of the store's frame and the export rendered from it."""
     frame = store.frame()
     version = export_version(frame, fmt)
-    body, _, _ = export_events(fmt, frame, event_filter, base_url=base_url)
+    body, _media_type, _suffix = export_events(fmt, frame, event_filter, base_url=base_url)
     log.info("rendered the %s export %s for public version %s", fmt, event_filter, version)
     return version, body
 

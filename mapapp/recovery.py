@@ -22,7 +22,8 @@ import pandas as pd
 from email_validator import EmailNotValidError, validate_email
 
 from mapapp import edit_links, notices
-from mapapp.events import MAX_LENGTHS
+from mapapp.events import MAX_LENGTHS, email_problem
+from mapapp.i18n import N_, _, ngettext
 from mapapp.storage import (
     VERSION_FIELD,
     Audit,
@@ -42,9 +43,9 @@ MINT_ATTEMPTS = 5
 ORGANISER = "organiser"
 RECOVER_ACTION = "edit-links"
 REVOKE_ACTION = "revoke-links"
-EMPTY_MESSAGE = "E-mail address: give the address you used when you submitted your event."
-TOO_LONG_MESSAGE = "E-mail address: an address has at most {limit} characters."
-INVALID_MESSAGE = "E-mail address: {reason}"
+# Marked for the catalog: check_address translates them.
+EMPTY_MESSAGE = N_("E-mail address: give the address you used when you submitted your event.")
+INVALID_MESSAGE = N_("E-mail address: %(reason)s")
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +62,19 @@ def check_address(raw: str) -> tuple[str, str]:
     """Return a typed address, trimmed, and an error message ("" when it can be used)."""
     address = raw.strip()
     if not address:
-        return "", EMPTY_MESSAGE
+        return "", _(EMPTY_MESSAGE)
     limit = MAX_LENGTHS["contact_email"]
     if len(address) > limit:
-        return address, TOO_LONG_MESSAGE.format(limit=limit)
+        return address, ngettext(
+            "E-mail address: an address has at most %(num)s character.",
+            "E-mail address: an address has at most %(num)s characters.",
+            limit,
+            num=limit,
+        )
     try:
         checked = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        return address, INVALID_MESSAGE.format(reason=exc)
+        return address, _(INVALID_MESSAGE, reason=email_problem(exc))
     return str(checked.normalized), ""
 
 
@@ -131,7 +137,7 @@ def mint_links(
     """
     waiting = list(dict.fromkeys(event_ids))
     minted: list[tuple[dict[str, str], str]] = []
-    for _ in range(MINT_ATTEMPTS):
+    for _attempt in range(MINT_ATTEMPTS):
         current = [store.get(event_id) for event_id in waiting]
         events = [e for e in current if e is not None and e["status"] in RECOVERABLE_STATUSES]
         waiting = [event["id"] for event in events]

@@ -7,15 +7,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mapapp.event_text import long_date
 from mapapp.events import (
-    FIELD_LABELS,
     MAX_LENGTHS,
     current_edition,
     edition_date,
+    field_label,
     is_known_timezone,
     parse_local_time,
+    too_long_message,
     validate_event,
 )
+from mapapp.i18n import DEFAULT_LANGUAGE, N_, _, current_code, format_date
 from mapapp.placing import country_zone
 
 # What an organiser may fill in; everything else (status, id, location) is set here.
@@ -37,16 +40,17 @@ SUBMITTED_FIELDS: tuple[str, ...] = (
     "description",
     "language",
 )
+# The messages are marked for the catalog and translated where they are used (check_rules).
 REQUIRED_FIELDS: dict[str, str] = {
-    "title": "Title: give the event a name.",
-    "starts_at": "Start: give the date and time the event starts.",
-    "organiser": "Organiser: say who organises the event.",
-    "contact_email": "Contact e-mail: give an address where a coordinator can reach you.",
+    "title": N_("Title: give the event a name."),
+    "starts_at": N_("Start: give the date and time the event starts."),
+    "organiser": N_("Organiser: say who organises the event."),
+    "contact_email": N_("Contact e-mail: give an address where a coordinator can reach you."),
 }
 LANGUAGE_MAX_LENGTH = 3
 CHOICE_MAX_LENGTH = 40
-CITY_MESSAGE = "City: say in which town or city the event takes place."
-ONLINE_COUNTRY_MESSAGE = (
+CITY_MESSAGE = N_("City: say in which town or city the event takes place.")
+ONLINE_COUNTRY_MESSAGE = N_(
     "Country: for an online event, choose the country your organisation is based in (a global "
     "organisation chooses the country where it is based)."
 )
@@ -57,16 +61,17 @@ WINDOW_AFTER = timedelta(days=30)
 # An event without a (known) time zone is taken to end where the day ends last, UTC-12, so that
 # no event is refused as ended while it is still on somewhere. (Etc/GMT+12 is UTC-12: POSIX signs.)
 LENIENT_ZONE = "Etc/GMT+12"
-ENDED_MESSAGE = (
-    "This event ended on {day}: the map shows coming and current events. If its dates are wrong, "
+# Translators: %(day)s is a date such as "3 March 2026".
+ENDED_MESSAGE = N_(
+    "This event ended on %(day)s: the map shows coming and current events. If its dates are wrong, "
     "correct them and send it again."
 )
-ENDED_KEPT_MESSAGE = (
-    "This event ended on {day}: it is kept, as coordinators may add the past events of a recent "
+ENDED_KEPT_MESSAGE = N_(
+    "This event ended on %(day)s: it is kept, as coordinators may add the past events of a recent "
     "edition."
 )
-ENDED_IMPORTED_MESSAGE = (
-    "This event ended on {day}: it is imported all the same, as past events of a recent edition "
+ENDED_IMPORTED_MESSAGE = N_(
+    "This event ended on %(day)s: it is imported all the same, as past events of a recent edition "
     "may be."
 )
 
@@ -94,7 +99,7 @@ def check_submission(
         if value is None:
             value = ""
         if not isinstance(value, str):
-            errors[name] = f"{FIELD_LABELS[name]}: give text."
+            errors[name] = _("%(field)s: give text.", field=field_label(name))
             value = ""
         raw[name] = value
     # Bound raw sizes before any work, so huge values cost nothing.
@@ -102,13 +107,13 @@ def check_submission(
         limit = MAX_LENGTHS.get(name, LANGUAGE_MAX_LENGTH if name == "language" else 0)
         limit = limit or (CHOICE_MAX_LENGTH if name in {"category", "format", "country"} else 64)
         if len(value) > 2 * limit + 100:
-            errors[name] = f"{FIELD_LABELS[name]}: keep it under {limit} characters."
+            errors[name] = too_long_message(field_label(name), limit)
             raw[name] = ""
     event, rule_errors = check_rules(raw, today=today)
     for name, message in rule_errors.items():
         errors.setdefault(name, message)
     if not consent:
-        errors["consent"] = "Consent: tick the box to let us publish the event once approved."
+        errors["consent"] = _("Consent: tick the box to let us publish the event once approved.")
     if errors:
         return None, errors
     assert event is not None
@@ -135,11 +140,11 @@ def check_rules(
     candidate = event or {name: str(data[name]).strip() for name in SUBMITTED_FIELDS}
     for name, message in REQUIRED_FIELDS.items():
         if not candidate[name] and name not in errors:
-            errors[name] = message
+            errors[name] = _(message)
     if candidate.get("format") in {"in_person", "hybrid"} and not candidate["city"]:
-        errors.setdefault("city", CITY_MESSAGE)
+        errors.setdefault("city", _(CITY_MESSAGE))
     if candidate.get("format") == "online" and not candidate["country"]:
-        errors.setdefault("country", ONLINE_COUNTRY_MESSAGE)
+        errors.setdefault("country", _(ONLINE_COUNTRY_MESSAGE))
     if "starts_at" not in errors and "ends_at" not in errors:
         _check_date_window(candidate, errors, today)
     return (None, errors) if errors else (event, {})
@@ -154,7 +159,7 @@ def check_online_zone(event: Mapping[str, str]) -> dict[str, str]:
     """
     if event["format"] != "online" or not event["timezone"] or not event["country"]:
         return {}
-    _, problem = country_zone(event["timezone"], event["country"])
+    _zone, problem = country_zone(event["timezone"], event["country"])
     return {"timezone": problem} if problem else {}
 
 
@@ -169,16 +174,18 @@ def _check_date_window(
     windows = [date_window(year) for year in editions]
     if not any(first <= starts.date() <= last for first, last in windows):
         first, last = windows[0][0], windows[-1][1]
-        errors["starts_at"] = (
+        errors["starts_at"] = _(
             "Start: Rare Disease Day events take place around the last day of February; "
-            f"choose a date from {first:%d %B %Y} to {last:%d %B %Y} that is within 60 days "
-            "before or 30 days after an edition."
+            "choose a date from %(first)s to %(last)s that is within 60 days before or 30 days "
+            "after an edition.",
+            first=_padded_date(first),
+            last=_padded_date(last),
         )
         return
     if event["ends_at"]:
         ends = parse_local_time(event["ends_at"])
         if ends is not None and ends - starts > timedelta(days=90):
-            errors["ends_at"] = "End: an event can last at most 90 days."
+            errors["ends_at"] = _("End: an event can last at most 90 days.")
 
 
 def ended_on(event: Mapping[str, str], now: datetime | None = None) -> date | None:
@@ -203,15 +210,23 @@ def ended_error(event: Mapping[str, str], now: datetime | None = None) -> dict[s
     if day is None:
         return {}
     name = "ends_at" if parse_local_time(event.get("ends_at") or "") else "starts_at"
-    return {name: ENDED_MESSAGE.format(day=long_date(day))}
+    return {name: _(ENDED_MESSAGE, day=long_date(day))}
 
 
 def ended_warning(event: Mapping[str, str], now: datetime | None = None) -> str:
     """Return the warning a coordinator sees on saving an event that has already ended, or ""."""
     day = ended_on(event, now)
-    return ENDED_KEPT_MESSAGE.format(day=long_date(day)) if day is not None else ""
+    return _(ENDED_KEPT_MESSAGE, day=long_date(day)) if day is not None else ""
 
 
-def long_date(day: date) -> str:
-    """Return a day as people write it: 3 March 2026."""
-    return f"{day.day} {day:%B %Y}"
+def ended_imported_warning(event: Mapping[str, str], now: datetime | None = None) -> str:
+    """Return the warning of an imported event that has already ended (in its zone), or ""."""
+    day = ended_on(event, now)
+    return _(ENDED_IMPORTED_MESSAGE, day=long_date(day)) if day is not None else ""
+
+
+def _padded_date(day: date) -> str:
+    """Return a day in full, with a two-digit day in English: 01 January 2027."""
+    if current_code() == DEFAULT_LANGUAGE:
+        return f"{day:%d %B %Y}"
+    return format_date(day, "long")

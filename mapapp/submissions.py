@@ -21,8 +21,7 @@ from mapapp.duplicates import public_warning
 from mapapp.edit_links import edit_token_hash as edit_token_hash
 from mapapp.edit_links import event_for_token as event_for_token
 from mapapp.edit_links import make_edit_token as make_edit_token
-from mapapp.events import country_name
-from mapapp.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, known_language
+from mapapp.i18n import DEFAULT_LANGUAGE, LANGUAGES, N_, _, country_name, known_language
 from mapapp.placing import API_SOURCE as API_SOURCE
 from mapapp.placing import MANUAL_SOURCE as MANUAL_SOURCE
 from mapapp.placing import Candidate as Candidate
@@ -44,12 +43,13 @@ STARTED_SALT = "mapapp.submit.started"
 DRAFT_MAX_AGE_SECONDS = 24 * 3600
 STARTED_MAX_AGE_SECONDS = 24 * 3600
 NONCE_BYTES = 12
-ALREADY_SUBMITTED_MESSAGE = (
+# Marked for the catalog: translate with _() where shown.
+ALREADY_SUBMITTED_MESSAGE = N_(
     "This event was already submitted: we have it, and a coordinator will review it. Nothing "
     "was stored again."
 )
-KEY_POINT_MESSAGE = (
-    "Location: the latitude and longitude are outside {country}, the event's country. Check "
+KEY_POINT_MESSAGE = N_(
+    "Location: the latitude and longitude are outside %(country)s, the event's country. Check "
     "them, or leave them out and give the address so that we find the place."
 )
 INTERFACE_LANGUAGE_MESSAGE = N_(
@@ -165,12 +165,12 @@ def load_draft(secret_key: str, token: str) -> Preview:
         payload = serializer.loads(token, max_age=DRAFT_MAX_AGE_SECONDS)
     except SignatureExpired as exc:
         raise DraftError(
-            "This preview is more than a day old: please fill the form again."
+            _("This preview is more than a day old: please fill the form again.")
         ) from exc
     except BadSignature as exc:
-        raise DraftError("This preview cannot be read: please fill the form again.") from exc
+        raise DraftError(_("This preview cannot be read: please fill the form again.")) from exc
     if not payload.get("draft_id"):  # signed before drafts were one-time
-        raise DraftError("This preview is out of date: please fill the form again.")
+        raise DraftError(_("This preview is out of date: please fill the form again."))
     return Preview(
         event={str(key): str(value) for key, value in payload["event"].items()},
         status=str(payload["status"]),
@@ -204,13 +204,15 @@ def check_fill_time(
     """Return an error if the form came back too quickly or without its signed start time."""
     started_and_nonce = read_started(secret_key, token)
     if started_and_nonce is None:
-        return "This form has expired or was changed: please check your entries and send it again."
+        return _(
+            "This form has expired or was changed: please check your entries and send it again."
+        )
     started = started_and_nonce[0]
     elapsed = (time.time() if now is None else now) - started
     if elapsed > STARTED_MAX_AGE_SECONDS:
-        return "This form is more than a day old: please check your entries and send it again."
+        return _("This form is more than a day old: please check your entries and send it again.")
     if elapsed < min_seconds:
-        return (
+        return _(
             "That was quicker than a person can fill the form: please check your entries and "
             "send it again."
         )
@@ -301,12 +303,12 @@ def review_submission(
 ) -> Outcome:
     """Check a posted form (spam checks, then rules) and return its preview or the errors."""
     if honeypot:
-        return Outcome(errors={"form": "We could not accept this form. Please try again."})
+        return Outcome(errors={"form": _("We could not accept this form. Please try again.")})
     if problem := check_fill_time(secret_key, started, min_seconds):
         return Outcome(errors={"form": problem})
     _stamp, draft_id = read_started(secret_key, started) or (0.0, "")
     if drafts.is_used(draft_id):  # a start time counts once: for the event it was sent with
-        return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
+        return Outcome(errors={"form": _(ALREADY_SUBMITTED_MESSAGE)}, already_submitted=True)
     event, errors = check_submission(data, consent=consent)
     if event is not None:
         errors = check_online_zone(event)
@@ -341,7 +343,7 @@ def confirm_submission(
     """
     preview = load_draft(secret_key, draft)  # raises DraftError
     if drafts.is_used(preview.draft_id):
-        return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
+        return Outcome(errors={"form": _(ALREADY_SUBMITTED_MESSAGE)}, already_submitted=True)
     errors = check_coordinates(latitude, longitude)
     if errors:
         return Outcome(errors=errors, preview=preview)
@@ -373,7 +375,7 @@ def confirm_submission(
     if preview.duplicates and drafts.is_used(preview.draft_id):
         # Another confirmation of this draft stored it meanwhile: the "duplicate" is this event
         # (the draft is used up before its event is stored, so this cannot miss it).
-        return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
+        return Outcome(errors={"form": _(ALREADY_SUBMITTED_MESSAGE)}, already_submitted=True)
     if preview.duplicates and not submit_anyway:
         errors["submit_anyway"] = public_warning(preview.duplicates).submit_anyway_message
         return Outcome(errors=errors, preview=preview)
@@ -382,7 +384,7 @@ def confirm_submission(
     # Used up under the store's lock before the event is stored: of two confirmations of one
     # draft (a double click, a replay, two workers at once) only the first stores an event.
     if not drafts.use(preview.draft_id, DRAFT_MAX_AGE_SECONDS):
-        return Outcome(errors={"form": ALREADY_SUBMITTED_MESSAGE}, already_submitted=True)
+        return Outcome(errors={"form": _(ALREADY_SUBMITTED_MESSAGE)}, already_submitted=True)
     try:
         stored, token = create_event(
             store, placed, secret_key, interface_language=interface_language
@@ -403,17 +405,17 @@ def submit_via_api(
     e-mails to the organiser.
     """
     if not isinstance(data, Mapping):
-        return Outcome(errors={"body": "Send one JSON object with the event's fields."})
+        return Outcome(errors={"body": _("Send one JSON object with the event's fields.")})
     event, errors = check_submission(data, consent=data.get("consent") is True)
     interface_language = data.get("interface_language", DEFAULT_LANGUAGE)
     if not isinstance(interface_language, str) or interface_language not in LANGUAGES:
         errors["interface_language"] = _(INTERFACE_LANGUAGE_MESSAGE, codes=", ".join(LANGUAGES))
     if data.get("consent") not in (None, True, False):
-        errors["consent"] = "Consent: give true to let us publish the event once approved."
+        errors["consent"] = _("Consent: give true to let us publish the event once approved.")
     latitude = "" if data.get("latitude") is None else data["latitude"]
     longitude = "" if data.get("longitude") is None else data["longitude"]
     if not isinstance(latitude, str | int | float) or not isinstance(longitude, str | int | float):
-        errors["latitude"] = "Location: give latitude and longitude as numbers."
+        errors["latitude"] = _("Location: give latitude and longitude as numbers.")
         latitude = longitude = ""
     latitude, longitude = str(latitude), str(longitude)
     errors.update(check_coordinates(latitude, longitude))
@@ -430,7 +432,7 @@ def submit_via_api(
         check = placing.check_point(float(latitude), float(longitude), event["country"])
         if check.outside and partner.refusal(check.country):  # in a country the key has: fine
             where = country_name(event["country"])
-            return Outcome(errors={"latitude": KEY_POINT_MESSAGE.format(country=where)})
+            return Outcome(errors={"latitude": _(KEY_POINT_MESSAGE, country=where)})
     if latitude.strip() and longitude.strip():
         placed = place_event(
             event, [], latitude=latitude.strip(), longitude=longitude.strip(), source=API_SOURCE

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mapapp.event_text import clock_text, day_month
 from mapapp.events import is_known_timezone
+from mapapp.i18n import _
 
 ZONE_TABLE = "zone.tab"
 LINKS_FILE = "tzdata.zi"  # the compact tz source: "L TARGET LINK" lines name the aliases
@@ -73,7 +75,7 @@ def _links() -> dict[str, str]:
     links: dict[str, str] = {}
     for line in _read_text(LINKS_FILE).splitlines():
         if line.startswith("L "):
-            _, target, alias = line.split()[:3]
+            _kind, target, alias = line.split()[:3]
             links[alias] = target
     return links
 
@@ -159,7 +161,7 @@ def _clocks(country: str, today: str) -> tuple[str, ...]:
     for name in zones:
         offsets = _offsets(name, coarse)
         same = None
-        for index, (_, other_coarse, other_fine) in enumerate(kept):
+        for index, (_name, other_coarse, other_fine) in enumerate(kept):
             if offsets != other_coarse:
                 continue
             if other_fine is None:
@@ -170,7 +172,7 @@ def _clocks(country: str, today: str) -> tuple[str, ...]:
                 break
         if same is None:
             kept.append((name, offsets, None))
-    return tuple(name for name, _, _ in kept)
+    return tuple(name for name, _coarse, _fine in kept)
 
 
 def clocks(country: str, today: datetime | None = None) -> tuple[str, ...]:
@@ -201,7 +203,10 @@ def offset_text(name: str, moment: datetime | None = None) -> str:
 
 def label(name: str, comment: str = "", moment: datetime | None = None) -> str:
     """Return how a zone reads in a list: "America/New_York (UTC−05:00 now), Eastern (most areas)"."""
-    text = f"{name} ({offset_text(name, moment)} now)"
+    # Translators: a time zone and its offset from UTC at present: "America/New_York (UTC−05:00
+    # now)".
+    text = _("%(zone)s (%(offset)s now)", zone=name, offset=offset_text(name, moment))
+    # zone.tab's comments ("Eastern (most areas)") are English only: the tz database has no others.
     return f"{text}, {comment}" if comment else text
 
 
@@ -221,10 +226,19 @@ def describe_times(starts_at: str, name: str) -> str:
         return ""
     utc = local.replace(tzinfo=zone).astimezone(UTC)
     if utc.date() == local.date():
-        return f"Times are in {name}: {local:%H:%M} there is {utc:%H:%M} UTC."
-    return (
-        f"Times are in {name}: {local:%H:%M} on {local.day} {local:%B} there is "
-        f"{utc:%H:%M} UTC on {utc.day} {utc:%B}."
+        return _(
+            "Times are in %(zone)s: %(local)s there is %(utc)s UTC.",
+            zone=name,
+            local=clock_text(local),
+            utc=clock_text(utc),
+        )
+    return _(
+        "Times are in %(zone)s: %(local)s on %(local_day)s there is %(utc)s UTC on %(utc_day)s.",
+        zone=name,
+        local=clock_text(local),
+        local_day=day_month(local),
+        utc=clock_text(utc),
+        utc_day=day_month(utc),
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from mapapp.config import ConfigError
+from mapapp.event_text import or_list
 from mapapp.geocoding.gazetteer import (
     DEFAULT_MIN_POPULATION,
     POPULATION_THRESHOLDS,
@@ -28,6 +29,7 @@ from mapapp.geocoding.gazetteer import (
     get_gazetteer,
 )
 from mapapp.geocoding.nominatim import NominatimClient, NominatimUnavailable, place_fields
+from mapapp.i18n import DEFAULT_LANGUAGE, N_, _, country_name, current_code
 from mapapp.storage import CsvTable, utc_now
 
 GEOCODERS = ("offline", "nominatim", "chain")
@@ -65,7 +67,7 @@ class GeocodeResult:
 
     status: str  # "found" | "not_found" | "unavailable"
     places: tuple[Place, ...]  # candidates, best first (several when the name is ambiguous)
-    message: str  # for people
+    message: str  # for people, in the interface language when it was made
     suggestions: tuple[str, ...] = ()
 
     @property
@@ -170,7 +172,18 @@ class GeocodeCache:
 
 def found_message(place: Place) -> str:
     """Return what to tell a person about a place found."""
-    return f"Found {place.name}."
+    return _("Found %(place)s.", place=place.name)
+
+
+def country_in_sentence(code: str, english_name: str = "") -> str:
+    """Return a country's name as it reads inside a sentence of the interface language.
+
+    In English, as it reads after "in" ("the United Kingdom"; english_name, if given, is the name
+    to use); in other languages the name alone, which the translated sentence places.
+    """
+    if current_code() == DEFAULT_LANGUAGE:
+        return country_phrase(english_name or country_name(code))
+    return country_name(code, fallback=english_name)
 
 
 def country_phrase(name: str) -> str:
@@ -182,18 +195,34 @@ def country_phrase(name: str) -> str:
     return name
 
 
-def not_found_message(what: str, country_name: str = "", suggestions: tuple[str, ...] = ()) -> str:
-    """Return a kind, specific message for a query nothing matched."""
-    where = f" in {country_phrase(country_name)}" if country_name else ""
-    message = f"We could not find '{what}'{where}."
+def not_found_message(
+    what: str, country: str = "", suggestions: tuple[str, ...] = (), *, country_name: str = ""
+) -> str:
+    """Return a kind, specific message for a query nothing matched.
+
+    country is the alpha-2 code of the country searched in, country_name its English name.
+    """
+    quoted = "'" + what + "'"
+    if country or country_name:
+        # Translators: %(what)s is the place typed, in quotes: "We could not find 'Zurch' in
+        # Switzerland."
+        message = _(
+            "We could not find %(what)s in %(country)s.",
+            what=quoted,
+            country=country_in_sentence(country, country_name),
+        )
+    else:
+        message = _("We could not find %(what)s.", what=quoted)
     if suggestions:
-        options = list(suggestions)
-        listed = options[0] if len(options) == 1 else ", ".join(options[:-1]) + " or " + options[-1]
-        return f"{message} Did you mean {listed}?"
-    return f"{message} Please check the spelling, or give a nearby larger town."
+        # Translators: %(places)s lists one or more towns: "Zürich", "Parres, Ares or Paradas".
+        hint = _("Did you mean %(places)s?", places=or_list(suggestions))
+    else:
+        hint = _("Please check the spelling, or give a nearby larger town.")
+    return f"{message} {hint}"
 
 
-UNAVAILABLE_MESSAGE = (
+# Marked for the catalog; the geocoder translates it when it answers.
+UNAVAILABLE_MESSAGE = N_(
     "We could not reach the geocoding service just now, so the place is not on the map yet. "
     "Nothing you entered is lost; please try again in a few minutes."
 )
@@ -232,7 +261,7 @@ class Geocoder:
     def locate(self, request: Request, limit: int = 5) -> GeocodeResult:
         """Geocode a query: structured fields or free text."""
         if not request.describe().strip():
-            return GeocodeResult("not_found", (), "Please enter a town or an address.")
+            return GeocodeResult("not_found", (), _("Please enter a town or an address."))
         if self.mode == "nominatim":
             return self._network(request, limit)
         offline, match = self._offline(request, limit)
@@ -244,15 +273,17 @@ class Geocoder:
         if offline.status == "found":
             # The town is known even if the street is not, or Nominatim is down: keep the town.
             note = (
-                "We could not place the street address, so the event is shown at the town."
+                _("We could not place the street address, so the event is shown at the town.")
                 if online.status == "not_found"
-                else "The street-level service is unavailable, so the event is shown at the town."
+                else _(
+                    "The street-level service is unavailable, so the event is shown at the town."
+                )
             )
             return replace(offline, message=f"{offline.message} {note}")
         if online.status == "unavailable":
             # Keep what the gazetteer could suggest ("Did you mean Zürich?").
             message = (
-                f"{offline.message} {UNAVAILABLE_MESSAGE}"
+                f"{offline.message} {_(UNAVAILABLE_MESSAGE)}"
                 if offline.suggestions
                 else online.message
             )
@@ -279,7 +310,7 @@ class Geocoder:
         # Street addresses first: they are what the gazetteer cannot give.
         places = sorted(offline.places + extra, key=lambda place: place.precision != "address")
         if places:
-            note = f" {UNAVAILABLE_MESSAGE}" if online.status == "unavailable" else ""
+            note = f" {_(UNAVAILABLE_MESSAGE)}" if online.status == "unavailable" else ""
             return GeocodeResult("found", tuple(places[:limit]), found_message(places[0]) + note)
         if online.status == "unavailable":
             return replace(online, suggestions=offline.suggestions)
@@ -310,8 +341,10 @@ class Geocoder:
         if match.city_text:  # the town was not found, in the country if one was recognised
             what, where = match.city_text, gazetteer.country_names.get(country, "")
         else:
-            what, where = request.describe(), ""
-        message = not_found_message(what, where, tuple(match.suggestions))
+            what, where, country = request.describe(), "", ""
+        message = not_found_message(
+            what, country if where else "", tuple(match.suggestions), country_name=where
+        )
         return GeocodeResult("not_found", (), message, tuple(match.suggestions)), match
 
     @staticmethod
@@ -347,7 +380,7 @@ class Geocoder:
             locations = self.nominatim.search(query, country_codes=country_codes, limit=limit)
         except NominatimUnavailable as exc:
             log.warning("Geocoding %r: service unavailable (%s)", request.describe(), exc)
-            return GeocodeResult("unavailable", (), UNAVAILABLE_MESSAGE)
+            return GeocodeResult("unavailable", (), _(UNAVAILABLE_MESSAGE))
         places = tuple(
             Place(
                 **fields,

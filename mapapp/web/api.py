@@ -143,7 +143,10 @@ def _invalid_filter(event_filter: EventFilter) -> Response:
     """Return a 400 that names every invalid filter value."""
     response = jsonify(
         error="Bad Request",
-        message="Some filters are not valid: " + " ".join(event_filter.errors.values()),
+        message=_(
+            "Some filters are not valid: %(problems)s",
+            problems=" ".join(event_filter.errors.values()),
+        ),
         errors=event_filter.errors,
     )
     response.status_code = 400
@@ -205,7 +208,7 @@ def event_detail(event_id: str) -> Response:
     """Send the public fields of one approved event."""
     event = get_store().get(event_id)
     if event is None or event.get("status") != "approved":
-        abort(404, description=f"No published event has the id {event_id!r}.")
+        abort(404, description=_("No published event has the id %(id)s.", id=repr(event_id)))
     return cached_response(
         "event", lambda: (_compact(mapview.public_event(event)), JSON_TYPE), event_id
     )

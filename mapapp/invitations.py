@@ -21,7 +21,7 @@ from mapapp.account_tokens import INVITE, RESET
 from mapapp.i18n import N_, _
 
 # The role as the invitation's sentence says it: "... as a national coordinator (Netherlands)".
-# Marked for the catalog; the message (mapapp.notices, mapapp.mail) says it in its language.
+# Marked for the catalog; translated in the language of the page the invitation is sent from.
 INVITED_AS = {
     access.ADMIN: N_("an administrator"),
     access.NATIONAL: N_("a national coordinator"),
@@ -198,6 +198,9 @@ def _send_invitation(coordinator: coordinators.Coordinator, inviter: str, link: 
         coordinator.name,
         inviter,
         link(token),
-        INVITED_AS.get(coordinator.role, access.ROLES[coordinator.role]),
+        # In the language of the page it is sent from, as the message is (mapapp.notices).
+        _(INVITED_AS[coordinator.role])
+        if coordinator.role in INVITED_AS
+        else access.role_label(coordinator.role),
         coordinator.scope.describe(),
     )

@@ -23,7 +23,8 @@ import pandas as pd
 from flask import g, has_request_context
 
 from mapapp import placing
-from mapapp.events import PRIVATE_FIELDS, country_name
+from mapapp.events import PRIVATE_FIELDS
+from mapapp.i18n import N_, _, country_name, sorted_names
 from mapapp.storage import (
     Audit,
     ConflictError,
@@ -35,21 +36,36 @@ from mapapp.storage import (
 )
 
 ADMIN, NATIONAL, VIEWER = "admin", "national", "viewer"
+# The roles in words (English here, as the command line shows them): `role_label` translates.
 ROLES: dict[str, str] = {
-    ADMIN: "Administrator: every country, and the accounts",
-    NATIONAL: "National coordinator: the events of their countries",
-    VIEWER: "Viewer: reads the dashboard and the events list",
+    ADMIN: N_("Administrator: every country, and the accounts"),
+    NATIONAL: N_("National coordinator: the events of their countries"),
+    VIEWER: N_("Viewer: reads the dashboard and the events list"),
 }
 # Fields a viewer never sees; the edit token's hash no coordinator sees in a list.
 HIDDEN_FROM_VIEWERS: frozenset[str] = PRIVATE_FIELDS
-READ_ONLY_MESSAGE = "Your account can read the events but not change them."
-ADMINS_ONLY_MESSAGE = "Only an administrator can do this."
-AUDIT_MESSAGE = "Your account cannot read the audit log."
-PRIVATE_MESSAGE = "Your account cannot download contact details."
-POINT_MESSAGE = (
-    "Location: this point is outside {country}, the event's country, and you coordinate events "
-    "in {scope}. Place the event in {country}, or ask an administrator to take care of it."
+# Refusals (403 pages): kept English here, translated when raised (`Scope.require`).
+READ_ONLY_MESSAGE = N_("Your account can read the events but not change them.")
+ADMINS_ONLY_MESSAGE = N_("Only an administrator can do this.")
+AUDIT_MESSAGE = N_("Your account cannot read the audit log.")
+PRIVATE_MESSAGE = N_("Your account cannot download contact details.")
+SIGN_IN_MESSAGE = N_("Sign in as a coordinator to use this address.")
+# Translators: %(scope)s is "every country" or a list of country names.
+POINT_MESSAGE = N_(
+    "Location: this point is outside %(country)s, the event's country, and you coordinate events "
+    "in %(scope)s. Place the event in %(country)s, or ask an administrator to take care of it."
 )
+NO_COUNTRY_REFUSAL = N_(
+    "Country: choose a country; events with no country are for the international "
+    "team's administrators."
+)
+# Translators: %(scope)s is "every country" or a list of country names.
+COUNTRY_REFUSAL = N_(
+    "Country: you coordinate events in %(scope)s, not in %(country)s. Ask an "
+    "administrator to take care of this event."
+)
+# Translators: what a coordinator's countries are when they have all of them.
+EVERY_COUNTRY = N_("every country")
 G_KEY = "mapapp_scope"
 
 
@@ -117,30 +133,25 @@ class Scope:
         return self.covers_country(str(event.get("country") or ""))
 
     def describe(self) -> str:
-        """Return the scope in words: 'every country' or the country names."""
+        """Return the scope in words: 'every country' or the country names, in the language."""
         if self.everywhere:
-            return "every country"
-        return ", ".join(sorted(country_name(code) or code for code in self.countries))
+            return _(EVERY_COUNTRY)
+        names = sorted_names((code, country_name(code) or code) for code in self.countries)
+        return ", ".join(name for _code, name in names)
 
     def refusal(self, country: str) -> str:
         """Return why an event cannot be put in this country, or '' when it can."""
         if self.covers_country(country):
             return ""
-        where = country_name(country) or country or "no country"
         if not country:
-            return (
-                "Country: choose a country; events with no country are for the international "
-                "team's administrators."
-            )
-        return (
-            f"Country: you coordinate events in {self.describe()}, not in {where}. Ask an "
-            "administrator to take care of this event."
-        )
+            return _(NO_COUNTRY_REFUSAL)
+        where = country_name(country) or country
+        return _(COUNTRY_REFUSAL, scope=self.describe(), country=where)
 
     def require(self, allowed: bool, message: str) -> None:
-        """Raise NotAllowed with the message unless allowed."""
+        """Raise NotAllowed with the message (a constant above), translated, unless allowed."""
         if not allowed:
-            raise NotAllowed(message)
+            raise NotAllowed(_(message))
 
 
 class ScopedEvents:
@@ -349,7 +360,7 @@ def point_refusal(scope: Scope, event: Mapping[str, str]) -> str:
     if not check.outside or scope.covers_country(check.country):
         return ""
     where = country_name(country) or country
-    return POINT_MESSAGE.format(country=where, scope=scope.describe())
+    return _(POINT_MESSAGE, country=where, scope=scope.describe())
 
 
 @per_frame
@@ -368,6 +379,11 @@ def _without_private(frame: pd.DataFrame) -> pd.DataFrame:
     return blanked
 
 
+def role_label(role: str) -> str:
+    """Return a role in words in the interface language (the role's code if it is unknown)."""
+    return _(ROLES[role]) if role in ROLES else role
+
+
 def use(scope: Scope) -> None:
     """Set the scope of this request (done once, when the coordinator's session is loaded)."""
     setattr(g, G_KEY, scope)
@@ -383,7 +399,7 @@ def current() -> Scope:
         return Scope.system()
     scope = getattr(g, G_KEY, None)
     if scope is None:
-        raise NotAllowed("Sign in as a coordinator to use this address.")
+        raise NotAllowed(_(SIGN_IN_MESSAGE))
     return scope  # type: ignore[no-any-return]
 
 

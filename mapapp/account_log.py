@@ -15,20 +15,22 @@ from dataclasses import dataclass
 from flask import Flask
 
 from mapapp import access
+from mapapp.i18n import N_, _
 from mapapp.storage import CsvTable, add_table, get_table, utc_now
 
 LOG_FILE = "accounts_log.csv"
 COLUMNS = ("id", "time", "who", "account", "action", "changes")
+# What was done to an account, in words (translated where shown: `Entry.action_label`).
 ACTIONS: dict[str, str] = {
-    "add": "Account added",
-    "invite": "Invited by e-mail",
-    "reinvite": "Invitation sent again",
-    "withdraw": "Invitation withdrawn",
-    "accept": "Invitation accepted, password set",
-    "change": "Account changed",
-    "password": "Password changed",
-    "reset": "Password reset by e-mail",
-    "remove": "Account removed",
+    "add": N_("Account added"),
+    "invite": N_("Invited by e-mail"),
+    "reinvite": N_("Invitation sent again"),
+    "withdraw": N_("Invitation withdrawn"),
+    "accept": N_("Invitation accepted, password set"),
+    "change": N_("Account changed"),
+    "password": N_("Password changed"),
+    "reset": N_("Password reset by e-mail"),
+    "remove": N_("Account removed"),
 }
 # Fields whose values are never written to the log.
 SECRET_FIELDS = frozenset({"password_hash"})
@@ -49,8 +51,8 @@ class Entry:
 
     @property
     def action_label(self) -> str:
-        """Return the action in words."""
-        return ACTIONS.get(self.action, self.action)
+        """Return the action in words, in the interface language."""
+        return _(ACTIONS[self.action]) if self.action in ACTIONS else self.action
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,7 @@ import pycountry
 from email_validator import EmailNotValidError, validate_email
 
 from mapapp import access
-from mapapp.events import country_name
+from mapapp.i18n import N_, _, country_name, current_code, ngettext, sorted_names
 
 TRUE, FALSE = "true", "false"
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -22,23 +22,25 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
 MAX_EMAIL_LENGTH = 254
 
-NAME_MESSAGE = (
+# The messages are translated when raised (English outside a request: the command line).
+NAME_MESSAGE = N_(
     "Name: use 2 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit."
 )
-PASSWORD_SHORT = (
-    f"Password: use at least {MIN_PASSWORD_LENGTH} characters; a few words are easiest."
+# Translators: keep %(reason)s: the e-mail checker's explanation.
+EMAIL_INVALID = N_("E-mail: %(reason)s")
+EMAIL_UNREADABLE = N_(
+    "E-mail: this is not an e-mail address that can be written to; check it for typos."
 )
-PASSWORD_LONG = f"Password: keep it under {MAX_PASSWORD_LENGTH} characters."
-EMAIL_TOO_LONG = f"E-mail: an address has at most {MAX_EMAIL_LENGTH} characters."
-EMAIL_INVALID = "E-mail: {reason}"
-ROLE_UNKNOWN = "Role: choose administrator, national coordinator or viewer."
-COUNTRY_UNKNOWN = (
-    "Countries: {code!r} is not a country code we know. Choose countries from the list, or give "
-    "two-letter codes such as FR or BE."
+ROLE_UNKNOWN = N_("Role: choose administrator, national coordinator or viewer.")
+# Translators: keep FR and BE: they are country codes.
+COUNTRY_UNKNOWN = N_(
+    "Countries: '%(code)s' is not a country code we know. Choose countries from the list, or "
+    "give two-letter codes such as FR or BE."
 )
-NATIONAL_NEEDS_COUNTRIES = "Countries: a national coordinator needs at least one country."
-DIGEST_NEEDS_EMAIL = "Daily digest: give an e-mail address to send the digest to."
-NOT_A_CHOICE = "{label}: answer yes or no."
+NATIONAL_NEEDS_COUNTRIES = N_("Countries: a national coordinator needs at least one country.")
+DIGEST_NEEDS_EMAIL = N_("Daily digest: give an e-mail address to send the digest to.")
+# Translators: %(label)s is a yes-or-no field: "Active" or "Daily digest".
+NOT_A_CHOICE = N_("%(label)s: answer yes or no.")
 BOOLEANS = {
     "true": TRUE,
     "yes": TRUE,
@@ -50,7 +52,8 @@ BOOLEANS = {
     "0": FALSE,
     "": FALSE,
 }
-LABELS = {"active": "Active", "digest": "Daily digest"}
+# Translators: "Active": whether an account may sign in.
+LABELS = {"active": N_("Active"), "digest": N_("Daily digest")}
 
 
 class CoordinatorError(ValueError):
@@ -73,16 +76,27 @@ def check_name(name: str) -> str:
     """Return the normalised name, or raise CoordinatorError saying what a name may hold."""
     normalised = normalise_name(name)
     if not NAME_PATTERN.match(normalised):
-        raise CoordinatorError(NAME_MESSAGE, "name")
+        raise CoordinatorError(_(NAME_MESSAGE), "name")
     return normalised
 
 
 def check_password(password: str) -> None:
     """Raise CoordinatorError unless the password is long enough to resist guessing."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise CoordinatorError(PASSWORD_SHORT, "password")
+        message = ngettext(
+            "Password: use at least %(num)s character; a few words are easiest.",
+            "Password: use at least %(num)s characters; a few words are easiest.",
+            MIN_PASSWORD_LENGTH,
+        )
+        raise CoordinatorError(message, "password")
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise CoordinatorError(PASSWORD_LONG, "password")
+        message = ngettext(
+            "Password: keep it under %(num)s character.",
+            "Password: keep it under %(num)s characters.",
+            MAX_PASSWORD_LENGTH,
+            num=MAX_PASSWORD_LENGTH,
+        )
+        raise CoordinatorError(message, "password")
 
 
 def check_email(raw: str) -> str:
@@ -91,11 +105,21 @@ def check_email(raw: str) -> str:
     if not address:
         return ""
     if len(address) > MAX_EMAIL_LENGTH:
-        raise CoordinatorError(EMAIL_TOO_LONG, "email")
+        message = ngettext(
+            "E-mail: an address has at most %(num)s character.",
+            "E-mail: an address has at most %(num)s characters.",
+            MAX_EMAIL_LENGTH,
+        )
+        raise CoordinatorError(message, "email")
     try:
         checked = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise CoordinatorError(EMAIL_INVALID.format(reason=exc), "email") from exc
+        # The checker explains in English only: other languages get a sentence of their own.
+        if current_code() == "en":
+            message = _(EMAIL_INVALID, reason=str(exc))
+        else:
+            message = _(EMAIL_UNREADABLE)
+        raise CoordinatorError(message, "email") from exc
     return str(checked.normalized)
 
 
@@ -112,7 +136,7 @@ def check_countries(value: object) -> frozenset[str]:
         if not code:
             continue
         if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
-            raise CoordinatorError(COUNTRY_UNKNOWN.format(code=code), "countries")
+            raise CoordinatorError(_(COUNTRY_UNKNOWN, code=code), "countries")
         checked.add(code)
     return frozenset(checked)
 
@@ -120,13 +144,14 @@ def check_countries(value: object) -> frozenset[str]:
 def check_role(role: str) -> str:
     """Return a role, or raise CoordinatorError naming the roles."""
     if role not in access.ROLES:
-        raise CoordinatorError(ROLE_UNKNOWN, "role")
+        raise CoordinatorError(_(ROLE_UNKNOWN), "role")
     return role
 
 
 def describe_countries(countries: Iterable[str]) -> str:
-    """Return countries as people read them: their names, in alphabetical order."""
-    return ", ".join(sorted(country_name(code) for code in countries))
+    """Return countries as people read them: their names in the language, in its order."""
+    names = sorted_names((code, country_name(code)) for code in countries)
+    return ", ".join(name for _code, name in names)
 
 
 def stored_values(changes: Mapping[str, object]) -> dict[str, str]:
@@ -147,9 +172,9 @@ def stored_values(changes: Mapping[str, object]) -> dict[str, str]:
 def check_account(row: Mapping[str, str]) -> None:
     """Raise CoordinatorError unless an account's values fit together."""
     if row.get("role") == access.NATIONAL and not (row.get("countries") or "").split():
-        raise CoordinatorError(NATIONAL_NEEDS_COUNTRIES, "countries")
+        raise CoordinatorError(_(NATIONAL_NEEDS_COUNTRIES), "countries")
     if row.get("digest") == TRUE and not row.get("email"):
-        raise CoordinatorError(DIGEST_NEEDS_EMAIL, "digest")
+        raise CoordinatorError(_(DIGEST_NEEDS_EMAIL), "digest")
 
 
 def _boolean(name: str, value: object) -> str:
@@ -158,5 +183,5 @@ def _boolean(name: str, value: object) -> str:
         return TRUE if value else FALSE
     stored = BOOLEANS.get(str(value).strip().lower())
     if stored is None:
-        raise CoordinatorError(NOT_A_CHOICE.format(label=LABELS[name]), name)
+        raise CoordinatorError(_(NOT_A_CHOICE, label=_(LABELS[name])), name)
     return stored

@@ -27,11 +27,21 @@ from mapapp.events import (
     MAX_LENGTHS,
     MIN_YEAR,
     STATUSES,
-    country_name,
     format_coordinate,
     parse_local_time,
 )
 from mapapp.forms import ZoneChoice, timezone_groups
+from mapapp.i18n import (
+    DEFAULT_LANGUAGE,
+    N_,
+    _,
+    country_name,
+    current_code,
+    format_date,
+    format_time,
+    language_name,
+    sorted_names,
+)
 
 # The widgets the template knows, one per kind of input.
 TEXT, TEXTAREA, URL, EMAIL, SELECT, DATETIME, ZONE, COORDINATE = (
@@ -45,11 +55,17 @@ TEXT, TEXTAREA, URL, EMAIL, SELECT, DATETIME, ZONE, COORDINATE = (
     "coordinate",
 )
 # The form's groups of fields, in the order a person fills them in (country before its zones).
+# The legends are marked for the catalog and translated by `layout`.
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("The event", ("title", "status", "category", "format", "language", "description", "website")),
-    ("When", ("starts_at", "ends_at")),
     (
-        "Where",
+        N_("The event"),
+        ("title", "status", "category", "format", "language", "description", "website"),
+    ),
+    # Translators: the heading of the form's date and time fields.
+    (N_("When"), ("starts_at", "ends_at")),
+    (
+        # Translators: the heading of the form's place fields.
+        N_("Where"),
         (
             "venue",
             "address",
@@ -62,8 +78,9 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "location_precision",
         ),
     ),
-    ("Who", ("organiser", "contact_email")),
-    ("Moderation", ("moderation_note",)),
+    # Translators: the heading of the form's organiser and contact fields.
+    (N_("Who"), ("organiser", "contact_email")),
+    (N_("Moderation"), ("moderation_note",)),
 )
 WIDGETS: dict[str, str] = {
     "status": SELECT,
@@ -93,50 +110,62 @@ MENUS: dict[str, dict[str, str]] = {
 READ_ONLY_FIELDS: tuple[str, ...] = ("location_source", "is_sample")
 DATETIME_FIELDS: tuple[str, ...] = ("starts_at", "ends_at")
 DATE_SUFFIX, TIME_SUFFIX = "_date", "_time"
+# Every text below is marked for the catalog and translated where it is shown.
 HINTS: dict[str, str] = {
-    "starts_at": "The date and the time where the event takes place, in its time zone below.",
-    "ends_at": (
+    "starts_at": N_("The date and the time where the event takes place, in its time zone below."),
+    "ends_at": N_(
         "Optional. Leave both empty for no end time; give the time alone for an event that ends "
         "on the day it starts."
     ),
-    "timezone": "The zones of the country chosen above; with no country, every zone.",
-    "latitude": "Click the map or drag the pin to set the point, or type it here.",
-    "location_precision": (
+    "timezone": N_("The zones of the country chosen above; with no country, every zone."),
+    "latitude": N_("Click the map or drag the pin to set the point, or type it here."),
+    # Translators: “Placed by hand” is the name of a location precision in the menu.
+    "location_precision": N_(
         "Moving the point by hand makes it “Placed by hand”, and gives the event the time zone "
         "of the new point unless you chose another zone."
     ),
-    "moderation_note": "Private: only coordinators see it.",
+    "moderation_note": N_("Private: only coordinators see it."),
 }
 PROMPTS = {
-    "country": "Choose a country",
-    "language": "No language given",
-    "timezone": "Choose a time zone",
+    "country": N_("Choose a country"),
+    "language": N_("No language given"),
+    "timezone": N_("Choose a time zone"),
 }
-NO_COUNTRY_LABEL = "No country (online events looked after by the international team)"
-MOVED_MESSAGE = "The pin is now at {lat}, {lon}: save the form to keep it there."
-WITHOUT_COUNTRY_GROUP = "Without a country"
-STORED_LABEL = "{value} (as stored)"
+NO_COUNTRY_LABEL = N_("No country (online events looked after by the international team)")
+# Translators: the page's script puts the point's coordinates in place of {lat} and {lon};
+# keep both as they are.
+MOVED_MESSAGE = N_("The pin is now at {lat}, {lon}: save the form to keep it there.")
+WITHOUT_COUNTRY_GROUP = N_("Without a country")
+# Translators: a value of the event that the menu does not offer, shown as it is stored.
+STORED_LABEL = N_("%(value)s (as stored)")
+# Translators: where an event's point on the map came from.
 SOURCE_LABELS = {
-    "organiser": "Placed by the organiser on the map",
-    "coordinator": "Placed by a coordinator",
-    "partner": "Sent by a partner's system",
-    "import": "Imported from a file",
-    "gazetteer": "Found in the offline gazetteer (GeoNames)",
-    "nominatim": "Found by Nominatim (OpenStreetMap)",
-    "sample": "Sample data",
+    "organiser": N_("Placed by the organiser on the map"),
+    "coordinator": N_("Placed by a coordinator"),
+    "partner": N_("Sent by a partner's system"),
+    "import": N_("Imported from a file"),
+    "gazetteer": N_("Found in the offline gazetteer (GeoNames)"),
+    "nominatim": N_("Found by Nominatim (OpenStreetMap)"),
+    "sample": N_("Sample data"),
 }
-SAMPLE_LABELS = {"true": "Yes: a sample event from the demonstration data", "": "No"}
-NOT_SET = "Not set"
+# Translators: whether an event is a sample event.
+SAMPLE_LABELS = {"true": N_("Yes: a sample event from the demonstration data"), "": N_("No")}
+# Translators: a field that has no value.
+NOT_SET = N_("Not set")
 
 DATE_EXAMPLE = "28/02/2027"
 TIME_EXAMPLES = {"starts_at": "18:00", "ends_at": "20:00"}
-MISSING_DATE_MESSAGE = "{label}: give a date such as {date}."
-BAD_DATE_MESSAGE = "{label}: “{typed}” is not a date we can read; give a date such as {date}."
-MISSING_TIME_MESSAGE = "{label}: give a time such as {time}."
-BAD_TIME_MESSAGE = (
-    "{label}: “{typed}” is not a time we can read; give a time such as {time} (24-hour clock)."
+# Translators: %(label)s is the field's name (Start, End), %(date)s an example such as 28/02/2027.
+MISSING_DATE_MESSAGE = N_("%(label)s: give a date such as %(date)s.")
+BAD_DATE_MESSAGE = N_(
+    "%(label)s: “%(typed)s” is not a date we can read; give a date such as %(date)s."
 )
-END_DATE_WITHOUT_TIME_MESSAGE = "End: give the time the event ends, such as 20:00."
+MISSING_TIME_MESSAGE = N_("%(label)s: give a time such as %(time)s.")
+BAD_TIME_MESSAGE = N_(
+    "%(label)s: “%(typed)s” is not a time we can read; give a time such as %(time)s "
+    "(24-hour clock)."
+)
+END_DATE_WITHOUT_TIME_MESSAGE = N_("End: give the time the event ends, such as 20:00.")
 # What a date input sends (ISO), and what people type where a browser shows a plain text box.
 ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 TYPED_DATE = re.compile(r"(\d{1,2})[/.](\d{1,2})[/.](\d{4})")
@@ -217,13 +246,23 @@ class Saved:
 def layout(scope: access.Scope) -> tuple[Group, ...]:
     """Return the form's groups of fields, the country menu holding the countries of the scope."""
     return tuple(
-        Group(legend, tuple(_field(name, scope) for name in names)) for legend, names in GROUPS
+        Group(_(legend), tuple(_field(name, scope) for name in names)) for legend, names in GROUPS
     )
+
+
+def prompts() -> dict[str, str]:
+    """Return the menus' prompts in the interface language."""
+    return {name: _(prompt) for name, prompt in PROMPTS.items()}
+
+
+def moved_message() -> str:
+    """Return what the map says once the pin is moved ({lat} and {lon} filled in by the script)."""
+    return _(MOVED_MESSAGE)
 
 
 def anchors() -> dict[str, str]:
     """Return the id of the element each field's error links to (a date and time: their group)."""
-    return {name: f"field-{name}" for _, names in GROUPS for name in names}
+    return {name: f"field-{name}" for _legend, names in GROUPS for name in names}
 
 
 def zone_menu(scope: access.Scope) -> ZoneMenu:
@@ -234,7 +273,7 @@ def zone_menu(scope: access.Scope) -> ZoneMenu:
         if scope.covers_country(code)
     ]
     if scope.covers_country(""):
-        groups.append(ZoneGroup("", WITHOUT_COUNTRY_GROUP, (("UTC", "UTC", ""),)))
+        groups.append(ZoneGroup("", _(WITHOUT_COUNTRY_GROUP), (("UTC", "UTC", ""),)))
     return ZoneMenu(tuple(groups))
 
 
@@ -244,7 +283,8 @@ def read_only(event: Mapping[str, str]) -> list[tuple[str, str]]:
     shown = []
     for name in READ_ONLY_FIELDS:
         value = str(event.get(name, ""))
-        shown.append((FIELD_LABELS[name], words[name].get(value, value) or NOT_SET))
+        word = words[name].get(value)
+        shown.append((_(FIELD_LABELS[name]), _(word) if word else value or _(NOT_SET)))
     return shown
 
 
@@ -299,18 +339,31 @@ def display(event: Mapping[str, str]) -> dict[str, str]:
     """Return an event's fields in words, as the conflict view shows them side by side."""
     shown = {name: str(value) for name, value in event.items()}
     for name, labels in MENUS.items():
-        if name in shown:
-            shown[name] = labels.get(shown[name], shown[name])
+        if name in shown and shown[name] in labels:
+            shown[name] = _(labels[shown[name]])
     if shown.get("country"):
         shown["country"] = country_name(shown["country"])
     if shown.get("language"):
-        shown["language"] = dict(_languages()).get(shown["language"], shown["language"])
-    if "is_sample" in shown:
-        shown["is_sample"] = SAMPLE_LABELS.get(shown["is_sample"], shown["is_sample"])
+        shown["language"] = dict(_languages(current_code())).get(
+            shown["language"], shown["language"]
+        )
+    if shown.get("is_sample") in SAMPLE_LABELS:
+        shown["is_sample"] = _(SAMPLE_LABELS[shown["is_sample"]])
     for name in DATETIME_FIELDS:
         if moment := parse_local_time(shown.get(name, "")):
-            shown[name] = f"{moment.day} {moment:%B %Y}, {moment:%H:%M}"
+            shown[name] = _moment_text(moment)
     return shown
+
+
+def _moment_text(moment: datetime) -> str:
+    """Return a local date and time as the conflict view shows it ("28 February 2027, 18:00").
+
+    English keeps the form it has always had; other languages get CLDR's long date and time.
+    """
+    if current_code() == DEFAULT_LANGUAGE:
+        return f"{moment.day} {moment:%B %Y}, {moment:%H:%M}"
+    # Translators: a date and a time, such as "28 February 2027, 18:00".
+    return _("%(date)s, %(time)s", date=format_date(moment), time=format_time(moment))
 
 
 def save(event_id: str, who: str, form: Mapping[str, str], version: str) -> Saved:
@@ -324,16 +377,16 @@ def save(event_id: str, who: str, form: Mapping[str, str], version: str) -> Save
 
 def _sent_fields() -> tuple[str, ...]:
     """Return the fields the form sends under their own names (dates and times go in parts)."""
-    return tuple(name for _, names in GROUPS for name in names if name not in DATETIME_FIELDS)
+    return tuple(name for _legend, names in GROUPS for name in names if name not in DATETIME_FIELDS)
 
 
 def _field(name: str, scope: access.Scope) -> FormField:
     """Return one field of the form with its options."""
     return FormField(
         name,
-        FIELD_LABELS[name],
+        _(FIELD_LABELS[name]),
         WIDGETS.get(name, TEXT),
-        HINTS.get(name, ""),
+        _(HINTS[name]) if name in HINTS else "",
         _choices(name, scope),
         MAX_LENGTHS.get(name),
     )
@@ -342,31 +395,35 @@ def _field(name: str, scope: access.Scope) -> FormField:
 def _choices(name: str, scope: access.Scope) -> tuple[Choice, ...]:
     """Return a menu's options (none for a field that is not a menu)."""
     if name == "country":
-        head = (Choice("", NO_COUNTRY_LABEL),) if scope.covers_country("") else ()
+        head = (Choice("", _(NO_COUNTRY_LABEL)),) if scope.covers_country("") else ()
         return head + tuple(
-            Choice(code, label) for code, label in _countries() if scope.covers_country(code)
+            Choice(code, label)
+            for code, label in _countries(current_code())
+            if scope.covers_country(code)
         )
     if name == "language":
-        return (Choice("", PROMPTS["language"]),) + tuple(Choice(c, n) for c, n in _languages())
-    return tuple(Choice(code, label) for code, label in MENUS.get(name, {}).items())
+        return (Choice("", _(PROMPTS["language"])),) + tuple(
+            Choice(c, n) for c, n in _languages(current_code())
+        )
+    return tuple(Choice(code, _(label)) for code, label in MENUS.get(name, {}).items())
 
 
 @cache
-def _countries() -> tuple[tuple[str, str], ...]:
-    """Return every ISO country as (code, common English name), sorted by name."""
+def _countries(language: str) -> tuple[tuple[str, str], ...]:
+    """Return every ISO country as (code, name in the language), sorted as its readers sort."""
     pairs = [(country.alpha_2, country_name(country.alpha_2)) for country in pycountry.countries]
-    return tuple(sorted(pairs, key=lambda pair: pair[1]))
+    return tuple(sorted_names(pairs))
 
 
 @cache
-def _languages() -> tuple[tuple[str, str], ...]:
-    """Return every ISO 639-1 language as (code, English name), sorted by name."""
+def _languages(language: str) -> tuple[tuple[str, str], ...]:
+    """Return every ISO 639-1 language as (code, name in the language), sorted by name."""
     pairs = [
-        (language.alpha_2, language.name)
-        for language in pycountry.languages
-        if hasattr(language, "alpha_2")
+        (str(item.alpha_2), language_name(item.alpha_2) or str(item.name))
+        for item in pycountry.languages
+        if hasattr(item, "alpha_2")
     ]
-    return tuple(sorted(pairs, key=lambda pair: pair[1]))
+    return tuple(sorted_names(pairs))
 
 
 def _local_time(
@@ -376,7 +433,7 @@ def _local_time(
 
     An end with a time and no date ends on the start's date; an end with neither has no end.
     """
-    label = FIELD_LABELS[name]
+    label = _(FIELD_LABELS[name])
     typed_date, typed_time = typed_date.strip(), typed_time.strip()
     if name == "ends_at" and not typed_date and not typed_time:
         return "", None, ""
@@ -386,15 +443,19 @@ def _local_time(
         day = start_date
     problems = []
     if day is None:
-        template = BAD_DATE_MESSAGE if typed_date else MISSING_DATE_MESSAGE
-        problems.append(template.format(label=label, typed=typed_date, date=DATE_EXAMPLE))
+        if typed_date:
+            problems.append(_(BAD_DATE_MESSAGE, label=label, typed=typed_date, date=DATE_EXAMPLE))
+        else:
+            problems.append(_(MISSING_DATE_MESSAGE, label=label, date=DATE_EXAMPLE))
     if clock is None:
         if name == "ends_at" and typed_date and not typed_time:
-            problems.append(END_DATE_WITHOUT_TIME_MESSAGE)
+            problems.append(_(END_DATE_WITHOUT_TIME_MESSAGE))
         else:
-            template = BAD_TIME_MESSAGE if typed_time else MISSING_TIME_MESSAGE
             example = TIME_EXAMPLES[name]
-            problems.append(template.format(label=label, typed=typed_time, time=example))
+            if typed_time:
+                problems.append(_(BAD_TIME_MESSAGE, label=label, typed=typed_time, time=example))
+            else:
+                problems.append(_(MISSING_TIME_MESSAGE, label=label, time=example))
     if day is None or clock is None:
         return "", day, " ".join(problems)
     return datetime.combine(day, clock).strftime(LOCAL_TIME_FORMAT), day, ""

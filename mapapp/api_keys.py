@@ -23,7 +23,9 @@ import pycountry
 from flask import Flask
 
 from mapapp import access
-from mapapp.events import country_name, normalise_text
+from mapapp.event_text import utc_line
+from mapapp.events import normalise_text
+from mapapp.i18n import N_, _, country_name, ngettext, sorted_names
 from mapapp.storage import CsvTable, add_table, get_table, utc_now
 from mapapp.storage.validation import ColumnRule, TableSpec
 
@@ -58,17 +60,18 @@ SECRET_PATTERN = re.compile(rf"{PREFIX}([0-9a-f]{{{ID_BYTES * 2}}})_([A-Za-z0-9_
 MAX_PARTNER_LENGTH = 100
 PARTNER_WHO = "partner:{name}"  # who the audit log names for a partner's submissions
 
-PARTNER_MESSAGE = "Partner: give the name of the alliance or organisation this key is for."
-PARTNER_LENGTH_MESSAGE = f"Partner: keep the name under {MAX_PARTNER_LENGTH} characters."
-COUNTRIES_MESSAGE = "Countries: choose at least one country this partner posts events in."
-UNKNOWN_COUNTRY_MESSAGE = "Countries: {codes} is not a country code we know (use codes such as FR)."
-NO_SUCH_KEY_MESSAGE = "There is no API key with the id {key_id!r}."
-ALREADY_REVOKED_MESSAGE = "The key {key_id} of {partner} was already revoked on {when}."
-REFUSAL_MESSAGE = (
-    "Country: this key posts events in {countries}, not in {where}. Ask the site's "
-    "administrators for a key that covers {where}."
+# The messages are translated when raised (the API answers in English: it has no language).
+PARTNER_MESSAGE = N_("Partner: give the name of the alliance or organisation this key is for.")
+COUNTRIES_MESSAGE = N_("Countries: choose at least one country this partner posts events in.")
+NO_SUCH_KEY_MESSAGE = N_("There is no API key with the id '%(key_id)s'.")
+# Translators: %(when)s is a date and time in UTC.
+ALREADY_REVOKED_MESSAGE = N_("The key %(key_id)s of %(partner)s was already revoked on %(when)s.")
+# Translators: %(countries)s lists country names, %(where)s is one country's name.
+REFUSAL_MESSAGE = N_(
+    "Country: this key posts events in %(countries)s, not in %(where)s. Ask the site's "
+    "administrators for a key that covers %(where)s."
 )
-NO_COUNTRY_REFUSAL = "Country: this key posts events in {countries}; give one of them."
+NO_COUNTRY_REFUSAL = N_("Country: this key posts events in %(countries)s; give one of them.")
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,8 @@ class ApiKey:
 
     def describe_countries(self) -> str:
         """Return the key's countries in words, by name."""
-        return ", ".join(sorted(country_name(code) or code for code in self.countries))
+        names = sorted_names((code, country_name(code) or code) for code in self.countries)
+        return ", ".join(name for _code, name in names)
 
     def refusal(self, country: str) -> str:
         """Return why this key cannot post an event in this country, or '' when it can."""
@@ -109,9 +113,9 @@ class ApiKey:
         if code in self.countries:
             return ""
         if not code:
-            return NO_COUNTRY_REFUSAL.format(countries=self.describe_countries())
+            return _(NO_COUNTRY_REFUSAL, countries=self.describe_countries())
         where = country_name(code) or code
-        return REFUSAL_MESSAGE.format(countries=self.describe_countries(), where=where)
+        return _(REFUSAL_MESSAGE, countries=self.describe_countries(), where=where)
 
 
 def init_app(app: Flask) -> None:
@@ -141,10 +145,17 @@ def check_countries(countries: str | Iterable[str]) -> frozenset[str]:
         countries = re.split(r"[\s,;]+", countries)
     codes = {code.strip().upper() for code in countries if code.strip()}
     if not codes:
-        raise ApiKeyError(COUNTRIES_MESSAGE)
+        raise ApiKeyError(_(COUNTRIES_MESSAGE))
     unknown = sorted(code for code in codes if pycountry.countries.get(alpha_2=code) is None)
     if unknown:
-        raise ApiKeyError(UNKNOWN_COUNTRY_MESSAGE.format(codes=", ".join(unknown)))
+        # Translators: %(codes)s is one or more country codes that are not valid; keep FR.
+        message = ngettext(
+            "Countries: %(codes)s is not a country code we know (use codes such as FR).",
+            "Countries: %(codes)s are not country codes we know (use codes such as FR).",
+            len(unknown),
+            codes=", ".join(unknown),
+        )
+        raise ApiKeyError(message)
     return frozenset(codes)
 
 
@@ -155,9 +166,14 @@ def create_key(
     scope.require(scope.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
     name = normalise_text(partner)
     if not name:
-        raise ApiKeyError(PARTNER_MESSAGE)
+        raise ApiKeyError(_(PARTNER_MESSAGE))
     if len(name) > MAX_PARTNER_LENGTH:
-        raise ApiKeyError(PARTNER_LENGTH_MESSAGE)
+        message = ngettext(
+            "Partner: keep the name under %(num)s character.",
+            "Partner: keep the name under %(num)s characters.",
+            MAX_PARTNER_LENGTH,
+        )
+        raise ApiKeyError(message)
     codes = check_countries(countries)
     table = _table()
     while True:  # an id already taken (one in four billion) is drawn again
@@ -192,7 +208,7 @@ def revoke_key(scope: access.Scope, key_id: str) -> ApiKey:
     table = _table()
     current = table.get(key_id) if key_id else None
     if current is None:
-        raise ApiKeyError(NO_SUCH_KEY_MESSAGE.format(key_id=key_id))
+        raise ApiKeyError(_(NO_SUCH_KEY_MESSAGE, key_id=key_id))
     now = utc_now()
 
     def decide(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
@@ -204,8 +220,11 @@ def revoke_key(scope: access.Scope, key_id: str) -> ApiKey:
     if not changed:
         stored = _key_of(table.get(key_id) or current)
         raise ApiKeyError(
-            ALREADY_REVOKED_MESSAGE.format(
-                key_id=key_id, partner=stored.partner, when=stored.revoked_at
+            _(
+                ALREADY_REVOKED_MESSAGE,
+                key_id=key_id,
+                partner=stored.partner,
+                when=utc_line(stored.revoked_at),
             )
         )
     log.info("API key %s revoked by %s", key_id, scope.who)

@@ -22,47 +22,56 @@ import pandas as pd
 from mapapp import access
 from mapapp.events import FIELD_LABELS, STATUSES
 from mapapp.exports import UTF8_BOM, neutralise_formula
+from mapapp.i18n import N_, _, force_language, ngettext
 from mapapp.pending_changes import readable
 from mapapp.storage import per_frame
 from mapapp.storage.event_store import ERASED
 
+# What was done to an event, in words (the pages translate them; the CSV export stays English).
+# Translators: each is what happened to an event, as the audit log lists it.
 ACTIONS: dict[str, str] = {
-    "submit": "Submitted",
-    "approve": "Approved",
-    "reject": "Rejected",
-    "edit": "Edited",
-    "place": "Placed on the map",
-    "organiser-edit": "Edited by the organiser",
-    "withdraw": "Withdrawn by the organiser",
-    "import": "Imported",
-    "geocode": "Placed by the geocoder",
-    "change-request": "Change sent by the organiser, waiting for review",
-    "change-cancel": "Waiting change cancelled by the organiser",
-    "approve-change": "Organiser's change approved",
-    "reject-change": "Organiser's change rejected",
-    "edit-links": "New edit links sent by e-mail",
-    "revoke-links": "Other edit links revoked by the organiser",
-    "erase": "Erased with its personal data",
+    "submit": N_("Submitted"),
+    # Translators: an audit log action: a coordinator approved the event.
+    "approve": N_("Approved"),
+    # Translators: an audit log action: a coordinator rejected the event.
+    "reject": N_("Rejected"),
+    # Translators: an audit log action: a coordinator changed the event.
+    "edit": N_("Edited"),
+    "place": N_("Placed on the map"),
+    "organiser-edit": N_("Edited by the organiser"),
+    "withdraw": N_("Withdrawn by the organiser"),
+    # Translators: an audit log action: the event came from an imported file.
+    "import": N_("Imported"),
+    "geocode": N_("Placed by the geocoder"),
+    "change-request": N_("Change sent by the organiser, waiting for review"),
+    "change-cancel": N_("Waiting change cancelled by the organiser"),
+    "approve-change": N_("Organiser's change approved"),
+    "reject-change": N_("Organiser's change rejected"),
+    "edit-links": N_("New edit links sent by e-mail"),
+    "revoke-links": N_("Other edit links revoked by the organiser"),
+    "erase": N_("Erased with its personal data"),
 }
 ORGANISER = "organiser"
 LINKS_FIELD = "edit_token_hash"
-LINKS_TEXT = "{count} valid"
 CHANGE_FIELD = "pending_change"
-CHANGE_TEXT = "a change of {fields}"
-EMPTY_TEXT = "(empty)"
-ERASED_TITLE = "This event was erased with its personal data."
-ERASED_VALUES = "Values erased with the event."
+# Translators: %(fields)s is a list of field names, such as "Title, City".
+CHANGE_TEXT = N_("a change of %(fields)s")
+# Translators: a value that was empty before or after a change.
+EMPTY_TEXT = N_("(empty)")
+ERASED_TITLE = N_("This event was erased with its personal data.")
+ERASED_VALUES = N_("Values erased with the event.")
 MAX_FILTER_LENGTH = 200
 DAY_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
+# Translators: keep YYYY-MM-DD and the example dates as they are.
 DAY_MESSAGES = {
-    "from": "From: give a day as YYYY-MM-DD, such as 2027-02-01.",
-    "to": "To: give a day as YYYY-MM-DD, such as 2027-02-28.",
+    "from": N_("From: give a day as YYYY-MM-DD, such as 2027-02-01."),
+    "to": N_("To: give a day as YYYY-MM-DD, such as 2027-02-28."),
 }
-ORDER_MESSAGE = "Dates: the first day comes after the last; swap them or change one."
-ACTION_MESSAGE = "Action: choose one of the actions in the list."
-LENGTH_MESSAGE = f"{{label}}: keep it under {MAX_FILTER_LENGTH} characters."
-FILTER_LABELS = {"who": "Who", "event": "Event", "action": "Action"}
+ORDER_MESSAGE = N_("Dates: the first day comes after the last; swap them or change one.")
+ACTION_MESSAGE = N_("Action: choose one of the actions in the list.")
+# Translators: the audit log's filters: who made the change, which event, which action.
+FILTER_LABELS = {"who": N_("Who"), "event": N_("Event"), "action": N_("Action")}
 
 # The columns of the CSV export, in order.
 CSV_HEADER = (
@@ -87,7 +96,13 @@ class Change:
     after: str
 
     def __str__(self) -> str:
-        return f"{self.label}: {_quoted(self.before)} → {_quoted(self.after)}"
+        # Translators: one change in the audit log: "City: “Lyon” → “Paris”".
+        return _(
+            "%(field)s: %(before)s → %(after)s",
+            field=self.label,
+            before=_quoted(self.before),
+            after=_quoted(self.after),
+        )
 
 
 @dataclass(frozen=True)
@@ -105,15 +120,15 @@ class Entry:
 
     @property
     def action_label(self) -> str:
-        """Return the action in words."""
-        return ACTIONS.get(self.action, self.action)
+        """Return the action in words, in the interface language."""
+        return _(ACTIONS[self.action]) if self.action in ACTIONS else self.action
 
     @property
     def readable_changes(self) -> list[Change]:
-        """Return the changes with field labels and readable values."""
+        """Return the changes with field labels and readable values, in the interface language."""
         return [
             Change(
-                FIELD_LABELS.get(name, name),
+                _(FIELD_LABELS[name]) if name in FIELD_LABELS else name,
                 _value(name, str(sides[0])),
                 _value(name, str(sides[1])),
             )
@@ -124,7 +139,7 @@ class Entry:
     @property
     def event_text(self) -> str:
         """Return the event's title, or that it was erased."""
-        return self.title if self.stored else ERASED_TITLE
+        return self.title if self.stored else _(ERASED_TITLE)
 
 
 @dataclass(frozen=True)
@@ -166,17 +181,22 @@ def parse_filter(args: Mapping[str, str]) -> AuditFilter:
     values = {name: str(args.get(name, "")).strip() for name in ("who", "event", "action")}
     for name, value in values.items():
         if len(value) > MAX_FILTER_LENGTH:
-            errors[name] = LENGTH_MESSAGE.format(label=FILTER_LABELS[name])
+            errors[name] = ngettext(
+                "%(label)s: keep it under %(num)s character.",
+                "%(label)s: keep it under %(num)s characters.",
+                MAX_FILTER_LENGTH,
+                label=_(FILTER_LABELS[name]),
+            )
     if values["action"] and values["action"] not in ACTIONS:
-        errors["action"] = ACTION_MESSAGE
+        errors["action"] = _(ACTION_MESSAGE)
     days: dict[str, str] = {}
     for name in ("from", "to"):
         days[name] = str(args.get(name, "")).strip()
         if days[name] and _day(days[name]) is None:
-            errors[name] = DAY_MESSAGES[name]
+            errors[name] = _(DAY_MESSAGES[name])
     if days["from"] and days["to"] and not errors.keys() & {"from", "to"}:
         if days["from"] > days["to"]:
-            errors["dates"] = ORDER_MESSAGE
+            errors["dates"] = _(ORDER_MESSAGE)
     return AuditFilter(
         values["who"], values["event"], values["action"], days["from"], days["to"], errors
     )
@@ -235,6 +255,11 @@ def _titles(frame: pd.DataFrame) -> pd.Series:
     return frame.set_index("id")["title"]
 
 
+def actions() -> dict[str, str]:
+    """Return the actions in words in the interface language, for the filter's menu."""
+    return {code: _(label) for code, label in ACTIONS.items()}
+
+
 def who_choices() -> list[str]:
     """Return everyone the entries in the scope name, sorted, for the filter's menu."""
     return _names(access.events().audit_frame())
@@ -250,14 +275,20 @@ def render_csv(audit_filter: AuditFilter | None = None) -> bytes:
     """Return the entries a filter keeps as CSV (newest first), safe to open in a spreadsheet.
 
     Cells are neutralised as the events' CSV export does (a leading quote before =, +, -, @...).
+    The file is in English, whatever the page's language, as every export is.
     """
-    frame = entries_frame(audit_filter)
+    with force_language("en"):
+        return _render_csv(entries_frame(audit_filter))
+
+
+def _render_csv(frame: pd.DataFrame) -> bytes:
+    """Return entries as the audit CSV (in the interface language in use: English)."""
     buffer = io.StringIO()
     buffer.write(UTF8_BOM)
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for entry in _entries(frame.iloc[::-1]):
-        changed = ERASED_VALUES if entry.erased else "\n".join(map(str, entry.readable_changes))
+        changed = _(ERASED_VALUES) if entry.erased else "\n".join(map(str, entry.readable_changes))
         row = [
             entry.time,
             entry.who,
@@ -332,14 +363,16 @@ def _day(value: str) -> date | None:
 def _value(name: str, value: str) -> str:
     """Return a stored value as a person reads it."""
     if name == "status":
-        return STATUSES.get(value, value)
+        return _(STATUSES[value]) if value in STATUSES else value
     if name == CHANGE_FIELD and value:
         try:
             fields = json.loads(value)["fields"]
-            labels = ", ".join(FIELD_LABELS.get(str(n), str(n)) for n in fields)
+            labels = ", ".join(
+                _(FIELD_LABELS[str(n)]) if str(n) in FIELD_LABELS else str(n) for n in fields
+            )
         except (ValueError, KeyError, TypeError, AttributeError):
             return value
-        return CHANGE_TEXT.format(fields=labels)
+        return _(CHANGE_TEXT, fields=labels)
     if name == LINKS_FIELD:
         return value
     return readable(name, value)
@@ -347,7 +380,8 @@ def _value(name: str, value: str) -> str:
 
 def _quoted(value: str) -> str:
     """Return a value in quotes, or that it was empty."""
-    return f"“{value}”" if value else EMPTY_TEXT
+    # Translators: a value quoted in the audit log; use your language's quotation marks.
+    return _("“%(value)s”", value=value) if value else _(EMPTY_TEXT)
 
 
 def _changes(raw: object) -> Changes:
@@ -362,5 +396,11 @@ def _changes(raw: object) -> Changes:
     if not isinstance(value, dict):
         return {}
     if isinstance(links := value.get(LINKS_FIELD), list) and len(links) == 2:
-        value[LINKS_FIELD] = [LINKS_TEXT.format(count=len(str(side).split())) for side in links]
+        value[LINKS_FIELD] = [_links_text(len(str(side).split())) for side in links]
     return value
+
+
+def _links_text(count: int) -> str:
+    """Return how many edit links were valid, in words."""
+    # Translators: how many edit links of an event worked before or after a change.
+    return ngettext("%(num)s valid", "%(num)s valid", count)

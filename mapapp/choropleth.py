@@ -16,7 +16,7 @@ from typing import Any
 
 import pycountry
 
-from mapapp.events import country_name
+from mapapp.i18n import N_, _, country_name, format_number, ngettext
 from mapapp.outlines import Outlines
 
 # From light to dark: the country with the most events gets the darkest.
@@ -27,6 +27,10 @@ NO_EVENTS_SHADE = "#f7f7f7"
 SMALL_AREA_KM2 = 12_000.0
 
 Point = tuple[float, float]  # latitude, longitude
+# The legend's words beside the shades that are not counts (translated where shown).
+NO_EVENTS_LABEL = N_("No events")
+# Translators: the legend's circle, which marks a country too small to see on the world map.
+SMALL_COUNTRY_LABEL = N_("A small country")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,24 @@ class ShadeClass:
     low: int
     high: int
     colour: str
+
+    @property
+    def label(self) -> str:
+        """Return the class as the legend says it, in the interface language ("3 to 5 events")."""
+        if self.low == self.high:
+            return ngettext("%(num)s event", "%(num)s events", self.low)
+        # Translators: a step of the map's colour scale, from one number of events to another.
+        return ngettext(
+            "%(low)s to %(num)s event",
+            "%(low)s to %(num)s events",
+            self.high,
+            low=format_number(self.low),
+        )
+
+
+def legend_labels() -> dict[str, str]:
+    """Return the legend's other entries in the interface language: no events, a small country."""
+    return {"no_events": _(NO_EVENTS_LABEL), "small_country": _(SMALL_COUNTRY_LABEL)}
 
 
 def shade_classes(largest: int) -> tuple[ShadeClass, ...]:
@@ -91,8 +113,8 @@ def map_countries(
 ) -> dict[str, dict[str, Any]]:
     """Return what the map needs of each country in the scope, keyed by ISO numeric code.
 
-    Each has its code, name, count, the address of its page and, for a small country with
-    events, the point its circle is drawn at.
+    Each has its code, name (in the interface language), count, the address of its page and,
+    for a small country with events, the point its circle is drawn at.
     """
     countries: dict[str, dict[str, Any]] = {}
     for country in pycountry.countries:

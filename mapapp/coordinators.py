@@ -34,6 +34,7 @@ from mapapp.account_rules import (
     normalise_name,
     stored_values,
 )
+from mapapp.i18n import N_, _
 from mapapp.storage import CsvTable, add_table, get_table, utc_now
 from mapapp.storage.validation import ColumnRule, TableSpec
 
@@ -69,14 +70,18 @@ OWN_FIELDS = frozenset({"email", "digest"})
 SESSION_ENDING_FIELDS = frozenset({"role", "countries", "active"})
 
 CREDENTIAL_LENGTH = 32  # hex digits of the credential fingerprint
-WRONG_CURRENT_PASSWORD = "Current password: that is not your password. Check it and try again."
-SAME_PASSWORD = "New password: choose one other than your current password."
-NO_SUCH_ACCOUNT = "There is no coordinator called {name!r}."
-NAME_TAKEN = "A coordinator called {name!r} already exists."
-EMAIL_TAKEN = "E-mail: another account already uses {email}. Each account needs its own address."
-FIELD_UNKNOWN = "These cannot be changed here: {names}."
-LAST_ADMIN = (
-    "{name} is the last active administrator. Make another account an active administrator "
+# The messages are translated when raised (English outside a request: the command line).
+WRONG_CURRENT_PASSWORD = N_("Current password: that is not your password. Check it and try again.")
+SAME_PASSWORD = N_("New password: choose one other than your current password.")
+NO_SUCH_ACCOUNT = N_("There is no coordinator called '%(name)s'.")
+NAME_TAKEN = N_("A coordinator called '%(name)s' already exists.")
+EMAIL_TAKEN = N_(
+    "E-mail: another account already uses %(email)s. Each account needs its own address."
+)
+# Translators: %(names)s lists the names of account fields as stored (role, email...).
+FIELD_UNKNOWN = N_("These cannot be changed here: %(names)s.")
+LAST_ADMIN = N_(
+    "%(name)s is the last active administrator. Make another account an active administrator "
     "first, so that someone can still manage the accounts."
 )
 
@@ -144,12 +149,12 @@ def add_coordinator(
     }
     table = _table()
     if normalised in table:
-        raise CoordinatorError(NAME_TAKEN.format(name=normalised), "name")
+        raise CoordinatorError(_(NAME_TAKEN, name=normalised), "name")
     # Checked under the lock: two processes adding the same name, or address, add it once.
     if not table.append([record], unless_stored=_email_key):
         if normalised in table:
-            raise CoordinatorError(NAME_TAKEN.format(name=normalised), "name")
-        raise CoordinatorError(EMAIL_TAKEN.format(email=record["email"]), "email")
+            raise CoordinatorError(_(NAME_TAKEN, name=normalised), "name")
+        raise CoordinatorError(_(EMAIL_TAKEN, email=record["email"]), "email")
     account_log.record(who, normalised, action, {k: ["", v] for k, v in values.items() if v})
     return _coordinator_of(record)
 
@@ -179,7 +184,7 @@ def get_account(name: str, who: access.Scope) -> Coordinator:
         who.require(who.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
     coordinator = get_coordinator(normalised)
     if coordinator is None:
-        raise CoordinatorError(NO_SUCH_ACCOUNT.format(name=normalised))
+        raise CoordinatorError(_(NO_SUCH_ACCOUNT, name=normalised))
     return coordinator
 
 
@@ -193,7 +198,7 @@ def remove_coordinator(name: str, *, who: str = "command line") -> None:
     """Delete an account and end its sessions and links."""
     normalised = normalise_name(name)
     if not _table().delete([normalised]):
-        raise CoordinatorError(NO_SUCH_ACCOUNT.format(name=normalised))
+        raise CoordinatorError(_(NO_SUCH_ACCOUNT, name=normalised))
     sessions.end_all(normalised)
     account_tokens.end_all(normalised)
     account_log.record(who, normalised, "remove")
@@ -211,7 +216,7 @@ def update_account(name: str, changes: Mapping[str, object], who: access.Scope) 
         who.require(who.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
-        raise CoordinatorError(FIELD_UNKNOWN.format(names=", ".join(sorted(unknown))))
+        raise CoordinatorError(_(FIELD_UNKNOWN, names=", ".join(sorted(unknown))))
     values = stored_values(changes)
     if values.get("role") == access.ADMIN:
         values["countries"] = ""  # an administrator has every country
@@ -271,10 +276,10 @@ def change_password(name: str, current: str, new: str) -> tuple[Coordinator, str
     Return the account and the token of a new session for the person who changed it.
     """
     if verify(name, current) is None:
-        raise CoordinatorError(WRONG_CURRENT_PASSWORD)
+        raise CoordinatorError(_(WRONG_CURRENT_PASSWORD))
     check_password(new)
     if new == current:
-        raise CoordinatorError(SAME_PASSWORD)
+        raise CoordinatorError(_(SAME_PASSWORD))
     coordinator = set_password(name, new, who=normalise_name(name))
     return coordinator, sessions.start(coordinator.name, coordinator.credential)
 
@@ -336,7 +341,7 @@ def _check_email_free(frame: pd.DataFrame, name: str, email: str) -> None:
         return
     others = frame[(frame["name"] != name) & (frame["email"].str.casefold() == email.casefold())]
     if not others.empty:
-        raise CoordinatorError(EMAIL_TAKEN.format(email=email), "email")
+        raise CoordinatorError(_(EMAIL_TAKEN, email=email), "email")
 
 
 def _is_active_admin(row: Mapping[str, str]) -> bool:
@@ -349,14 +354,14 @@ def _check_other_admin(frame: pd.DataFrame, name: str) -> None:
         (frame["name"] != name) & (frame["role"] == access.ADMIN) & (frame["active"] == TRUE)
     ]
     if others.empty:
-        raise CoordinatorError(LAST_ADMIN.format(name=name))
+        raise CoordinatorError(_(LAST_ADMIN, name=name))
 
 
 def _row_in(frame: pd.DataFrame, name: str) -> dict[str, str]:
     """Return an account's row from a frame, or raise CoordinatorError."""
     matches = frame[frame["name"] == name]
     if matches.empty:
-        raise CoordinatorError(NO_SUCH_ACCOUNT.format(name=name))
+        raise CoordinatorError(_(NO_SUCH_ACCOUNT, name=name))
     return {str(column): str(value) for column, value in matches.iloc[0].items()}
 
 

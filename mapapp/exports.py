@@ -33,6 +33,7 @@ from icalendar import Timezone, vText
 from mapapp.events import CATEGORIES, FIELDS, PUBLIC_FIELDS, country_name, zone
 from mapapp.excel import PLAIN_DECIMAL, SHEET_LAYOUT, render_xlsx
 from mapapp.filters import EventFilter, apply_filter
+from mapapp.i18n import DEFAULT_LANGUAGE, force_language
 
 FILENAME_STEM = "rare-disease-day-events"
 CALENDAR_NAME = "Rare Disease Day events"
@@ -305,7 +306,8 @@ def render_export(
         raise ValueError(f"Unknown export format {fmt!r}: choose {', '.join(FORMATS)}.") from None
     if base_url is None:
         base_url = request.url_root if has_request_context() else ""
-    body = export_format.render(frame[export_columns(frame, private=private)], base_url)
+    with force_language(DEFAULT_LANGUAGE):  # files are English, whatever the page's language
+        body = export_format.render(frame[export_columns(frame, private=private)], base_url)
     return body, export_format.media_type, export_format.suffix
 
 

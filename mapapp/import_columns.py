@@ -2,18 +2,20 @@
 
 Column names and values are matched folded: case, accents and punctuation do not count
 ("E-mail", "email" and "EMAIL" are one name; "Conférence" and "conference" one word). Categories
-and formats are read from their codes, the labels of mapapp.events, and the words of
-CATEGORY_WORDS and FORMAT_WORDS, in the languages the app ships (en, fr, es, de, it, pt, nl, pl,
-ar, zh).
+and formats are read from their codes, the labels of mapapp.events (in English and in the
+interface language in use), and the words of CATEGORY_WORDS and FORMAT_WORDS, in the languages
+the app ships (en, fr, es, de, it, pt, nl, pl, ar, zh).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cache
 
 from mapapp.events import CATEGORIES, FORMATS
 from mapapp.filters import fold
+from mapapp.i18n import N_, _, current_code
 from mapapp.import_files import ImportFileError
 
 # Column names people use, folded (lower case, no accents, punctuation as spaces) -> our field.
@@ -63,14 +65,19 @@ HEADER_TO_FIELD: dict[str, str] = {
     synonym: name for name, synonyms in COLUMN_SYNONYMS.items() for synonym in synonyms
 }
 PART_FIELDS = frozenset({"start_date", "start_time", "end_date", "end_time"})
+# What the preview calls the fields read in parts (translated where shown).
 PART_LABELS: dict[str, str] = {
-    "start_date": "Start (date)",
-    "start_time": "Start (time)",
-    "end_date": "End (date)",
-    "end_time": "End (time)",
+    "start_date": N_("Start (date)"),
+    "start_time": N_("Start (time)"),
+    "end_date": N_("End (date)"),
+    "end_time": N_("End (time)"),
 }
-NO_TITLE_COLUMN = "We could not find the column with the event names: call it Title or Event name."
-NO_START_COLUMN = (
+# Translators: Title, Event name, Start, Start date and Start time are column names the import
+# reads in English; keep them as they are.
+NO_TITLE_COLUMN = N_(
+    "We could not find the column with the event names: call it Title or Event name."
+)
+NO_START_COLUMN = N_(
     "We could not find the column with the start dates: call it Start, or Start date "
     "(with Start time)."
 )
@@ -266,9 +273,9 @@ def map_columns(header: list[str]) -> tuple[dict[str, int], list[str]]:
             continue
         mapping[target] = position
     if "title" not in mapping:
-        raise ImportFileError(NO_TITLE_COLUMN)
+        raise ImportFileError(_(NO_TITLE_COLUMN))
     if "starts_at" not in mapping and "start_date" not in mapping:
-        raise ImportFileError(NO_START_COLUMN)
+        raise ImportFileError(_(NO_START_COLUMN))
     return mapping, ignored
 
 
@@ -299,9 +306,21 @@ FORMAT_LOOKUP = choice_lookup(FORMATS, FORMAT_WORDS)
 
 def category_code(value: str) -> str | None:
     """Return the category a word names (a code, a label, a word in a shipped language), or None."""
-    return CATEGORY_LOOKUP.get(fold_word(value))
+    folded = fold_word(value)
+    return CATEGORY_LOOKUP.get(folded) or _label_lookup("category", current_code()).get(folded)
 
 
 def format_code(value: str) -> str | None:
     """Return the format a word names (a code, a label, a word in a shipped language), or None."""
-    return FORMAT_LOOKUP.get(fold_word(value))
+    folded = fold_word(value)
+    return FORMAT_LOOKUP.get(folded) or _label_lookup("format", current_code()).get(folded)
+
+
+@cache
+def _label_lookup(name: str, language: str) -> dict[str, str]:
+    """Return folded label -> code of the categories or formats in one interface language.
+
+    The messages name the choices in the interface language, so the import reads them too.
+    """
+    labels = CATEGORIES if name == "category" else FORMATS
+    return {fold_word(_(label)): code for code, label in labels.items()}

@@ -22,6 +22,8 @@ from xml.etree.ElementTree import ParseError, iterparse
 
 from openpyxl import load_workbook
 
+from mapapp.i18n import N_, _, format_number
+
 MAX_ROWS = 100_000
 FIRST_DATA_ROW = 2  # the header is row 1, as a spreadsheet numbers them
 SUFFIXES = (".csv", ".xlsx")
@@ -54,9 +56,30 @@ SHARED_STRINGS_PART = re.compile(
     + re.escape(SHARED_STRINGS_TYPE),
     re.IGNORECASE,
 )
-NOT_A_WORKBOOK = "This file is not a readable Excel workbook: {reason}. " + (
-    "Save it again from your spreadsheet program (as .xlsx), or export it as CSV UTF-8."
+# Translators: %(reason)s is one of the reasons below, such as "it has no sheet".
+NOT_A_WORKBOOK = N_(
+    "This file is not a readable Excel workbook: %(reason)s. Save it again from your "
+    "spreadsheet program (as .xlsx), or export it as CSV UTF-8."
 )
+# Translators: the messages below say a workbook unpacks to too many megabytes; the first names
+# one of its parts by its path in the file (such as xl/worksheets/sheet1.xml).
+PART_UNPACKS_TO = N_(
+    "This workbook is too large to import: %(part)s unpacks to %(size)s MB, more than the "
+    "%(limit)s MB the import reads. Export the sheet as CSV UTF-8, or split it into smaller files."
+)
+WORKBOOK_UNPACKS_TO = N_(
+    "This workbook is too large to import: The workbook unpacks to %(size)s MB, more than the "
+    "%(limit)s MB the import reads. Export the sheet as CSV UTF-8, or split it into smaller files."
+)
+SHARED_TEXT_UNPACKS_TO = N_(
+    "This workbook is too large to import: Its shared text (%(part)s) unpacks to %(size)s MB, "
+    "more than the %(limit)s MB the import reads. Export the sheet as CSV UTF-8, or split it "
+    "into smaller files."
+)
+# Translators: the parts of a workbook that a reason below may name as %(part)s, when the
+# workbook does not give the part's path.
+THE_WORKBOOK = N_("the workbook")
+FIRST_SHEET = N_("its first sheet")
 
 
 class ImportFileError(ValueError):
@@ -79,10 +102,18 @@ def read_table(content: bytes, filename: str) -> tuple[list[str], list[tuple[int
     elif suffix == ".xlsx":
         rows = _xlsx_rows(content)
     else:
-        raise ImportFileError(
-            f"{PurePath(filename).name or 'The file'} is not a CSV or Excel (.xlsx) file. "
-            "Save the spreadsheet as .csv or .xlsx and try again."
-        )
+        if name := PurePath(filename).name:
+            message = _(
+                "%(name)s is not a CSV or Excel (.xlsx) file. Save the spreadsheet as .csv or "
+                ".xlsx and try again.",
+                name=name,
+            )
+        else:
+            message = _(
+                "The file is not a CSV or Excel (.xlsx) file. Save the spreadsheet as .csv or "
+                ".xlsx and try again."
+            )
+        raise ImportFileError(message)
     header: list[str] | None = None
     data: list[tuple[int, list[str]]] = []
     for number, cells in rows:
@@ -94,18 +125,24 @@ def read_table(content: bytes, filename: str) -> tuple[list[str], list[tuple[int
         data.append((number, cells))
         if len(data) > MAX_ROWS:
             raise ImportFileError(
-                f"The file has more than {MAX_ROWS:,} rows; split it into smaller files."
+                _(
+                    "The file has more than %(rows)s rows; split it into smaller files.",
+                    rows=format_number(MAX_ROWS),
+                )
             )
     if header is None:
-        raise ImportFileError("The file is empty: it needs a header row and one row per event.")
+        raise ImportFileError(_("The file is empty: it needs a header row and one row per event."))
     return header, data
 
 
 def too_large(limit: int) -> FileTooLargeError:
     """Return the refusal of a file of more than limit bytes."""
     return FileTooLargeError(
-        f"The file is larger than {limit / MEGABYTE:g} MB, the most the import takes. "
-        "Split it into smaller files."
+        _(
+            "The file is larger than %(size)s MB, the most the import takes. Split it into "
+            "smaller files.",
+            size=format_number(limit / MEGABYTE),
+        )
     )
 
 
@@ -122,10 +159,14 @@ def decode_csv(content: bytes) -> str:
         try:
             return content.decode(encoding).removeprefix("\ufeff")
         except UnicodeDecodeError as exc:
-            raise UnreadableFileError(
-                f"This file looks like UTF-16 text but cannot be read as such ({exc.reason} at "
-                f"byte {exc.start:,}); save it as CSV UTF-8 and try again."
-            ) from exc
+            # Translators: %(reason)s is Python's own words for the problem (English).
+            message = _(
+                "This file looks like UTF-16 text but cannot be read as such (%(reason)s at "
+                "byte %(byte)s); save it as CSV UTF-8 and try again.",
+                reason=exc.reason,
+                byte=format_number(exc.start),
+            )
+            raise UnreadableFileError(message) from exc
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -160,7 +201,9 @@ def _csv_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
     try:
         yield from enumerate(reader, start=1)
     except csv.Error as exc:
-        raise UnreadableFileError(f"The file cannot be read as CSV: {exc}.") from exc
+        # Translators: %(problem)s is the CSV reader's own words (English).
+        message = _("The file cannot be read as CSV: %(problem)s.", problem=str(exc))
+        raise UnreadableFileError(message) from exc
 
 
 def check_workbook(content: bytes) -> None:
@@ -168,38 +211,45 @@ def check_workbook(content: bytes) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        reason = "it is not a zip archive, as every .xlsx file is"
-        raise UnreadableFileError(NOT_A_WORKBOOK.format(reason=reason)) from exc
+        reason = _("it is not a zip archive, as every .xlsx file is")
+        raise UnreadableFileError(_(NOT_A_WORKBOOK, reason=reason)) from exc
     with archive:
         parts = archive.infolist()
         if len(parts) > MAX_PARTS:
-            raise FileTooLargeError(
-                f"This workbook holds {len(parts):,} parts; the import reads workbooks of up to "
-                f"{MAX_PARTS:,}. Export the sheet as CSV UTF-8 and import that."
+            message = _(
+                "This workbook holds %(parts)s parts; the import reads workbooks of up to "
+                "%(limit)s. Export the sheet as CSV UTF-8 and import that.",
+                parts=format_number(len(parts)),
+                limit=format_number(MAX_PARTS),
             )
+            raise FileTooLargeError(message)
         for part in parts:
             if part.file_size > MAX_PART_BYTES:
-                raise FileTooLargeError(_unpacks_to(part.filename, part.file_size, MAX_PART_BYTES))
+                raise FileTooLargeError(
+                    _unpacks_to(PART_UNPACKS_TO, part.file_size, MAX_PART_BYTES, part.filename)
+                )
         total = sum(part.file_size for part in parts)
         if total > MAX_UNPACKED_BYTES:
-            raise FileTooLargeError(_unpacks_to("The workbook", total, MAX_UNPACKED_BYTES))
+            raise FileTooLargeError(_unpacks_to(WORKBOOK_UNPACKS_TO, total, MAX_UNPACKED_BYTES))
         strings = _shared_strings_part(archive)
         if strings is not None and strings.file_size > MAX_SHARED_STRINGS_BYTES:
             raise FileTooLargeError(
                 _unpacks_to(
-                    f"Its shared text ({strings.filename})",
+                    SHARED_TEXT_UNPACKS_TO,
                     strings.file_size,
                     MAX_SHARED_STRINGS_BYTES,
+                    strings.filename,
                 )
             )
 
 
-def _unpacks_to(what: str, size: int, limit: int) -> str:
+def _unpacks_to(message: str, size: int, limit: int, part: str = "") -> str:
     """Return the refusal of a part, or a whole workbook, that unpacks to too many bytes."""
-    return (
-        f"This workbook is too large to import: {what} unpacks to {size / MEGABYTE:,.0f} MB, "
-        f"more than the {limit // MEGABYTE} MB the import reads. Export the sheet as CSV UTF-8, "
-        "or split it into smaller files."
+    return _(
+        message,
+        part=part,
+        size=format_number(round(size / MEGABYTE)),
+        limit=format_number(limit // MEGABYTE),
     )
 
 
@@ -212,8 +262,12 @@ def _shared_strings_part(archive: zipfile.ZipFile) -> zipfile.ZipInfo | None:
         try:
             text = archive.read(types).decode("utf-8", errors="replace")
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-            reason = f"its part {CONTENT_TYPES_PART} is damaged ({exc})"
-            raise UnreadableFileError(NOT_A_WORKBOOK.format(reason=reason)) from exc
+            reason = _(
+                "its part %(part)s is damaged (%(problem)s)",
+                part=CONTENT_TYPES_PART,
+                problem=str(exc),
+            )
+            raise UnreadableFileError(_(NOT_A_WORKBOOK, reason=reason)) from exc
         found = [match.group(1) for match in SHARED_STRINGS_PART.finditer(text)] + found
     parts = [names[name] for name in found if name in names]
     return max(parts, key=lambda part: part.file_size, default=None)
@@ -222,32 +276,36 @@ def _shared_strings_part(archive: zipfile.ZipFile) -> zipfile.ZipInfo | None:
 def _xlsx_rows(content: bytes) -> Iterator[tuple[int, list[str]]]:
     """Yield the rows of a workbook's first sheet as text, numbered as Excel shows them."""
     check_workbook(content)
-    part = "the workbook"
+    part = _(THE_WORKBOOK)
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged or foreign file
         reason = _damaged_xml(content) if isinstance(exc, ParseError) else None
         reason = reason or _reason(exc, part)
-        raise UnreadableFileError(NOT_A_WORKBOOK.format(reason=reason)) from exc
+        raise UnreadableFileError(_(NOT_A_WORKBOOK, reason=reason)) from exc
     try:
         if not workbook.worksheets:
-            raise UnreadableFileError(NOT_A_WORKBOOK.format(reason="it has no sheet"))
+            raise UnreadableFileError(_(NOT_A_WORKBOOK, reason=_("it has no sheet")))
         sheet = workbook.worksheets[0]
-        part = getattr(sheet, "_worksheet_path", "its first sheet")
+        part = getattr(sheet, "_worksheet_path", None) or _(FIRST_SHEET)
         _check_dimension(sheet)
         # The declared size was only a bound: rows are read as they are, up to MAX_COLUMNS wide.
         sheet.reset_dimensions()  # type: ignore[union-attr]
         rows = sheet.iter_rows(max_col=MAX_COLUMNS, values_only=True)
         for number, values in enumerate(rows, start=1):
             if number > EXCEL_MAX_ROWS:
-                reason = f"{part} has rows past Excel's last row, {EXCEL_MAX_ROWS:,}"
-                raise UnreadableFileError(NOT_A_WORKBOOK.format(reason=reason))
+                reason = _(
+                    "%(part)s has rows past Excel's last row, %(last)s",
+                    part=part,
+                    last=format_number(EXCEL_MAX_ROWS),
+                )
+                raise UnreadableFileError(_(NOT_A_WORKBOOK, reason=reason))
             if any(value is not None for value in values):
                 yield number, [_cell_text(value) for value in values]
     except ImportFileError:
         raise
     except Exception as exc:  # a damaged part only shows when openpyxl reaches it
-        raise UnreadableFileError(NOT_A_WORKBOOK.format(reason=_reason(exc, part))) from exc
+        raise UnreadableFileError(_(NOT_A_WORKBOOK, reason=_reason(exc, part))) from exc
     finally:
         workbook.close()
 
@@ -257,12 +315,19 @@ def _check_dimension(sheet: Any) -> None:
     rows, columns = int(sheet.max_row or 0), int(sheet.max_column or 0)
     if rows <= MAX_SHEET_ROWS and columns <= MAX_COLUMNS and rows * columns <= MAX_CELLS:
         return
-    raise FileTooLargeError(
-        f"The sheet declares {rows:,} rows and {columns:,} columns "
-        f"({sheet.calculate_dimension()}); the import reads at most {MAX_SHEET_ROWS:,} rows, "
-        f"{MAX_COLUMNS} columns and {MAX_CELLS:,} cells. Delete the empty rows and columns "
-        "after your data (or export the sheet as CSV UTF-8) and try again."
+    # Translators: %(range)s is the sheet's range as Excel writes it, such as A1:Z9000.
+    message = _(
+        "The sheet declares %(rows)s rows and %(columns)s columns (%(range)s); the import reads "
+        "at most %(max_rows)s rows, %(max_columns)s columns and %(max_cells)s cells. Delete the "
+        "empty rows and columns after your data (or export the sheet as CSV UTF-8) and try again.",
+        rows=format_number(rows),
+        columns=format_number(columns),
+        range=sheet.calculate_dimension(),
+        max_rows=format_number(MAX_SHEET_ROWS),
+        max_columns=format_number(MAX_COLUMNS),
+        max_cells=format_number(MAX_CELLS),
     )
+    raise FileTooLargeError(message)
 
 
 def _damaged_xml(content: bytes) -> str | None:
@@ -276,21 +341,38 @@ def _damaged_xml(content: bytes) -> str | None:
                     for _event, element in iterparse(part):
                         element.clear()
             except ParseError as exc:
-                return f"{name} is damaged XML ({exc})"
+                return _damaged(name, exc)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                return f"{name} cannot be unpacked ({exc})"
+                return _not_unpacked(name, exc)
     return None
 
 
 def _reason(exc: Exception, part: str) -> str:
-    """Return what is wrong with a workbook, in a few words."""
+    """Return what is wrong with a workbook, in a few words (the end of NOT_A_WORKBOOK)."""
     if isinstance(exc, ParseError | SyntaxError):
-        return f"{part} is damaged XML ({exc})"
+        return _damaged(part, exc)
     if isinstance(exc, zipfile.BadZipFile | EOFError | OSError):
-        return f"{part} cannot be unpacked ({exc})"
+        return _not_unpacked(part, exc)
     if isinstance(exc, KeyError):
-        return f"a part it refers to is missing ({exc})"
-    return f"{part} cannot be read ({type(exc).__name__}: {exc})"
+        # Translators: %(problem)s is the reader's own words (English).
+        return _("a part it refers to is missing (%(problem)s)", problem=str(exc))
+    return _(
+        "%(part)s cannot be read (%(problem)s)",
+        part=part,
+        problem=f"{type(exc).__name__}: {exc}",
+    )
+
+
+def _damaged(part: str, exc: Exception) -> str:
+    """Return that a part of a workbook is damaged XML."""
+    # Translators: %(part)s names a part of the workbook; %(problem)s is the XML reader's words.
+    return _("%(part)s is damaged XML (%(problem)s)", part=part, problem=str(exc))
+
+
+def _not_unpacked(part: str, exc: Exception) -> str:
+    """Return that a part of a workbook cannot be unpacked."""
+    # Translators: %(part)s names a part of the workbook; %(problem)s is the unzipper's words.
+    return _("%(part)s cannot be unpacked (%(problem)s)", part=part, problem=str(exc))
 
 
 def _cell_text(value: object) -> str:

@@ -24,7 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mapapp.events import CATEGORIES, FIELD_LABELS, FIELDS, FORMATS, country_name
+from mapapp.events import CATEGORIES, FIELD_LABELS, FIELDS, FORMATS
+from mapapp.i18n import N_, _, country_name
 from mapapp.import_columns import PART_FIELDS, PART_LABELS, map_columns
 from mapapp.import_files import read_table
 from mapapp.import_rules import row_to_event
@@ -41,17 +42,18 @@ PREVIEW_ROWS = 5
 SHOWN_FIELDS: tuple[str, ...] = tuple(
     name for name in FIELDS if name in {*SUBMITTED_FIELDS, "latitude", "longitude"}
 )
-NOT_FOUND_MESSAGE = (
+# Translated when raised.
+NOT_FOUND_MESSAGE = N_(
     "We cannot find this preview: it was imported already, or the link was changed. Upload the "
     "file again."
 )
-EXPIRED_MESSAGE = (
+EXPIRED_MESSAGE = N_(
     "This preview is more than an hour old, so its file was removed. Upload the file again."
 )
-OTHER_ACCOUNT_MESSAGE = (
+OTHER_ACCOUNT_MESSAGE = N_(
     "This preview was made by another account. Upload the file again to import it yourself."
 )
-CHANGED_MESSAGE = "The file of this preview was changed since it was uploaded. Upload it again."
+CHANGED_MESSAGE = N_("The file of this preview was changed since it was uploaded. Upload it again.")
 
 
 class StagedFileError(ValueError):
@@ -88,9 +90,9 @@ def preview_file(content: bytes, filename: str, *, status: str) -> ImportPreview
     preview = ImportPreview(filename=filename, status=status, rows=len(rows), ignored=ignored)
     for name, position in sorted(mapping.items(), key=lambda item: item[1]):
         label = PART_LABELS[name] if name in PART_FIELDS else FIELD_LABELS[name]
-        preview.columns.append((header[position], label))
+        preview.columns.append((header[position], _(label)))
     names = [name for name in SHOWN_FIELDS if name in mapping or _joined(name, mapping)]
-    preview.fields = [FIELD_LABELS[name] for name in names]
+    preview.fields = [_(FIELD_LABELS[name]) for name in names]
     for number, cells in rows[:PREVIEW_ROWS]:
         event, problems = row_to_event(cells, mapping, status=status)
         preview.sample.append(
@@ -109,9 +111,9 @@ def _shown(name: str, event: dict[str, str]) -> str:
     """Return a field's value as read, in words where it is a code."""
     value = event.get(name, "")
     if name == "category":
-        return CATEGORIES.get(value, value)
+        return _(CATEGORIES[value]) if value in CATEGORIES else value
     if name == "format":
-        return FORMATS.get(value, value)
+        return _(FORMATS[value]) if value in FORMATS else value
     if name == "country" and value:
         return country_name(value)
     return value.replace("T", " ") if name in {"starts_at", "ends_at"} else value
@@ -147,21 +149,21 @@ def stage(
 def take(data_dir: str | Path, token: str, *, who: str, now: float | None = None) -> StagedFile:
     """Return the file a token stands for, if this account staged it within the hour."""
     if not TOKEN_PATTERN.fullmatch(token or ""):
-        raise StagedFileError(NOT_FOUND_MESSAGE)
+        raise StagedFileError(_(NOT_FOUND_MESSAGE))
     content_path, note_path = _paths(data_dir, token)
     try:
         note = json.loads(note_path.read_bytes())
         content = content_path.read_bytes()
     except (OSError, ValueError) as exc:
-        raise StagedFileError(NOT_FOUND_MESSAGE) from exc
+        raise StagedFileError(_(NOT_FOUND_MESSAGE)) from exc
     moment = time.time() if now is None else now
     if moment - float(note["created"]) > MAX_AGE_SECONDS:
         discard(data_dir, token)
-        raise StagedFileError(EXPIRED_MESSAGE)
+        raise StagedFileError(_(EXPIRED_MESSAGE))
     if note["who"] != who:
-        raise StagedFileError(OTHER_ACCOUNT_MESSAGE)
+        raise StagedFileError(_(OTHER_ACCOUNT_MESSAGE))
     if hashlib.sha256(content).hexdigest() != note["sha256"]:
-        raise StagedFileError(CHANGED_MESSAGE)
+        raise StagedFileError(_(CHANGED_MESSAGE))
     return StagedFile(content, str(note["filename"]), str(note["status"]))
 
 

@@ -18,6 +18,7 @@ from datetime import time as clock_time
 from mapapp.access import Scope, point_refusal
 from mapapp.events import CATEGORIES, FORMATS, LOCAL_TIME_FORMAT, normalise_text
 from mapapp.geocoding import country_code as country_code_of_name
+from mapapp.i18n import N_, _
 from mapapp.import_columns import PART_FIELDS, category_code, format_code
 from mapapp.submission_rules import (
     SUBMITTED_FIELDS,
@@ -44,12 +45,42 @@ TRAILING_TIME = re.compile(
     re.IGNORECASE,
 )
 HOST_LIKE = re.compile(r"^(www\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(/\S*)?$", re.IGNORECASE)
-CATEGORY_MESSAGE = "Category: {value!r} is not one of ours; use one of {choices}."
-FORMAT_MESSAGE = "Format: {value!r} is not one of ours; use one of {choices}."
-COUNTRY_MESSAGE = (
-    "Country: we do not know {value!r}; write the country's name or its two-letter code, such as "
-    "FR."
+# Translators: %(value)s is what the file says; %(choices)s lists the categories' names.
+CATEGORY_MESSAGE = N_("Category: '%(value)s' is not one of ours; use one of %(choices)s.")
+# Translators: %(value)s is what the file says; %(choices)s lists the formats' names.
+FORMAT_MESSAGE = N_("Format: '%(value)s' is not one of ours; use one of %(choices)s.")
+# Translators: keep FR: it is a country code.
+COUNTRY_MESSAGE = N_(
+    "Country: we do not know '%(value)s'; write the country's name or its two-letter code, such "
+    "as FR."
 )
+# What is wrong with a start or an end read from a row, by field and problem (see _read_moment).
+MOMENT_MESSAGES: dict[tuple[str, str], str] = {
+    ("starts_at", "no_date"): N_("Start: no date."),
+    # Translators: keep the example dates as they are.
+    ("starts_at", "bad_date"): N_(
+        "Start: we could not read the date '%(typed)s'; write it as 2027-02-28 or 28/02/2027."
+    ),
+    ("starts_at", "no_time"): N_(
+        "Start: the row has a date but no time; add a time such as 18:00."
+    ),
+    ("starts_at", "bad_time"): N_(
+        "Start: we could not read the time '%(typed)s'; write it as 18:00."
+    ),
+    ("ends_at", "no_date"): N_("End: no date."),
+    ("ends_at", "bad_date"): N_(
+        "End: we could not read the date '%(typed)s'; write it as 2027-02-28 or 28/02/2027."
+    ),
+    ("ends_at", "no_time"): N_("End: the row has a date but no time; add a time such as 18:00."),
+    ("ends_at", "bad_time"): N_("End: we could not read the time '%(typed)s'; write it as 18:00."),
+}
+# The same problems as parse_moment says them (English, for scripts and tests).
+MOMENT_PROBLEMS: dict[str, str] = {
+    "no_date": "no date",
+    "bad_date": "we could not read the date {typed!r}; write it as 2027-02-28 or 28/02/2027",
+    "no_time": "the row has a date but no time; add a time such as 18:00",
+    "bad_time": "we could not read the time {typed!r}; write it as 18:00",
+}
 # Read from the row, never taken from it: the place a geocoder or a coordinator gives.
 PLACE_FIELDS = ("latitude", "longitude", "location_precision", "location_source")
 
@@ -86,27 +117,36 @@ def parse_clock(value: str) -> clock_time | None:
 
 
 def parse_moment(day_text: str, time_text: str) -> tuple[str, str]:
-    """Return (local time YYYY-MM-DDTHH:MM, "") from a date and a time, or ("", problem)."""
+    """Return (local time YYYY-MM-DDTHH:MM, "") from a date and a time, or ("", problem).
+
+    The problem is said in English; the import's report says it in the interface language.
+    """
+    moment, problem, typed = _read_moment(day_text, time_text)
+    return moment, MOMENT_PROBLEMS[problem].format(typed=typed) if problem else ""
+
+
+def _read_moment(day_text: str, time_text: str) -> tuple[str, str, str]:
+    """Return (local time, "", "") from a date and a time, or ("", problem, what was typed)."""
     day_text, time_text = day_text.strip(), time_text.strip()
     if not day_text:
-        return "", "no date"
+        return "", "no_date", ""
     try:
         moment = datetime.fromisoformat(day_text)
         if moment.tzinfo is None and ("T" in day_text or " " in day_text) and not time_text:
-            return moment.strftime(LOCAL_TIME_FORMAT), ""
+            return moment.strftime(LOCAL_TIME_FORMAT), "", ""
         day: date | None = moment.date()
     except ValueError:
         day = parse_day(day_text)
         if day is None and not time_text and (match := TRAILING_TIME.match(day_text)):
             day, time_text = parse_day(match["day"]), match["time"]
     if day is None:
-        return "", f"we could not read the date {day_text!r}; write it as 2027-02-28 or 28/02/2027"
+        return "", "bad_date", day_text
     if not time_text:
-        return "", "the row has a date but no time; add a time such as 18:00"
+        return "", "no_time", ""
     clock = parse_clock(time_text)
     if clock is None:
-        return "", f"we could not read the time {time_text!r}; write it as 18:00"
-    return datetime.combine(day, clock).strftime(LOCAL_TIME_FORMAT), ""
+        return "", "bad_time", time_text
+    return datetime.combine(day, clock).strftime(LOCAL_TIME_FORMAT), "", ""
 
 
 def row_to_event(
@@ -129,17 +169,17 @@ def row_to_event(
     event["location_precision"] = ""
 
     starts_day = cell("starts_at") or cell("start_date")
-    starts_at, problem = parse_moment(starts_day, cell("start_time"))
+    starts_at, problem, typed = _read_moment(starts_day, cell("start_time"))
     if problem:
-        problems["starts_at"] = f"Start: {problem}."
+        problems["starts_at"] = _(MOMENT_MESSAGES["starts_at", problem], typed=typed)
     event["starts_at"] = starts_at
     ends_day, ends_clock = cell("ends_at") or cell("end_date"), cell("end_time")
     if ends_clock and not ends_day:
         ends_day = starts_at[:10] or starts_day  # an end time alone ends on the start day
     if ends_day:
-        ends_at, problem = parse_moment(ends_day, ends_clock)
+        ends_at, problem, typed = _read_moment(ends_day, ends_clock)
         if problem:
-            problems["ends_at"] = f"End: {problem}."
+            problems["ends_at"] = _(MOMENT_MESSAGES["ends_at", problem], typed=typed)
         event["ends_at"] = ends_at
 
     if "category" not in mapping:
@@ -147,20 +187,20 @@ def row_to_event(
     elif raw := event["category"]:
         event["category"] = category_code(raw) or raw
         if event["category"] not in CATEGORIES:
-            choices = ", ".join(CATEGORIES.values())
-            problems["category"] = CATEGORY_MESSAGE.format(value=raw, choices=choices)
+            choices = ", ".join(_(label) for label in CATEGORIES.values())
+            problems["category"] = _(CATEGORY_MESSAGE, value=raw, choices=choices)
     if "format" not in mapping:  # a row with a place is an event people go to
         has_place = any(cell(name) for name in ("venue", "address", "city", "country"))
         event["format"] = "in_person" if has_place else "online"
     elif raw := event["format"]:
         event["format"] = format_code(raw) or raw
         if event["format"] not in FORMATS:
-            choices = ", ".join(FORMATS.values())
-            problems["format"] = FORMAT_MESSAGE.format(value=raw, choices=choices)
+            choices = ", ".join(_(label) for label in FORMATS.values())
+            problems["format"] = _(FORMAT_MESSAGE, value=raw, choices=choices)
     if raw := event.get("country", ""):
         code = country_code(raw)
         if code is None:
-            problems["country"] = COUNTRY_MESSAGE.format(value=raw)
+            problems["country"] = _(COUNTRY_MESSAGE, value=raw)
         else:
             event["country"] = code
     if (website := event.get("website", "")) and HOST_LIKE.match(website):

@@ -24,6 +24,7 @@ from mapapp.access import Scope, ScopedEvents
 from mapapp.events import format_coordinate, is_known_timezone, normalise_text
 from mapapp.filters import fold
 from mapapp.geocoding import GeocodeResult, locate, timezone_at
+from mapapp.i18n import N_, _, ngettext
 
 # Reading the file is import_files' job, the columns import_columns' and each row's rules
 # import_rules'; these names are re-exported ("x as x") because callers and tests use them here.
@@ -46,21 +47,30 @@ from mapapp.storage import Audit, EventStore
 
 BATCH_SIZE = 1000
 IMPORT_STATUSES = ("pending", "approved")
-ZONE_COLUMN_HINT = "Add it in a Time zone column."
-ADDED_MESSAGE = "Added."
-WOULD_ADD_MESSAGE = "Would be added."
-UNPLACED_MESSAGE = (
-    "We could not place {place!r} on the map; the event is imported without a location, for a "
-    "coordinator to place."
+# What the report says of each row (translated as the report is made: English on the CLI).
+# Translators: "Time zone" is the name of a column of the import's file; keep it in English.
+ZONE_COLUMN_HINT = N_("Add it in a Time zone column.")
+# Translators: an imported row became an event.
+ADDED_MESSAGE = N_("Added.")
+# Translators: in a trial import, this row would become an event.
+WOULD_ADD_MESSAGE = N_("Would be added.")
+UNPLACED_MESSAGE = N_(
+    "We could not place '%(place)s' on the map; the event is imported without a location, for "
+    "a coordinator to place."
 )
-UNPLACED_ZONE_MESSAGE = "We could not place {place!r} on the map, so its time zone is not known."
-COUNTRY_ONLY_MESSAGE = (
-    "We found only the country of {place!r}, so the event is placed in the middle of it; a "
+UNPLACED_ZONE_MESSAGE = N_(
+    "We could not place '%(place)s' on the map, so its time zone is not known."
+)
+COUNTRY_ONLY_MESSAGE = N_(
+    "We found only the country of '%(place)s', so the event is placed in the middle of it; a "
     "coordinator should move the pin to the right place."
 )
-ZONE_REPLACED_MESSAGE = (
-    "The time zone {given} was replaced by {point}, the time zone of the event's place."
+# Translators: %(given)s and %(point)s are time zone names such as Europe/Paris.
+ZONE_REPLACED_MESSAGE = N_(
+    "The time zone %(given)s was replaced by %(point)s, the time zone of the event's place."
 )
+# Translators: the place of an imported row that names none.
+NO_PLACE = N_("no place given")
 
 T = TypeVar("T")
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
@@ -96,13 +106,32 @@ class ImportReport:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
-        """Return one sentence that says what happened."""
-        verb = "would add" if self.dry_run else "added"
-        rows = "1 row" if self.rows == 1 else f"{self.rows} rows"
-        warnings = "1 warning" if len(self.warnings) == 1 else f"{len(self.warnings)} warnings"
-        return (
-            f"Read {rows}: {verb} {len(self.added)}, skipped {len(self.duplicates)} "
-            f"already on the map, rejected {len(self.rejected)}, {warnings}."
+        """Return one sentence that says what happened, in the interface language."""
+        # The counts are plain numbers, as the report's tables show them.
+        rows = ngettext("%(num)s row", "%(num)s rows", self.rows, num=self.rows)
+        count = len(self.warnings)
+        warnings = ngettext("%(num)s warning", "%(num)s warnings", count, num=count)
+        values = {
+            "rows": rows,
+            "added": len(self.added),
+            "duplicates": len(self.duplicates),
+            "rejected": len(self.rejected),
+            "warnings": warnings,
+        }
+        if self.dry_run:
+            # Translators: a trial import's summary; %(rows)s is "11 rows", %(warnings)s is
+            # "1 warning" (both from their own plural messages), the others are numbers of rows.
+            return _(
+                "Read %(rows)s: would add %(added)s, skipped %(duplicates)s already on the map, "
+                "rejected %(rejected)s, %(warnings)s.",
+                **values,
+            )
+        # Translators: an import's summary; %(rows)s is "11 rows", %(warnings)s is "1 warning"
+        # (both from their own plural messages), the others are numbers of rows.
+        return _(
+            "Read %(rows)s: added %(added)s, skipped %(duplicates)s already on the map, "
+            "rejected %(rejected)s, %(warnings)s.",
+            **values,
         )
 
 
@@ -166,7 +195,9 @@ def import_events(
     their `access.events()`.
     """
     if status not in IMPORT_STATUSES:
-        raise ImportFileError(f"Imported events are pending or approved, not {status!r}.")
+        raise ImportFileError(
+            _("Imported events are pending or approved, not '%(status)s'.", status=status)
+        )
     events = store if isinstance(store, ScopedEvents) else ScopedEvents(store, Scope.system(who))
     report = ImportReport(dry_run=dry_run)
     clock = time.perf_counter()
@@ -191,10 +222,10 @@ def import_events(
         key = fingerprint(checked)
         title = checked["title"]
         if key in seen:
-            message = f"Already on the map as event {seen[key]}; skipped."
+            message = _("Already on the map as event %(id)s; skipped.", id=seen[key])
             report.duplicates.append(RowNote(number, message, title, seen[key]))
         elif key in rows_seen:
-            message = f"The same event as row {rows_seen[key]}; skipped."
+            message = _("The same event as row %(row)s; skipped.", row=rows_seen[key])
             report.duplicates.append(RowNote(number, message, title))
         else:
             rows_seen[key] = number
@@ -215,7 +246,7 @@ def import_events(
     if dry_run:
         report.added = [candidate.event for candidate in candidates]
         report.added_rows = [
-            RowNote(candidate.row, WOULD_ADD_MESSAGE, candidate.event["title"])
+            RowNote(candidate.row, _(WOULD_ADD_MESSAGE), candidate.event["title"])
             for candidate in candidates
         ]
     else:
@@ -241,10 +272,10 @@ def _write(batch: list[_Candidate], events: ScopedEvents, report: ImportReport, 
         title = candidate.event["title"]
         event_id = added_ids.get(fingerprint(candidate.event))
         if event_id is None:
-            message = "Added by another import meanwhile; skipped."
+            message = _("Added by another import meanwhile; skipped.")
             report.duplicates.append(RowNote(candidate.row, message, title))
         else:
-            report.added_rows.append(RowNote(candidate.row, ADDED_MESSAGE, title, event_id))
+            report.added_rows.append(RowNote(candidate.row, _(ADDED_MESSAGE), title, event_id))
 
 
 def _lookup(query: Query, answers: dict[Query, GeocodeResult]) -> GeocodeResult:
@@ -275,16 +306,16 @@ def _place(
             query = place_query(event)
             result = _lookup(query, answers)
             best = result.best if result.status == "found" else None
-            place = ", ".join(part for part in query if part) or "no place given"
+            place = ", ".join(part for part in query if part) or _(NO_PLACE)
             if best is None:
-                unplaced = RowNote(candidate.row, UNPLACED_MESSAGE.format(place=place), title)
+                unplaced = RowNote(candidate.row, _(UNPLACED_MESSAGE, place=place), title)
             else:
                 event["latitude"] = format_coordinate(best.latitude)
                 event["longitude"] = format_coordinate(best.longitude)
                 event["location_precision"] = best.precision
                 event["location_source"] = best.source
                 if best.precision == "country":
-                    message = COUNTRY_ONLY_MESSAGE.format(place=place)
+                    message = _(COUNTRY_ONLY_MESSAGE, place=place)
                     report.warnings.append(RowNote(candidate.row, message, title))
         given = event["timezone"]
         if event["latitude"]:
@@ -293,7 +324,7 @@ def _place(
                 point = unplaced_timezone(event)
             event["timezone"] = point
             if given and point and point != given:
-                message = ZONE_REPLACED_MESSAGE.format(given=given, point=point)
+                message = _(ZONE_REPLACED_MESSAGE, given=given, point=point)
                 report.warnings.append(RowNote(candidate.row, message, title))
         else:
             event["timezone"] = unplaced_timezone(event)
@@ -301,9 +332,10 @@ def _place(
             if "timezone" not in errors:  # a start or end the clocks jump over
                 report.rejected.append(RowNote(candidate.row, " ".join(errors.values()), title))
                 continue
-            message = errors["timezone"] if given else f"{errors['timezone']} {ZONE_COLUMN_HINT}"
+            # Sentences that each stand alone, one after the other.
+            message = errors["timezone"] if given else f"{errors['timezone']} {_(ZONE_COLUMN_HINT)}"
             if unplaced is not None:
-                message = f"{UNPLACED_ZONE_MESSAGE.format(place=place)} {message}"
+                message = f"{_(UNPLACED_ZONE_MESSAGE, place=place)} {message}"
             report.rejected.append(RowNote(candidate.row, message, title))
             continue
         if unplaced is not None:

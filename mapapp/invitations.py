@@ -18,25 +18,28 @@ from dataclasses import dataclass
 from mapapp import access, account_log, account_tokens, coordinators, notices
 from mapapp.account_rules import CoordinatorError, check_email, check_password
 from mapapp.account_tokens import INVITE, RESET
+from mapapp.i18n import N_, _
 
 # The role as the invitation's sentence says it: "... as a national coordinator (Netherlands)".
+# Marked for the catalog; translated in the language of the page the invitation is sent from.
 INVITED_AS = {
-    access.ADMIN: "an administrator",
-    access.NATIONAL: "a national coordinator",
-    access.VIEWER: "a viewer",
+    access.ADMIN: N_("an administrator"),
+    access.NATIONAL: N_("a national coordinator"),
+    access.VIEWER: N_("a viewer"),
 }
-INVITE_NEEDS_EMAIL = "E-mail: give the address the invitation is sent to."
-ALREADY_ACTIVE = (
-    "{name} can sign in already, so there is no invitation to send. If they forgot their "
+# The messages are translated when raised (English outside a request: the command line).
+INVITE_NEEDS_EMAIL = N_("E-mail: give the address the invitation is sent to.")
+ALREADY_ACTIVE = N_(
+    "%(name)s can sign in already, so there is no invitation to send. If they forgot their "
     "password, they can ask for a new one on the sign-in page."
 )
-INVALID_LINK = (
+INVALID_LINK = N_(
     "This link does not work any more: it was used already, it expired, or part of it was lost "
     "when it was copied. Ask an administrator to invite you again, or ask for a new password "
     "link on the sign-in page."
 )
-NO_INVITATION = (
-    "There is no invitation of {name} waiting to be accepted, so there is nothing to withdraw."
+NO_INVITATION = N_(
+    "There is no invitation of %(name)s waiting to be accepted, so there is nothing to withdraw."
 )
 # Long enough that nobody guesses it; never shown, never sent.
 UNKNOWN_PASSWORD_BYTES = 32
@@ -81,7 +84,7 @@ def invite(
     """Add an account that is inactive until its invitation is accepted, and send the link."""
     who.require(who.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
     if not check_email(email):
-        raise CoordinatorError(INVITE_NEEDS_EMAIL, "email")
+        raise CoordinatorError(_(INVITE_NEEDS_EMAIL), "email")
     coordinator = coordinators.add_coordinator(
         name,
         secrets.token_urlsafe(UNKNOWN_PASSWORD_BYTES),
@@ -101,9 +104,9 @@ def reinvite(name: str, *, who: access.Scope, link: Link) -> coordinators.Coordi
     who.require(who.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
     coordinator = coordinators.get_account(name, who)
     if coordinator.active:
-        raise CoordinatorError(ALREADY_ACTIVE.format(name=coordinator.name))
+        raise CoordinatorError(_(ALREADY_ACTIVE, name=coordinator.name))
     if not coordinator.email:
-        raise CoordinatorError(INVITE_NEEDS_EMAIL, "email")
+        raise CoordinatorError(_(INVITE_NEEDS_EMAIL), "email")
     _send_invitation(coordinator, who.who, link)
     account_log.record(who.who, coordinator.name, "reinvite")
     return coordinator
@@ -118,7 +121,7 @@ def withdraw(name: str, *, who: access.Scope) -> coordinators.Coordinator:
     who.require(who.can_manage_accounts, access.ADMINS_ONLY_MESSAGE)
     coordinator = coordinators.get_account(name, who)
     if coordinator.active or not account_tokens.end_all(coordinator.name, INVITE):
-        raise CoordinatorError(NO_INVITATION.format(name=coordinator.name))
+        raise CoordinatorError(_(NO_INVITATION, name=coordinator.name))
     account_log.record(who.who, coordinator.name, "withdraw")
     log.info("Invitation of %s withdrawn by %s", coordinator.name, who.who)
     return coordinator
@@ -139,7 +142,7 @@ def accept(token: str, password: str) -> coordinators.Coordinator:
     check_password(password)
     found = account_tokens.use(token, INVITE)
     if found is None:
-        raise CoordinatorError(INVALID_LINK)
+        raise CoordinatorError(_(INVALID_LINK))
     coordinator = coordinators.set_password(
         found.account, password, who=found.account, action="accept", activate=True
     )
@@ -173,7 +176,7 @@ def reset(token: str, password: str) -> coordinators.Coordinator:
     found = account_tokens.use(token, RESET)
     account = None if found is None else coordinators.get_coordinator(found.account)
     if found is None or account is None or not account.active:
-        raise CoordinatorError(INVALID_LINK)
+        raise CoordinatorError(_(INVALID_LINK))
     coordinator = coordinators.set_password(
         found.account, password, who=found.account, action="reset"
     )
@@ -195,6 +198,9 @@ def _send_invitation(coordinator: coordinators.Coordinator, inviter: str, link: 
         coordinator.name,
         inviter,
         link(token),
-        INVITED_AS.get(coordinator.role, access.ROLES[coordinator.role]),
+        # In the language of the page it is sent from, as the message is (mapapp.notices).
+        _(INVITED_AS[coordinator.role])
+        if coordinator.role in INVITED_AS
+        else access.role_label(coordinator.role),
         coordinator.scope.describe(),
     )

@@ -22,6 +22,7 @@ from mapapp.events import (
     normalise_text,
     validate_event,
 )
+from mapapp.i18n import N_, _, ngettext
 from mapapp.notices import Links
 from mapapp.storage import (
     VERSION_FIELD,
@@ -33,18 +34,21 @@ from mapapp.storage import (
 EDITABLE_FIELDS: tuple[str, ...] = tuple(name for name in FIELDS if name not in SYSTEM_FIELDS)
 MANUAL_PRECISION = "manual"
 COORDINATOR_SOURCE = "coordinator"
-STALE_MESSAGE = (
+# The messages an Outcome carries are translated when it is made (English outside a request).
+STALE_MESSAGE = N_(
     "Someone changed this event while you were looking at it. Nothing was saved: compare the "
     "event as it is now with what you sent, then save again."
 )
-MISSING_VERSION_MESSAGE = (
+MISSING_VERSION_MESSAGE = N_(
     "This form does not say which version of the event you saw, so nothing was saved. "
     "Reload the page and try again."
 )
-REJECT_REASON_MESSAGE = "Reason: say why the event is rejected."
-NO_TIMEZONE_MESSAGE = (
+REJECT_REASON_MESSAGE = N_("Reason: say why the event is rejected.")
+# Translators: keep Europe/Paris: it is the name of a time zone.
+NO_TIMEZONE_MESSAGE = N_(
     "Time zone: give the time zone the event's times are in, such as Europe/Paris."
 )
+PLACE_MESSAGE = N_("Location: click on the map to choose a place.")
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +75,37 @@ class Outcome:
         """Return whether every change was saved."""
         return not self.errors and not self.conflict
 
+    @property
+    def missing_version(self) -> bool:
+        """Return whether nothing was saved because the form did not say the version it showed."""
+        return self.errors.get("version") in (MISSING_VERSION_MESSAGE, _(MISSING_VERSION_MESSAGE))
+
+
+def _missing_version(event_ids: list[str] | None = None) -> Outcome:
+    """Return the outcome of a form that did not say the version it showed (of these events)."""
+    message = _(MISSING_VERSION_MESSAGE)
+    return Outcome(errors={event_id: message for event_id in (event_ids or ["version"])})
+
+
+def _stale(conflict: dict[str, dict[str, str]]) -> Outcome:
+    """Return the outcome of a save refused because the event changed since it was shown."""
+    return Outcome(errors={"version": _(STALE_MESSAGE)}, conflict=conflict)
+
+
+def _invalid(event_id: str, current: Mapping[str, str], problems: Mapping[str, str]) -> str:
+    """Return why one event of a bulk action cannot be stored: its title, then every problem."""
+    # Translators: %(title)s is an event's title (or id), %(problems)s the sentences saying why.
+    return _(
+        "%(title)s: %(problems)s",
+        title=current["title"] or event_id,
+        problems=" ".join(problems.values()),
+    )
+
 
 def approve(event_id: str, who: str, version: str) -> Outcome:
     """Approve one event, as it was at the version the coordinator saw."""
     if not version:
-        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
+        return _missing_version()
     return bulk_approve({event_id: version}, who)
 
 
@@ -85,7 +115,7 @@ def bulk_approve(versions: Mapping[str, str], who: str) -> Outcome:
     If any seen event is invalid, approve none and say which.
     """
     if missing := [event_id for event_id, version in versions.items() if not version]:
-        return Outcome(errors={event_id: MISSING_VERSION_MESSAGE for event_id in missing})
+        return _missing_version(missing)
     changes_by_id: dict[str, dict[str, str]] = {}
     errors: dict[str, str] = {}
     conflict: dict[str, dict[str, str]] = {}
@@ -96,7 +126,7 @@ def bulk_approve(versions: Mapping[str, str], who: str) -> Outcome:
             continue
         merged, problems = validate_event({**current, "status": "approved"})
         if merged is None:
-            errors[event_id] = f"{current['title'] or event_id}: " + " ".join(problems.values())
+            errors[event_id] = _invalid(event_id, current, problems)
             continue
         changes_by_id[event_id] = _changed_fields(current, merged)
     if errors:
@@ -147,7 +177,7 @@ def bulk_reject(versions: Mapping[str, str], who: str, reason: str, secret_key: 
     if problem := _reason_problem(reason):
         return Outcome(errors={"moderation_note": problem})
     if missing := [event_id for event_id, version in versions.items() if not version]:
-        return Outcome(errors={event_id: MISSING_VERSION_MESSAGE for event_id in missing})
+        return _missing_version(missing)
     changes_by_id: dict[str, dict[str, str]] = {}
     tokens: dict[str, str] = {}
     errors: dict[str, str] = {}
@@ -160,7 +190,7 @@ def bulk_reject(versions: Mapping[str, str], who: str, reason: str, secret_key: 
         changes = {"status": "rejected", "moderation_note": reason}
         merged, problems = validate_event({**current, **changes})
         if merged is None:
-            errors[event_id] = f"{current['title'] or event_id}: " + " ".join(problems.values())
+            errors[event_id] = _invalid(event_id, current, problems)
             continue
         token, hashes = with_new_link(secret_key, current)
         tokens[event_id] = token
@@ -188,20 +218,32 @@ def bulk_reject(versions: Mapping[str, str], who: str, reason: str, secret_key: 
 def _reason_problem(reason: str) -> str:
     """Return what is wrong with a rejection's reason (normalised), or ''."""
     if not reason:
-        return REJECT_REASON_MESSAGE
+        return _(REJECT_REASON_MESSAGE)
     limit = MAX_LENGTHS["moderation_note"]
     if len(reason) > limit:
-        return f"Reason: keep it under {limit} characters."
+        return _reason_too_long(limit)
     return ""
+
+
+def _reason_too_long(limit: int) -> str:
+    """Return the error for a reason longer than its limit."""
+    return ngettext(
+        "Reason: keep it under %(num)s character.",
+        "Reason: keep it under %(num)s characters.",
+        limit,
+        num=limit,
+    )
 
 
 def edit(event_id: str, who: str, values: Mapping[str, str], version: str) -> Outcome:
     """Change any editable fields of an event, refusing if it changed since the form was shown."""
     unknown = sorted(set(values) - set(EDITABLE_FIELDS))
     if unknown:
-        return Outcome(errors={name: f"{name}: this field cannot be edited." for name in unknown})
+        # Translators: %(name)s is a field's name as stored (such as "edit_token_hash").
+        message = N_("%(name)s: this field cannot be edited.")
+        return Outcome(errors={name: _(message, name=name) for name in unknown})
     if "timezone" in values and not normalise_text(values["timezone"]):
-        return Outcome(errors={"timezone": NO_TIMEZONE_MESSAGE})
+        return Outcome(errors={"timezone": _(NO_TIMEZONE_MESSAGE)})
     return _change(event_id, who, "edit", values, version)
 
 
@@ -214,7 +256,7 @@ def place(event_id: str, who: str, latitude: str, longitude: str, version: str) 
     except (TypeError, ValueError):
         lat = lon = math.nan
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        return Outcome(errors={"latitude": "Location: click on the map to choose a place."})
+        return Outcome(errors={"latitude": _(PLACE_MESSAGE)})
     changes = {
         "latitude": format_coordinate(lat),
         "longitude": format_coordinate(lon),
@@ -245,10 +287,10 @@ def _change(
     system holds values of system fields (an edit link's hashes) stored with the change as given.
     """
     if not version:
-        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
+        return _missing_version()
     current = _current(event_id)
     if current[VERSION_FIELD] != version:
-        return Outcome(errors={"version": STALE_MESSAGE}, conflict={event_id: current})
+        return _stale({event_id: current})
     merged, errors = validate_event({**current, **values})
     if merged is None:
         return Outcome(errors=errors)
@@ -260,7 +302,7 @@ def _change(
             event_id, changes, expected=version, audit=Audit(who, action)
         )
     except ConflictError as conflict:
-        return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
+        return _stale(conflict.current)
     except access.OutOfScope as refused:
         return Outcome(errors={refused.field: str(refused)})
     _log(who, action, [stored])
@@ -291,11 +333,11 @@ def _log(who: str, action: str, events: list[dict[str, str]]) -> None:
 
 # Organisers' changes of published events, waiting for review (see mapapp.pending_changes)
 
-NO_CHANGE_MESSAGE = (
+NO_CHANGE_MESSAGE = N_(
     "No change of this event is waiting for review: it may have been withdrawn, cancelled or "
     "reviewed meanwhile. Nothing was saved."
 )
-CHANGE_REASON_MESSAGE = "Reason: say why the change is not accepted."
+CHANGE_REASON_MESSAGE = N_("Reason: say why the change is not accepted.")
 PLACE_FIELDS = ("address", "city", "region", "country", "latitude", "longitude")
 
 
@@ -306,13 +348,13 @@ def approve_change(event_id: str, who: str, version: str, links: Links) -> Outco
     when the organiser's edit did not place it. Tells the organiser.
     """
     if not version:
-        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
+        return _missing_version()
     current = _current(event_id)
     if current[VERSION_FIELD] != version:
-        return Outcome(errors={"version": STALE_MESSAGE}, conflict={event_id: current})
+        return _stale({event_id: current})
     proposal = pending_changes.proposal_of(current)
     if proposal is None or not pending_changes.is_waiting(current):
-        return Outcome(errors={"pending_change": NO_CHANGE_MESSAGE})
+        return Outcome(errors={"pending_change": _(NO_CHANGE_MESSAGE)})
     merged, errors = validate_event(_placed_again(current, {**current, **proposal.fields}))
     if merged is None:
         return Outcome(errors=errors)
@@ -326,7 +368,7 @@ def approve_change(event_id: str, who: str, version: str, links: Links) -> Outco
             event_id, changes, expected=version, audit=Audit(who, "approve-change")
         )
     except ConflictError as conflict:
-        return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
+        return _stale(conflict.current)
     except access.OutOfScope as refused:
         return Outcome(errors={refused.field: str(refused)})
     _log(who, "approve the change of", [stored])
@@ -345,19 +387,17 @@ def reject_change(
     """
     reason = normalise_text(reason, multiline=True)
     if not reason:
-        return Outcome(errors={pending_changes.NOTE_FIELD: CHANGE_REASON_MESSAGE})
+        return Outcome(errors={pending_changes.NOTE_FIELD: _(CHANGE_REASON_MESSAGE)})
     limit = MAX_LENGTHS[pending_changes.NOTE_FIELD]
     if len(reason) > limit:
-        return Outcome(
-            errors={pending_changes.NOTE_FIELD: f"Reason: keep it under {limit} characters."}
-        )
+        return Outcome(errors={pending_changes.NOTE_FIELD: _reason_too_long(limit)})
     if not version:
-        return Outcome(errors={"version": MISSING_VERSION_MESSAGE})
+        return _missing_version()
     current = _current(event_id)
     if current[VERSION_FIELD] != version:
-        return Outcome(errors={"version": STALE_MESSAGE}, conflict={event_id: current})
+        return _stale({event_id: current})
     if not pending_changes.is_waiting(current):
-        return Outcome(errors={"pending_change": NO_CHANGE_MESSAGE})
+        return Outcome(errors={"pending_change": _(NO_CHANGE_MESSAGE)})
     token, hashes = edit_links.with_new_link(secret_key, current)
     changes = {
         pending_changes.CHANGE_FIELD: "",
@@ -369,7 +409,7 @@ def reject_change(
             event_id, changes, expected=version, audit=Audit(who, "reject-change"), touch=False
         )
     except ConflictError as conflict:
-        return Outcome(errors={"version": STALE_MESSAGE}, conflict=conflict.current)
+        return _stale(conflict.current)
     _log(who, "reject the change of", [stored])
     notices.queue_safely(
         lambda: notices.change_rejected(stored, reason, token, links), "change_rejected", event_id

@@ -15,7 +15,7 @@ from datetime import date
 import pandas as pd
 
 from mapapp import event_text, pending_changes
-from mapapp.events import country_name, current_edition
+from mapapp.events import current_edition
 from mapapp.filters import (
     EventFilter,
     apply_filter,
@@ -24,24 +24,29 @@ from mapapp.filters import (
     fold_column,
     parse_filter,
 )
+from mapapp.i18n import N_, _, country_name, current_code, sorted_names
 from mapapp.storage import per_frame
 
 PER_PAGE = 25
 PENDING = "pending"
 PUBLISHED = "approved"
+# The orders a list can be sorted in, as the menu names them (translated by `sorts`).
 SORTS: dict[str, str] = {
-    "oldest": "Oldest submitted first",
-    "newest": "Newest submitted first",
-    "start": "Soonest start first",
-    "country": "Country",
-    "title": "Title",
+    "oldest": N_("Oldest submitted first"),
+    "newest": N_("Newest submitted first"),
+    "start": N_("Soonest start first"),
+    # Translators: a sort order of the events list: by country name.
+    "country": N_("Country"),
+    # Translators: a sort order of the events list: by event title.
+    "title": N_("Title"),
 }
 QUEUE_SORT = "oldest"
 LIST_SORT = "start"
-SORT_MESSAGE = "Sort: choose one of the orders in the list."
-SUBMITTED_LABELS = {"submitted_from": "Submitted from", "submitted_to": "Submitted until"}
-DATE_MESSAGE = "{label}: write the date as YYYY-MM-DD."
-ORDER_MESSAGE = "Submitted until: this day is before the first day you chose."
+SORT_MESSAGE = N_("Sort: choose one of the orders in the list.")
+SUBMITTED_LABELS = {"submitted_from": N_("Submitted from"), "submitted_to": N_("Submitted until")}
+# Translators: %(label)s is "Submitted from" or "Submitted until"; keep YYYY-MM-DD as it is.
+DATE_MESSAGE = N_("%(label)s: write the date as YYYY-MM-DD.")
+ORDER_MESSAGE = N_("Submitted until: this day is before the first day you chose.")
 # Where to return when the last event of a list is gone: the list's heading.
 LIST_ANCHOR = "queue-title"
 _LAST = "\uffff"  # sorts after every name: events with no country go last
@@ -121,16 +126,21 @@ def parse_query(args: Mapping[str, Sequence[str] | str], *, list_page: bool = Fa
             try:
                 days[name] = date.fromisoformat(raw)
             except ValueError:
-                errors[name] = DATE_MESSAGE.format(label=label)
+                errors[name] = _(DATE_MESSAGE, label=_(label))
     start, end = days["submitted_from"], days["submitted_to"]
     if start and end and end < start:
-        errors["submitted_to"] = ORDER_MESSAGE
+        errors["submitted_to"] = _(ORDER_MESSAGE)
     default_sort = LIST_SORT if list_page else QUEUE_SORT
     sort = flat.get("sort", "").strip() or default_sort
     if sort not in SORTS:
-        errors["sort"] = SORT_MESSAGE
+        errors["sort"] = _(SORT_MESSAGE)
         sort = default_sort
     return Query(event_filter, start, end, sort, list_page, errors)
+
+
+def sorts() -> dict[str, str]:
+    """Return the sort orders' names in the interface language, for the menu."""
+    return {code: _(label) for code, label in SORTS.items()}
 
 
 def pending_events(frame: pd.DataFrame, query: Query) -> pd.DataFrame:
@@ -174,7 +184,8 @@ def sort_events(frame: pd.DataFrame, order: str) -> pd.DataFrame:
         return frame.sort_values("created_at", kind="stable")
     if order == "country":  # by name, as the menu reads; a name per country, not per event
         names = {
-            code: fold(country_name(code)) if code else _LAST for code in frame["country"].unique()
+            code: fold(country_name(code, code)) if code else _LAST
+            for code in frame["country"].unique()
         }
         key = frame["country"].map(names)
     else:
@@ -222,11 +233,19 @@ def card(event: Mapping[str, str]) -> Card:
     )
 
 
-@per_frame
 def country_choices(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """Return (code, name) of the countries the events are in, by name: the country filter's menu."""
+    """Return (code, name) of the countries the events are in, by name: the country filter's menu.
+
+    Names are in the interface language, sorted as its readers sort them.
+    """
+    return list(_country_choices(frame, current_code()))
+
+
+@per_frame
+def _country_choices(frame: pd.DataFrame, language: str) -> tuple[tuple[str, str], ...]:
+    """Return the country menu of a frame in one language (remembered per frame)."""
     codes = [code for code in frame["country"].unique() if code]
-    return sorted(((code, country_name(code)) for code in codes), key=lambda pair: fold(pair[1]))
+    return tuple(sorted_names((code, country_name(code, code)) for code in codes))
 
 
 def editions(frame: pd.DataFrame) -> list[int]:

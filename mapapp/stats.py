@@ -17,19 +17,36 @@ import pandas as pd
 import pycountry
 
 from mapapp.event_text import day_text
-from mapapp.events import CATEGORIES, FORMATS, STATUSES, country_name
+from mapapp.events import CATEGORIES, FORMATS, STATUSES
+from mapapp.i18n import N_, _, country_name
 from mapapp.storage import per_frame
 
 PUBLIC_STATUS = "approved"
+# Translators: the label of the events whose category or format is not given.
+EMPTY_LABEL = N_("(empty)")
+# How a Count's label is read from its name: translated, as it is, or a day in words.
+LABELLED, RAW, DAY = "labelled", "raw", "day"
 
 
 @dataclass(frozen=True)
 class Count:
-    """How many events have one value of a field."""
+    """How many events have one value of a field.
+
+    The counts are remembered per frame and shared by requests in every language, so the name
+    is kept in English (or as stored) and `label` says it in the interface language.
+    """
 
     code: str
-    label: str
+    name: str
     count: int
+    kind: str = LABELLED
+
+    @property
+    def label(self) -> str:
+        """Return the value in words, in the interface language."""
+        if self.kind == DAY:
+            return _day_label(self.code)
+        return _(self.name) if self.kind == LABELLED else self.name
 
 
 @dataclass(frozen=True)
@@ -38,8 +55,12 @@ class CountryCount:
 
     code: str
     numeric: str
-    label: str
     count: int
+
+    @property
+    def label(self) -> str:
+        """Return the country's name in the interface language."""
+        return country_name(self.code)
 
 
 @dataclass(frozen=True)
@@ -100,9 +121,13 @@ class CountryHistory:
     """One country's events, edition by edition (oldest first): the year-on-year view."""
 
     code: str
-    label: str
     editions: tuple[EditionCounts, ...]
     categories: tuple[Count, ...]  # the categories of its approved events, every edition together
+
+    @property
+    def label(self) -> str:
+        """Return the country's name in the interface language."""
+        return country_name(self.code)
 
     @property
     def latest(self) -> EditionCounts | None:
@@ -179,7 +204,6 @@ def country_history(frame: pd.DataFrame, code: str) -> CountryHistory:
         )
     return CountryHistory(
         code=code.upper(),
-        label=country_name(code),
         editions=tuple(rows),
         categories=_counts(events.loc[approved, "category"], CATEGORIES),
     )
@@ -189,8 +213,7 @@ def country_counts(frame: pd.DataFrame) -> tuple[CountryCount, ...]:
     """Return events per country, most first; events with no country are left out."""
     counts = frame.loc[frame["country"] != "", "country"].value_counts()
     return tuple(
-        CountryCount(str(code), _numeric(str(code)), country_name(str(code)), int(count))
-        for code, count in counts.items()
+        CountryCount(str(code), _numeric(str(code)), int(count)) for code, count in counts.items()
     )
 
 
@@ -198,7 +221,7 @@ def day_counts(frame: pd.DataFrame) -> tuple[Count, ...]:
     """Return events per local start day, in date order: code "2027-02-28", label "Sun 28 Feb 2027"."""
     days = frame["starts_at"].str.slice(0, 10)
     counts = days[days != ""].value_counts().sort_index()
-    return tuple(Count(str(day), _day_label(str(day)), int(count)) for day, count in counts.items())
+    return tuple(Count(str(day), str(day), int(count), DAY) for day, count in counts.items())
 
 
 def _day_label(day: str) -> str:
@@ -239,7 +262,7 @@ def _counts(column: pd.Series, labels: dict[str, str], keep_all: bool = False) -
         if keep_all or counts.get(code, 0)
     ]
     other = [
-        Count(str(code), str(code) or "(empty)", int(count))
+        Count(str(code), str(code), int(count), RAW) if code else Count("", EMPTY_LABEL, int(count))
         for code, count in counts.items()
         if code not in labels
     ]

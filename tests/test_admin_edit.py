@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from mapapp import admin_form, audit
 from mapapp.access import NATIONAL
 from mapapp.geocoding import timezone_at
+from mapapp.i18n import sorted_names
 from mapapp.storage import EventStore
 from tests.conftest import change, make_event
 from tests.test_serve_writes import find_form
@@ -82,7 +83,9 @@ def test_the_form_shows_menus_of_names_with_the_current_values_selected(
     countries = options_of(page, "country")
     assert countries[0] == ("", admin_form.NO_COUNTRY_LABEL)
     names = [label for _, label in countries[1:]]
-    assert names == sorted(names) and len(names) == 249
+    # Sorted as readers of the language sort them (Åland Islands after Afghanistan).
+    assert names == [name for _, name in sorted_names((name, name) for name in names)]
+    assert len(names) == 249
     assert ("DE", "Germany") in countries and ("ES", "Spain") in countries
     languages = options_of(page, "language")
     assert languages[0] == ("", "No language given") and ("de", "German") in languages

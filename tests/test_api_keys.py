@@ -103,7 +103,10 @@ def test_an_admin_creates_a_key_whose_secret_is_shown_once_and_only_hashed_on_di
     ("form", "message"),
     [
         ({"partner": " ", "countries": ["FR"]}, api_keys.PARTNER_MESSAGE),
-        ({"partner": "x" * 101, "countries": ["FR"]}, api_keys.PARTNER_LENGTH_MESSAGE),
+        (
+            {"partner": "x" * 101, "countries": ["FR"]},
+            "Partner: keep the name under 100 characters.",
+        ),
         ({"partner": "Alliance"}, api_keys.COUNTRIES_MESSAGE),
         (
             {"partner": "Alliance", "countries": ["FR", "XX"]},

@@ -3,6 +3,7 @@
     python scripts/catalog.py todo fr [--limit 200]     untranslated entries as JSON lines
     python scripts/catalog.py fill fr answers.json       merge {msgid: "text" | ["form0", ...]}
     python scripts/catalog.py check [fr ...]             every problem; exit 1 if any
+    python scripts/catalog.py update [fr ...]            merge messages.pot's new strings in
 
 `fill` refuses a translation whose placeholders (%(name)s, %%) differ from the English, a plural
 entry without exactly the language's number of forms, and an empty text; it writes nothing for
@@ -12,9 +13,12 @@ those and says why. Translators' review notes go in the entries' translator comm
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,14 @@ TAG = re.compile(r"</?[a-z]+[^>]*>")
 def catalog_path(language: str) -> Path:
     """Return the .po file of a language."""
     return TRANSLATIONS / language / "LC_MESSAGES" / "messages.po"
+
+
+@contextmanager
+def locked(language: str) -> Iterator[None]:
+    """Hold the language's catalog for one read-change-write (several people work at once)."""
+    with catalog_path(language).with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def load(language: str) -> Catalog:
@@ -132,6 +144,11 @@ def todo(language: str, limit: int) -> None:
 def fill(language: str, answers_path: Path) -> int:
     """Merge translations from a JSON file; return how many were refused."""
     answers: dict[str, Any] = json.loads(answers_path.read_text(encoding="utf-8"))
+    with locked(language):
+        return _fill(language, answers)
+
+
+def _fill(language: str, answers: dict[str, Any]) -> int:
     catalog = load(language)
     count = forms(language)
     by_id = {
@@ -165,6 +182,18 @@ def fill(language: str, answers_path: Path) -> int:
     return refused
 
 
+def update(names: list[str]) -> None:
+    """Merge the template's messages into the catalogs, as `pybabel update --no-fuzzy-matching`."""
+    with (TRANSLATIONS / "messages.pot").open("rb") as source:
+        template = read_po(source)
+    for language in names or languages():
+        with locked(language):
+            catalog = load(language)
+            catalog.update(template, no_fuzzy_matching=True)
+            catalog.obsolete.clear()
+            save(catalog, language)
+
+
 def check(names: list[str]) -> int:
     """Print every problem of the named catalogs (all when none named); return their number."""
     total = 0
@@ -191,12 +220,17 @@ def main() -> int:
     fill_parser.add_argument("answers", type=Path)
     check_parser = commands.add_parser("check")
     check_parser.add_argument("languages", nargs="*")
+    update_parser = commands.add_parser("update")
+    update_parser.add_argument("languages", nargs="*")
     args = parser.parse_args()
     if args.command == "todo":
         todo(args.language, args.limit)
         return 0
     if args.command == "fill":
         return 1 if fill(args.language, args.answers) else 0
+    if args.command == "update":
+        update(args.languages)
+        return 0
     return 1 if check(args.languages) else 0
 
 

@@ -19,7 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mapapp import access
 from mapapp.config import development_secret_key
-from mapapp.i18n import N_, _
+from mapapp.i18n import N_, _, format_number
 from mapapp.storage import RowNotFoundError, StoreDamagedError, StoreUnavailableError
 
 # These modules' routes join the admin blueprint when they are imported: the queue and its
@@ -136,6 +136,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(recovery_views.blueprint)
     app.register_blueprint(privacy_views.blueprint)
     app.register_blueprint(erase_views.blueprint)
+    # Numbers in templates written as the reader's language writes them ("5 000").
+    app.add_template_global(format_number, "format_number")
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(RateLimitExceeded, _handle_rate_limited)
     app.register_error_handler(StoreUnavailableError, _handle_store_unavailable)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -22,7 +23,7 @@ from mapapp import edit_links, notices, organiser_edits, pending_changes, submis
 from mapapp.duplicates import public_warning
 from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm, zone_choices
-from mapapp.i18n import N_, _
+from mapapp.i18n import N_, _, current_locale, format_date, format_time
 from mapapp.storage import ConflictError, get_store
 from mapapp.web.limits import configured_limit, keeps_form, limiter
 from mapapp.web.links import links
@@ -71,6 +72,20 @@ edit_limit_per_link = limiter.shared_limit(
 edit_limit_per_client = limiter.shared_limit(
     configured_limit("EDIT_RATE_LIMIT"), scope="edit-client", methods=["POST"]
 )
+
+
+@blueprint.app_template_filter("event_start")
+def event_start(value: str) -> str:
+    """Return a local start ("2027-02-28T18:00") as the reader's language writes a day and time."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    # CLDR's own way of joining a day and a time ("{1}, {0}"; "{1} à {0}").
+    joined = str(current_locale().datetime_formats["medium"])
+    return joined.replace("{1}", format_date(moment, "medium")).replace(
+        "{0}", format_time(moment, "short")
+    )
 
 
 def _render_edit(

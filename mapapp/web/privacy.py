@@ -42,8 +42,7 @@ COUNTER_HOURS_SENTENCE = Nn_(
     "after which it is deleted.",
 )
 COUNTER_DAY_SENTENCE = N_(
-    "Each counter lasts as long as its limit counts, here at most a day, "
-    "after which it is deleted."
+    "Each counter lasts as long as its limit counts, here at most a day, after which it is deleted."
 )
 COUNTER_DAYS_SENTENCE = Nn_(
     "Each counter lasts as long as its limit counts, here at most %(num)s day, "

@@ -355,9 +355,11 @@ def test_the_conflict_view_shows_names_as_they_are_now_beside_what_was_sent(
     response = coordinator_client.post(edit_path(event), data=form)
     assert response.status_code == 409
     page = html.unescape(response.get_data(as_text=True))
-    assert "<td>Talk or conference</td><td>Light up for Rare</td>" in page
-    assert "<td>28 February 2027, 19:00</td><td>28 February 2027, 18:00</td>" in page
-    assert "<td>Light up the town hall</td><td>Mine</td>" in page
+    assert '<td dir="auto">Talk or conference</td><td dir="auto">Light up for Rare</td>' in page
+    assert (
+        '<td dir="auto">28 February 2027, 19:00</td><td dir="auto">28 February 2027, 18:00</td>'
+    ) in page
+    assert '<td dir="auto">Light up the town hall</td><td dir="auto">Mine</td>' in page
     again = find_form(response.get_data(as_text=True))
     assert again is not None and again.values()["title"] == "Mine"
     assert again.values()["version"] == store.get(event["id"])["version"]

@@ -89,7 +89,7 @@ def test_erase_removes_the_event_and_its_personal_data_from_every_file(
     assert (response.status_code, response.headers["Location"]) == (303, "/admin/events")
     flashed = html.unescape(coordinator_client.get("/admin/events").get_data(as_text=True))
     assert f"Erased “{TITLE}” ({event['id']}): the event, the values in its history, " in flashed
-    assert "2 message(s) about it and 1 kept export file(s)." in flashed
+    assert "2 messages about it and 1 kept export file." in flashed
     for text in (TITLE, ORGANISER, EMAIL):
         assert files_holding(data_dir, text) == [], text
     # Only the audit log still names the id: who did what when, no values, and the erase.

@@ -42,7 +42,7 @@ def test_deeply_nested_json_gets_400_and_nothing_is_stored(
 ) -> None:
     response = post_json(client, "[" * depth + "]" * depth)
     assert response.status_code == 400
-    assert response.get_json()["message"] == DEEP_JSON_MESSAGE
+    assert response.get_json()["message"] == DEEP_JSON_MESSAGE % {"num": MAX_JSON_DEPTH}
     assert len(store) == 0
 
 

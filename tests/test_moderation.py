@@ -244,8 +244,8 @@ def test_edit_refuses_when_someone_else_changed_the_event(
     assert store.get(event["id"])["city"] == "Marseille"
     # What the person typed is kept in the form, the event as it is now shown beside it.
     assert 'value="Stale edit"' in page
-    assert "<td>Marseille</td><td>Paris</td>" in page
-    assert "<td>Light up the town hall</td><td>Stale edit</td>" in page
+    assert '<td dir="auto">Marseille</td><td dir="auto">Paris</td>' in page
+    assert '<td dir="auto">Light up the town hall</td><td dir="auto">Stale edit</td>' in page
     # Saving the same form again (now carrying the new version) keeps the person's version.
     again = _edit_form_from(page)
     assert again["version"] == store.get(event["id"])["version"]

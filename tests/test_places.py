@@ -116,7 +116,7 @@ def test_a_search_that_finds_nothing_says_so_with_suggestions(client: FlaskClien
     [
         ({}, places.QUERY_MESSAGE),
         ({"q": "   "}, places.QUERY_MESSAGE),
-        ({"q": "x" * 201}, places.LONG_QUERY_MESSAGE),
+        ({"q": "x" * 201}, "Search: keep it under 200 characters."),
         ({"q": "Paris\x00"}, places.CONTROL_MESSAGE),
         ({"q": "Paris", "country": "France"}, places.COUNTRY_MESSAGE),
     ],

@@ -102,7 +102,7 @@ def test_the_notice_follows_the_settings(app_config: dict[str, Any]) -> None:
     ("limits", "sentence"),
     [
         ({}, "Rate limits are switched off here, so no counter is kept."),
-        ({"LOGIN_RATE_LIMIT": "10 per minute"}, "here at most 1 minutes"),
+        ({"LOGIN_RATE_LIMIT": "10 per minute"}, "here at most 1 minute,"),
         ({"LOGIN_RATE_LIMIT": "10 per 30 minutes"}, "here at most 30 minutes"),
         ({"SUBMIT_RATE_LIMIT": "10 per hour"}, "here at most an hour"),
         ({"SUBMIT_RATE_LIMIT": "10 per 6 hours"}, "here at most 6 hours"),

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from mapapp import notices, submissions
 from mapapp.events import CATEGORIES, FORMATS, MAX_LENGTHS
-from mapapp.i18n import LANGUAGES
+from mapapp.i18n import LANGUAGES, N_, _
 from mapapp.storage import get_store
 from mapapp.web.api_auth import Refusal, per_address_limit, per_key_limit, refused, request_key
 from mapapp.web.notify import notify
@@ -20,10 +20,12 @@ from mapapp.web.notify import notify
 # An event is one object of scalars (depth 1); json.loads recurses once per level and would raise
 # RecursionError (a 500) near a thousand, which a 64 KB body reaches easily.
 MAX_JSON_DEPTH = 20
-DEEP_JSON_MESSAGE = (
-    f"The body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep; "
+DEEP_JSON_MESSAGE = N_(
+    "The body nests arrays or objects more than %(num)s levels deep; "
     "send the event as one JSON object of its fields."
 )
+NOT_JSON_TYPE_MESSAGE = N_("Send the event as JSON with Content-Type: application/json.")
+NOT_JSON_MESSAGE = N_("The body is not valid JSON.")
 # A JSON string (to its end or the body's end, so brackets in it are skipped), or a bracket.
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
 
@@ -46,7 +48,7 @@ def create_event() -> tuple[Response, int] | tuple[Response, int, dict[str, str]
     if isinstance(key, Refusal):
         return refused(key)
     if request.mimetype != "application/json":
-        raise UnsupportedMediaType("Send the event as JSON with Content-Type: application/json.")
+        raise UnsupportedMediaType(_(NOT_JSON_TYPE_MESSAGE))
     data = _json_body()
     outcome = submissions.submit_via_api(
         get_store(), str(current_app.config["SECRET_KEY"]), data, partner=key
@@ -85,13 +87,13 @@ def openapi_description() -> Response:
 def _json_body() -> Any:
     """Return the parsed JSON body, or a 400 that says why it is not JSON we take."""
     if json_depth(request.get_data(cache=True)) > MAX_JSON_DEPTH:
-        raise BadRequest(DEEP_JSON_MESSAGE)
+        raise BadRequest(_(DEEP_JSON_MESSAGE, num=MAX_JSON_DEPTH))
     try:
         return request.get_json(force=True)
     except BadRequest as exc:
-        raise BadRequest("The body is not valid JSON.") from exc
+        raise BadRequest(_(NOT_JSON_MESSAGE)) from exc
     except RecursionError as exc:  # not reached below MAX_JSON_DEPTH; kept as the last guard
-        raise BadRequest(DEEP_JSON_MESSAGE) from exc
+        raise BadRequest(_(DEEP_JSON_MESSAGE, num=MAX_JSON_DEPTH)) from exc
 
 
 def json_depth(body: bytes, *, stop_after: int = MAX_JSON_DEPTH) -> int:

@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, send_from_dire
 from werkzeug.security import safe_join
 
 from mapapp import FROM_CHECKOUT, PACKAGE_DIR, PROJECT_ROOT
+from mapapp.i18n import N_, _
 
 # A checkout's own npm install, or the copy of package.json and the declared packages that a wheel
 # carries in mapapp/vendor/, laid out the same way (see setup.py).
@@ -25,6 +26,9 @@ PACKAGE_JSON = NPM_ROOT / "package.json"
 CDN_URL = "https://unpkg.com/{package}@{version}/{path}"
 # The URL carries the installed version, so a year of caching is safe: an upgrade changes the URL.
 CACHE_SECONDS = 365 * 24 * 3600
+NOT_SERVED_MESSAGE = N_("No front-end asset is served at %(path)s.")
+NOT_INSTALLED_MESSAGE = N_("The front-end package %(package)s is not installed. %(hint)s")
+# For the site's team (the log, start-up errors and the 503's second sentence): English.
 INSTALL_HINT = (
     "Run `make install` (it runs `npm ci`) to install the front-end assets in node_modules."
 )
@@ -89,15 +93,13 @@ def vendor(filename: str) -> Response:
     """Send a file of a declared npm package, cached for long."""
     package, inner = split_package(filename)
     if package not in declared_packages() or not inner:
-        abort(404, description=f"No front-end asset is served at {filename!r}.")
+        abort(404, description=_(NOT_SERVED_MESSAGE, path=repr(filename)))
     package_dir = NODE_MODULES / package
     if not package_dir.is_dir():
         current_app.logger.error("npm package %s is missing: %s", package, INSTALL_HINT)
-        abort(
-            503, description=f"The front-end package {package!r} is not installed. {INSTALL_HINT}"
-        )
+        abort(503, description=_(NOT_INSTALLED_MESSAGE, package=repr(package), hint=INSTALL_HINT))
     if safe_join(str(package_dir), inner) is None:
-        abort(404, description=f"No front-end asset is served at {filename!r}.")
+        abort(404, description=_(NOT_SERVED_MESSAGE, path=repr(filename)))
     response = send_from_directory(package_dir, inner, max_age=CACHE_SECONDS)
     response.headers["Cache-Control"] = f"public, max-age={CACHE_SECONDS}, immutable"
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -19,19 +19,25 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
 from mapapp import access, erasure
+from mapapp.i18n import N_, Nn_, _, ngettext
 from mapapp.storage import RowNotFoundError
 from mapapp.web.exports import export_cache
 
-CONFIRM_MESSAGE = "Tick the box to confirm that you want to erase this event for good."
-EXPIRED_MESSAGE = "The form expired; please confirm again."
-ERASED_MESSAGE = (
-    "Erased “{title}” ({event_id}): the event, the values in its history, "
-    "{messages} message(s) about it and {exports} kept export file(s)."
+CONFIRM_MESSAGE = N_("Tick the box to confirm that you want to erase this event for good.")
+EXPIRED_MESSAGE = N_("The form expired; please confirm again.")
+# Translators: %(messages)s and %(exports)s are the two counts below ("2 messages").
+ERASED_MESSAGE = N_(
+    "Erased “%(title)s” (%(event_id)s): the event, the values in its history, "
+    "%(messages)s about it and %(exports)s."
 )
-COPIES_MESSAGE = (
+ERASED_MESSAGES_COUNT = Nn_("%(num)s message", "%(num)s messages")
+ERASED_EXPORTS_COUNT = Nn_("%(num)s kept export file", "%(num)s kept export files")
+COPIES_MESSAGE = N_(
     "Copies set aside by the store still hold this event; delete them by hand if they are not "
-    "needed: {paths}."
+    "needed: %(paths)s."
 )
+NO_EVENT_MESSAGE = N_("There is no event with the id %(event_id)s.")
+GONE_MESSAGE = N_("There is no event with the id %(event_id)s: it may be erased already.")
 
 blueprint = Blueprint("erase", __name__)
 
@@ -55,7 +61,7 @@ def _event(event_id: str) -> dict[str, str]:
     try:
         return access.events().require_changeable(event_id)
     except RowNotFoundError:
-        abort(404, f"There is no event with the id {event_id!r}.")
+        abort(404, _(NO_EVENT_MESSAGE, event_id=repr(event_id)))
 
 
 @blueprint.get("/admin/events/<event_id>/erase")
@@ -71,29 +77,30 @@ def erase(event_id: str) -> ResponseReturnValue:
     form = EraseForm()
     if not form.validate():
         return render_template(
-            "admin/erase.html", event=event, form=form, error=EXPIRED_MESSAGE
+            "admin/erase.html", event=event, form=form, error=_(EXPIRED_MESSAGE)
         ), 400
     if request.form.get("confirm") != event_id:
         return render_template(
-            "admin/erase.html", event=event, form=form, error=CONFIRM_MESSAGE
+            "admin/erase.html", event=event, form=form, error=_(CONFIRM_MESSAGE)
         ), 422
     try:
         erased = erasure.erase_event(
             access.events(), export_cache(current_app), event_id, current_user.name
         )
     except RowNotFoundError:
-        abort(404, f"There is no event with the id {event_id!r}: it may be erased already.")
+        abort(404, _(GONE_MESSAGE, event_id=repr(event_id)))
     flash(
-        ERASED_MESSAGE.format(
+        _(
+            ERASED_MESSAGE,
             title=erased.event["title"],
             event_id=event_id,
-            messages=erased.messages,
-            exports=erased.exports,
+            messages=ngettext(*ERASED_MESSAGES_COUNT, erased.messages),
+            exports=ngettext(*ERASED_EXPORTS_COUNT, erased.exports),
         ),
         "success",
     )
     if erased.copies:
         data_dir = Path(current_app.config["DATA_DIR"])
         paths = ", ".join(str(path.relative_to(data_dir)) for path in erased.copies)
-        flash(COPIES_MESSAGE.format(paths=paths), "warning")  # erased: a person must look
+        flash(_(COPIES_MESSAGE, paths=paths), "warning")  # erased: a person must look
     return redirect(url_for("admin.events"), code=303)

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask, current_app
@@ -27,6 +27,7 @@ from limits import parse_many
 from limits.errors import ConfigurationError
 
 from mapapp.config import ConfigError
+from mapapp.i18n import N_, Nn_, _, ngettext
 from mapapp.storage import counters
 
 # Settings holding a limit string such as "10 per hour", or OFF.
@@ -50,28 +51,45 @@ REDIS_TIMEOUT_SECONDS = 2.0
 UNKNOWN_WAIT_SECONDS = 60
 # Waits above this many minutes are said in hours.
 MAX_MINUTES_SAID = 90
-# What a person who hit a limit is told, by the unit of the wait; {count} is the wait.
-FORM_KEPT_MESSAGES = {
-    "minute": (
+
+
+class WaitMessages(NamedTuple):
+    """What a person who hit a limit is told, by the unit of the wait; %(num)s is the wait."""
+
+    minute: str
+    minutes: tuple[str, str]
+    hours: tuple[str, str]
+
+
+FORM_KEPT_MESSAGES = WaitMessages(
+    minute=N_(
         "You have sent many forms in a short time: please try again in a minute; what you "
         "typed is kept below."
     ),
-    "minutes": (
-        "You have sent many forms in a short time: please try again in {count} minutes; what "
-        "you typed is kept below."
+    minutes=Nn_(
+        "You have sent many forms in a short time: please try again in %(num)s minute; what "
+        "you typed is kept below.",
+        "You have sent many forms in a short time: please try again in %(num)s minutes; what "
+        "you typed is kept below.",
     ),
-    "hours": (
-        "You have sent many forms in a short time: please try again in {count} hours; what you "
-        "typed is kept below."
+    hours=Nn_(
+        "You have sent many forms in a short time: please try again in %(num)s hour; what you "
+        "typed is kept below.",
+        "You have sent many forms in a short time: please try again in %(num)s hours; what you "
+        "typed is kept below.",
     ),
-}
-TRY_LATER_MESSAGES = {
-    "minute": "You have sent many requests in a short time: please try again in a minute.",
-    "minutes": (
-        "You have sent many requests in a short time: please try again in {count} minutes."
+)
+TRY_LATER_MESSAGES = WaitMessages(
+    minute=N_("You have sent many requests in a short time: please try again in a minute."),
+    minutes=Nn_(
+        "You have sent many requests in a short time: please try again in %(num)s minute.",
+        "You have sent many requests in a short time: please try again in %(num)s minutes.",
     ),
-    "hours": "You have sent many requests in a short time: please try again in {count} hours.",
-}
+    hours=Nn_(
+        "You have sent many requests in a short time: please try again in %(num)s hour.",
+        "You have sent many requests in a short time: please try again in %(num)s hours.",
+    ),
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +139,10 @@ def wait_message(seconds: int, *, form_kept: bool) -> str:
     messages = FORM_KEPT_MESSAGES if form_kept else TRY_LATER_MESSAGES
     minutes = max(1, math.ceil(seconds / 60))
     if minutes == 1:
-        return messages["minute"]
+        return _(messages.minute)
     if minutes <= MAX_MINUTES_SAID:
-        return messages["minutes"].format(count=minutes)
-    return messages["hours"].format(count=math.ceil(seconds / 3600))
+        return ngettext(*messages.minutes, minutes)
+    return ngettext(*messages.hours, math.ceil(seconds / 3600))
 
 
 # Pages that answer a broken limit with their form as it was typed: endpoint -> renderer.

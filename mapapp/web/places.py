@@ -20,6 +20,7 @@ from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from mapapp import mapview, outlines, placing
+from mapapp.i18n import N_, _
 from mapapp.web import limits
 from mapapp.web.assets import installed_file, vendor_url
 from mapapp.web.limits import configured_limit, limiter
@@ -28,17 +29,25 @@ OUTLINES_FILE = "world-atlas/countries-50m.json"
 MAX_QUERY_LENGTH = 200
 # ASCII digits only: float() also reads "١٢", "1_0", "nan" and "1e309".
 COORDINATE = re.compile(r"[-+]?[0-9]{1,3}(?:\.[0-9]{1,15})?")
-QUERY_MESSAGE = "Search: type the name of a town, or an address."
-LONG_QUERY_MESSAGE = f"Search: keep it under {MAX_QUERY_LENGTH} characters."
-CONTROL_MESSAGE = "Search: this text holds a control character; type it again."
-COUNTRY_MESSAGE = "Country: give a two-letter country code such as ES, or none."
+QUERY_MESSAGE = N_("Search: type the name of a town, or an address.")
+LONG_QUERY_MESSAGE = N_("Search: keep it under %(num)s characters.")
+CONTROL_MESSAGE = N_("Search: this text holds a control character; type it again.")
+COUNTRY_MESSAGE = N_("Country: give a two-letter country code such as ES, or none.")
+COORDINATE_MESSAGES = {
+    "lat": N_("Latitude: give a number between -90 and 90."),
+    "lon": N_("Longitude: give a number between -180 and 180."),
+}
+COORDINATE_BOUNDS = {"lat": 90, "lon": 180}
 # What the maps' scripts show, handed to them so that every sentence lives on the server.
 MESSAGES = {
-    "searching": "Searching…",
-    "failed": "The search did not answer: please try again in a moment.",
-    "choose": "Choose a place to move the pin there:",
-    "checking": "Checking this point…",
-    "moved": "The pin is now at {name}.",
+    "searching": N_("Searching…"),
+    "failed": N_("The search did not answer: please try again in a moment."),
+    "choose": N_("Choose a place to move the pin there:"),
+    "checking": N_("Checking this point…"),
+    # Translators: %(name)s is the place the person picked from the search's results.
+    "moved": N_("The pin is now at %(name)s."),
+    # Translators: the pin's name for screen readers: where the event is on the map.
+    "marker": N_("Event location"),
 }
 
 blueprint = Blueprint("places", __name__, url_prefix="/places")
@@ -83,8 +92,8 @@ def search() -> ResponseReturnValue:
 @blueprint.get("/at")
 def at() -> ResponseReturnValue:
     """Answer the time zone at a point and whether it is outside the event's country."""
-    latitude = _coordinate(request.args.get("lat", ""), "Latitude", 90)
-    longitude = _coordinate(request.args.get("lon", ""), "Longitude", 180)
+    latitude = _coordinate(request.args.get("lat", ""), "lat")
+    longitude = _coordinate(request.args.get("lon", ""), "lon")
     country = _country(request.args.get("country", ""))
     check = placing.check_point(latitude, longitude, country)
     return jsonify(
@@ -106,7 +115,7 @@ def placing_config() -> dict[str, Any]:
         "world": vendor_url(mapview.COUNTRIES_TOPOJSON),
         "searchUrl": url_for("places.search"),
         "atUrl": url_for("places.at"),
-        "messages": MESSAGES,
+        "messages": {key: _(text) for key, text in MESSAGES.items()},
     }
 
 
@@ -126,11 +135,11 @@ def _query(raw: str) -> str:
     """Return the search text, or answer 400 saying what is wrong with it."""
     text = " ".join(raw.split())
     if not text:
-        raise BadRequest(QUERY_MESSAGE)
+        raise BadRequest(_(QUERY_MESSAGE))
     if len(text) > MAX_QUERY_LENGTH:
-        raise BadRequest(LONG_QUERY_MESSAGE)
+        raise BadRequest(_(LONG_QUERY_MESSAGE, num=MAX_QUERY_LENGTH))
     if any(unicodedata.category(character) in {"Cc", "Cs"} for character in text):
-        raise BadRequest(CONTROL_MESSAGE)
+        raise BadRequest(_(CONTROL_MESSAGE))
     return text
 
 
@@ -140,13 +149,14 @@ def _country(raw: str) -> str:
     if not code:
         return ""
     if len(code) != 2 or not code.isascii() or pycountry.countries.get(alpha_2=code) is None:
-        raise BadRequest(COUNTRY_MESSAGE)
+        raise BadRequest(_(COUNTRY_MESSAGE))
     return code
 
 
-def _coordinate(raw: str, label: str, bound: int) -> float:
-    """Return a coordinate in range, or answer 400 naming it."""
+def _coordinate(raw: str, name: str) -> float:
+    """Return a coordinate ("lat" or "lon") in range, or answer 400 naming it."""
     value = raw.strip()
+    bound = COORDINATE_BOUNDS[name]
     if not COORDINATE.fullmatch(value) or not -bound <= float(value) <= bound:
-        raise BadRequest(f"{label}: give a number between -{bound} and {bound}.")
+        raise BadRequest(_(COORDINATE_MESSAGES[name]))
     return float(value)

@@ -17,26 +17,40 @@ from limits import parse_many
 
 from mapapp import mapview
 from mapapp.config import ConfigError
+from mapapp.i18n import N_, Nn_, _, ngettext
 from mapapp.web.limits import LIMIT_SETTINGS, OFF
 
 # What the notice says about sent e-mails when the mail settings do not say otherwise.
 DEFAULT_MAIL_RETENTION_DAYS = 90
 HOUR_SECONDS, DAY_SECONDS = 3600, 86400
 # How long a client's address stays in a rate-limit counter, by the longest window configured
-# (whole sentences: a translation catalog takes them as they are).
-COUNTER_SENTENCES = {
-    "minutes": "Each counter lasts as long as its limit counts, here at most {count} minutes, "
+# (whole sentences; %(num)s is the number of minutes, hours or days).
+COUNTER_MINUTES_SENTENCE = Nn_(
+    "Each counter lasts as long as its limit counts, here at most %(num)s minute, "
     "after which it is deleted.",
-    "hour": "Each counter lasts as long as its limit counts, here at most an hour, "
+    "Each counter lasts as long as its limit counts, here at most %(num)s minutes, "
     "after which it is deleted.",
-    "hours": "Each counter lasts as long as its limit counts, here at most {count} hours, "
+)
+COUNTER_HOUR_SENTENCE = N_(
+    "Each counter lasts as long as its limit counts, here at most an hour, "
+    "after which it is deleted."
+)
+COUNTER_HOURS_SENTENCE = Nn_(
+    "Each counter lasts as long as its limit counts, here at most %(num)s hour, "
     "after which it is deleted.",
-    "day": "Each counter lasts as long as its limit counts, here at most a day, "
+    "Each counter lasts as long as its limit counts, here at most %(num)s hours, "
     "after which it is deleted.",
-    "days": "Each counter lasts as long as its limit counts, here at most {count} days, "
+)
+COUNTER_DAY_SENTENCE = N_(
+    "Each counter lasts as long as its limit counts, here at most a day, after which it is deleted."
+)
+COUNTER_DAYS_SENTENCE = Nn_(
+    "Each counter lasts as long as its limit counts, here at most %(num)s day, "
     "after which it is deleted.",
-    "none": "Rate limits are switched off here, so no counter is kept.",
-}
+    "Each counter lasts as long as its limit counts, here at most %(num)s days, "
+    "after which it is deleted.",
+)
+NO_COUNTER_SENTENCE = N_("Rate limits are switched off here, so no counter is kept.")
 
 blueprint = Blueprint("privacy", __name__)
 
@@ -84,11 +98,11 @@ def counter_sentence(config: Mapping[str, Any]) -> str:
         if value.lower() != OFF:
             seconds = max([seconds, *(item.get_expiry() for item in parse_many(value))])
     if not seconds:
-        return COUNTER_SENTENCES["none"]
+        return _(NO_COUNTER_SENTENCE)
     if seconds < HOUR_SECONDS:
-        return COUNTER_SENTENCES["minutes"].format(count=-(-seconds // 60))
+        return ngettext(*COUNTER_MINUTES_SENTENCE, -(-seconds // 60))
     if seconds < DAY_SECONDS:
         hours = -(-seconds // HOUR_SECONDS)
-        return COUNTER_SENTENCES["hour" if hours == 1 else "hours"].format(count=hours)
+        return _(COUNTER_HOUR_SENTENCE) if hours == 1 else ngettext(*COUNTER_HOURS_SENTENCE, hours)
     days = -(-seconds // DAY_SECONDS)
-    return COUNTER_SENTENCES["day" if days == 1 else "days"].format(count=days)
+    return _(COUNTER_DAY_SENTENCE) if days == 1 else ngettext(*COUNTER_DAYS_SENTENCE, days)

@@ -30,37 +30,41 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField
 
 from mapapp import edit_links, recovery
+from mapapp.i18n import N_, Nn_, _, lazy_gettext, ngettext
 from mapapp.storage import ConflictError, StoreError, get_store
 from mapapp.web.limits import configured_limit, limiter
 from mapapp.web.links import links
 from mapapp.web.submit import edit_limit_per_client, edit_limit_per_link
 
-CSRF_MESSAGE = "This form has expired: please send it again."
-REVOKE_CHANGED_MESSAGE = (
+CSRF_MESSAGE = N_("This form has expired: please send it again.")
+REVOKE_CHANGED_MESSAGE = N_(
     "Your event changed since you opened this page, so no link was revoked. "
     "Look at the page as it is now and revoke again."
 )
-INVALID_LINK_MESSAGE = "This edit link is not valid. Check that you copied all of it."
-# Whole sentences by how long to wait (a translation catalog takes them as they are).
-RATE_LIMIT_MESSAGES = {
-    "minute": (
-        "You have asked for edit links too often. Please try again in a minute; "
-        "any links already sent keep working."
-    ),
-    "minutes": (
-        "You have asked for edit links too often. Please try again in {minutes} minutes; "
-        "any links already sent keep working."
-    ),
-    "hours": (
-        "You have asked for edit links too often. Please try again in {hours} hours; "
-        "any links already sent keep working."
-    ),
-}
-REVOKED_MESSAGES = {
-    0: "This is your event's only edit link: there were no others to revoke.",
-    1: "One other edit link was revoked. This link keeps working.",
-    2: "{count} other edit links were revoked. This link keeps working.",
-}
+INVALID_LINK_MESSAGE = N_("This edit link is not valid. Check that you copied all of it.")
+# Whole sentences by how long to wait; %(num)s is the wait.
+RATE_LIMIT_MINUTE_MESSAGE = N_(
+    "You have asked for edit links too often. Please try again in a minute; "
+    "any links already sent keep working."
+)
+RATE_LIMIT_MINUTES_MESSAGE = Nn_(
+    "You have asked for edit links too often. Please try again in %(num)s minute; "
+    "any links already sent keep working.",
+    "You have asked for edit links too often. Please try again in %(num)s minutes; "
+    "any links already sent keep working.",
+)
+RATE_LIMIT_HOURS_MESSAGE = Nn_(
+    "You have asked for edit links too often. Please try again in %(num)s hour; "
+    "any links already sent keep working.",
+    "You have asked for edit links too often. Please try again in %(num)s hours; "
+    "any links already sent keep working.",
+)
+NO_OTHER_LINKS_MESSAGE = N_("This is your event's only edit link: there were no others to revoke.")
+# Translators: where the singular form also serves numbers other than 1, write %(num)s in it.
+REVOKED_MESSAGE = Nn_(
+    "One other edit link was revoked. This link keeps working.",
+    "%(num)s other edit links were revoked. This link keeps working.",
+)
 
 # Seconds to wait when the limit that was reached cannot be read.
 RETRY_AFTER_SECONDS = 3600
@@ -91,7 +95,7 @@ recover_limit_per_address = limiter.shared_limit(
 class RecoverForm(FlaskForm):
     """The address to send edit links to."""
 
-    email = EmailField("Your e-mail address", render_kw={"autocomplete": "email"})
+    email = EmailField(lazy_gettext("Your e-mail address"), render_kw={"autocomplete": "email"})
 
 
 class RevokeForm(FlaskForm):
@@ -116,7 +120,7 @@ def recover() -> Response | tuple[str, int]:
         return render_template("recover.html", form=form, errors={}), 200
     form.validate()
     if "csrf_token" in form.errors:
-        return render_template("recover.html", form=form, errors={"form": CSRF_MESSAGE}), 400
+        return render_template("recover.html", form=form, errors={"form": _(CSRF_MESSAGE)}), 400
     address, error = recovery.check_address(form.email.data or "")
     if error:
         return render_template("recover.html", form=form, errors={"email": error}), 422
@@ -133,11 +137,11 @@ def too_many_requests(error: RateLimitExceeded) -> ResponseReturnValue:
     limit = limiter.current_limit
     wait = max(1, int(limit.reset_at - time.time())) if limit else RETRY_AFTER_SECONDS
     if wait <= 60:
-        message = RATE_LIMIT_MESSAGES["minute"]
+        message = _(RATE_LIMIT_MINUTE_MESSAGE)
     elif wait <= 2 * 3600:
-        message = RATE_LIMIT_MESSAGES["minutes"].format(minutes=math.ceil(wait / 60))
+        message = ngettext(*RATE_LIMIT_MINUTES_MESSAGE, math.ceil(wait / 60))
     else:
-        message = RATE_LIMIT_MESSAGES["hours"].format(hours=math.ceil(wait / 3600))
+        message = ngettext(*RATE_LIMIT_HOURS_MESSAGE, math.ceil(wait / 3600))
     page = render_template("recover.html", form=RecoverForm(), errors={"form": message})
     return page, 429, {"Retry-After": str(wait)}
 
@@ -164,16 +168,19 @@ def revoke(token: str) -> ResponseReturnValue:
     store = get_store()
     current = edit_links.event_for_token(store, str(current_app.config["SECRET_KEY"]), token)
     if current is None:
-        abort(404, INVALID_LINK_MESSAGE)
+        abort(404, _(INVALID_LINK_MESSAGE))
     form = RevokeForm()
     if not form.validate():
-        flash(CSRF_MESSAGE, "error")
+        flash(_(CSRF_MESSAGE), "error")
         return redirect(url_for("submit.edit", token=token), code=303)
     try:
         revoked = recovery.revoke_other_links(store, current, token, form.version.data or "")
     except ConflictError:
-        flash(REVOKE_CHANGED_MESSAGE, "error")
+        flash(_(REVOKE_CHANGED_MESSAGE), "error")
         return redirect(url_for("submit.edit", token=token), code=303)
-    message = REVOKED_MESSAGES[min(revoked.count, 2)].format(count=revoked.count)
+    if revoked.count:
+        message = ngettext(*REVOKED_MESSAGE, revoked.count)
+    else:
+        message = _(NO_OTHER_LINKS_MESSAGE)
     flash(message, "success" if revoked.count else "info")
     return redirect(url_for("submit.edit", token=token), code=303)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 
 from flask import (
     Blueprint,
@@ -22,34 +23,38 @@ from mapapp import edit_links, notices, organiser_edits, pending_changes, submis
 from mapapp.duplicates import public_warning
 from mapapp.events import FIELD_LABELS
 from mapapp.forms import ConfirmForm, EditForm, SubmitForm, WithdrawForm, zone_choices
-from mapapp.i18n import current_code
+from mapapp.i18n import N_, _, current_code, current_locale, format_date, format_time
 from mapapp.storage import ConflictError, get_store
 from mapapp.web.limits import configured_limit, keeps_form, limiter
 from mapapp.web.links import links
 from mapapp.web.notify import notify
 
 SESSION_TOKEN_KEY = "mapapp.edit_token"
-CSRF_MESSAGE = "This form has expired: please send it again."
+CSRF_MESSAGE = N_("This form has expired: please send it again.")
 # The preview's place choice is a candidate's index in ASCII digits (str.isdigit() takes "²" too).
 PLACE_PATTERN = re.compile(r"[0-9]{1,3}")
-PLACE_MESSAGE = "Place: choose one of the places listed, or type the coordinates."
+INVALID_LINK_MESSAGE = N_("This edit link is not valid. Check that you copied all of it.")
+# Translators: "Place" names the field (the place of the event on the map), as its legend says.
+PLACE_MESSAGE = N_("Place: choose one of the places listed, or type the coordinates.")
 
 # What the organiser is told after an edit, by what it came to (organiser_edits.edit_result).
 EDIT_MESSAGES = {
     organiser_edits.SAVED: (
         "success",
-        "Your changes are saved. A coordinator will review the event again.",
+        N_("Your changes are saved. A coordinator will review the event again."),
     ),
     organiser_edits.WAITING: (
         "success",
-        "Your change is saved and waits for a coordinator's review; the map shows the approved "
-        "version until then.",
+        N_(
+            "Your change is saved and waits for a coordinator's review; the map shows the "
+            "approved version until then."
+        ),
     ),
     organiser_edits.CANCELLED: (
         "success",
-        "Your event is as it was approved, so the change that was waiting is cancelled.",
+        N_("Your event is as it was approved, so the change that was waiting is cancelled."),
     ),
-    organiser_edits.UNCHANGED: ("info", "Nothing changed."),
+    organiser_edits.UNCHANGED: ("info", N_("Nothing changed.")),
 }
 
 blueprint = Blueprint("submit", __name__)
@@ -67,6 +72,20 @@ edit_limit_per_link = limiter.shared_limit(
 edit_limit_per_client = limiter.shared_limit(
     configured_limit("EDIT_RATE_LIMIT"), scope="edit-client", methods=["POST"]
 )
+
+
+@blueprint.app_template_filter("event_start")
+def event_start(value: str) -> str:
+    """Return a local start ("2027-02-28T18:00") as the reader's language writes a day and time."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    # CLDR's own way of joining a day and a time ("{1}, {0}"; "{1} à {0}").
+    joined = str(current_locale().datetime_formats["medium"])
+    return joined.replace("{1}", format_date(moment, "medium")).replace(
+        "{0}", format_time(moment, "short")
+    )
 
 
 def _render_edit(
@@ -108,7 +127,7 @@ def _secret() -> str:
 def _csrf_errors(form: SubmitForm | ConfirmForm | EditForm | WithdrawForm) -> dict[str, str]:
     """Return a form-level error when the CSRF token is missing or stale."""
     form.validate()
-    return {"form": CSRF_MESSAGE} if "csrf_token" in form.errors else {}
+    return {"form": _(CSRF_MESSAGE)} if "csrf_token" in form.errors else {}
 
 
 def _render_form(form: SubmitForm, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
@@ -144,16 +163,16 @@ def _zone_view(preview: submissions.Preview) -> dict[str, object]:
     )
     choices = [] if preview.timezone_from_place else zone_choices(event["country"])
     hint = (
-        "Choose the zone of the times you gave: the zones listed are those of the country."
+        _("Choose the zone of the times you gave: the zones listed are those of the country.")
         if preview.timezone
-        else "There are several time zones in this country: choose the one your times are in."
+        else _("There are several time zones in this country: choose the one your times are in.")
     )
     return {"statement": statement, "choices": choices, "hint": hint}
 
 
 def _render_already_submitted() -> tuple[str, int]:
     """Answer a second confirmation of a draft: its event is stored once, already."""
-    page = render_template("submit_used.html", message=submissions.ALREADY_SUBMITTED_MESSAGE)
+    page = render_template("submit_used.html", message=_(submissions.ALREADY_SUBMITTED_MESSAGE))
     return page, 409
 
 
@@ -230,11 +249,11 @@ def submit_back() -> tuple[str, int]:
     """Return from the preview to the filled form."""
     form = ConfirmForm()
     if _csrf_errors(form):
-        return _render_form(SubmitForm(formdata=None), {"form": CSRF_MESSAGE}, 400)
+        return _render_form(SubmitForm(formdata=None), {"form": _(CSRF_MESSAGE)}, 400)
     try:
         preview = submissions.load_draft(_secret(), form.draft.data or "")
     except submissions.DraftError as exc:
-        return _render_form(SubmitForm(formdata=None), {"form": str(exc)}, 400)
+        return _render_form(SubmitForm(formdata=None), {"form": _(str(exc))}, 400)
     filled = SubmitForm(formdata=None, data=submissions.form_values(preview.event))
     filled.consent.data = True
     return _render_form(filled, {})
@@ -246,12 +265,12 @@ def submit_confirm() -> Response | tuple[str, int]:
     """Store the previewed event as pending and show its edit link."""
     form = ConfirmForm()
     if _csrf_errors(form):
-        return _render_form(SubmitForm(formdata=None), {"form": CSRF_MESSAGE}, 400)
+        return _render_form(SubmitForm(formdata=None), {"form": _(CSRF_MESSAGE)}, 400)
     choice = request.form.get("place", "").strip()
     try:
         if choice and not PLACE_PATTERN.fullmatch(choice):
             preview = submissions.load_draft(_secret(), form.draft.data or "")
-            return _render_preview(preview, {"place": PLACE_MESSAGE}, 422)
+            return _render_preview(preview, {"place": _(PLACE_MESSAGE)}, 422)
         outcome = submissions.confirm_submission(
             get_store(),
             _secret(),
@@ -265,7 +284,7 @@ def submit_confirm() -> Response | tuple[str, int]:
             interface_language=current_code(),
         )
     except submissions.DraftError as exc:
-        return _render_form(SubmitForm(formdata=None), {"form": str(exc)}, 400)
+        return _render_form(SubmitForm(formdata=None), {"form": _(str(exc))}, 400)
     if outcome.already_submitted:
         return _render_already_submitted()
     if outcome.event is None:
@@ -306,7 +325,7 @@ def edit(token: str) -> Response | tuple[str, int]:
     store = get_store()
     current = edit_links.event_for_token(store, _secret(), token)
     if current is None:
-        abort(404, "This edit link is not valid. Check that you copied all of it.")
+        abort(404, _(INVALID_LINK_MESSAGE))
     if request.method == "GET" or current["status"] == "withdrawn":
         return _render_edit(current, None, {})
     form = EditForm()
@@ -323,7 +342,7 @@ def edit(token: str) -> Response | tuple[str, int]:
     result = organiser_edits.edit_result(current, outcome.event)
     log.info("Event %s edited by its organiser: %s", current["id"], result)
     category, message = EDIT_MESSAGES[result]
-    flash(message, category)
+    flash(_(message), category)
     organiser_edits.send_notices(current, outcome.event, links())
     return redirect(url_for("submit.edit", token=token), code=303)
 
@@ -336,24 +355,24 @@ def withdraw(token: str) -> Response | tuple[str, int]:
     store = get_store()
     current = edit_links.event_for_token(store, _secret(), token)
     if current is None:
-        abort(404, "This edit link is not valid. Check that you copied all of it.")
+        abort(404, _(INVALID_LINK_MESSAGE))
     form = WithdrawForm()
     if _csrf_errors(form) or not form.confirm.data:
-        flash("Tick the box to confirm you want to withdraw the event.", "error")
+        flash(_("Tick the box to confirm you want to withdraw the event."), "error")
         return redirect(url_for("submit.edit", token=token), code=303)
     version = request.form.get("version", "")
     if not version:
-        return _render_edit(current, None, {"version": organiser_edits.MISSING_VERSION_MESSAGE})[
+        return _render_edit(current, None, {"version": _(organiser_edits.MISSING_VERSION_MESSAGE)})[
             0
         ], 400
     try:
         withdrawn = organiser_edits.withdraw_event(store, current["id"], version)
     except ConflictError as conflict:
         now = conflict.current[current["id"]]
-        errors = {"version": organiser_edits.CHANGED_MESSAGE}
+        errors = {"version": _(organiser_edits.CHANGED_MESSAGE)}
         return _render_edit(now, None, errors, conflict=True)[0], 409
     log.info("Event %s withdrawn by its organiser", current["id"])
     if current["status"] != "withdrawn":
         notify(notices.withdrawn, withdrawn, event_id=current["id"])
-    flash("Your event is withdrawn: it will not appear on the map.", "success")
+    flash(_("Your event is withdrawn: it will not appear on the map."), "success")
     return redirect(url_for("submit.edit", token=token), code=303)

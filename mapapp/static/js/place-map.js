@@ -117,7 +117,9 @@
         marker.setLatLng(latlng);
         return;
       }
-      marker = L.marker(latlng, { draggable: true, title: "Event location", alt: "Event location" }).addTo(map);
+      marker = L.marker(latlng, {
+        draggable: true, title: config.messages.marker, alt: config.messages.marker
+      }).addTo(map);
       marker.on("dragend", function () { moved(marker.getLatLng()); });  // when the drag ends, not during it
     }
 
@@ -138,7 +140,7 @@
       place(latlng);
       map.setView(latlng, result.precision === "address" ? 17 : 13);
       moved(latlng);
-      say(status, config.messages.moved.replace("{name}", result.name));
+      say(status, config.messages.moved.replace("%(name)s", result.name));
       list.replaceChildren();
       input.focus();  // the chosen button is gone: keep keyboard users where they searched
     }

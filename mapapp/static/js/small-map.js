@@ -1,5 +1,6 @@
 /* Small maps with one marker (event pages, the submission form): configured by data attributes
- * set by mapview.small_map_parts, so pages need no inline script. */
+ * set by mapview.small_map_parts, so pages need no inline script; the marker's name comes from
+ * data-marker-title, in the page's language. */
 (function () {
   "use strict";
 
@@ -34,7 +35,7 @@
 
     function place(latlng) {
       if (!marker) {
-        marker = L.marker(latlng, { draggable: draggable, keyboard: true, title: "Event location" }).addTo(map);
+        marker = L.marker(latlng, { draggable: draggable, keyboard: true, title: d.markerTitle || "" }).addTo(map);
         marker.on("dragend", function () { write(marker.getLatLng()); });
       } else {
         marker.setLatLng(latlng);

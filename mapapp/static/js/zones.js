@@ -104,7 +104,7 @@
     }
     var first = document.createElement("option");
     first.value = "";
-    first.textContent = code || all ? promptLabel : "Choose the country first";
+    first.textContent = code || all ? promptLabel : select.getAttribute("data-no-country") || promptLabel;
     select.appendChild(first);
     if (kept) {
       addOption(select, stored);  // the stored zone, not one of the country's: kept until changed
@@ -125,16 +125,17 @@
   countryField.addEventListener("change", function () { show(countryField.value, false); });
   show(countryField.value, true);
 
-  /* An online event's country is where the organisation is based: say so in the label. */
+  /* An online event's country is where the organisation is based: say so in the label (both
+     labels come from the select's data attributes, in the page's language). */
   var countryLabel = document.querySelector('label[for="country"]');
   var formats = document.querySelectorAll('input[name="format"]');
+  var onlineLabel = select.getAttribute("data-online-country-label");
+  var placeLabel = select.getAttribute("data-country-label");
   function labelCountry() {
     var online = document.querySelector('input[name="format"][value="online"]:checked');
-    countryLabel.textContent = online
-      ? "The country your organisation is based in (required)"
-      : "Country (required)";
+    countryLabel.textContent = online ? onlineLabel : placeLabel;
   }
-  if (countryLabel && formats.length) {
+  if (countryLabel && formats.length && onlineLabel && placeLabel) {
     formats.forEach(function (radio) { radio.addEventListener("change", labelCountry); });
     labelCountry();
   }

@@ -26,7 +26,6 @@ from babel import units as babel_units
 from flask_babel import Babel, force_locale, get_locale, get_translations
 from flask_babel import gettext as _gettext
 from flask_babel import lazy_gettext as _lazy_gettext
-from flask_babel import ngettext as _ngettext
 
 TRANSLATIONS_DIR = Path(__file__).resolve().parent / "translations"
 DOMAIN = "messages"
@@ -87,7 +86,8 @@ def _(text: str, **values: Any) -> str:
 def ngettext(singular: str, plural: str, count: int, **values: Any) -> str:
     """Return the form for `count` in the current language; `%(num)s` is the count."""
     values.setdefault("num", format_number(count))
-    return str(_ngettext(singular, plural, count, **values))
+    # Not flask_babel.ngettext: it takes the count as `num` itself, so a formatted `num` clashes.
+    return str(get_translations().ungettext(singular, plural, count) % values)
 
 
 def lazy_gettext(text: str, **values: Any) -> Any:

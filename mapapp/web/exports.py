@@ -150,7 +150,7 @@ def _limit_renders() -> None:
     client = get_remote_address()
     if limiter.limiter.hit(limit, RATE_LIMIT_SCOPE, client):
         return
-    reset_at, _ = limiter.limiter.get_window_stats(limit, RATE_LIMIT_SCOPE, client)
+    reset_at, _remaining = limiter.limiter.get_window_stats(limit, RATE_LIMIT_SCOPE, client)
     raise TooManyRequests(
         _(
             "This address asked for too many new exports (%(limit)s). Exports already prepared "

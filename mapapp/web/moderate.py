@@ -298,7 +298,7 @@ def _card_html(kind: str, event: dict[str, str], next_url: str | None, notice: s
 
 def _back(next_url: str | None) -> str:
     """Return where an action returns to: a path of this site, with a card's anchor if it had one."""
-    path, _, anchor = (next_url or "").partition("#")
+    path, _hash, anchor = (next_url or "").partition("#")
     back = safe_next(path)
     return f"{back}#{anchor}" if ANCHOR_PATTERN.fullmatch(anchor) else back
 

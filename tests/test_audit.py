@@ -58,7 +58,7 @@ def test_entries_show_titles_and_readable_changes(
 ) -> None:
     page = client_as(ADMIN).get("/admin/audit").get_data(as_text=True)
     french_id = logged["french"]["id"]
-    assert f'<a href="/admin/events/{french_id}/edit">Lumière sur Lyon</a>' in page
+    assert f'<a href="/admin/events/{french_id}/edit" dir="auto">Lumière sur Lyon</a>' in page
     assert "Lichter in Berlin" in page
     assert "<strong>Status</strong>: “Pending review” → “Approved”" in page
     assert "<strong>Title</strong>: “Lumière à Lyon” → “Lumière sur Lyon”" in page

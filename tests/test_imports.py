@@ -797,10 +797,10 @@ def test_the_report_page_links_added_rows_to_their_edit_page(
     page = response.get_data(as_text=True)
     (event_id,) = list(store.frame()["id"])
     assert (
-        f'<tr><td>2</td><td><a href="/admin/events/{event_id}/edit">Marche à Lyon</a></td></tr>'
-        in page
+        f'<tr><td>2</td><td dir="auto"><a href="/admin/events/{event_id}/edit">Marche à Lyon</a>'
+        "</td></tr>" in page
     )
     assert (
-        "<tr><td>3</td><td>Spaziergang in Berlin</td><td>Country: you coordinate events in "
+        '<tr><td>3</td><td dir="auto">Spaziergang in Berlin</td><td>Country: you coordinate events in '
         "France, not in Germany." in page
     )

@@ -346,8 +346,8 @@ def test_the_queue_lists_waiting_changes_apart_as_a_readable_diff(
     item = re.search(rf'<li [^>]*id="change-{published.id}".*?</li>', page, re.DOTALL)
     assert item is not None
     rows = re.findall(
-        r'<tr data-field="(\w+)"><th scope="row">([^<]+)</th><td class="before">(.*?)</td>'
-        r'<td class="after">(.*?)</td></tr>',
+        r'<tr data-field="(\w+)"><th scope="row">([^<]+)</th><td class="before" dir="auto">(.*?)'
+        r'</td><td class="after" dir="auto">(.*?)</td></tr>',
         item.group(0),
     )
     shown = {name: (label, before, after) for name, label, before, after in rows}

@@ -310,8 +310,8 @@ def test_the_waiting_changes_show_old_and_new_values(
     page = coordinator_client.get("/admin/").get_data(as_text=True)
     section = page[page.index('id="waiting-changes"') :]
     rows = re.findall(
-        r'<tr data-field="(\w+)"><th scope="row">([^<]+)</th><td class="before">([^<]+)</td>'
-        r'<td class="after">([^<]+)</td>',
+        r'<tr data-field="(\w+)"><th scope="row">([^<]+)</th><td class="before" dir="auto">([^<]+)'
+        r'</td><td class="after" dir="auto">([^<]+)</td>',
         section,
     )
     assert rows == [

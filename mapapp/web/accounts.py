@@ -40,21 +40,25 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from mapapp import access, account_log, account_rules, coordinators, invitations
 from mapapp.account_rules import CoordinatorError
-from mapapp.events import country_name
+from mapapp.i18n import N_, _, country_name, lazy_gettext, sorted_names
 from mapapp.storage import StoreError
+from mapapp.web.admin import translated
 from mapapp.web.auth import login_manager
 from mapapp.web.limits import configured_limit, limit_is_off, limiter
 
-CSRF_MESSAGE = "This form has expired: please send it again."
-PASSWORDS_DIFFER = "Password again: the two passwords differ. Type the same one twice."
-PASSWORD_REQUIRED = "Password: choose a password."
-INVITED = "Invited {name}: the invitation is on its way to {email}. The link works for 7 days."
-REINVITED = "Sent {name} a new invitation; the link sent before no longer works."
-WITHDRAWN = "Withdrew the invitation of {name}: its link no longer works."
-SAVED = "Saved the account of {name}."
-OWN_SAVED = "Saved your settings."
-PASSWORD_SET = "Your password is set. Sign in with your name or e-mail address."
-NO_SUCH_ACCOUNT = "There is no account called {name!r}."
+CSRF_MESSAGE = N_("This form has expired: please send it again.")
+PASSWORDS_DIFFER = N_("Password again: the two passwords differ. Type the same one twice.")
+PASSWORD_REQUIRED = N_("Password: choose a password.")
+INVITED = N_(
+    "Invited %(name)s: the invitation is on its way to %(email)s. The link works for 7 days."
+)
+REINVITED = N_("Sent %(name)s a new invitation; the link sent before no longer works.")
+WITHDRAWN = N_("Withdrew the invitation of %(name)s: its link no longer works.")
+SAVED = N_("Saved the account of %(name)s.")
+OWN_SAVED = N_("Saved your settings.")
+PASSWORD_SET = N_("Your password is set. Sign in with your name or e-mail address.")
+NO_SUCH_ACCOUNT = N_("There is no account called %(name)s.")
+NAME_REQUIRED = N_("Name or e-mail: give the name or the address of your account.")
 # The public pages that need no sign-in.
 PUBLIC_ENDPOINTS = frozenset({"accounts.accept", "accounts.reset_request", "accounts.reset"})
 
@@ -63,42 +67,46 @@ log = logging.getLogger(__name__)
 
 
 def country_choices() -> list[SelectChoice]:
-    """Return every country as a choice of its ISO code named in words, by name."""
-    choices = [
-        SelectChoice(country.alpha_2, country_name(country.alpha_2))
-        for country in pycountry.countries
-    ]
-    return sorted(choices, key=lambda choice: str(choice.label))
+    """Return every country as a choice of its ISO code named in the interface language, by name."""
+    names = ((country.alpha_2, country_name(country.alpha_2)) for country in pycountry.countries)
+    return [SelectChoice(code, name) for code, name in sorted_names(names)]
 
 
-ROLE_CHOICES = [SelectChoice(role, label) for role, label in access.ROLES.items()]
+# Labels translated when the menu is shown (access.ROLES holds the English, marked with N_).
+ROLE_CHOICES = [SelectChoice(role, lazy_gettext(label)) for role, label in access.ROLES.items()]
 
 
 class InviteForm(FlaskForm):
     """Invite a person: the name they sign in with, their address, role and countries."""
 
-    name = StringField("Name (to sign in with)", validators=[Length(max=64)])
-    email = EmailField("E-mail address", validators=[Length(max=account_rules.MAX_EMAIL_LENGTH)])
-    role = SelectField("Role", choices=ROLE_CHOICES, validate_choice=False)
+    name = StringField(lazy_gettext("Name (to sign in with)"), validators=[Length(max=64)])
+    email = EmailField(
+        lazy_gettext("E-mail address"), validators=[Length(max=account_rules.MAX_EMAIL_LENGTH)]
+    )
+    role = SelectField(lazy_gettext("Role"), choices=ROLE_CHOICES, validate_choice=False)
     # Checked by the domain (named in its messages), not by WTForms' "Not a valid choice".
-    countries = SelectMultipleField("Countries", validate_choice=False)
+    countries = SelectMultipleField(lazy_gettext("Countries"), validate_choice=False)
 
 
 class AccountForm(FlaskForm):
     """An administrator's changes to an account."""
 
-    role = SelectField("Role", choices=ROLE_CHOICES, validate_choice=False)
-    countries = SelectMultipleField("Countries", validate_choice=False)
-    email = EmailField("E-mail address", validators=[Length(max=account_rules.MAX_EMAIL_LENGTH)])
-    active = BooleanField("Active: the account can sign in")
-    digest = BooleanField("Daily digest of new events by e-mail")
+    role = SelectField(lazy_gettext("Role"), choices=ROLE_CHOICES, validate_choice=False)
+    countries = SelectMultipleField(lazy_gettext("Countries"), validate_choice=False)
+    email = EmailField(
+        lazy_gettext("E-mail address"), validators=[Length(max=account_rules.MAX_EMAIL_LENGTH)]
+    )
+    active = BooleanField(lazy_gettext("Active: the account can sign in"))
+    digest = BooleanField(lazy_gettext("Daily digest of new events by e-mail"))
 
 
 class OwnForm(FlaskForm):
     """A coordinator's own e-mail address and digest choice."""
 
-    email = EmailField("E-mail address", validators=[Length(max=account_rules.MAX_EMAIL_LENGTH)])
-    digest = BooleanField("Send me a daily digest of the new events in my countries")
+    email = EmailField(
+        lazy_gettext("E-mail address"), validators=[Length(max=account_rules.MAX_EMAIL_LENGTH)]
+    )
+    digest = BooleanField(lazy_gettext("Send me a daily digest of the new events in my countries"))
 
 
 class ButtonForm(FlaskForm):
@@ -109,21 +117,24 @@ class NewPasswordForm(FlaskForm):
     """A new password, typed twice."""
 
     new = PasswordField(
-        "New password",
+        lazy_gettext("New password"),
         validators=[
-            DataRequired(PASSWORD_REQUIRED),
+            DataRequired(lazy_gettext(PASSWORD_REQUIRED)),
             Length(max=account_rules.MAX_PASSWORD_LENGTH),
         ],
     )
     repeated = PasswordField(
-        "New password again", validators=[DataRequired(), EqualTo("new", PASSWORDS_DIFFER)]
+        lazy_gettext("New password again"),
+        validators=[DataRequired(), EqualTo("new", lazy_gettext(PASSWORDS_DIFFER))],
     )
 
 
 class ResetRequestForm(FlaskForm):
     """Who asks for a reset link: a name or an e-mail address."""
 
-    name = StringField("Name or e-mail", validators=[Length(max=account_rules.MAX_EMAIL_LENGTH)])
+    name = StringField(
+        lazy_gettext("Name or e-mail"), validators=[Length(max=account_rules.MAX_EMAIL_LENGTH)]
+    )
 
 
 @blueprint.before_request
@@ -170,7 +181,7 @@ def invite() -> ResponseReturnValue:
         )
     except CoordinatorError as exc:
         return _accounts_page(form, {exc.field or "form": str(exc)}, 422)
-    flash(INVITED.format(name=account.name, email=account.email), "success")
+    flash(_(INVITED, name=account.name, email=account.email), "success")
     return redirect(url_for("accounts.accounts_page"), code=303)
 
 
@@ -196,7 +207,7 @@ def account(name: str) -> ResponseReturnValue:
         coordinators.update_account(current.name, changes, scope)
     except CoordinatorError as exc:
         return _account_page(current, form, {exc.field or "form": str(exc)}, 422)
-    flash(SAVED.format(name=current.name), "success")
+    flash(_(SAVED, name=current.name), "success")
     return redirect(url_for("accounts.account", name=current.name), code=303)
 
 
@@ -206,12 +217,12 @@ def reinvite(name: str) -> ResponseReturnValue:
     scope = access.require_admin()
     current = _account_or_404(name, scope)
     if not ButtonForm().validate():
-        return _account_page(current, _form_of(current), {"form": CSRF_MESSAGE}, 400)
+        return _account_page(current, _form_of(current), {"form": _(CSRF_MESSAGE)}, 400)
     try:
         invitations.reinvite(current.name, who=scope, link=_accept_link)
     except CoordinatorError as exc:
         return _account_page(current, _form_of(current), {"form": str(exc)}, 422)
-    flash(REINVITED.format(name=current.name), "success")
+    flash(_(REINVITED, name=current.name), "success")
     return redirect(url_for("accounts.account", name=current.name), code=303)
 
 
@@ -221,12 +232,12 @@ def withdraw(name: str) -> ResponseReturnValue:
     scope = access.require_admin()
     current = _account_or_404(name, scope)
     if not ButtonForm().validate():
-        return _account_page(current, _form_of(current), {"form": CSRF_MESSAGE}, 400)
+        return _account_page(current, _form_of(current), {"form": _(CSRF_MESSAGE)}, 400)
     try:
         invitations.withdraw(current.name, who=scope)
     except CoordinatorError as exc:
         return _account_page(current, _form_of(current), {"form": str(exc)}, 422)
-    flash(WITHDRAWN.format(name=current.name), "success")
+    flash(_(WITHDRAWN, name=current.name), "success")
     return redirect(url_for("accounts.account", name=current.name), code=303)
 
 
@@ -254,7 +265,7 @@ def own_settings() -> ResponseReturnValue:
             except CoordinatorError as exc:
                 errors, status = {exc.field or "form": str(exc)}, 422
             else:
-                flash(OWN_SAVED, "success")
+                flash(_(OWN_SAVED), "success")
                 return redirect(url_for("accounts.own_settings"), code=303)
     return render_template(
         "admin/own_settings.html", form=form, errors=errors, account=own, scope=own.scope
@@ -290,7 +301,7 @@ def reset_request() -> ResponseReturnValue:
         ), 400
     typed = (form.name.data or "").strip()
     if not typed:
-        errors = {"name": "Name or e-mail: give the name or the address of your account."}
+        errors = {"name": _(NAME_REQUIRED)}
         return render_template("admin/reset_request.html", form=form, errors=errors), 422
     # The same page, at once, whether or not an account matches; the link is made and queued
     # after the answer is sent, so its timing says nothing either.
@@ -337,7 +348,7 @@ def _set_password(
             except CoordinatorError as exc:
                 errors, status = {exc.field or "new": str(exc)}, 422
             else:
-                flash(PASSWORD_SET, "success")
+                flash(_(PASSWORD_SET), "success")
                 return redirect(url_for("auth.sign_in"), code=303)
         else:
             errors = _form_errors(form)
@@ -359,7 +370,7 @@ def _account_or_404(name: str, scope: access.Scope) -> coordinators.Coordinator:
     try:
         return coordinators.get_account(name, scope)
     except CoordinatorError:
-        abort(404, NO_SUCH_ACCOUNT.format(name=coordinators.normalise_name(name)))
+        abort(404, _(NO_SUCH_ACCOUNT, name=repr(coordinators.normalise_name(name))))
 
 
 def _values_of(account: coordinators.Coordinator) -> dict[str, object]:
@@ -380,7 +391,7 @@ def _form_errors(form: FlaskForm) -> dict[str, str]:
     """Return a form's errors by field, the expired CSRF token as the whole form's."""
     errors = {name: str(messages[0]) for name, messages in form.errors.items() if messages}
     if errors.pop("csrf_token", None):
-        errors["form"] = CSRF_MESSAGE
+        errors["form"] = _(CSRF_MESSAGE)
     return errors
 
 
@@ -392,7 +403,7 @@ def _accounts_page(form: InviteForm, errors: Mapping[str, str], status: int) -> 
         listed=invitations.overview(scope),
         form=form,
         errors=errors,
-        roles=access.ROLES,
+        roles=translated(access.ROLES),
         describe=account_rules.describe_countries,
     ), status
 
@@ -413,6 +424,6 @@ def _account_page(
         history=account_log.history(account.name, scope),
         invited=invitations.is_invited(account),
         button_form=ButtonForm(formdata=None),
-        roles=access.ROLES,
+        roles=translated(access.ROLES),
         describe=account_rules.describe_countries,
     ), status

@@ -7,6 +7,7 @@ log (mapapp.web.audit_views) and the API keys (mapapp.web.key_views) register on
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -44,15 +45,16 @@ from mapapp.events import (
     MAX_LENGTHS,
     STATUSES,
 )
+from mapapp.i18n import N_, Nn_, _, format_number, lazy_gettext
 from mapapp.storage import EventNotFoundError
 
 AUDIT_PER_PAGE = 50
 # ASCII digits only (str.isdigit() also accepts "²", which int() refuses), 1 to 999999.
 PAGE_PATTERN = re.compile(r"[1-9][0-9]{0,5}")
-PAGE_MESSAGE = "Page: give a page number such as 2 (a whole number from 1)."
-# What a bulk action did, one sentence for one event and one for several (ready for ngettext).
-BULK_APPROVED = ("Approved 1 event.", "Approved {n} events.")
-BULK_REJECTED = ("Rejected 1 event.", "Rejected {n} events.")
+PAGE_MESSAGE = N_("Page: give a page number such as 2 (a whole number from 1).")
+# What a bulk action did, one sentence for one event and one for several (for ngettext).
+BULK_APPROVED = Nn_("Approved %(num)s event.", "Approved %(num)s events.")
+BULK_REJECTED = Nn_("Rejected %(num)s event.", "Rejected %(num)s events.")
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -60,6 +62,8 @@ blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 # not "2026-10-15T12:00:00Z") and a status ("Pending review", not "pending").
 blueprint.add_app_template_filter(event_text.utc_line, "utc_time")
 blueprint.add_app_template_filter(event_text.status_label, "status_label")
+# A count as the interface language writes it ("12 345" in French).
+blueprint.add_app_template_filter(format_number, "number")
 
 
 class ActionForm(FlaskForm):
@@ -73,9 +77,9 @@ class RejectForm(ActionForm):
     """Reject with a reason."""
 
     reason = TextAreaField(
-        "Reason",
+        lazy_gettext("Reason"),
         validators=[
-            DataRequired("Reason: say why the event is rejected."),
+            DataRequired(lazy_gettext("Reason: say why the event is rejected.")),
             Length(max=MAX_LENGTHS["moderation_note"]),
         ],
     )
@@ -85,9 +89,9 @@ class RejectChangeForm(ActionForm):
     """Reject an organiser's waiting change with a reason."""
 
     reason = TextAreaField(
-        "Reason",
+        lazy_gettext("Reason"),
         validators=[
-            DataRequired(moderation.CHANGE_REASON_MESSAGE),
+            DataRequired(lazy_gettext(moderation.CHANGE_REASON_MESSAGE)),
             Length(max=MAX_LENGTHS["change_note"]),
         ],
     )
@@ -109,7 +113,7 @@ def require_coordinator() -> None:
 @blueprint.errorhandler(EventNotFoundError)
 def event_not_found(error: EventNotFoundError) -> ResponseReturnValue:
     """Answer 404 for an event id that is not in the store."""
-    missing = NotFound(f"There is no event with the id {error.args[0]!r}.")
+    missing = NotFound(_("There is no event with the id %(id)s.", id=repr(error.args[0])))
     return current_app.handle_http_exception(missing)
 
 
@@ -130,7 +134,7 @@ def edit(event_id: str) -> ResponseReturnValue:
         )
         outcome = saved.outcome
         if outcome.ok:
-            flash("Saved the event.", "success")
+            flash(_("Saved the event."), "success")
             if warning := submission_rules.ended_warning(outcome.events[0]):
                 flash(warning, "warning")
             if saved.parsed.moved and (
@@ -149,7 +153,7 @@ def edit(event_id: str) -> ResponseReturnValue:
             version = request.form.get("version", "") or version
             status = 400
     elif request.method == "POST":
-        errors = {"csrf_token": "The form expired; please send it again."}
+        errors = {"csrf_token": _("The form expired; please send it again.")}
         status = 400
     scope = access.current()
     return render_template(
@@ -167,11 +171,11 @@ def edit(event_id: str) -> ResponseReturnValue:
         groups=admin_form.layout(scope),
         zone_menu=admin_form.zone_menu(scope),
         read_only=admin_form.read_only(event),
-        prompts=admin_form.PROMPTS,
-        moved_message=admin_form.MOVED_MESSAGE,
-        statuses=STATUSES,
+        prompts=translated(admin_form.PROMPTS),
+        moved_message=_(admin_form.MOVED_MESSAGE),
+        statuses=translated(STATUSES),
         fields=moderation.EDITABLE_FIELDS,
-        labels=FIELD_LABELS,
+        labels=translated(FIELD_LABELS),
         history=audit.page(1, AUDIT_PER_PAGE, event_id=event_id),
         changes=pending_changes.changes_of(event) if pending_changes.is_waiting(event) else [],
     ), status
@@ -188,7 +192,7 @@ def events() -> ResponseReturnValue:
         page=page,
         query=query,
         choices=_choices(frame),
-        statuses=STATUSES,
+        statuses=translated(STATUSES),
         export_args=_export_args(query),
     ), 400 if query.errors else 200
 
@@ -197,11 +201,16 @@ def _choices(frame: pd.DataFrame) -> dict[str, Any]:
     """Return the filter menus' options for the events a coordinator sees."""
     return {
         "countries": review_queue.country_choices(frame),
-        "categories": CATEGORIES,
-        "formats": FORMATS,
+        "categories": translated(CATEGORIES),
+        "formats": translated(FORMATS),
         "editions": review_queue.editions(frame),
-        "sorts": review_queue.SORTS,
+        "sorts": translated(review_queue.SORTS),
     }
+
+
+def translated(labels: Mapping[str, str]) -> dict[str, str]:
+    """Return a table of English labels (marked with N_) in the interface language."""
+    return {code: _(label) for code, label in labels.items()}
 
 
 def _page_number() -> int:
@@ -210,7 +219,7 @@ def _page_number() -> int:
     if not raw:
         return 1
     if not PAGE_PATTERN.fullmatch(raw):
-        raise BadRequest(PAGE_MESSAGE)
+        raise BadRequest(_(PAGE_MESSAGE))
     return int(raw)
 
 

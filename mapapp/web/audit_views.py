@@ -12,7 +12,7 @@ from flask import Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
 from mapapp import audit
-from mapapp.web.admin import AUDIT_PER_PAGE, _page_number, blueprint
+from mapapp.web.admin import AUDIT_PER_PAGE, _page_number, blueprint, translated
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 FILENAME = "rare-disease-day-audit-{day}.csv"
@@ -35,7 +35,7 @@ def audit_log() -> ResponseReturnValue:
         audit_filter=audit_filter,
         args=audit_filter.to_args(),
         who_choices=who,
-        actions=audit.ACTIONS,
+        actions=translated(audit.ACTIONS),
     ), status
 
 

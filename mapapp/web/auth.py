@@ -36,18 +36,21 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from mapapp import access, account_rules, coordinators, sessions
+from mapapp.i18n import N_, _, lazy_gettext
 from mapapp.storage import StoreUnavailableError
 from mapapp.web.limits import configured_limit, limit_is_off, limiter
 
-SIGN_IN_ERROR = (
+SIGN_IN_ERROR = N_(
     "That name or e-mail and password do not match an account. Check both and try again."
 )
 DEFAULT_LANDING = "admin.queue"
 # The key of the idle clock (see mapapp.sessions) in the signed session cookie.
 SEEN_KEY = "mapapp_seen"
-PASSWORD_CHANGED = "Your password is changed. Every other session of your account is signed out."
-PASSWORDS_DIFFER = "New password again: the two new passwords differ. Type the same one twice."
-SIGN_OUT_NOT_STORED = (
+PASSWORD_CHANGED = N_(
+    "Your password is changed. Every other session of your account is signed out."
+)
+PASSWORDS_DIFFER = N_("New password again: the two new passwords differ. Type the same one twice.")
+SIGN_OUT_NOT_STORED = N_(
     "This browser is signed out, but the server cannot write right now and could not end the "
     "session: a copy of this browser's cookie would work until the session times out. If that "
     "worries you, change your password once the site works again, or ask an administrator for "
@@ -78,11 +81,12 @@ class SignInForm(FlaskForm):
     """The sign-in form."""
 
     name = StringField(
-        "Name or e-mail",
+        lazy_gettext("Name or e-mail"),
         validators=[DataRequired(), Length(max=account_rules.MAX_EMAIL_LENGTH)],
     )
     password = PasswordField(
-        "Password", validators=[DataRequired(), Length(max=account_rules.MAX_PASSWORD_LENGTH)]
+        lazy_gettext("Password"),
+        validators=[DataRequired(), Length(max=account_rules.MAX_PASSWORD_LENGTH)],
     )
 
 
@@ -94,12 +98,13 @@ class PasswordForm(FlaskForm):
     """The form in which a coordinator changes their own password."""
 
     current = PasswordField(
-        "Current password",
+        lazy_gettext("Current password"),
         validators=[DataRequired(), Length(max=account_rules.MAX_PASSWORD_LENGTH)],
     )
-    new = PasswordField("New password", validators=[DataRequired()])
+    new = PasswordField(lazy_gettext("New password"), validators=[DataRequired()])
     repeated = PasswordField(
-        "New password again", validators=[DataRequired(), EqualTo("new", PASSWORDS_DIFFER)]
+        lazy_gettext("New password again"),
+        validators=[DataRequired(), EqualTo("new", lazy_gettext(PASSWORDS_DIFFER))],
     )
 
 
@@ -152,7 +157,7 @@ def unauthorized() -> ResponseReturnValue:
 
     if wants_json():
         return jsonify(
-            error="Unauthorized", message="Sign in as a coordinator to use this address."
+            error="Unauthorized", message=_("Sign in as a coordinator to use this address.")
         ), 401
     return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
 
@@ -190,7 +195,7 @@ def sign_in() -> ResponseReturnValue:
             log.info("Coordinator %s signed in", coordinator.name)
             return redirect(safe_next(request.args.get("next")))
         log.warning("Failed sign-in for name %r from %s", form.name.data, request.remote_addr)
-        form.form_errors.append(SIGN_IN_ERROR)
+        form.form_errors.append(_(SIGN_IN_ERROR))
         status = 401
     elif request.method == "POST":
         status = 400
@@ -207,14 +212,14 @@ def sign_out() -> ResponseReturnValue:
             sessions.end(current_user.get_id())
         except StoreUnavailableError as exc:
             log.error("Coordinator %s signed out, but their session stays stored: %s", name, exc)
-            flash(SIGN_OUT_NOT_STORED, "error")
+            flash(_(SIGN_OUT_NOT_STORED), "error")
         else:
-            flash("You are signed out.", "info")
+            flash(_("You are signed out."), "info")
             log.info("Coordinator %s signed out", name)
         logout_user()
         session.pop(SEEN_KEY, None)
         return redirect(url_for("auth.sign_in"))
-    flash("Your session form expired; press Sign out again.", "error")
+    flash(_("Your session form expired; press Sign out again."), "error")
     return redirect(url_for(DEFAULT_LANDING))
 
 
@@ -241,7 +246,7 @@ def password() -> ResponseReturnValue:
         else:
             _begin(coordinator, token)
             log.info("Coordinator %s changed their password", name)
-            flash(PASSWORD_CHANGED, "info")
+            flash(_(PASSWORD_CHANGED), "info")
             return redirect(url_for("auth.password"))
     elif request.method == "POST":
         status = 400 if "csrf_token" in form.errors else 422

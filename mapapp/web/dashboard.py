@@ -11,15 +11,29 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import BadRequest, NotFound
 
 from mapapp import access, choropleth, outlines, stats
-from mapapp.events import CATEGORIES, STATUSES, country_name, current_edition
+from mapapp.events import CATEGORIES, STATUSES, current_edition
+from mapapp.events import country_name as english_country_name
 from mapapp.filters import FIRST_YEAR, LAST_YEAR, YEAR_MESSAGE, YEAR_PATTERN
-from mapapp.web.admin import blueprint
+from mapapp.i18n import N_, Nn_, _, country_name, js_catalog
+from mapapp.web.admin import blueprint, translated
 from mapapp.web.assets import vendor_url
 
 ALL_EDITIONS = "all"
 WORLD_FILE = "world-atlas/countries-110m.json"
-UNKNOWN_COUNTRY_MESSAGE = "There is no country with the code “{code}”: use a code such as FR."
-OUT_OF_SCOPE_MESSAGE = "Your account has no dashboard page for {country}: you coordinate {scope}."
+UNKNOWN_COUNTRY_MESSAGE = N_("There is no country with the code “%(code)s”: use a code such as FR.")
+# The map's tooltips and its failure note (static/js/admin-stats.js fills in %(name)s, %(num)s).
+MAP_NO_EVENTS = N_("%(name)s: no approved events. Select the country to open its page.")
+MAP_EVENTS = Nn_(
+    "%(name)s: %(num)s approved event. Select the country to open its page.",
+    "%(name)s: %(num)s approved events. Select the country to open its page.",
+)
+MAP_FAILED = N_(
+    "The map could not be loaded; the table below has every number. Please reload the page to "
+    "try again."
+)
+OUT_OF_SCOPE_MESSAGE = N_(
+    "Your account has no dashboard page for %(country)s: you coordinate %(scope)s."
+)
 
 
 @blueprint.get("/stats")
@@ -53,6 +67,7 @@ def stats_page() -> str:
         no_events_shade=choropleth.NO_EVENTS_SHADE,
         small_area_km2=choropleth.SMALL_AREA_KM2,
         map_data=map_data,
+        map_strings=_map_strings(),
     )
 
 
@@ -60,21 +75,31 @@ def stats_page() -> str:
 def country_stats(code: str) -> ResponseReturnValue:
     """Show one country's events edition by edition; 404 for an unknown country or one out of scope."""
     canonical = code.upper()
-    if len(canonical) != 2 or country_name(canonical) == canonical:
-        raise NotFound(UNKNOWN_COUNTRY_MESSAGE.format(code=code))
+    if len(canonical) != 2 or english_country_name(canonical) == canonical:
+        raise NotFound(_(UNKNOWN_COUNTRY_MESSAGE, code=code))
     scope = access.current()
     if not scope.covers_country(canonical):
         country = country_name(canonical)
-        raise NotFound(OUT_OF_SCOPE_MESSAGE.format(country=country, scope=scope.describe()))
+        raise NotFound(_(OUT_OF_SCOPE_MESSAGE, country=country, scope=scope.describe()))
     if code != canonical:
         return redirect(url_for("admin.country_stats", code=canonical), code=308)
     history = stats.country_history(access.events().frame(), canonical)
     return render_template(
         "admin/stats_country.html",
         history=history,
-        statuses=STATUSES,
-        categories=CATEGORIES,
+        statuses=translated(STATUSES),
+        categories=translated(CATEGORIES),
     )
+
+
+def _map_strings() -> dict[str, object]:
+    """Return the map's sentences in the interface language; counts by CLDR plural category."""
+    catalog = js_catalog([MAP_NO_EVENTS, MAP_FAILED], [MAP_EVENTS])
+    return {
+        "none": catalog[MAP_NO_EVENTS],
+        "counts": catalog[MAP_EVENTS[0]],
+        "failed": catalog[MAP_FAILED],
+    }
 
 
 def _edition() -> int | None:
@@ -86,4 +111,4 @@ def _edition() -> int | None:
         return None
     if YEAR_PATTERN.fullmatch(raw) and FIRST_YEAR <= int(raw) <= LAST_YEAR:
         return int(raw)
-    raise BadRequest(YEAR_MESSAGE)
+    raise BadRequest(_(YEAR_MESSAGE))

@@ -22,6 +22,7 @@ from mapapp import access
 from mapapp.config import ConfigError
 from mapapp.exports import FORMATS, download_name, export_events
 from mapapp.filters import EventFilter, parse_filter
+from mapapp.i18n import _
 from mapapp.publication import ExportBusy, published_export
 from mapapp.storage import get_store
 from mapapp.storage.blobs import BlobStore
@@ -74,7 +75,8 @@ def public_export(fmt: str) -> Response:
         )
     except ExportBusy as busy:
         raise ServiceUnavailable(
-            f"{busy} Try again in a moment.", retry_after=busy.retry_after
+            _("%(problem)s Try again in a moment.", problem=str(busy)),
+            retry_after=busy.retry_after,
         ) from None
     if request.if_none_match.contains(published.etag):
         published.file.close()
@@ -100,7 +102,11 @@ def admin_export() -> Response:
     """Download events of any status with every field but the edit token, for coordinators."""
     fmt = (request.args.get("format") or DEFAULT_ADMIN_FORMAT).lower()
     if fmt not in FORMATS:
-        abort(400, description=f"Format: choose one of {', '.join(FORMATS)}, not {fmt!r}.")
+        formats = ", ".join(FORMATS)
+        message = _(
+            "Format: choose one of %(formats)s, not %(format)s.", formats=formats, format=repr(fmt)
+        )
+        abort(400, description=message)
     # Here "format" names the file format, so the map's event-format filter is "event_format".
     args = {name: value for name, value in request.args.items() if name != "format"}
     if "event_format" in args:
@@ -144,9 +150,12 @@ def _limit_renders() -> None:
     client = get_remote_address()
     if limiter.limiter.hit(limit, RATE_LIMIT_SCOPE, client):
         return
-    reset_at, _ = limiter.limiter.get_window_stats(limit, RATE_LIMIT_SCOPE, client)
+    reset_at, _remaining = limiter.limiter.get_window_stats(limit, RATE_LIMIT_SCOPE, client)
     raise TooManyRequests(
-        f"This address asked for too many new exports ({limit}). Exports already prepared "
-        "still download at once; try a new filter later.",
+        _(
+            "This address asked for too many new exports (%(limit)s). Exports already prepared "
+            "still download at once; try a new filter later.",
+            limit=str(limit),
+        ),
         retry_after=max(1, int(reset_at - time.time())),
     )

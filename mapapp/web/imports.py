@@ -16,6 +16,7 @@ from wtforms import BooleanField, HiddenField, SelectField
 from wtforms.fields.choices import SelectChoice
 
 from mapapp import access, import_preview
+from mapapp.i18n import N_, _, lazy_gettext
 from mapapp.import_files import (
     FileTooLargeError,
     ImportFileError,
@@ -41,7 +42,9 @@ PROBLEM_STATUSES: tuple[tuple[type[ImportFileError], int], ...] = (
     (UnreadableFileError, 422),
     (ImportFileError, 400),
 )
-CONFIRM_PROBLEM = "This confirmation cannot be used: {reason}"
+CONFIRM_EXPIRED = N_(
+    "This confirmation cannot be used: the form has expired; upload the file again."
+)
 
 blueprint = Blueprint("imports", __name__)
 
@@ -50,18 +53,25 @@ class ImportForm(FlaskForm):
     """The file to import, the status its events get, and whether to only try it."""
 
     file = FileField(
-        "Spreadsheet (CSV or Excel .xlsx)",
+        lazy_gettext("Spreadsheet (CSV or Excel .xlsx)"),
         validators=[
-            FileRequired("File: choose the spreadsheet to import."),
-            FileAllowed(["csv", "xlsx"], "File: choose a .csv or .xlsx file."),
+            FileRequired(lazy_gettext("File: choose the spreadsheet to import.")),
+            FileAllowed(["csv", "xlsx"], lazy_gettext("File: choose a .csv or .xlsx file.")),
         ],
     )
     status = SelectField(
-        "Imported events are",
-        choices=[SelectChoice("pending", "Pending review"), SelectChoice("approved", "Approved")],
+        lazy_gettext("Imported events are"),
+        choices=[
+            # Translators: the status imported events get (a menu's choice).
+            SelectChoice("pending", lazy_gettext("Pending review")),
+            # Translators: the status imported events get (a menu's choice).
+            SelectChoice("approved", lazy_gettext("Approved")),
+        ],
         default="pending",
     )
-    dry_run = BooleanField("Dry run: also check every row and show the report, adding nothing")
+    dry_run = BooleanField(
+        lazy_gettext("Dry run: also check every row and show the report, adding nothing")
+    )
 
 
 class ConfirmForm(FlaskForm):
@@ -119,8 +129,7 @@ def confirm() -> tuple[str, int]:
     access.require_change()
     form = ConfirmForm()
     if not form.validate_on_submit():
-        reason = "the form has expired; upload the file again."
-        return _render(ImportForm(formdata=None), problem=CONFIRM_PROBLEM.format(reason=reason))
+        return _render(ImportForm(formdata=None), problem=_(CONFIRM_EXPIRED))
     events = access.events()
     token = str(form.token.data or "")
     try:

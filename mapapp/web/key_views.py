@@ -13,18 +13,21 @@ from wtforms import BooleanField, HiddenField, SelectMultipleField, StringField
 
 from mapapp import access, api_keys
 from mapapp.forms import country_choices
+from mapapp.i18n import N_, _, lazy_gettext
 from mapapp.web.admin import blueprint
 
-EXPIRED_MESSAGE = "The form expired; please send it again."
-REVOKED_MESSAGE = "Revoked the key {key_id} of {partner}: its requests are refused from now on."
+EXPIRED_MESSAGE = N_("The form expired; please send it again.")
+REVOKED_MESSAGE = N_(
+    "Revoked the key %(key_id)s of %(partner)s: its requests are refused from now on."
+)
 
 
 class KeyForm(FlaskForm):
     """Create a key: the partner's name, its countries, whether its events are approved at once."""
 
-    partner = StringField("Partner")
-    countries = SelectMultipleField("Countries", validate_choice=False)
-    trusted = BooleanField("Trusted")
+    partner = StringField(lazy_gettext("Partner"))
+    countries = SelectMultipleField(lazy_gettext("Countries"), validate_choice=False)
+    trusted = BooleanField(lazy_gettext("Trusted"))
 
 
 class RevokeForm(FlaskForm):
@@ -45,7 +48,7 @@ def create_key() -> ResponseReturnValue:
     form = KeyForm()
     access.require_admin()  # before the form's checks: others learn nothing of it
     if not form.validate_on_submit():
-        return _render(form, {"form": EXPIRED_MESSAGE}, 400)
+        return _render(form, {"form": _(EXPIRED_MESSAGE)}, 400)
     try:
         key, secret = api_keys.create_key(
             access.current(),
@@ -64,14 +67,14 @@ def revoke_key() -> ResponseReturnValue:
     form = RevokeForm()
     access.require_admin()
     if not form.validate_on_submit():
-        flash(EXPIRED_MESSAGE, "error")
+        flash(_(EXPIRED_MESSAGE), "error")
     else:
         try:
             key = api_keys.revoke_key(access.current(), form.key.data or "")
         except api_keys.ApiKeyError as exc:
             flash(str(exc), "error")
         else:
-            flash(REVOKED_MESSAGE.format(key_id=key.id, partner=key.partner), "success")
+            flash(_(REVOKED_MESSAGE, key_id=key.id, partner=key.partner), "success")
     return redirect(url_for("admin.keys"), code=303)
 
 

@@ -15,8 +15,17 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.exceptions import BadRequest
 
-from mapapp import access, moderation, notices, pending_changes, placing, review_queue
+from mapapp import (
+    access,
+    event_text,
+    moderation,
+    notices,
+    pending_changes,
+    placing,
+    review_queue,
+)
 from mapapp.events import FIELD_LABELS
+from mapapp.i18n import N_, _, ngettext
 from mapapp.web.admin import (
     BULK_APPROVED,
     BULK_REJECTED,
@@ -27,26 +36,27 @@ from mapapp.web.admin import (
     _choices,
     _page_number,
     blueprint,
+    translated,
 )
 from mapapp.web.auth import safe_next
 from mapapp.web.links import links
 from mapapp.web.notify import notify
 
-EXPIRED_MESSAGE = "The form expired; please try again."
-EXPIRED_JSON_MESSAGE = "The form expired: reload the page and try again. Nothing was saved."
+EXPIRED_MESSAGE = N_("The form expired; please try again.")
+EXPIRED_JSON_MESSAGE = N_("The form expired: reload the page and try again. Nothing was saved.")
 # An in-place action's answer that is not a success (seen by static/js/admin-queue.js).
 INVALID_STATUS = 422
-CONFLICT_NOTICE = (
+CONFLICT_NOTICE = N_(
     "Nothing was saved: someone changed this event after you loaded the page. Here it is as it "
     "is now; look at it once more."
 )
 # Which ticked events a bulk action left alone: whole sentences, for the translation catalog.
-NOT_APPROVED_MEANWHILE = (
-    "Not approved, because they changed since you loaded the page: {titles}. They are shown "
+NOT_APPROVED_MEANWHILE = N_(
+    "Not approved, because they changed since you loaded the page: %(titles)s. They are shown "
     "again as they are now; look at them once more."
 )
-NOT_REJECTED_MEANWHILE = (
-    "Not rejected, because they changed since you loaded the page: {titles}. They are shown "
+NOT_REJECTED_MEANWHILE = N_(
+    "Not rejected, because they changed since you loaded the page: %(titles)s. They are shown "
     "again as they are now; look at them once more."
 )
 # The anchor of a card or heading to come back to after an action: "event-<id>", "change-<id>".
@@ -77,9 +87,9 @@ def approve_many() -> ResponseReturnValue:
     form = ActionForm()
     ids = request.form.getlist("ids")
     if not form.validate_on_submit():
-        flash(EXPIRED_MESSAGE, "error")
+        flash(_(EXPIRED_MESSAGE), "error")
     elif not ids:
-        flash("Tick at least one event to approve.", "error")
+        flash(_("Tick at least one event to approve."), "error")
     else:
         versions = {event_id: request.form.get(f"version-{event_id}", "") for event_id in ids}
         outcome = moderation.bulk_approve(versions, current_user.name)
@@ -95,9 +105,9 @@ def reject_many() -> ResponseReturnValue:
     form = ActionForm()
     ids = request.form.getlist("ids")
     if not form.validate_on_submit():
-        flash(EXPIRED_MESSAGE, "error")
+        flash(_(EXPIRED_MESSAGE), "error")
     elif not ids:
-        flash("Tick at least one event to reject.", "error")
+        flash(_("Tick at least one event to reject."), "error")
     else:
         versions = {event_id: request.form.get(f"version-{event_id}", "") for event_id in ids}
         outcome = moderation.bulk_reject(
@@ -121,7 +131,7 @@ def approve(event_id: str) -> ResponseReturnValue:
         return _expired(form.next.data)
     outcome = moderation.approve(event_id, current_user.name, form.version.data or "")
     _tell_approved(outcome)
-    return _answer(outcome, "approve", "Approved the event.", form.next.data)
+    return _answer(outcome, "approve", _("Approved the event."), form.next.data)
 
 
 @blueprint.post("/events/<event_id>/reject")
@@ -140,7 +150,7 @@ def reject(event_id: str) -> ResponseReturnValue:
     if outcome.edit_token:
         _tell_rejected(outcome.events[0], outcome.edit_token)
     typed = {"moderation_note": form.reason.data or ""}
-    return _answer(outcome, "reject", "Rejected the event.", form.next.data, typed)
+    return _answer(outcome, "reject", _("Rejected the event."), form.next.data, typed)
 
 
 @blueprint.post("/events/<event_id>/place")
@@ -154,9 +164,9 @@ def place(event_id: str) -> ResponseReturnValue:
         event_id, current_user.name, latitude, longitude, form.version.data or ""
     )
     typed = {"latitude": latitude, "longitude": longitude}
-    placed = "Placed the event on the map."
+    placed = _("Placed the event on the map.")
     if outcome.events and (zone := outcome.events[0]["timezone"]):
-        placed = f"Placed the event on the map: its times are in {zone}."
+        placed = _("Placed the event on the map: its times are in %(zone)s.", zone=zone)
     if outcome.ok and outcome.events:  # placed: say so if the point is outside its country
         if warning := placing.outside_warning(outcome.events[0], by_hand=False):
             if _wants_json():
@@ -175,7 +185,8 @@ def approve_change(event_id: str) -> ResponseReturnValue:
     outcome = moderation.approve_change(
         event_id, current_user.name, form.version.data or "", links()
     )
-    return _answer(outcome, "approve-change", "Published the organiser's change.", form.next.data)
+    published = _("Published the organiser's change.")
+    return _answer(outcome, "approve-change", published, form.next.data)
 
 
 @blueprint.post("/events/<event_id>/reject-change")
@@ -193,7 +204,7 @@ def reject_change(event_id: str) -> ResponseReturnValue:
         links(),
     )
     typed = {"change_note": form.reason.data or ""}
-    success = "Turned down the organiser's change; the event stays as it was approved."
+    success = _("Turned down the organiser's change; the event stays as it was approved.")
     return _answer(outcome, "reject-change", success, form.next.data, typed)
 
 
@@ -217,8 +228,10 @@ def _answer(
             "admin/conflict.html",
             action=action,
             current=current,
+            when=event_text.when_line(current),
+            where=event_text.place_line(current),
             typed=typed or {},
-            labels=FIELD_LABELS,
+            labels=translated(FIELD_LABELS),
             fields=moderation.EDITABLE_FIELDS,
             action_form=ActionForm(formdata=None),
             reject_form=RejectForm(formdata=None),
@@ -226,8 +239,8 @@ def _answer(
             next_url=_back(next_url),
             changes=pending_changes.changes_of(current),
         ), 409
-    if outcome.errors.get("version") == moderation.MISSING_VERSION_MESSAGE:
-        raise BadRequest(moderation.MISSING_VERSION_MESSAGE)
+    if _missing_version(outcome):
+        raise BadRequest(_(moderation.MISSING_VERSION_MESSAGE))
     _report(outcome, success)
     return redirect(_back(next_url), code=303)
 
@@ -243,11 +256,12 @@ def _json_answer(
     kind = "change" if action.endswith("-change") else "event"
     if outcome.conflict:
         current = next(iter(outcome.conflict.values()))
-        body = {"ok": False, "message": CONFLICT_NOTICE, "event_id": current["id"]}
-        body["html"] = _card_html(kind, current, next_url, CONFLICT_NOTICE)
+        notice = _(CONFLICT_NOTICE)
+        body = {"ok": False, "message": notice, "event_id": current["id"]}
+        body["html"] = _card_html(kind, current, next_url, notice)
         return jsonify(body), 409
-    if outcome.errors.get("version") == moderation.MISSING_VERSION_MESSAGE:
-        raise BadRequest(moderation.MISSING_VERSION_MESSAGE)
+    if _missing_version(outcome):
+        raise BadRequest(_(moderation.MISSING_VERSION_MESSAGE))
     if outcome.errors or not outcome.events:
         message = " ".join(outcome.errors.values())
         return jsonify(ok=False, message=message, errors=outcome.errors), INVALID_STATUS
@@ -284,7 +298,7 @@ def _card_html(kind: str, event: dict[str, str], next_url: str | None, notice: s
 
 def _back(next_url: str | None) -> str:
     """Return where an action returns to: a path of this site, with a card's anchor if it had one."""
-    path, _, anchor = (next_url or "").partition("#")
+    path, _hash, anchor = (next_url or "").partition("#")
     back = safe_next(path)
     return f"{back}#{anchor}" if ANCHOR_PATTERN.fullmatch(anchor) else back
 
@@ -292,8 +306,8 @@ def _back(next_url: str | None) -> str:
 def _expired(next_url: str | None) -> ResponseReturnValue:
     """Answer a form whose CSRF token expired: 400 to a script, back to the list for a person."""
     if _wants_json():
-        return jsonify(ok=False, message=EXPIRED_JSON_MESSAGE), 400
-    flash(EXPIRED_MESSAGE, "error")
+        return jsonify(ok=False, message=_(EXPIRED_JSON_MESSAGE)), 400
+    flash(_(EXPIRED_MESSAGE), "error")
     return redirect(_back(next_url), code=303)
 
 
@@ -302,7 +316,7 @@ def _invalid_form(form: ActionForm) -> ResponseReturnValue:
     if "csrf_token" in form.errors:
         return _expired(form.next.data)
     messages = [
-        error if ":" in error else f"Reason: {error}"
+        str(error) if ":" in str(error) else _("Reason: %(error)s", error=str(error))
         for errors in form.errors.values()
         for error in errors
     ]
@@ -348,8 +362,9 @@ def _tell_rejected(event: dict[str, str], edit_token: str) -> None:
 def _report_changed_meanwhile(outcome: moderation.Outcome, message: str) -> None:
     """Flash which ticked events a bulk action left alone because they changed meanwhile."""
     if outcome.conflict:
-        titles = ", ".join(f"“{event['title']}”" for event in outcome.conflict.values())
-        flash(message.format(titles=titles), "error")
+        # Translators: an event's title in quotation marks, in a list of titles.
+        quoted = (_("“%(title)s”", title=event["title"]) for event in outcome.conflict.values())
+        flash(_(message, titles=", ".join(quoted)), "error")
 
 
 def _tell_approved(outcome: moderation.Outcome) -> None:
@@ -359,15 +374,21 @@ def _tell_approved(outcome: moderation.Outcome) -> None:
             notify(notices.approved, event, event_id=event["id"])
 
 
-def _report(outcome: moderation.Outcome, success: str | tuple[str, str]) -> None:
-    """Flash what an action did, or why it saved nothing.
+def _missing_version(outcome: moderation.Outcome) -> bool:
+    """Return whether the form came without the version of the event seen (a broken client)."""
+    missing = moderation.MISSING_VERSION_MESSAGE
+    return outcome.errors.get("version") in (missing, _(missing))
 
-    A bulk action's success is a pair: the sentence for one event and the one for several.
+
+def _report(outcome: moderation.Outcome, success: str | tuple[str, str]) -> None:
+    """Flash what an action did (translated), or why it saved nothing.
+
+    A bulk action's success is a pair (marked with Nn_): the singular and plural sentences.
     """
     if outcome.events and not outcome.errors:
         count = len(outcome.events)
         if isinstance(success, tuple):
-            success = success[0] if count == 1 else success[1]
-        flash(success.format(n=count), "success")
+            success = ngettext(success[0], success[1], count)
+        flash(success, "success")
     for message in outcome.errors.values():
         flash(message, "error")

@@ -10,6 +10,10 @@
   if (!window.fetch || !window.FormData) { return; }
 
   var status = document.querySelector("[data-queue-status]");
+  // Sentences in the page's language, from the page (templates/admin/_map_scripts.html).
+  var configBlock = document.getElementById("admin-config");
+  var strings = (configBlock && JSON.parse(configBlock.textContent).strings) || {};
+  var language = document.documentElement.lang || "en";
   var heading = document.getElementById("queue-title");
 
   function announce(message, kind) {
@@ -33,7 +37,7 @@
     if (!count) { return; }
     var left = Math.max(0, parseInt(count.dataset.queueCount, 10) - 1);
     count.dataset.queueCount = String(left);
-    count.textContent = "(" + left + ")";
+    count.textContent = "(" + left.toLocaleString(language) + ")";
   }
 
   function setUpCard(card) {
@@ -103,7 +107,7 @@
         announce(message, result.status === 409 ? "error" : "success");
       } else {
         if (button) { button.disabled = false; }
-        showError(card, message || "Nothing was saved. Please try again.");
+        showError(card, message || strings.notSaved || "");
       }
     });
   }

@@ -7,7 +7,10 @@
   var element = document.getElementById("choropleth");
   if (!element) return;
   var data = JSON.parse(document.getElementById("stats-data").textContent);
+  // The sentences, in the page's language: "counts" holds one form per CLDR plural category.
   var strings = JSON.parse(document.getElementById("stats-strings").textContent);
+  var language = document.documentElement.lang || "en";
+  var plurals = window.Intl && Intl.PluralRules ? new Intl.PluralRules(language) : null;
 
   function shade(count) {
     for (var i = 0; i < data.classes.length; i++) {
@@ -17,8 +20,15 @@
   }
 
   function describe(country) {
-    var text = country.count === 0 ? strings.none : country.count === 1 ? strings.one : strings.many;
-    return text.replace("{name}", country.name).replace("{count}", String(country.count));
+    var text = strings.none;
+    if (country.count !== 0) {
+      var category = plurals ? plurals.select(country.count) : (country.count === 1 ? "one" : "other");
+      text = strings.counts[category] || strings.counts.other;
+    }
+    // Replaced in one pass, so that a country's name is never read as a placeholder.
+    return text.replace(/%\((name|num)\)s/g, function (whole, key) {
+      return key === "name" ? country.name : country.count.toLocaleString(language);
+    });
   }
 
   // Polygons crossing 180°: each ring is made continuous (no jump of a whole turn between two

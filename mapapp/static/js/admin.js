@@ -29,8 +29,9 @@
         form.elements.latitude.value = point.lat.toFixed(6);
         form.elements.longitude.value = point.lng.toFixed(6);
         form.querySelector("button").disabled = false;
-        form.querySelector(".place-hint").textContent =
-          "New place: " + point.lat.toFixed(4) + ", " + point.lng.toFixed(4) + ". Press the button to save it.";
+        form.querySelector(".place-hint").textContent = config.strings.newPlace
+          .replace("%(lat)s", point.lat.toFixed(4))
+          .replace("%(lon)s", point.lng.toFixed(4));
       }
     });
   }

@@ -526,6 +526,7 @@ def _event(
         "pending_change": "",
         "change_note": "",
         "partner": "",
+        "interface_language": "",
     }
 
 

@@ -21,6 +21,7 @@ Pages: `/` before and after; `/fr/` after (the catalog, French labels); a filter
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -63,6 +64,15 @@ from mapapp import create_app
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 app = create_app({"DATA_DIR": sys.argv[1], "ENV": "testing", "SECRET_KEY": "x", "TILES": "none"})
 make_server("127.0.0.1", int(sys.argv[2]), app, threaded=True).serve_forever()
+"""
+# Writes events (JSON on stdin) as a data directory with one tree's own store, so each version reads
+# a file of its own schema (the one before issue 13 has no interface_language column).
+WRITER_SCRIPT = """
+import json, sys
+from mapapp.events import FIELDS
+from mapapp.storage import EventStore
+events = [{k: v for k, v in e.items() if k in FIELDS} for e in json.load(sys.stdin)]
+EventStore(sys.argv[1]).replace_all(events)
 """
 READY_SCRIPT = """
 (() => {
@@ -124,6 +134,18 @@ def unpack_baseline(target: Path) -> Path:
     return root
 
 
+def write_data_dir(tree: Path, directory: Path, events: list[dict[str, str]]) -> None:
+    """Store the events as a data directory with the store of the given source tree."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-c", WRITER_SCRIPT, str(directory)],
+        input=json.dumps(events).encode(),
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        cwd=tree,
+        check=True,
+    )
+
+
 @contextmanager
 def serve(tree: Path, data_dir: Path) -> Iterator[str]:
     """Run the app of a source tree on the data directory; yield its base URL."""
@@ -182,8 +204,7 @@ def median(values: list[float]) -> float | None:
 
 def bench_size(browser: Browser, count: int, runs: int, baseline: Path, work: Path) -> list[Row]:
     """Measure every page of both versions on `count` events."""
-    data_dir = work / f"data-{count}"
-    map_pages.write_data_dir(data_dir, map_pages.map_events(count))
+    events = map_pages.map_events(count)
     pages = [
         ("map /", "/", "/"),
         ("map in French", None, "/fr/"),
@@ -191,6 +212,8 @@ def bench_size(browser: Browser, count: int, runs: int, baseline: Path, work: Pa
     ]
     rows: list[Row] = []
     for version, tree in (("before", baseline), ("after", PROJECT_ROOT)):
+        data_dir = work / f"data-{count}-{version}"
+        write_data_dir(tree, data_dir, events)
         with serve(tree, data_dir) as base:
             for name, before_path, after_path in pages:
                 path = before_path if version == "before" else after_path

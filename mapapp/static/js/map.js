@@ -534,6 +534,16 @@
     });
   }
 
+  // Lay the popup out again and pan it into view; Leaflet's update() puts the content back into
+  // the popup, which loses the focus, so the element that had it gets it back.
+  function relayout(opened) {
+    var active = document.activeElement;
+    var element = opened.getElement();
+    var inside = element && element.contains(active);
+    opened.update();
+    if (inside && document.activeElement !== active && document.contains(active)) active.focus({ preventScroll: true });
+  }
+
   function showPopup(latlng, box, origin, byKeyboard) {
     box.tabIndex = -1;
     popupOrigin = origin;
@@ -550,29 +560,37 @@
   }
 
   function loadEvent(id, box, opened, before) {
-    box.textContent = "";
-    if (before) box.appendChild(before);
-    box.appendChild(el("p", "popup-loading", t("Loading the event…")));
-    opened.update();
+    rebuild(box, opened, before, function () {
+      box.appendChild(el("p", "popup-loading", t("Loading the event…")));
+    });
     fetch(urlFor(config.eventApiUrl, id))
       .then(function (response) {
         if (!response.ok) throw new Error("event " + response.status);
         return response.json();
       })
       .then(function (event) {
-        var hadFocus = box.contains(document.activeElement) && !(before && before.contains(document.activeElement));
-        box.textContent = "";
-        if (before) box.appendChild(before);
-        var heading = fillPopup(box, event);
-        opened.update();
+        var active = document.activeElement;
+        var hadFocus = box.contains(active) && !(before && before.contains(active));
+        var heading = null;
+        rebuild(box, opened, before, function () { heading = fillPopup(box, event); });
         if (hadFocus) heading.focus({ preventScroll: true });
       })
       .catch(function () {
-        box.textContent = "";
-        if (before) box.appendChild(before);
-        box.appendChild(el("p", "popup-error", t("This event could not be loaded. It may have just been withdrawn.")));
-        opened.update();
+        rebuild(box, opened, before, function () {
+          box.appendChild(el("p", "popup-error", t("This event could not be loaded. It may have just been withdrawn.")));
+        });
       });
+  }
+
+  // Replace a popup's content (keeping `before`, e.g. a "back" button, at its top), lay it out
+  // again and give the focus back to the element that had it, if it is still there.
+  function rebuild(box, opened, before, build) {
+    var active = document.activeElement;
+    box.textContent = "";
+    if (before) box.appendChild(before);
+    build();
+    relayout(opened);
+    if (active && box.contains(active) && document.activeElement !== active) active.focus({ preventScroll: true });
   }
 
   function fillPopup(box, event) {
@@ -642,10 +660,14 @@
       var choice = el("button", "place-event", eventTitle(i));
       choice.type = "button";
       choice.dir = "auto";
-      choice.addEventListener("click", function () {
+      // The buttons replace the popup's content: the click must not go on to the map, which
+      // no longer finds it inside the popup and would close it.
+      choice.addEventListener("click", function (event) {
+        L.DomEvent.stopPropagation(event);
         var back = el("button", "place-back", tn(positions.length, "Back to the %(num)s event at this place"));
         back.type = "button";
-        back.addEventListener("click", function () {
+        back.addEventListener("click", function (event) {
+          L.DomEvent.stopPropagation(event);
           placeList(box, opened, positions, data.id[i]);
         });
         var focused = box.contains(document.activeElement);
@@ -658,7 +680,7 @@
       if (data.id[i] === focusId) focusTarget = choice;
     });
     box.appendChild(items);
-    opened.update();
+    relayout(opened);
     if (focusTarget) focusTarget.focus({ preventScroll: true });
   }
 

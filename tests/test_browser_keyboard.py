@@ -45,7 +45,15 @@ def small_events() -> list[dict[str, str]]:
         ("Tokyo talk", "talk", "Tokyo", "JP", "Asia/Tokyo", "35.689487", "139.691706"),
         ("Berlin walk", "sport", "Berlin", "DE", "Europe/Berlin", "52.520008", "13.404954"),
         ("München stall", "awareness", "München", "DE", "Europe/Berlin", "48.137154", "11.576124"),
-        ("Sydney lights", "illumination", "Sydney", "AU", "Australia/Sydney", "-33.86882", "151.2093"),
+        (
+            "Sydney lights",
+            "illumination",
+            "Sydney",
+            "AU",
+            "Australia/Sydney",
+            "-33.86882",
+            "151.2093",
+        ),
         ("Auckland talk", "talk", "Auckland", "NZ", "Pacific/Auckland", "-36.848461", "174.763336"),
         ("Lima gathering", "social", "Lima", "PE", "America/Lima", "-12.046374", "-77.042793"),
     ]
@@ -96,7 +104,13 @@ def serve(tmp: Path, events: list[dict[str, str]]) -> Iterator[str]:
     data = tmp / "data"
     data.mkdir()
     app = create_app(
-        {"ENV": "testing", "TESTING": True, "SECRET_KEY": "x", "DATA_DIR": str(data), "TILES": "none"}
+        {
+            "ENV": "testing",
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "DATA_DIR": str(data),
+            "TILES": "none",
+        }
     )
     app.extensions["mapapp.store"].add_many(events)
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -221,7 +235,9 @@ def test_keyboard_walk_zooms_a_cluster_opens_a_popup_and_escape_gives_focus_back
     page.keyboard.press("Enter")
     page.wait_for_function(f"() => window.mapapp.map.getZoom() > {zoom}")
     page.wait_for_function("() => document.activeElement.classList.contains('leaflet-marker-icon')")
-    expect(page.locator("#map-announce")).to_have_text(re.compile(r"^Zoomed in: \d+ events? in view$"))
+    expect(page.locator("#map-announce")).to_have_text(
+        re.compile(r"^Zoomed in: \d+ events? in view$")
+    )
 
     set_view(page, 35.68, 139.69, 6)
     page.locator("#filters-reset").focus()
@@ -455,7 +471,9 @@ def test_near_me_sorts_the_list_by_distance_in_the_locale_unit(
     first = page.locator("#event-list li").first
     assert first.locator("a").text_content().startswith("Lyon event")
     distances = page.locator(".event-item-distance").all_text_contents()
-    assert all(plain(text).split(unit)[0][-1].isdigit() and unit in plain(text) for text in distances)
+    assert all(
+        plain(text).split(unit)[0][-1].isdigit() and unit in plain(text) for text in distances
+    )
     assert page.evaluate("window.mapapp.map.getBounds().contains([45.75, 4.85])")
     center = page.evaluate("window.mapapp.map.getCenter()")
     assert abs(center["lat"] - 45.75) < 0.5 and abs(center["lng"] - 4.85) < 0.5
@@ -483,8 +501,20 @@ def test_near_a_place_uses_the_app_place_search(open_page: Any, site: str) -> No
         places = []
         if "nchen" in route.request.url:
             places = [
-                {"name": "München", "country": "DE", "label": "München, Germany", "lat": 48.137, "lon": 11.575},
-                {"name": "Munchen", "country": "AT", "label": "Munchen, Austria", "lat": 47.1, "lon": 13.0},
+                {
+                    "name": "München",
+                    "country": "DE",
+                    "label": "München, Germany",
+                    "lat": 48.137,
+                    "lon": 11.575,
+                },
+                {
+                    "name": "Munchen",
+                    "country": "AT",
+                    "label": "Munchen, Austria",
+                    "lat": 47.1,
+                    "lon": 13.0,
+                },
             ]
         route.fulfill(content_type="application/json", body=json.dumps({"places": places}))
 
@@ -528,7 +558,12 @@ def test_every_category_has_its_own_symbol_in_the_legend_and_on_markers(
 
 def test_the_first_view_holds_every_event(open_page: Any, site: str) -> None:
     page = open_page(site + "/")
-    for lat, lon in [(-36.848461, 174.763336), (-33.86882, 151.2093), (64.146582, -21.942635), (-12.05, -77.04)]:
+    for lat, lon in [
+        (-36.848461, 174.763336),
+        (-33.86882, 151.2093),
+        (64.146582, -21.942635),
+        (-12.05, -77.04),
+    ]:
         assert page.evaluate(
             f"""() => {{
               const map = window.mapapp.map;
@@ -556,7 +591,9 @@ def test_the_popup_and_list_speak_french(open_page: Any, site: str) -> None:
 def test_right_to_left_mirrors_the_filters_and_the_list(open_page: Any, site: str) -> None:
     page = open_page(site + "/ar/")
     page.wait_for_selector("#event-list li")
-    assert page.evaluate("getComputedStyle(document.querySelector('.map-filters')).direction") == "rtl"
+    assert (
+        page.evaluate("getComputedStyle(document.querySelector('.map-filters')).direction") == "rtl"
+    )
     item = page.evaluate(
         """() => { const s = getComputedStyle(document.querySelector('.event-item'));
                    return [s.borderRightWidth, s.borderLeftWidth, s.textAlign]; }"""

@@ -147,7 +147,8 @@ def test_filters_are_prefilled_from_the_address(client: FlaskClient, store: Even
 
 
 @pytest.mark.parametrize(
-    "query", ["country=FR,DE&category=talk,sport", "country=FR&country=DE&category=talk&category=sport"]
+    "query",
+    ["country=FR,DE&category=talk,sport", "country=FR&country=DE&category=talk&category=sport"],
 )
 def test_several_countries_and_categories_are_prefilled(
     client: FlaskClient, store: EventStore, query: str
@@ -164,7 +165,9 @@ def test_several_countries_and_categories_are_prefilled(
     assert "/api/events.geojson?country=FR,DE&amp;category=talk,sport" in html
 
 
-def test_map_page_in_french_has_french_interface_text(client: FlaskClient, store: EventStore) -> None:
+def test_map_page_in_french_has_french_interface_text(
+    client: FlaskClient, store: EventStore
+) -> None:
     add_valid_event(store)
     html = client.get("/fr/").get_data(as_text=True)
     assert '<html lang="fr" dir="ltr">' in html
@@ -498,6 +501,8 @@ def test_map_page_shows_the_edition_in_numbers_from_the_store(sample_data_dir: P
     assert total in section
     countries = shown.loc[shown["country"] != "", "country"].nunique()
     assert f"<strong>{countries}</strong> countries so far." in section
-    assert f'?country={top_code}">{country_name(top_code)}</a></td><td>{top_count:,}</td>' in section
+    assert (
+        f'?country={top_code}">{country_name(top_code)}</a></td><td>{top_count:,}</td>' in section
+    )
     online = int((shown["format"] == "online").sum())
     assert f"<td>Online</td><td>{online}</td>" in section

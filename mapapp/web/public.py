@@ -11,10 +11,10 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import BuildError
 
 from mapapp import i18n, js_messages, mapview, stats
-from mapapp.i18n import _
 from mapapp.events import CATEGORIES, FORMATS, current_edition
 from mapapp.exports import render_export
 from mapapp.filters import parse_filter
+from mapapp.i18n import _
 from mapapp.storage import get_store, per_frame
 from mapapp.web.assets import vendor_url
 

@@ -546,6 +546,7 @@
 
   function showPopup(latlng, box, origin, byKeyboard) {
     box.tabIndex = -1;
+    if (popup) map.closePopup(popup); // the one open gives focus back to its own marker first
     popupOrigin = origin;
     focusInPopup = false;
     popup = newPopup().setLatLng(latlng).setContent(box).openOn(map);

@@ -40,7 +40,7 @@ MAP_ID = "main"  # folium names the map `map_main`; static/js/map.js finds it by
 COORDINATE_SCALE = 1000
 EPOCH = date(1970, 1, 1)
 # Okabe-Ito colours, distinguishable with the common colour-vision deficiencies; every marker also
-# carries its category's letter, so colour is never the only cue.
+# has its category's own shape (CATEGORY_SYMBOLS), so colour is never the only cue.
 CATEGORY_COLOURS: dict[str, str] = {
     "illumination": "#8a3ffc",
     "awareness": "#d55e00",
@@ -53,6 +53,22 @@ CATEGORY_COLOURS: dict[str, str] = {
     "online": "#6b6b6b",
     "other": "#8b4513",
 }
+# Each category's shape: an SVG path in a 24 x 24 box, drawn on its markers and in the legend.
+CATEGORY_SYMBOLS: dict[str, str] = {
+    "illumination": "M12 1.5l3.1 6.6 7.2.9-5.3 5 1.4 7.1L12 17.6l-6.4 3.5 1.4-7.1-5.3-5 7.2-.9z",
+    "awareness": "M12 1 23 12 12 23 1 12z",
+    "talk": "M2.5 3h19v13.5H11l-5.5 5v-5h-3z",
+    "fundraiser": "M12 21.5C5 16 1.5 12.5 1.5 8.3 1.5 5 4 2.5 7.1 2.5c2 0 3.8 1.1 4.9 2.8 "
+    "1.1-1.7 2.9-2.8 4.9-2.8 3.1 0 5.6 2.5 5.6 5.8 0 4.2-3.5 7.7-10.5 13.2z",
+    "sport": "M12 1.5 23 21.5H1z",
+    "social": "M6.5 2h11l5.5 10-5.5 10h-11L1 12z",
+    "policy": "M2.5 2.5h19v19h-19z",
+    "arts": "M1 2.5h22L12 22.5z",
+    "online": "M2 3.5h20v13H14l1.5 3.5h2.5v2H6v-2h2.5L10 16.5H2z",
+    "other": "M2 12a10 10 0 1 0 20 0a10 10 0 1 0-20 0z",
+}
+# Clusters are coloured by how many events they hold (the legend says so); see static/css/map.css.
+CLUSTER_SIZES = (("small", 1, 9), ("medium", 10, 99), ("large", 100, None))
 # Front-end files of the map, as npm paths for vendor_url.
 MAP_CSS = ("leaflet/dist/leaflet.css",)
 MAP_JS = (
@@ -326,10 +342,13 @@ def event_json_ld(event: Mapping[str, str], url: str) -> dict[str, Any]:
 
 
 def filter_choices(frame: pd.DataFrame, edition: int) -> dict[str, Any]:
-    """Return the countries (code, name) and edition years the map's filters offer."""
+    """Return the country codes, edition years, categories and formats the map's filters offer.
+
+    The page names and sorts the countries in its own language (the choices are kept per frame,
+    for every language).
+    """
     events = frame[frame["status"] == "approved"]
-    codes = [code for code in events["country"].unique() if code]
-    countries = sorted(((code, country_name(code)) for code in codes), key=lambda pair: pair[1])
+    countries = sorted(code for code in events["country"].unique() if code)
     years = {int(year) for year in events["starts_at"].str.slice(0, 4) if year.isdigit()}
     return {
         "countries": countries,

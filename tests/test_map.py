@@ -79,7 +79,53 @@ def test_map_page_config_is_a_json_data_block(client: FlaskClient, store: EventS
     assert config["dataUrl"] == "/api/map-data.json"
     assert config["eventApiUrl"] == "/api/events/EVENT_ID.json"
     assert config["countries"] == {"FR": "France"}
-    assert config["categories"]["talk"] == {"label": "Talk or conference", "colour": "#0072b2"}
+    assert config["categories"]["talk"] == {
+        "label": "Talk or conference",
+        "colour": "#0072b2",
+        "symbol": mapview.CATEGORY_SYMBOLS["talk"],
+    }
+    assert config["lang"] == "en"
+    assert config["distanceUnit"] == "mile"
+    assert config["placesUrl"] == "/api/places.json"
+    assert config["messages"]["Show on map"] == "Show on map"
+    assert config["messages"]["%(num)s event in view"] == {
+        "one": "%(num)s event in view",
+        "other": "%(num)s events in view",
+    }
+
+
+def test_map_page_config_speaks_the_page_language(client: FlaskClient, store: EventStore) -> None:
+    add_valid_event(store, country="DE", city="Berlin", timezone="Europe/Berlin")
+    add_valid_event(store, country="FR")
+    html = client.get("/fr/").get_data(as_text=True)
+    block = re.search(r'<script type="application/json" id="map-config">(.*?)</script>', html, re.S)
+    assert block is not None
+    config = json.loads(block.group(1))
+    assert config["lang"] == "fr"
+    assert config["distanceUnit"] == "kilometer"
+    assert config["countries"] == {"DE": "Allemagne", "FR": "France"}
+    assert list(config["messages"]["%(num)s event in view"]) == ["one", "many", "other"] or set(
+        config["messages"]["%(num)s event in view"]
+    ) >= {"one", "other"}
+
+
+def test_every_string_of_map_js_is_in_its_catalog() -> None:
+    from mapapp import js_messages
+
+    script = (PROJECT_ROOT / "mapapp" / "static" / "js" / "map.js").read_text(encoding="utf-8")
+    messages = set(re.findall(r'\bt\("([^"]+)"', script))
+    plurals = set(re.findall(r'\btn\([^,()]+(?:\([^()]*\))?, "([^"]+)"', script))
+    assert messages and plurals
+    assert messages <= set(js_messages.MESSAGES), messages - set(js_messages.MESSAGES)
+    singulars = {singular for singular, _plural in js_messages.PLURALS}
+    assert plurals <= singulars, plurals - singulars
+    assert "WEEKDAYS" not in script and "MONTHS" not in script
+    assert '"en"' not in script and "'en-GB'" not in script
+
+
+def checked_boxes(html: str, name: str) -> list[str]:
+    """Return the values of the checked checkboxes of a filter."""
+    return re.findall(rf'name="{name}" value="([^"]+)" checked', html)
 
 
 def test_filters_are_prefilled_from_the_address(client: FlaskClient, store: EventStore) -> None:
@@ -93,10 +139,40 @@ def test_filters_are_prefilled_from_the_address(client: FlaskClient, store: Even
         ends_at="",
     )
     html = client.get("/?country=DE&category=talk&year=2026&q=rare").get_data(as_text=True)
-    assert '<option value="DE" selected>Germany</option>' in html
-    assert '<option value="talk" selected>Talk or conference</option>' in html
+    assert checked_boxes(html, "country") == ["DE"]
+    assert checked_boxes(html, "category") == ["talk"]
+    assert 'value="DE" checked> Germany</label>' in html
     assert '<option value="2026" selected>2026</option>' in html
     assert 'value="rare"' in html
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["country=FR,DE&category=talk,sport", "country=FR&country=DE&category=talk&category=sport"],
+)
+def test_several_countries_and_categories_are_prefilled(
+    client: FlaskClient, store: EventStore, query: str
+) -> None:
+    add_valid_event(store, country="FR")
+    add_valid_event(store, country="DE", city="Berlin", timezone="Europe/Berlin")
+    add_valid_event(store, country="JP", city="Tokyo", timezone="Asia/Tokyo")
+    response = client.get("/?" + query)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert checked_boxes(html, "country") == ["FR", "DE"]  # in the order of their names
+    assert checked_boxes(html, "category") == ["talk", "sport"]
+    assert '<span id="filter-country-summary" class="multi-chosen">Countries (2)</span>' in html
+    assert "/api/events.geojson?country=FR,DE&amp;category=talk,sport" in html
+
+
+def test_map_page_in_french_has_french_interface_text(
+    client: FlaskClient, store: EventStore
+) -> None:
+    add_valid_event(store)
+    html = client.get("/fr/").get_data(as_text=True)
+    assert '<html lang="fr" dir="ltr">' in html
+    numbers = html[html.index('class="edition-numbers"') :]
+    assert "<strong>1</strong>" in numbers
 
 
 @pytest.mark.parametrize("path", ["/", "/embed"])
@@ -404,7 +480,7 @@ def test_filter_choices_list_countries_by_name_and_editions(app: Flask) -> None:
         ]
     )
     choices = mapview.filter_choices(frame, 2027)
-    assert choices["countries"] == [("AT", "Austria"), ("DE", "Germany")]
+    assert choices["countries"] == ["AT", "DE"]  # named and sorted by the page, in its language
     assert choices["years"] == [2027, 2026]
 
 
@@ -425,7 +501,9 @@ def test_map_page_shows_the_edition_in_numbers_from_the_store(sample_data_dir: P
     total = f"<strong>{len(shown):,}</strong> events in"
     assert total in section
     countries = shown.loc[shown["country"] != "", "country"].nunique()
-    assert f"<strong>{countries}</strong> countries" in section
-    assert f'?country={top_code}">{country_name(top_code)}</a></td><td>{top_count}</td>' in section
+    assert f"<strong>{countries}</strong> countries so far." in section
+    assert (
+        f'?country={top_code}">{country_name(top_code)}</a></td><td>{top_count:,}</td>' in section
+    )
     online = int((shown["format"] == "online").sum())
     assert f"<td>Online</td><td>{online}</td>" in section

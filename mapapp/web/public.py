@@ -8,8 +8,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
+from werkzeug.datastructures import MultiDict
+from werkzeug.routing import BuildError
 
-from mapapp import calendar_links, mapview, stats
+from mapapp import calendar_links, i18n, js_messages, mapview, stats
 from mapapp.events import CATEGORIES, FORMATS, current_edition
 from mapapp.exports import render_export
 from mapapp.filters import parse_filter
@@ -20,6 +22,11 @@ from mapapp.web.assets import vendor_url
 blueprint = Blueprint("public", __name__)
 
 SETUP_CACHE_SECONDS = 300
+# The gazetteer's place search for "near a place" (its route may live elsewhere, or not yet).
+PLACES_ENDPOINT = "api.places"
+PLACES_FALLBACK_URL = "/api/places.json"
+# Filters a visitor may choose several values of; a form of checkboxes sends them repeated.
+MULTIPLE_FILTERS = ("country", "category")
 
 
 @blueprint.record_once
@@ -30,16 +37,23 @@ def _check_tiles(state: BlueprintSetupState) -> None:
 
 def _map_page(template: str, *, embed: bool, **context: Any) -> str:
     """Render the map page or its embed with the filter choices and the page's configuration."""
-    selected = parse_filter(request.args)
+    selected = parse_filter(_joined_args(request.args))
     if selected.errors:  # a 400 that names each value, as the data API and the exports answer
         abort(400, description=" ".join(selected.errors.values()))
     choices = _filter_choices()
+    countries = i18n.sorted_names((code, i18n.country_name(code)) for code in choices["countries"])
+    categories = [(code, _(label)) for code, label in CATEGORIES.items()]
+    formats = [(code, _(label)) for code, label in FORMATS.items()]
     page_config = {
         "embed": embed,
         "edition": current_edition(),
+        "lang": i18n.current_language().tag,
+        "messages": i18n.js_catalog(js_messages.MESSAGES, js_messages.PLURALS),
+        "distanceUnit": i18n.distance_unit(),
         "dataUrl": url_for("api.map_data"),
         "labelsUrl": url_for("api.map_labels"),
         "searchUrl": url_for("api.search"),
+        "placesUrl": _places_url(),
         "eventApiUrl": url_for("api.event_detail", event_id="EVENT_ID"),
         "eventUrl": url_for("public.event_page", event_id="EVENT_ID"),
         "icsUrl": url_for("public.event_ics", event_id="EVENT_ID"),
@@ -47,21 +61,49 @@ def _map_page(template: str, *, embed: bool, **context: Any) -> str:
         "mapUrl": url_for("public.index", _external=True),
         "countriesUrl": vendor_url(mapview.COUNTRIES_TOPOJSON),
         "categories": {
-            code: {"label": label, "colour": mapview.CATEGORY_COLOURS[code]}
-            for code, label in CATEGORIES.items()
+            code: {
+                "label": label,
+                "colour": mapview.CATEGORY_COLOURS[code],
+                "symbol": mapview.CATEGORY_SYMBOLS[code],
+            }
+            for code, label in categories
         },
-        "formats": FORMATS,
-        "countries": dict(choices["countries"]),
+        "formats": dict(formats),
+        "countries": dict(countries),
     }
     return render_template(
         template,
-        choices=choices,
+        choices={**choices, "countries": countries, "categories": categories, "formats": formats},
         selected=selected,
         page_config=page_config,
         assets=mapview.map_assets(vendor_url),
         colours=mapview.CATEGORY_COLOURS,
+        symbols=mapview.CATEGORY_SYMBOLS,
+        format_number=i18n.format_number,
         **context,
     )
+
+
+def _joined_args(args: MultiDict[str, str]) -> MultiDict[str, str]:
+    """Return the query with repeated country and category values joined by commas.
+
+    The filters' checkboxes, sent without JavaScript, repeat the name (country=FR&country=DE);
+    the address and the API write one comma list (country=FR,DE), which parse_filter reads.
+    """
+    joined = MultiDict(args)
+    for name in MULTIPLE_FILTERS:
+        values = [value for value in args.getlist(name) if value.strip()]
+        if len(values) > 1:
+            joined.setlist(name, [",".join(values)])
+    return joined
+
+
+def _places_url() -> str:
+    """Return the URL of the place search, or its usual address before that route exists."""
+    try:
+        return url_for(PLACES_ENDPOINT)
+    except BuildError:
+        return PLACES_FALLBACK_URL
 
 
 def _filter_choices() -> dict[str, Any]:

@@ -1,6 +1,11 @@
 /* The events map: loads compact event data, filters it, clusters it with Supercluster and
  * lists what is in view. Every piece of event text goes into the page through textContent,
- * never as HTML. The base map (`map_main`) is created by folium's /map-setup.js. */
+ * never as HTML. The base map (`map_main`) is created by folium's /map-setup.js.
+ *
+ * Every string a person reads comes from the page's catalog (config.messages, built from
+ * mapapp/js_messages.py) through t() and tn(); dates and numbers through Intl in config.lang.
+ * The map works with a keyboard: markers in view are focusable in reading order, Enter or Space
+ * opens a marker's popup or zooms into a cluster, Escape closes the popup and gives focus back. */
 (function () {
   "use strict";
 
@@ -8,19 +13,39 @@
   var map = window.map_main;
   var form = document.getElementById("map-filters");
   var summary = document.getElementById("summary");
+  var announcer = document.getElementById("map-announce");
   var list = document.getElementById("event-list");
   var listStatus = document.getElementById("list-status");
   var listMore = document.getElementById("list-more");
   var embedCode = document.getElementById("embed-code");
   var embedFull = document.getElementById("embed-full");
+  var filtersToggle = document.getElementById("filters-toggle");
+  var nearBox = document.getElementById("near");
+  var nearButton = document.getElementById("near-me");
+  var nearForm = document.getElementById("near-place");
+  var nearStatus = document.getElementById("near-status");
+  var nearChoices = document.getElementById("near-choices");
+  var nearClear = document.getElementById("near-clear");
 
   var DAY_MS = 86400000;
   var PAGE_SIZE = 50;
   var SEARCH_DELAY_MS = 250;
-  var WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-  var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-    "September", "October", "November", "December"];
   var FILTER_NAMES = ["q", "country", "category", "format", "year", "from", "to"];
+  var MULTIPLE = { country: "upper", category: "lower" }; // filters with several values
+  var CLUSTER_RADIUS = 60;
+  // Clusters are kept up to this zoom: deeper, the events still together share (almost) one point
+  // and their cluster opens one popup listing them, rather than markers drawn on top of each other.
+  var CLUSTER_MAX_ZOOM = 17;
+  var SHOW_ZOOM = 12; // "Show on map" zooms in at least this far
+  var FIT_PADDING = [24, 24];
+  var FIT_MAX_ZOOM = 10;
+  var NEAR_COUNT = 5; // "near me" shows at least this many of the nearest events
+  var NEAR_MAX_ZOOM = 11;
+  var NEAR_MIN_METRES = 20000;
+  var EARTH_RADIUS_KM = 6371.0088;
+  var KM_PER_MILE = 1.609344;
+  var ROW_PX = 80; // markers are focused row by row, this high, west to east in each row
+  var SVG_NS = "http://www.w3.org/2000/svg";
 
   var data = null; // the compact columns of /api/map-data.json
   var labels = null; // titles and cities, aligned with data
@@ -28,8 +53,55 @@
   var kept = []; // positions of the events the filters keep
   var index = null; // Supercluster of the kept events that have a place
   var markers = L.layerGroup().addTo(map);
+  var shown = new Map(); // marker key ("c12", "e34") -> marker drawn now
   var listLimit = PAGE_SIZE;
   var searchTimer = null;
+  var popup = null; // the open popup of ours
+  var popupOrigin = null; // {key, latlng} of what opened it, to give focus back
+  var focusInPopup = false;
+  var pendingFocus = null; // after a keyboard zoom, the point whose nearest marker gets focus
+  var pendingAnnouncement = null;
+  var near = null; // {lat, lon, label}: the list is sorted by distance from it
+  var pluralRules = new Intl.PluralRules(config.lang);
+  var formats = {};
+
+  // Words and numbers in the page's language
+
+  function fill(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (whole, name) {
+      return values && Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole;
+    });
+  }
+
+  function t(text, values) {
+    var entry = config.messages ? config.messages[text] : null;
+    return fill(typeof entry === "string" && entry ? entry : text, values);
+  }
+
+  function tn(count, singular, values) {
+    var entry = config.messages ? config.messages[singular] : null;
+    var form = singular;
+    if (entry && typeof entry === "object") form = entry[pluralRules.select(count)] || entry.other || singular;
+    return fill(form, Object.assign({ num: formatNumber(count) }, values || {}));
+  }
+
+  function formatNumber(count) {
+    return count.toLocaleString(config.lang);
+  }
+
+  function formatter(kind, options) {
+    var key = kind + JSON.stringify(options);
+    if (!formats[key]) {
+      formats[key] = kind === "date" ? new Intl.DateTimeFormat(config.lang, options) : new Intl.NumberFormat(config.lang, options);
+    }
+    return formats[key];
+  }
+
+  function formatDistance(km) {
+    var unit = config.distanceUnit === "mile" ? "mile" : "kilometer";
+    var value = unit === "mile" ? km / KM_PER_MILE : km;
+    return formatter("number", { style: "unit", unit: unit, maximumFractionDigits: 1 }).format(value);
+  }
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -46,31 +118,71 @@
     return /^https?:\/\/[^\s]+$/i.test(value || "");
   }
 
-  function plural(count, word) {
-    return count.toLocaleString("en") + " " + word + (count === 1 ? "" : "s");
+  function announce(text) {
+    if (announcer) announcer.textContent = text;
   }
 
   // Filters: read from the form (map page) or the address (embed), written back to the address.
+  // Country and category take several values, written as one comma list (country=FR,DE).
 
-  function currentFilters() {
+  function codesOf(name, values) {
+    var codes = [];
+    values.forEach(function (value) {
+      (value || "").split(",").forEach(function (code) {
+        code = code.trim();
+        code = MULTIPLE[name] === "upper" ? code.toUpperCase() : code.toLowerCase();
+        if (code && codes.indexOf(code) < 0) codes.push(code);
+      });
+    });
+    return codes;
+  }
+
+  function addressFilters() {
     var values = {};
     var params = new URLSearchParams(window.location.search);
     FILTER_NAMES.forEach(function (name) {
-      var field = form ? form.elements.namedItem(name) : null;
-      values[name] = ((field ? field.value : params.get(name)) || "").trim();
+      values[name] = MULTIPLE[name] ? codesOf(name, params.getAll(name)) : (params.get(name) || "").trim();
     });
     if (!values.year) values.year = String(config.edition);
     return values;
   }
 
-  function filterParams(filters) {
-    var params = new URLSearchParams();
+  function formFilters() {
+    var values = {};
+    FILTER_NAMES.forEach(function (name) {
+      if (MULTIPLE[name]) {
+        var checked = form.querySelectorAll('input[name="' + name + '"]:checked');
+        values[name] = codesOf(name, Array.prototype.map.call(checked, function (box) { return box.value; }));
+        return;
+      }
+      var field = form.elements.namedItem(name);
+      values[name] = ((field ? field.value : "") || "").trim();
+    });
+    if (!values.year) values.year = String(config.edition);
+    return values;
+  }
+
+  function currentFilters() {
+    return form ? formFilters() : addressFilters();
+  }
+
+  function filterQuery(filters, sorted) {
+    var parts = [];
     FILTER_NAMES.forEach(function (name) {
       var value = filters[name];
+      if (Array.isArray(value)) value = (sorted ? value.slice().sort() : value).join(",");
       if (!value || (name === "year" && value === String(config.edition))) return;
-      params.set(name, value);
+      parts.push(name + "=" + encodeURIComponent(value).replace(/%2C/gi, ",").replace(/%20/g, "+"));
     });
-    return params;
+    return parts.join("&");
+  }
+
+  function activeFilterCount(filters) {
+    return FILTER_NAMES.filter(function (name) {
+      var value = filters[name];
+      if (Array.isArray(value)) return value.length > 0;
+      return value && !(name === "year" && value === String(config.edition));
+    }).length;
   }
 
   function dayOf(isoDate) {
@@ -78,10 +190,20 @@
     return Date.UTC(+parts[0], +parts[1] - 1, +parts[2]) / DAY_MS;
   }
 
+  function positionsIn(codes, dictionary) {
+    if (!codes.length) return null;
+    var positions = new Set();
+    codes.forEach(function (code) {
+      var position = dictionary.indexOf(code);
+      if (position >= 0) positions.add(position);
+    });
+    return positions;
+  }
+
   function keptPositions(filters, matches) {
-    var category = filters.category ? data.categories.indexOf(filters.category) : -2;
+    var categories = positionsIn(filters.category, data.categories);
+    var countries = positionsIn(filters.country, data.countries);
     var format = filters.format ? data.formats.indexOf(filters.format) : -2;
-    var country = filters.country ? data.countries.indexOf(filters.country) : -2;
     var first = -Infinity;
     var last = Infinity;
     if (filters.year && filters.year !== "all") {
@@ -92,9 +214,9 @@
     if (filters.to) last = Math.min(last, dayOf(filters.to));
     var result = [];
     for (var i = 0; i < data.count; i++) {
-      if (category !== -2 && data.category[i] !== category) continue;
+      if (categories && !categories.has(data.category[i])) continue;
       if (format !== -2 && data.format[i] !== format) continue;
-      if (country !== -2 && data.country[i] !== country) continue;
+      if (countries && !countries.has(data.country[i])) continue;
       var day = data.day[i];
       if (day < first || day > last) continue;
       if (matches && !matches.has(data.id[i])) continue;
@@ -126,17 +248,20 @@
         geometry: { type: "Point", coordinates: [data.lon[i] / data.scale, data.lat[i] / data.scale] },
       });
     });
-    index = new Supercluster({ radius: 60, maxZoom: 16 }).load(points);
-    summary.textContent =
-      plural(kept.length, "event") + " in " + plural(countries.size, "country").replace(/ys$/, "ies");
+    index = new Supercluster({ radius: CLUSTER_RADIUS, maxZoom: CLUSTER_MAX_ZOOM }).load(points);
+    summary.textContent = tn(kept.length, "%(num)s event in %(countries)s", {
+      countries: tn(countries.size, "%(num)s country"),
+    });
     writeAddress(filters);
+    showFilterChoices(filters);
     listLimit = PAGE_SIZE;
+    resetMarkers();
     draw();
     document.body.setAttribute("data-map-ready", "true");
   }
 
   function fetchSearch(text) {
-    summary.textContent = "Searching…";
+    summary.textContent = t("Searching…");
     fetch(config.searchUrl + "?" + new URLSearchParams({ q: text }).toString())
       .then(function (response) {
         if (!response.ok) throw new Error("search failed: " + response.status);
@@ -147,22 +272,42 @@
         apply();
       })
       .catch(function () {
-        summary.textContent = "The search did not work. Please try again.";
+        summary.textContent = t("The search did not work. Please try again.");
       });
   }
 
   function writeAddress(filters) {
-    var query = filterParams(filters).toString();
+    var query = filterQuery(filters, false);
     var suffix = query ? "?" + query : "";
-    if (window.location.search !== suffix) {
+    // The address keeps its own spelling while it means the same filters (country=DE,FR).
+    if (filterQuery(addressFilters(), true) !== filterQuery(filters, true)) {
       window.history.replaceState(null, "", window.location.pathname + suffix);
     }
     if (embedCode) {
       embedCode.value =
-        '<iframe src="' + config.embedUrl + suffix + '" title="Rare Disease Day events map" ' +
+        '<iframe src="' + config.embedUrl + suffix + '" title="' + t("Rare Disease Day events map").replace(/"/g, "&quot;") + '" ' +
         'width="100%" height="480" style="border:0" loading="lazy"></iframe>';
     }
     if (embedFull) embedFull.href = config.mapUrl + suffix;
+  }
+
+  function showFilterChoices(filters) {
+    if (!form) return;
+    var countrySummary = document.getElementById("filter-country-summary");
+    var categorySummary = document.getElementById("filter-category-summary");
+    if (countrySummary) {
+      countrySummary.textContent = filters.country.length
+        ? t("Countries (%(num)s)", { num: formatNumber(filters.country.length) })
+        : t("All countries");
+    }
+    if (categorySummary) {
+      categorySummary.textContent = filters.category.length
+        ? t("Categories (%(num)s)", { num: formatNumber(filters.category.length) })
+        : t("All categories");
+    }
+    if (filtersToggle) {
+      filtersToggle.textContent = t("Filters (%(num)s)", { num: formatNumber(activeFilterCount(filters)) });
+    }
   }
 
   // Drawing: clusters and markers for what is in view.
@@ -188,191 +333,565 @@
     return shifted;
   }
 
+  function resetMarkers() {
+    markers.clearLayers();
+    shown = new Map();
+  }
+
   function draw() {
     if (!index) return;
     var view = viewBox();
-    var zoom = Math.round(map.getZoom());
-    markers.clearLayers();
+    var zoom = Math.min(Math.round(map.getZoom()), CLUSTER_MAX_ZOOM);
+    var wanted = new Map();
     index.getClusters(view.box, zoom).forEach(function (feature) {
-      var lon = nearView(feature.geometry.coordinates[0], view);
-      var latlng = [feature.geometry.coordinates[1], lon];
-      if (feature.properties.cluster) {
-        markers.addLayer(clusterMarker(feature, latlng));
+      var latlng = L.latLng(feature.geometry.coordinates[1], nearView(feature.geometry.coordinates[0], view));
+      var cluster = feature.properties.cluster;
+      var key = cluster ? "c" + feature.properties.cluster_id : "e" + feature.properties.i;
+      var marker = shown.get(key);
+      if (marker) {
+        if (!marker.getLatLng().equals(latlng)) marker.setLatLng(latlng);
       } else {
-        markers.addLayer(eventMarker(feature.properties.i, latlng));
+        marker = cluster ? clusterMarker(feature, latlng, key) : eventMarker(feature.properties.i, latlng, key);
+        markers.addLayer(marker);
       }
+      wanted.set(key, marker);
     });
-    drawList(view);
+    shown.forEach(function (marker, key) {
+      if (!wanted.has(key)) markers.removeLayer(marker);
+    });
+    shown = wanted;
+    orderForKeyboard();
+    var inView = keptInView(view);
+    drawList(inView);
+    if (pendingFocus) {
+      focusNearest(pendingFocus);
+      pendingFocus = null;
+    }
+    if (pendingAnnouncement) {
+      announce(pendingAnnouncement(inView.length));
+      pendingAnnouncement = null;
+    }
   }
 
-  function clusterMarker(feature, latlng) {
-    var count = feature.properties.point_count;
-    var size = count < 10 ? "small" : count < 100 ? "medium" : "large";
-    var icon = el("span", null, count.toLocaleString("en"));
-    var marker = L.marker(latlng, {
-      icon: L.divIcon({ className: "cluster-icon cluster-" + size, html: icon, iconSize: [40, 40] }),
-      title: plural(count, "event") + ": zoom in",
-      alt: plural(count, "event"),
-      keyboard: true,
+  // Tab goes through the markers in reading order (row by row), then on to the map's controls:
+  // the marker pane is reordered, and the marker that had focus keeps it.
+  function orderForKeyboard() {
+    var pane = map.getPane("markerPane");
+    var entries = [];
+    shown.forEach(function (marker) {
+      var icon = marker.getElement();
+      if (!icon) return;
+      var point = map.latLngToContainerPoint(marker.getLatLng());
+      entries.push({ icon: icon, row: Math.floor(point.y / ROW_PX), x: point.x });
     });
-    marker.on("click", function () {
-      var zoom = Math.min(index.getClusterExpansionZoom(feature.properties.cluster_id), 18);
-      map.setView(latlng, zoom);
+    entries.sort(function (a, b) { return a.row - b.row || a.x - b.x; });
+    var icons = Array.prototype.filter.call(pane.children, function (child) { return child.classList.contains("leaflet-marker-icon"); });
+    var inOrder = icons.length === entries.length && entries.every(function (entry, k) { return icons[k] === entry.icon; });
+    if (inOrder) return;
+    var active = document.activeElement;
+    entries.forEach(function (entry) { pane.appendChild(entry.icon); });
+    if (active && pane.contains(active) && document.activeElement !== active) active.focus({ preventScroll: true });
+  }
+
+  function focusNearest(latlng) {
+    var target = map.latLngToContainerPoint(latlng);
+    var best = null;
+    var bestDistance = Infinity;
+    shown.forEach(function (marker) {
+      var distance = map.latLngToContainerPoint(marker.getLatLng()).distanceTo(target);
+      if (distance < bestDistance && marker.getElement()) {
+        best = marker;
+        bestDistance = distance;
+      }
+    });
+    if (best) best.getElement().focus({ preventScroll: true });
+    else map.getContainer().focus({ preventScroll: true });
+  }
+
+  // A marker answers a click, and Enter or Space when it has focus.
+  function onActivate(marker, label, action) {
+    marker.on("click", function () { action(false); });
+    marker.on("add", function () {
+      var icon = marker.getElement();
+      icon.setAttribute("aria-label", label);
+      L.DomEvent.on(icon, "keydown", function (event) {
+        if (event.key !== "Enter" && event.key !== " " && event.key !== "Spacebar") return;
+        L.DomEvent.preventDefault(event);
+        L.DomEvent.stopPropagation(event);
+        action(true);
+      });
     });
     return marker;
+  }
+
+  function clusterMarker(feature, latlng, key) {
+    var count = feature.properties.point_count;
+    var size = count < 10 ? "small" : count < 100 ? "medium" : "large";
+    var atOnePlace = index.getClusterExpansionZoom(feature.properties.cluster_id) > CLUSTER_MAX_ZOOM ||
+      map.getZoom() >= CLUSTER_MAX_ZOOM;
+    var label = atOnePlace
+      ? tn(count, "%(num)s event at this place: select to list them")
+      : tn(count, "%(num)s event near here: select to zoom in");
+    var marker = L.marker(latlng, {
+      icon: L.divIcon({ className: "cluster-icon cluster-" + size, html: el("span", null, formatNumber(count)), iconSize: [40, 40] }),
+      title: label,
+      keyboard: true,
+      autoPanOnFocus: false, // panning on focus redraws the markers and loses the focus
+    });
+    return onActivate(marker, label, function (byKeyboard) {
+      openCluster(feature, latlng, key, byKeyboard);
+    });
+  }
+
+  function openCluster(feature, latlng, key, byKeyboard) {
+    var id = feature.properties.cluster_id;
+    var zoom = index.getClusterExpansionZoom(id);
+    if (zoom > CLUSTER_MAX_ZOOM || map.getZoom() >= CLUSTER_MAX_ZOOM) {
+      var positions = index.getLeaves(id, Infinity).map(function (leaf) { return leaf.properties.i; });
+      openPlacePopup(positions, latlng, { key: key, latlng: latlng }, byKeyboard);
+      return;
+    }
+    if (byKeyboard) pendingFocus = latlng;
+    pendingAnnouncement = function (count) { return tn(count, "Zoomed in: %(num)s event in view"); };
+    map.setView(latlng, Math.min(zoom, map.getMaxZoom()));
   }
 
   function categoryCode(i) {
     return data.categories[data.category[i]] || "other";
   }
 
-  function eventTitle(i) {
-    return labels ? labels.title[i] : "Event";
+  function categoryOf(code) {
+    return config.categories[code] || config.categories.other || { label: code, symbol: "" };
   }
 
-  function eventMarker(i, latlng) {
+  function eventTitle(i) {
+    return labels ? labels.title[i] : t("Event");
+  }
+
+  function symbol(code) {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", "symbol");
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", categoryOf(code).symbol);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function eventMarker(i, latlng, key) {
     var code = categoryCode(i);
-    var category = config.categories[code] || { label: code };
-    var letter = el("span", null, category.label.charAt(0));
+    var label = t("%(title)s (%(category)s)", { title: eventTitle(i), category: categoryOf(code).label });
     var marker = L.marker(latlng, {
-      icon: L.divIcon({ className: "event-marker cat-" + code, html: letter, iconSize: [26, 26] }),
-      title: eventTitle(i) + " (" + category.label + ")",
-      alt: eventTitle(i),
+      icon: L.divIcon({ className: "event-marker cat-" + code, html: symbol(code), iconSize: [26, 26] }),
+      title: label,
       keyboard: true,
+      autoPanOnFocus: false,
     });
     // A popup of its own, not bound to the marker: redrawing the markers must not close it.
-    marker.on("click", function () {
-      openPopup(i, latlng);
+    return onActivate(marker, label, function (byKeyboard) {
+      openEventPopup(i, latlng, { key: key, latlng: latlng }, byKeyboard);
     });
-    return marker;
   }
 
-  // Popups: the event's details load on demand and are built from DOM nodes.
+  // Popups: the event's details load on demand and are built from DOM nodes; once loaded, the
+  // popup is laid out again and panned into view (Leaflet's update() re-runs its autopan).
+
+  function localDate(text) {
+    return new Date(Date.UTC(+text.slice(0, 4), +text.slice(5, 7) - 1, +text.slice(8, 10),
+      +text.slice(11, 13) || 0, +text.slice(14, 16) || 0));
+  }
 
   function localWhen(event) {
-    var start = event.starts_at || "";
-    if (!start) return "";
-    var day = new Date(Date.UTC(+start.slice(0, 4), +start.slice(5, 7) - 1, +start.slice(8, 10)));
-    var date = WEEKDAYS[day.getUTCDay()] + " " + day.getUTCDate() + " " + MONTHS[day.getUTCMonth()] + " " + day.getUTCFullYear();
-    var text = date + ", " + start.slice(11, 16);
-    var end = event.ends_at || "";
-    if (end) text += end.slice(0, 10) === start.slice(0, 10) ? "–" + end.slice(11, 16) : " to " + end.replace("T", " ");
-    return text + " (" + (event.timezone || "UTC") + ")";
+    if (!event.starts_at) return "";
+    var format = formatter("date", { dateStyle: "full", timeStyle: "short", timeZone: "UTC" });
+    var start = localDate(event.starts_at);
+    var when = format.format(start);
+    if (event.ends_at) {
+      try {
+        when = format.formatRange(start, localDate(event.ends_at));
+      } catch (error) { /* an end before the start: the start alone */ }
+    }
+    return t("%(when)s (%(zone)s)", { when: when, zone: event.timezone || "UTC" });
   }
 
   function visitorWhen(event) {
     if (!event.start) return "";
     var moment = new Date(event.start);
     if (isNaN(moment.getTime())) return "";
-    return moment.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" }) + " your time";
+    return t("%(when)s your time", { when: formatter("date", { dateStyle: "full", timeStyle: "short" }).format(moment) });
   }
 
-  function openPopup(i, latlng) {
-    L.popup({ maxWidth: 320, minWidth: 220, offset: [0, -8] })
-      .setLatLng(latlng)
-      .setContent(popupFor(data.id[i]))
-      .openOn(map);
+  function newPopup() {
+    var size = map.getSize();
+    return L.popup({
+      maxWidth: Math.max(160, Math.min(320, size.x - 70)),
+      minWidth: Math.max(120, Math.min(220, size.x - 70)),
+      maxHeight: Math.max(100, size.y - 110), // taller content scrolls inside the popup
+      autoPanPadding: [12, 12],
+      offset: [0, -8],
+    });
   }
 
-  function popupFor(id) {
+  // Lay the popup out again and pan it into view; Leaflet's update() puts the content back into
+  // the popup, which loses the focus, so the element that had it gets it back.
+  function relayout(opened) {
+    var active = document.activeElement;
+    var element = opened.getElement();
+    var inside = element && element.contains(active);
+    opened.update();
+    if (inside && document.activeElement !== active && document.contains(active)) active.focus({ preventScroll: true });
+  }
+
+  function showPopup(latlng, box, origin, byKeyboard) {
+    box.tabIndex = -1;
+    if (popup) map.closePopup(popup); // the one open gives focus back to its own marker first
+    popupOrigin = origin;
+    focusInPopup = false;
+    popup = newPopup().setLatLng(latlng).setContent(box).openOn(map);
+    if (byKeyboard) box.focus({ preventScroll: true });
+    return popup;
+  }
+
+  function openEventPopup(i, latlng, origin, byKeyboard) {
     var box = el("div", "event-popup");
-    box.appendChild(el("p", "popup-loading", "Loading the event…"));
+    var opened = showPopup(latlng, box, origin, byKeyboard);
+    loadEvent(data.id[i], box, opened, null);
+  }
+
+  function loadEvent(id, box, opened, before) {
+    rebuild(box, opened, before, function () {
+      box.appendChild(el("p", "popup-loading", t("Loading the event…")));
+    });
     fetch(urlFor(config.eventApiUrl, id))
       .then(function (response) {
         if (!response.ok) throw new Error("event " + response.status);
         return response.json();
       })
       .then(function (event) {
-        box.textContent = "";
-        fillPopup(box, event);
+        var active = document.activeElement;
+        var hadFocus = box.contains(active) && !(before && before.contains(active));
+        var heading = null;
+        rebuild(box, opened, before, function () { heading = fillPopup(box, event); });
+        if (hadFocus) heading.focus({ preventScroll: true });
       })
       .catch(function () {
-        box.textContent = "";
-        box.appendChild(el("p", "popup-error", "This event could not be loaded. It may have just been withdrawn."));
+        rebuild(box, opened, before, function () {
+          box.appendChild(el("p", "popup-error", t("This event could not be loaded. It may have just been withdrawn.")));
+        });
       });
-    return box;
+  }
+
+  // Replace a popup's content (keeping `before`, e.g. a "back" button, at its top), lay it out
+  // again and give the focus back to the element that had it, if it is still there.
+  function rebuild(box, opened, before, build) {
+    var active = document.activeElement;
+    box.textContent = "";
+    if (before) box.appendChild(before);
+    build();
+    relayout(opened);
+    if (active && box.contains(active) && document.activeElement !== active) active.focus({ preventScroll: true });
   }
 
   function fillPopup(box, event) {
-    var category = config.categories[event.category] || { label: event.category };
-    box.appendChild(el("h3", "popup-title", event.title));
-    box.appendChild(el("p", "popup-kind", category.label + " · " + (config.formats[event.format] || event.format)));
+    var heading = el("h3", "popup-title", event.title);
+    heading.tabIndex = -1;
+    heading.dir = "auto";
+    if (event.language) heading.lang = event.language;
+    box.appendChild(heading);
+    box.appendChild(el("p", "popup-kind", t("%(category)s · %(format)s", {
+      category: categoryOf(event.category).label,
+      format: config.formats[event.format] || event.format,
+    })));
     box.appendChild(el("p", "popup-when", localWhen(event)));
     if (event.format !== "in_person") {
       var yours = visitorWhen(event);
       if (yours) box.appendChild(el("p", "popup-visitor-time", yours));
     }
-    var place = [event.venue, event.city, event.country_name].filter(Boolean).join(", ");
-    if (place) box.appendChild(el("p", "popup-place", place));
-    if (event.organiser) box.appendChild(el("p", "popup-organiser", "By " + event.organiser));
+    var country = config.countries[event.country] || event.country_name;
+    var place = [event.venue, event.city, country].filter(Boolean).join(", ");
+    if (place) {
+      var where = box.appendChild(el("p", "popup-place", place));
+      where.dir = "auto";
+    }
+    if (event.organiser) {
+      var by = box.appendChild(el("p", "popup-organiser", t("By %(organiser)s", { organiser: event.organiser })));
+      by.dir = "auto";
+    }
     var links = el("p", "popup-links");
     if (isHttpUrl(event.website)) {
-      var site = el("a", "popup-website", "Website");
+      var site = el("a", "popup-website", t("Website"));
       site.href = event.website;
       site.rel = "noopener nofollow ugc";
       site.target = "_blank";
       links.appendChild(site);
     }
-    var page = el("a", "popup-page", "Event page");
+    var page = el("a", "popup-page", t("Event page"));
     page.href = urlFor(config.eventUrl, event.id);
     if (config.embed) page.target = "_blank";
     links.appendChild(page);
-    var ics = el("a", "popup-ics", "Add to calendar");
+    var ics = el("a", "popup-ics", t("Add to calendar"));
     ics.href = urlFor(config.icsUrl, event.id);
     ics.setAttribute("download", "");
     links.appendChild(ics);
     box.appendChild(links);
+    return heading;
   }
 
-  // The list: the kept events in view, plus online events that have no place, a page at a time.
+  // Events at one place (a town's point, shared by every event geocoded to it): one popup lists
+  // them, each opens its details in the same popup, and "back" returns to the list.
+  function openPlacePopup(positions, latlng, origin, byKeyboard) {
+    positions.sort(byDateAndTitle);
+    var box = el("div", "event-popup place-popup");
+    var opened = showPopup(latlng, box, origin, byKeyboard);
+    placeList(box, opened, positions, null);
+    announce(tn(positions.length, "Showing %(num)s event at this place"));
+  }
 
-  function drawList(view) {
-    if (!list || !labels) return;
+  function placeList(box, opened, positions, focusId) {
+    box.textContent = "";
+    var heading = el("h3", "popup-title", tn(positions.length, "%(num)s event at this place"));
+    heading.tabIndex = -1;
+    box.appendChild(heading);
+    var items = el("ul", "place-events");
+    var focusTarget = null;
+    positions.forEach(function (i) {
+      var item = el("li");
+      var choice = el("button", "place-event", eventTitle(i));
+      choice.type = "button";
+      choice.dir = "auto";
+      // The buttons replace the popup's content: the click must not go on to the map, which
+      // no longer finds it inside the popup and would close it.
+      choice.addEventListener("click", function (event) {
+        L.DomEvent.stopPropagation(event);
+        var back = el("button", "place-back", tn(positions.length, "Back to the %(num)s event at this place"));
+        back.type = "button";
+        back.addEventListener("click", function (event) {
+          L.DomEvent.stopPropagation(event);
+          placeList(box, opened, positions, data.id[i]);
+        });
+        var focused = box.contains(document.activeElement);
+        loadEvent(data.id[i], box, opened, back);
+        if (focused) back.focus({ preventScroll: true });
+      });
+      item.appendChild(choice);
+      item.appendChild(el("span", "place-event-meta", [listDay(i), categoryOf(categoryCode(i)).label].join(" · ")));
+      items.appendChild(item);
+      if (data.id[i] === focusId) focusTarget = choice;
+    });
+    box.appendChild(items);
+    relayout(opened);
+    if (focusTarget) focusTarget.focus({ preventScroll: true });
+  }
+
+  function focusOrigin() {
+    var origin = popupOrigin;
+    popupOrigin = null;
+    if (!origin) return;
+    var marker = shown.get(origin.key);
+    if (marker && marker.getElement()) marker.getElement().focus({ preventScroll: true });
+    else focusNearest(origin.latlng);
+  }
+
+  map.on("popupclose", function (event) {
+    if (event.popup !== popup) return;
+    popup = null;
+    var active = document.activeElement;
+    var element = event.popup.getElement();
+    if (focusInPopup || (element && element.contains(active))) focusOrigin();
+    focusInPopup = false;
+  });
+
+  document.addEventListener("focusin", function (event) {
+    var element = popup && popup.getElement();
+    focusInPopup = Boolean(element && element.contains(event.target));
+  });
+
+  map.getContainer().addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !popup) return;
+    event.preventDefault();
+    map.closePopup(popup);
+  });
+
+  // The list: the kept events in view, plus online events that have no place, a page at a time,
+  // by date or, after "near me", by distance.
+
+  function keptInView(view) {
     var bounds = map.getBounds();
-    var inView = kept.filter(function (i) {
+    return kept.filter(function (i) {
       if (data.lat[i] === null) return true;
       return bounds.contains([data.lat[i] / data.scale, nearView(data.lon[i] / data.scale, view)]);
     });
-    inView.sort(function (a, b) {
-      return data.day[a] - data.day[b] || (labels.title[a] < labels.title[b] ? -1 : 1);
-    });
+  }
+
+  function byDateAndTitle(a, b) {
+    return data.day[a] - data.day[b] || (eventTitle(a) < eventTitle(b) ? -1 : 1);
+  }
+
+  function distanceTo(i) {
+    if (!near || data.lat[i] === null) return Infinity;
+    var rad = Math.PI / 180;
+    var lat1 = near.lat * rad;
+    var lat2 = (data.lat[i] / data.scale) * rad;
+    var dLat = lat2 - lat1;
+    var dLon = (data.lon[i] / data.scale - near.lon) * rad;
+    var h = Math.pow(Math.sin(dLat / 2), 2) + Math.cos(lat1) * Math.cos(lat2) * Math.pow(Math.sin(dLon / 2), 2);
+    return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
+  }
+
+  function drawList(inView) {
+    if (!list || !labels) return;
+    var distances = null;
+    if (near) {
+      distances = new Map();
+      inView.forEach(function (i) { distances.set(i, distanceTo(i)); });
+      inView.sort(function (a, b) { return distances.get(a) - distances.get(b) || byDateAndTitle(a, b); });
+    } else {
+      inView.sort(byDateAndTitle);
+    }
     list.textContent = "";
     var fragment = document.createDocumentFragment();
     inView.slice(0, listLimit).forEach(function (i) {
-      fragment.appendChild(listItem(i));
+      fragment.appendChild(listItem(i, distances ? distances.get(i) : null));
     });
     list.appendChild(fragment);
-    var shown = Math.min(listLimit, inView.length);
-    listStatus.textContent = inView.length
-      ? "Showing " + shown.toLocaleString("en") + " of " + plural(inView.length, "event") + " in the map's view, by date."
-      : "No event in the map's view: zoom out or change the filters.";
-    listMore.hidden = shown >= inView.length;
+    var count = Math.min(listLimit, inView.length);
+    if (!inView.length) listStatus.textContent = t("No event in the map's view: zoom out or change the filters.");
+    else if (near) listStatus.textContent = tn(inView.length, "Showing %(shown)s of %(num)s event in the map's view, nearest first.", { shown: formatNumber(count) });
+    else listStatus.textContent = tn(inView.length, "Showing %(shown)s of %(num)s event in the map's view, by date.", { shown: formatNumber(count) });
+    listMore.hidden = count >= inView.length;
   }
 
-  function listItem(i) {
+  function listDay(i) {
+    return formatter("date", { timeZone: "UTC", day: "numeric", month: "short", year: "numeric" }).format(new Date(data.day[i] * DAY_MS));
+  }
+
+  function listItem(i, distance) {
     var item = el("li", "event-item cat-" + categoryCode(i));
+    item.setAttribute("data-id", data.id[i]);
     var link = el("a", "event-item-title", labels.title[i]);
     link.href = urlFor(config.eventUrl, data.id[i]);
+    link.dir = "auto";
     item.appendChild(link);
-    var day = new Date(data.day[i] * DAY_MS).toLocaleDateString("en-GB", {
-      timeZone: "UTC", day: "numeric", month: "short", year: "numeric",
-    });
     var country = config.countries[data.countries[data.country[i]]] || "";
-    var where = data.lat[i] === null ? "Online" : [labels.city[i], country].filter(Boolean).join(", ");
-    var category = (config.categories[categoryCode(i)] || { label: "" }).label;
-    item.appendChild(el("span", "event-item-meta", [day, where, category].filter(Boolean).join(" · ")));
+    var where = data.lat[i] === null ? t("Online") : [labels.city[i], country].filter(Boolean).join(", ");
+    var category = categoryOf(categoryCode(i)).label;
+    item.appendChild(el("span", "event-item-meta", [listDay(i), where, category].filter(Boolean).join(" · ")));
+    if (distance !== null && distance !== undefined && isFinite(distance)) {
+      item.appendChild(el("span", "event-item-distance", t("%(distance)s away", { distance: formatDistance(distance) })));
+    }
     if (data.lat[i] !== null) {
-      var show = el("button", "event-item-show", "Show on map");
+      var show = el("button", "event-item-show", t("Show on map"));
       show.type = "button";
-      show.setAttribute("aria-label", "Show on map: " + labels.title[i]);
+      show.setAttribute("aria-label", t("Show on map: %(title)s", { title: labels.title[i] }));
       show.addEventListener("click", function () {
-        var latlng = [data.lat[i] / data.scale, data.lon[i] / data.scale];
-        map.setView(latlng, Math.max(map.getZoom(), 12));
-        openPopup(i, latlng);
+        showOnMap(i);
       });
       item.appendChild(show);
     }
     return item;
+  }
+
+  function showOnMap(i) {
+    var latlng = L.latLng(data.lat[i] / data.scale, data.lon[i] / data.scale);
+    map.getContainer().scrollIntoView({ block: "nearest" });
+    map.setView(latlng, Math.max(map.getZoom(), SHOW_ZOOM), { animate: false });
+    openEventPopup(i, latlng, { key: "e" + i, latlng: latlng }, true);
+  }
+
+  // Near me, or near a place a visitor types (answered by the app's gazetteer, never elsewhere).
+
+  function nearMessage(text, isError) {
+    if (!nearStatus) return;
+    nearStatus.textContent = text;
+    nearStatus.classList.toggle("near-error", Boolean(isError));
+  }
+
+  function setNear(origin) {
+    near = origin;
+    if (nearClear) nearClear.hidden = false;
+    var nearest = kept.filter(function (i) { return data.lat[i] !== null; })
+      .map(function (i) { return distanceTo(i); })
+      .sort(function (a, b) { return a - b; });
+    var reach = nearest.length ? nearest[Math.min(NEAR_COUNT, nearest.length) - 1] : 0;
+    var metres = Math.max(NEAR_MIN_METRES, reach * 2000 * 1.1);
+    listLimit = PAGE_SIZE;
+    map.fitBounds(L.latLng(origin.lat, origin.lon).toBounds(metres), { maxZoom: NEAR_MAX_ZOOM, animate: false });
+    draw();
+    nearMessage(origin.label
+      ? t("The list shows the events nearest to %(place)s first.", { place: origin.label })
+      : t("The list shows the events nearest to you first."), false);
+  }
+
+  function clearNear() {
+    near = null;
+    if (nearClear) nearClear.hidden = true;
+    if (nearChoices) nearChoices.textContent = "";
+    nearMessage(t("The list is in date order again."), false);
+    draw();
+  }
+
+  function locateVisitor() {
+    if (!navigator.geolocation) {
+      nearMessage(t("This browser cannot tell where you are. Type a town instead."), true);
+      return;
+    }
+    nearMessage(t("Asking your browser where you are…"), false);
+    navigator.geolocation.getCurrentPosition(
+      function (position) {
+        if (nearChoices) nearChoices.textContent = "";
+        setNear({ lat: position.coords.latitude, lon: position.coords.longitude, label: "" });
+      },
+      function (error) {
+        nearMessage(error.code === 1
+          ? t("Your browser did not share your location. You can type a town instead.")
+          : t("Your location could not be found. You can type a town instead."), true);
+      },
+      { timeout: 15000, maximumAge: 300000 }
+    );
+  }
+
+  function findPlace(text) {
+    if (!text) {
+      nearMessage(t("Type the name of a town first."), true);
+      return;
+    }
+    nearMessage(t("Looking for %(place)s…", { place: text }), false);
+    fetch(config.placesUrl + "?" + new URLSearchParams({ q: text }).toString())
+      .then(function (response) {
+        if (!response.ok) throw new Error("places " + response.status);
+        return response.json();
+      })
+      .then(function (body) {
+        var places = (body && body.places) || [];
+        if (!places.length) {
+          nearMessage(t("We could not find %(place)s. Check the spelling, or try a larger town nearby.", { place: text }), true);
+          return;
+        }
+        showPlaceChoices(places, places[0]);
+        setNear({ lat: places[0].lat, lon: places[0].lon, label: places[0].label || places[0].name });
+      })
+      .catch(function () {
+        nearMessage(t("The place search did not work. Please try again."), true);
+      });
+  }
+
+  function showPlaceChoices(places, chosen) {
+    if (!nearChoices) return;
+    nearChoices.textContent = "";
+    if (places.length < 2) return;
+    nearChoices.appendChild(el("span", "near-choices-label", t("Another place with this name?")));
+    places.forEach(function (place) {
+      if (place === chosen) return;
+      var choice = el("button", "near-choice", place.label || place.name);
+      choice.type = "button";
+      choice.addEventListener("click", function () {
+        showPlaceChoices(places, place);
+        setNear({ lat: place.lat, lon: place.lon, label: place.label || place.name });
+      });
+      nearChoices.appendChild(choice);
+    });
   }
 
   // Country outlines beneath the tiles, so the map reads as a world map without a tile server.
@@ -436,26 +955,43 @@
       .then(function (body) {
         data = body;
         apply();
-        fitToFilters();
+        fitKept();
         drawCountries();
         return fetch(config.labelsUrl).then(function (response) { return response.json(); });
       })
       .then(function (body) {
         labels = body;
+        resetMarkers(); // their names (titles) come with the labels
         draw();
       })
       .catch(function () {
-        summary.textContent = "The events could not be loaded. Please reload the page.";
+        summary.textContent = t("The events could not be loaded. Please reload the page.");
         drawCountries();
       });
   }
 
-  function fitToFilters() {
-    if (!currentFilters().country || !kept.length) return;
-    var placed = kept.filter(function (i) { return data.lat[i] !== null; });
-    if (!placed.length) return;
-    var latlngs = placed.map(function (i) { return [data.lat[i] / data.scale, data.lon[i] / data.scale]; });
-    map.fitBounds(L.latLngBounds(latlngs).pad(0.2), { maxZoom: 10 });
+  // Fit the view to every kept event with a place (the first view, a change of country).
+  function fitKept() {
+    var south = Infinity;
+    var north = -Infinity;
+    var west = Infinity;
+    var east = -Infinity;
+    kept.forEach(function (i) {
+      if (data.lat[i] === null) return;
+      var lat = data.lat[i] / data.scale;
+      var lon = data.lon[i] / data.scale;
+      if (lat < south) south = lat;
+      if (lat > north) north = lat;
+      if (lon < west) west = lon;
+      if (lon > east) east = lon;
+    });
+    if (south === Infinity) return;
+    map.fitBounds([[south, west], [north, east]], { padding: FIT_PADDING, maxZoom: FIT_MAX_ZOOM, animate: false });
+  }
+
+  function setFiltersCollapsed(collapsed) {
+    form.classList.toggle("is-collapsed", collapsed);
+    filtersToggle.setAttribute("aria-expanded", collapsed ? "false" : "true");
   }
 
   if (form) {
@@ -466,7 +1002,7 @@
     form.addEventListener("change", function (event) {
       if (event.target.name === "q") return;
       apply();
-      if (event.target.name === "country") fitToFilters();
+      if (event.target.name === "country") fitKept();
     });
     form.elements.namedItem("q").addEventListener("input", function () {
       window.clearTimeout(searchTimer);
@@ -476,20 +1012,45 @@
       event.preventDefault();
       form.reset();
       FILTER_NAMES.forEach(function (name) {
-        var field = form.elements.namedItem(name);
-        field.value = name === "year" ? String(config.edition) : "";
+        if (MULTIPLE[name]) {
+          form.querySelectorAll('input[name="' + name + '"]').forEach(function (box) { box.checked = false; });
+          return;
+        }
+        form.elements.namedItem(name).value = name === "year" ? String(config.edition) : "";
       });
       apply();
-      map.setView([20, 0], 2);
+      fitKept();
+    });
+  }
+  if (form && filtersToggle) {
+    filtersToggle.hidden = false;
+    form.classList.add("is-collapsible");
+    setFiltersCollapsed(true);
+    filtersToggle.addEventListener("click", function () {
+      setFiltersCollapsed(!form.classList.contains("is-collapsed"));
     });
   }
   if (listMore) {
     listMore.addEventListener("click", function () {
       listLimit += PAGE_SIZE;
-      drawList(viewBox());
+      draw();
     });
   }
-  map.on("moveend", draw);
+  if (nearBox) nearBox.hidden = false;
+  if (nearButton) nearButton.addEventListener("click", locateVisitor);
+  if (nearClear) nearClear.addEventListener("click", clearNear);
+  if (nearForm) {
+    nearForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      findPlace(nearForm.elements.namedItem("place").value.trim());
+    });
+  }
+  map.on("moveend", function () {
+    if (!pendingAnnouncement && data) {
+      pendingAnnouncement = function (count) { return tn(count, "%(num)s event in view"); };
+    }
+    draw();
+  });
   load();
   window.mapapp = { map: map, config: config };
 })();

@@ -158,9 +158,16 @@ def map_assets(vendor_url: Any) -> dict[str, list[str]]:
     """Return the URLs of the style sheets and scripts the map page loads, in order."""
     return {
         "css": [vendor_url(path) for path in MAP_CSS],
-        "js": [vendor_url(path) for path in MAP_JS],
+        "js": _with_leaflet_language([vendor_url(path) for path in MAP_JS]),
         "countries": [vendor_url(COUNTRIES_TOPOJSON)],
     }
+
+
+def _with_leaflet_language(scripts: list[str]) -> list[str]:
+    """Put the script naming Leaflet's controls in the page's language right after Leaflet."""
+    from flask import url_for
+
+    return [scripts[0], url_for("static", filename="js/leaflet-language.js"), *scripts[1:]]
 
 
 def small_map_parts(
@@ -194,10 +201,13 @@ def small_map_parts(
         "countries": vendor_url(COUNTRIES_TOPOJSON),
         "lat-input": latitude_input,
         "lon-input": longitude_input,
+        "marker-title": _("Event location"),
     }
     attributes = " ".join(f'data-{name}="{escape(value)}"' for name, value in data.items())
-    label = "Map: drag the marker to place the event" if draggable else "Map of the event's place"
-    scripts = [vendor_url(path) for path in MAP_JS] + [
+    label = escape(
+        _("Map: drag the marker to place the event") if draggable else _("Map of the event's place")
+    )
+    scripts = _with_leaflet_language([vendor_url(path) for path in MAP_JS]) + [
         url_for("static", filename="js/small-map.js")
     ]
     styles = [vendor_url(path) for path in MAP_CSS] + [url_for("static", filename="css/map.css")]

@@ -9,7 +9,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from werkzeug.datastructures import MultiDict
-from werkzeug.routing import BuildError
 
 from mapapp import calendar_links, i18n, js_messages, mapview, stats
 from mapapp.events import CATEGORIES, FORMATS, current_edition
@@ -18,13 +17,13 @@ from mapapp.filters import parse_filter
 from mapapp.i18n import _
 from mapapp.storage import get_store, per_frame
 from mapapp.web.assets import vendor_url
+from mapapp.web.languages import with_prefix
 
 blueprint = Blueprint("public", __name__)
 
 SETUP_CACHE_SECONDS = 300
 # The gazetteer's place search for "near a place" (its route may live elsewhere, or not yet).
 PLACES_ENDPOINT = "api.places"
-PLACES_FALLBACK_URL = "/api/places.json"
 # Filters a visitor may choose several values of; a form of checkboxes sends them repeated.
 MULTIPLE_FILTERS = ("country", "category")
 
@@ -99,11 +98,8 @@ def _joined_args(args: MultiDict[str, str]) -> MultiDict[str, str]:
 
 
 def _places_url() -> str:
-    """Return the URL of the place search, or its usual address before that route exists."""
-    try:
-        return url_for(PLACES_ENDPOINT)
-    except BuildError:
-        return PLACES_FALLBACK_URL
+    """Return the URL of the place search in the page's language (its labels name countries)."""
+    return with_prefix(url_for(PLACES_ENDPOINT), i18n.current_code())
 
 
 def _filter_choices() -> dict[str, Any]:

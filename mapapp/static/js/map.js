@@ -289,6 +289,8 @@
         'width="100%" height="480" style="border:0" loading="lazy"></iframe>';
     }
     if (embedFull) embedFull.href = config.mapUrl + suffix;
+    // The calendar and export links of the view (calendar-links.js) follow the filters.
+    document.dispatchEvent(new CustomEvent("mapapp:filters", { detail: query }));
   }
 
   function showFilterChoices(filters) {

@@ -44,7 +44,9 @@ def test_map_page_loads_only_local_scripts_and_no_inline_script(
     assert response.status_code == 200
     scripts = scripts_of(html)
     assert scripts == [
+        "/static/js/calendar-links.js",  # the calendar block's, under the map
         "/vendor/leaflet/dist/leaflet.js?v=1.9.4",
+        "/static/js/leaflet-language.js",
         "/vendor/supercluster/dist/supercluster.min.js?v=8.0.1",
         "/vendor/topojson-client/dist/topojson-client.min.js?v=3.1.0",
         "/map-setup.js",

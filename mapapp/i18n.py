@@ -11,6 +11,7 @@ Placeholders are Python's named ones (`%(place)s`), the same in the JavaScript c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -238,7 +239,9 @@ def js_catalog(messages: Iterable[str], plurals: Iterable[tuple[str, str]]) -> d
     samples = plural_samples(current_code())
     for singular, plural in plurals:
         catalog[singular] = {
-            category: translations.ungettext(singular, plural, sample)
+            # gettext counts whole numbers: a fraction's category (Polish "other", "1,5
+            # wydarzenia") takes the form of the next whole number, as the language reads it.
+            category: translations.ungettext(singular, plural, math.ceil(sample))
             for category, sample in samples.items()
         }
     return catalog

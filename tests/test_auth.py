@@ -74,7 +74,10 @@ def test_sign_in_page_has_a_csrf_protected_form(client: FlaskClient) -> None:
 def test_coordinator_client_reaches_the_queue(coordinator_client: FlaskClient) -> None:
     response = coordinator_client.get("/admin/")
     assert response.status_code == 200
-    assert f"Signed in as <strong>{COORDINATOR_NAME}</strong>" in response.get_data(as_text=True)
+    assert (
+        f'Signed in as <strong><bdi dir="auto">{COORDINATOR_NAME}</bdi></strong>'
+        in response.get_data(as_text=True)
+    )
 
 
 def test_sign_in_goes_to_the_page_asked_for(app: Flask, client: FlaskClient) -> None:

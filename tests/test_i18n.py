@@ -30,6 +30,10 @@ def catalog(code: str):  # type: ignore[no-untyped-def]
         return read_po(source, locale=code)
 
 
+def _key(value: object) -> object:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
 # URLs and the first visit
 
 
@@ -51,7 +55,9 @@ def test_page_links_keep_the_language_and_data_links_do_not(client: FlaskClient)
     assert 'href="/fr/submit"' in page
     assert 'href="/fr/admin/"' in page
     assert 'href="/static/css/site.css"' in page  # files are the same in every language
-    assert "/fr/api/" not in page and "/fr/static/" not in page
+    assert "/fr/static/" not in page
+    # Only the place search answers in the page's language (its labels name countries).
+    assert re.findall(r'"(/fr/api/[^"]*)"', page) == ["/fr/api/places.json"]
 
 
 def test_unprefixed_page_redirects_a_french_browser_and_says_it_varies(
@@ -262,6 +268,21 @@ def test_catalogs_hold_every_string_of_the_code() -> None:
 def test_compiled_catalogs_match_their_sources(code: str) -> None:
     """`make install` compiled every catalog after its last change (the app reads the .mo)."""
     with (TRANSLATIONS / code / "LC_MESSAGES" / "messages.mo").open("rb") as source:
-        compiled = {message.id: message.string for message in read_mo(source) if message.id}
-    sources = {message.id: message.string for message in catalog(code) if message.id}
+        compiled = {_key(m.id): _key(m.string) for m in read_mo(source) if m.id}
+    sources = {_key(m.id): _key(m.string) for m in catalog(code) if m.id}
     assert compiled == sources
+
+
+def test_signing_in_from_a_french_page_comes_back_to_it(
+    app: Flask, coordinator_client: FlaskClient, store: EventStore
+) -> None:
+    add_valid_event(store, status="pending")
+    response = app.test_client().get("/fr/admin/events?status=pending")
+    assert response.status_code == 302
+    assert response.headers["Location"] == (
+        "/fr/admin/sign-in?next=/fr/admin/events?status%3Dpending"
+    )
+    # The actions' forms come back to the French page, prefix and query kept.
+    page = coordinator_client.get("/fr/admin/").text
+    nexts = set(re.findall(r'name="next" value="([^"#]*)', page))
+    assert nexts == {"/fr/admin/"}

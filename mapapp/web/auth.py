@@ -38,6 +38,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from mapapp import access, account_rules, coordinators, sessions
 from mapapp.i18n import N_, _, lazy_gettext
 from mapapp.storage import StoreUnavailableError
+from mapapp.web import languages
 from mapapp.web.limits import configured_limit, limit_is_off, limiter
 
 SIGN_IN_ERROR = N_(
@@ -159,7 +160,7 @@ def unauthorized() -> ResponseReturnValue:
         return jsonify(
             error="Unauthorized", message=_("Sign in as a coordinator to use this address.")
         ), 401
-    return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+    return redirect(url_for("auth.sign_in", next=languages.here()))
 
 
 def safe_next(target: str | None) -> str:

@@ -146,6 +146,15 @@ def page_path() -> str:
     return request.path + (f"?{query}" if query else "")
 
 
+def here() -> str:
+    """Return this page's path and query as the browser asked for it: with its language prefix.
+
+    request.path and request.full_path have the prefix taken off (the routes know nothing of
+    languages), so a link back to this page (a sign-in's next, a form's next) is built with this.
+    """
+    return with_prefix(request.full_path.rstrip("?"), request_language())
+
+
 def language_links() -> list[dict[str, Any]]:
     """Return each language with this page's URL in it, for the switch and hreflang."""
     if request.method not in ("GET", "HEAD") or not is_localised(request.endpoint):
@@ -238,6 +247,7 @@ def _template_values() -> dict[str, Any]:
     return {
         "page_language": language,
         "language_links": language_links if has_request_context() else list,
+        "here": here,
     }
 
 

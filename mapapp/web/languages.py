@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from flask import (
     Blueprint,
@@ -36,7 +36,14 @@ NEUTRAL_ENDPOINTS = frozenset({"static", "public.map_setup", "public.event_ics",
 # Chinese in traditional characters is not the Simplified catalog: such a browser gets English
 # (its own choice among the rest) rather than a script it may not read.
 TRADITIONAL_CHINESE = ("zh-tw", "zh-hk", "zh-mo", "zh-hant")
-VARY = "Accept-Language, Cookie"
+# An unprefixed page's answer depends on these: the cookie and Accept-Language choose the
+# redirect, and a JSON client (Accept) is never redirected.
+VARY_ON = ("Accept", "Accept-Language", "Cookie")
+# What stays as it is in a path and a query put back into a Location or a link: RFC 3986's
+# unreserved and sub-delims characters. Everything else (spaces, tabs, line breaks, quotes,
+# backslashes, non-ASCII) is percent-encoded, so no client reads another host into it.
+PATH_SAFE = "/!$&'()*+,;=:@-._~"
+QUERY_SAFE = PATH_SAFE + "?%"
 
 blueprint = Blueprint("languages", __name__)
 
@@ -125,25 +132,34 @@ def request_language() -> str:
 
 
 def preferred_language() -> str:
-    """Return the visitor's language: the switch's cookie, else the browser's Accept-Language."""
+    """Return the visitor's language: the switch's cookie, else the browser's Accept-Language.
+
+    The browser's languages are read in its order of preference, each by its primary subtag
+    ("fr-CA" is French), so that a language it prefers is never beaten by an English fallback
+    it ranks lower.
+    """
     chosen = request.cookies.get(COOKIE_NAME, "")
     if chosen in LANGUAGES:
         return chosen
-    offered = [
-        (value, quality)
-        for value, quality in request.accept_languages
-        if not value.lower().startswith(TRADITIONAL_CHINESE)
-    ]
-    from werkzeug.datastructures import LanguageAccept
-
-    best = LanguageAccept(offered).best_match(list(LANGUAGES), default=DEFAULT_LANGUAGE)
-    return best or DEFAULT_LANGUAGE
+    for value, quality in request.accept_languages:  # highest quality first, then as sent
+        tag = value.lower().replace("_", "-")
+        if quality <= 0 or tag.startswith(TRADITIONAL_CHINESE):
+            continue
+        primary = tag.partition("-")[0]
+        if primary in LANGUAGES:
+            return primary
+    return DEFAULT_LANGUAGE
 
 
 def page_path() -> str:
-    """Return this page's path and query without the language prefix."""
-    query = request.query_string.decode("latin-1")
-    return request.path + (f"?{query}" if query else "")
+    """Return this page's path and query without the language prefix, percent-encoded.
+
+    Safe to put in a Location header or a link: one leading slash (never `//host`), and no
+    character a client drops or reads as a line break.
+    """
+    path = "/" + quote(request.path, safe=PATH_SAFE).lstrip("/")
+    query = quote(request.query_string, safe=QUERY_SAFE)
+    return path + (f"?{query}" if query else "")
 
 
 def here() -> str:
@@ -176,20 +192,31 @@ def language_links() -> list[dict[str, Any]]:
 
 
 def _quote(path: str) -> str:
-    from urllib.parse import quote
-
     return quote(path, safe="/")
 
 
 def _safe_next(value: str | None) -> str:
-    """Return a path on this site (never another host) to go back to after the switch."""
+    """Return a path on this site (never another host) to go back to after the switch.
+
+    Anything but a plain local path gives the home page: another host (`//host`, `/\\host`), a
+    scheme, and any control character or space, which browsers and `urlsplit` drop
+    (`/<TAB>/host` is `//host` to them).
+    """
     value = (value or "/").strip()
-    if not value.startswith("/") or value.startswith("//") or "\\" in value:
+    if not value.startswith("/") or any(_unsafe(char) for char in value):
         return "/"
-    first, _, rest = value[1:].partition("/")
-    if first.partition("?")[0] in LANGUAGES:  # a prefixed path: the switch decides the language
-        return "/" + rest
-    return value
+    path, mark, query = value.partition("?")
+    first, _, rest = path[1:].partition("/")
+    if first in LANGUAGES:  # a prefixed path: the switch decides the language
+        path = "/" + rest
+    if path.startswith("//"):
+        return "/"
+    return path + mark + query
+
+
+def _unsafe(char: str) -> bool:
+    """Return whether a character may not appear in a `next` path as typed."""
+    return char == "\\" or char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F
 
 
 @blueprint.get("/language/<code>")
@@ -201,7 +228,10 @@ def switch(code: str) -> Response:
         abort(404, description=i18n._("We have no interface in that language."))
     target = _safe_next(request.args.get("next"))
     root = _script_root()
-    response = redirect(with_prefix(root + target, code), 303)
+    location = with_prefix(root + target, code)
+    if urlsplit(location).netloc:  # never another host, whatever the parsing above missed
+        location = with_prefix(root + "/", code)
+    response = redirect(location, 303)
     response.set_cookie(
         COOKIE_NAME,
         code,
@@ -230,14 +260,14 @@ def _redirect_first_visit() -> Response | None:
     if language == DEFAULT_LANGUAGE:
         return None
     response = redirect(with_prefix(_script_root() + page_path(), language), 302)
-    response.headers["Vary"] = VARY
+    response.headers["Vary"] = ", ".join(VARY_ON)
     return response
 
 
 def _vary(response: Response) -> Response:
-    """Say that an unprefixed page's answer depends on the cookie and Accept-Language."""
+    """Say that an unprefixed page's answer depends on the cookie, Accept-Language and Accept."""
     if not request.environ.get(PREFIXED_KEY) and is_localised(request.endpoint):
-        for name in ("Accept-Language", "Cookie"):
+        for name in VARY_ON:
             response.vary.add(name)
     return response
 

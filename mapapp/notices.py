@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from mapapp import mail
-from mapapp.i18n import current_code
+from mapapp.i18n import current_code, known_language
 from mapapp.mail_messages import LANGUAGE_KEY
 
 # The coordinators' digest is queued by the mail senders, outside any request, and an account
@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 class Links:
     """How a message names the site's pages: built by the web layer (absolute URLs)."""
 
-    event: Callable[[str], str]  # event id -> the event's public page
-    edit: Callable[[str], str]  # edit token -> the organiser's edit page
-    home: str = ""  # the map
+    # Each takes the message's language (an interface language code) last: the pages it names are
+    # in the language the message is written in, not the language of whoever caused it.
+    event: Callable[[str, str], str]  # event id, language -> the event's public page
+    edit: Callable[[str, str], str]  # edit token, language -> the organiser's edit page
+    home: Callable[[str], str]  # language -> the map
 
 
 def queue_safely(send: Callable[[], str], what: str, event_id: str) -> None:
@@ -63,10 +65,15 @@ def _event_context(event: Mapping[str, str], links: Links) -> dict[str, str]:
         "city": event.get("city", ""),
         "country": event.get("country", ""),
         "format": event.get("format", ""),
-        "home_url": links.home,
+        "home_url": links.home(_language_of(event)),
         "event_language": event.get("language", ""),  # the title's, as its organiser wrote it
         LANGUAGE_KEY: event.get("interface_language", ""),
     }
+
+
+def _language_of(event: Mapping[str, str]) -> str:
+    """Return the language of the messages about an event: its organiser's, else English."""
+    return known_language(event.get("interface_language", ""))
 
 
 def _queue(kind: str, event: Mapping[str, str], context: Mapping[str, str]) -> str:
@@ -85,15 +92,21 @@ def submission_received(event: Mapping[str, str], edit_token: str, links: Links)
     An event a partner's trusted key sent is published at once: the message says so and links
     to its page (no second "approved" message follows).
     """
-    context = {**_event_context(event, links), "edit_url": links.edit(edit_token)}
+    context = {
+        **_event_context(event, links),
+        "edit_url": links.edit(edit_token, _language_of(event)),
+    }
     if event.get("status") == "approved":
-        context["event_url"] = links.event(event["id"])
+        context["event_url"] = links.event(event["id"], _language_of(event))
     return _queue("submission_received", event, context)
 
 
 def approved(event: Mapping[str, str], links: Links) -> str:
     """Tell the organiser their event is on the map, with its public link."""
-    context = {**_event_context(event, links), "event_url": links.event(event["id"])}
+    context = {
+        **_event_context(event, links),
+        "event_url": links.event(event["id"], _language_of(event)),
+    }
     return _queue("approved", event, context)
 
 
@@ -102,20 +115,26 @@ def rejected(event: Mapping[str, str], reason: str, edit_token: str, links: Link
     context = {
         **_event_context(event, links),
         "reason": reason,
-        "edit_url": links.edit(edit_token),
+        "edit_url": links.edit(edit_token, _language_of(event)),
     }
     return _queue("rejected", event, context)
 
 
 def change_received(event: Mapping[str, str], links: Links) -> str:
     """Tell the organiser their change to a published event waits for review."""
-    context = {**_event_context(event, links), "event_url": links.event(event["id"])}
+    context = {
+        **_event_context(event, links),
+        "event_url": links.event(event["id"], _language_of(event)),
+    }
     return _queue("change_received", event, context)
 
 
 def change_approved(event: Mapping[str, str], links: Links) -> str:
     """Tell the organiser their change is published."""
-    context = {**_event_context(event, links), "event_url": links.event(event["id"])}
+    context = {
+        **_event_context(event, links),
+        "event_url": links.event(event["id"], _language_of(event)),
+    }
     return _queue("change_approved", event, context)
 
 
@@ -124,8 +143,8 @@ def change_rejected(event: Mapping[str, str], reason: str, edit_token: str, link
     context = {
         **_event_context(event, links),
         "reason": reason,
-        "event_url": links.event(event["id"]),
-        "edit_url": links.edit(edit_token),
+        "event_url": links.event(event["id"], _language_of(event)),
+        "edit_url": links.edit(edit_token, _language_of(event)),
     }
     return _queue("change_rejected", event, context)
 
@@ -144,12 +163,20 @@ def edit_links(
     removes it (mail.forget).
     """
     items = [
-        {"reference": event["id"], "title": event["title"], "edit_url": links.edit(token)}
+        {
+            "reference": event["id"],
+            "title": event["title"],
+            "edit_url": links.edit(token, current_code()),
+        }
         for event, token in events_and_tokens
     ]
     event_ids = " ".join(item["reference"] for item in items)
     # Asked for from a page: in its language (the events may have been added in several).
-    context = {"home_url": links.home, "events": items, LANGUAGE_KEY: current_code()}
+    context = {
+        "home_url": links.home(current_code()),
+        "events": items,
+        LANGUAGE_KEY: current_code(),
+    }
     return mail.queue("edit_links", to, context, event_id=event_ids)
 
 

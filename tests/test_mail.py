@@ -38,9 +38,9 @@ from tests.smtp_server import (
 )
 
 LINKS = notices.Links(
-    event=lambda event_id: f"http://events.test/events/{event_id}",
-    edit=lambda token: f"http://events.test/edit/{token}",
-    home="http://events.test/",
+    event=lambda event_id, language: f"http://events.test/events/{event_id}",
+    edit=lambda token, language: f"http://events.test/edit/{token}",
+    home=lambda language: "http://events.test/",
 )
 TITLE = "Café <Rare> & friends"
 

@@ -26,9 +26,9 @@ from mapapp.storage.event_store import FIELDS_BEFORE_LANGUAGES, STORED_FIELDS
 from tests.conftest import COORDINATOR_PASSWORD, add_valid_event, make_event, make_submission
 
 LINKS = notices.Links(
-    event=lambda event_id: f"http://events.test/events/{event_id}",
-    edit=lambda token: f"http://events.test/edit/{token}",
-    home="http://events.test/",
+    event=lambda event_id, language: f"http://events.test/events/{event_id}",
+    edit=lambda token, language: f"http://events.test/edit/{token}",
+    home=lambda language: "http://events.test/",
 )
 DAY = edition_date(current_edition())  # in February: "février" in French
 
@@ -253,3 +253,20 @@ def test_a_file_from_before_languages_gains_the_column_empty(data_dir: Path) -> 
     assert (stored["interface_language"], stored["version"]) == ("", "3")
     assert stored["title"] == event["title"]
     assert len(list((data_dir / "backups").iterdir())) == 1
+
+
+def test_links_in_a_message_name_the_pages_in_its_language(
+    app: Flask, client: FlaskClient, store: EventStore, data_dir: Path
+) -> None:
+    """An English-speaking coordinator approves a French organiser's event: the links are French."""
+    from mapapp.web.links import links
+
+    submit_through(client, "/fr")
+    event = only_event(store)
+    with app.test_request_context("/admin/"):  # the coordinator's page, in English
+        notices.approved(event, links())
+    [message] = sent(app, data_dir, "approved")
+    text, page = parts(message)
+    assert f"http://localhost/fr/events/{event['id']}" in text
+    assert f'href="http://localhost/fr/events/{event["id"]}"' in page
+    assert "http://localhost/fr/" in text  # the map too

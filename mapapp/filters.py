@@ -32,23 +32,35 @@ import pycountry
 
 from mapapp.country_names import COUNTRY_ALIASES, all_names, country_codes
 from mapapp.events import (
-    BROKEN_TEXT_HINT,
     CATEGORIES,
     FORMATS,
     STATUSES,
+    broken_text_message,
     country_name,
     is_storable_text,
 )
 from mapapp.geocoding.gazetteer import Gazetteer, fold_many
 from mapapp.geocoding.gazetteer import fold as fold_name
 from mapapp.geocoding.towns import current_gazetteer
+from mapapp.i18n import N_, _
 from mapapp.storage import per_frame
 
 MAX_QUERY_LENGTH = 200
 # ASCII digits only: str.isdigit() also accepts "²" and "٢", which int() then refuses.
 YEAR_PATTERN = re.compile(r"[0-9]{4}")
 FIRST_YEAR, LAST_YEAR = 2008, 2100
-YEAR_MESSAGE = "Year: choose an edition such as 2027, or all."
+YEAR_MESSAGE = N_("Year: choose an edition such as 2027, or all.")
+# The parameters' names in messages (translated where the message is made).
+PARAMETER_LABELS = {
+    "country": N_("Country"),
+    "category": N_("Category"),
+    "format": N_("Format"),
+    "status": N_("Status"),
+    "year": N_("Year"),
+    "from": N_("From"),
+    "to": N_("To"),
+    "q": N_("Search"),
+}
 # The parameters parse_filter reads.
 PARAMETERS = ("country", "category", "format", "status", "year", "from", "to", "q")
 # Columns the free-text search looks in.
@@ -101,8 +113,9 @@ def parse_filter(args: Mapping[str, str], *, allow_status: bool = False) -> Even
     errors: dict[str, str] = {}
     broken = [name for name in PARAMETERS if not is_storable_text(args.get(name) or "")]
     if broken:  # nothing else is parsed: such a value cannot go into a page or a cache key
-        labels = {name: "Search" if name == "q" else name.capitalize() for name in broken}
-        return EventFilter(errors={name: f"{labels[name]}: {BROKEN_TEXT_HINT}." for name in broken})
+        return EventFilter(
+            errors={name: broken_text_message(_(PARAMETER_LABELS[name])) for name in broken}
+        )
     countries = _codes(args, "country", errors, valid=lambda code: country_name(code) != code)
     categories = _codes(args, "category", errors, valid=CATEGORIES.__contains__, lower=True)
     formats = _codes(args, "format", errors, valid=FORMATS.__contains__, lower=True)
@@ -114,11 +127,11 @@ def parse_filter(args: Mapping[str, str], *, allow_status: bool = False) -> Even
         if YEAR_PATTERN.fullmatch(raw_year) and FIRST_YEAR <= int(raw_year) <= LAST_YEAR:
             year = int(raw_year)
         elif raw_year != "all":
-            errors["year"] = YEAR_MESSAGE
+            errors["year"] = _(YEAR_MESSAGE)
     date_from = _date(args, "from", errors)
     date_to = _date(args, "to", errors)
     if date_from and date_to and date_to < date_from:
-        errors["to"] = "To: the end date is before the start date."
+        errors["to"] = _("To: the end date is before the start date.")
     text = (args.get("q") or "").strip()[:MAX_QUERY_LENGTH]
     return EventFilter(
         countries, categories, formats, statuses, year, date_from, date_to, text, errors
@@ -336,7 +349,11 @@ def _codes(
     codes = [code.lower() if lower else code.upper() for code in codes]
     bad = [code for code in codes if not valid(code)]  # type: ignore[operator]
     if bad:
-        errors[name] = f"{name.capitalize()}: unknown value {', '.join(bad)}."
+        errors[name] = _(
+            "%(field)s: unknown value %(values)s.",
+            field=_(PARAMETER_LABELS[name]),
+            values=", ".join(bad),
+        )
     return tuple(dict.fromkeys(code for code in codes if code not in bad))
 
 
@@ -348,5 +365,7 @@ def _date(args: Mapping[str, str], name: str, errors: dict[str, str]) -> date | 
     try:
         return date.fromisoformat(raw)
     except ValueError:
-        errors[name] = f"{name.capitalize()}: write the date as YYYY-MM-DD."
+        errors[name] = _(
+            "%(field)s: write the date as YYYY-MM-DD.", field=_(PARAMETER_LABELS[name])
+        )
         return None

@@ -140,7 +140,7 @@ def _published(event_id: str) -> dict[str, str]:
     """Return an approved event, or stop with a 404."""
     event = get_store().get(event_id)
     if event is None or event.get("status") != "approved":
-        abort(404, description="This event is not on the map: it may have been withdrawn.")
+        abort(404, description=_("This event is not on the map: it may have been withdrawn."))
     return event
 
 

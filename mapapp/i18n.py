@@ -40,17 +40,26 @@ class Language:
     tag: str  # <html lang>, hreflang
     name: str  # its name in itself, as the language switch shows it
     direction: str = "ltr"
+    # The CLDR locale that writes its dates, times and numbers, when not the bare language's.
+    formats: str = ""
 
     @property
     def locale(self) -> Locale:
         """Return the Babel locale (CLDR) of this language."""
         return _locale(self.code)
 
+    @property
+    def format_tag(self) -> str:
+        """Return the BCP 47 tag the browser's Intl formats dates and numbers with ("en-GB")."""
+        return (self.formats or self.code).replace("_", "-")
+
 
 LANGUAGES: dict[str, Language] = {
     language.code: language
     for language in (
-        Language("en", "en", "English"),
+        # The interface's English is British ("organiser", "colour"), and so are its dates and
+        # times ("Sunday 28 February 2027, 18:00"); CLDR's bare "en" is the United States'.
+        Language("en", "en", "English", formats="en_GB"),
         Language("fr", "fr", "Français"),
         Language("es", "es", "Español"),
         Language("de", "de", "Deutsch"),
@@ -64,8 +73,8 @@ LANGUAGES: dict[str, Language] = {
 }
 DEFAULT_LANGUAGE = "en"
 # Territories whose people read distances in miles (CLDR's measurement data has no "road
-# distance" unit for Babel, so the short list is kept here); English without a territory is the
-# United States' in CLDR.
+# distance" unit for Babel, so the short list is kept here): the interface's British English
+# gives miles.
 MILE_TERRITORIES = frozenset({"US", "GB", "LR", "MM"})
 
 
@@ -107,7 +116,8 @@ def init_app(app: Any) -> Babel:
 
 @cache
 def _locale(code: str) -> Locale:
-    return Locale.parse(code)
+    language = LANGUAGES.get(code)
+    return Locale.parse(language.formats if language and language.formats else code)
 
 
 def current_code() -> str:

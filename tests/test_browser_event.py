@@ -144,7 +144,7 @@ def test_visitor_sees_an_online_events_start_in_their_own_time(
         page.goto(f"{live_server}/events/{event['id']}")
         # 18:00 in Paris (UTC+1) is 02:00 the next day in Tokyo (UTC+9).
         expect(page.locator(".visitor-time")).to_have_text(
-            "It starts Monday, March 1, 2027 at 2:00 AM your time."
+            "It starts Monday, 1 March 2027 at 02:00 your time."
         )
     finally:
         context.close()

@@ -126,7 +126,7 @@ def test_clusters_markers_and_a_popup_with_the_event(
     assert popup.locator(".popup-title").text_content() == "Tokyo talk"
     assert popup.locator(".popup-kind").text_content() == "Talk or conference · In person"
     assert plain(popup.locator(".popup-when").text_content()) == (
-        "Sunday, February 28, 2027, 6:00 – 10:00 PM (Asia/Tokyo)"
+        "Sunday, 28 February 2027, 18:00–22:00 (Asia/Tokyo)"
     )
     assert popup.locator(".popup-place").text_content() == "Hôtel de Ville, Tokyo, Japan"
     event_id = events["tokyo"]["id"]

@@ -74,8 +74,8 @@ def test_event_page_shares_by_mail_sites_copy_and_web_share(
     page = f"http%3A%2F%2Flocalhost%2Fevents%2F{event['id']}"
     title = "Light%20up%20the%20town%20hall"
     assert links["share-email"]["href"] == (
-        f"mailto:?subject={title}&body=Sunday%2C%20February%2028%2C%202027%2C%206%3A00%E2%80%AFPM"
-        "%E2%80%9310%3A00%E2%80%AFPM%20%28Paris%20time%2C%20UTC%2B01%3A00%29"
+        f"mailto:?subject={title}&body=Sunday%2C%2028%20February%202027%2C%2018%3A00"
+        "%E2%80%9322%3A00%20%28Paris%20time%2C%20UTC%2B01%3A00%29"
         f"%0D%0AH%C3%B4tel%20de%20Ville%2C%20Paris%2C%20France%0D%0A{page}"
     )
     assert links["share-x"]["href"] == f"https://x.com/intent/tweet?text={title}&url={page}"

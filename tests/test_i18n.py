@@ -42,12 +42,16 @@ def test_a_prefixed_page_is_in_its_language(client: FlaskClient, code: str) -> N
     response = client.get(f"/{code}/")
     assert response.status_code == 200
     language = LANGUAGES[code]
-    assert f'<html lang="{language.tag}" dir="{language.direction}">' in response.text
+    assert (
+        f'<html lang="{language.tag}" dir="{language.direction}" '
+        f'data-formats="{language.format_tag}">'
+    ) in response.text
 
 
 def test_arabic_pages_are_right_to_left_and_english_left_to_right(client: FlaskClient) -> None:
-    assert '<html lang="ar" dir="rtl">' in client.get("/ar/submit").text
-    assert '<html lang="en" dir="ltr">' in client.get("/submit").text
+    assert '<html lang="ar" dir="rtl" data-formats="ar">' in client.get("/ar/submit").text
+    # English pages write dates as British English does (the interface's own English).
+    assert '<html lang="en" dir="ltr" data-formats="en-GB">' in client.get("/submit").text
 
 
 def test_page_links_keep_the_language_and_data_links_do_not(client: FlaskClient) -> None:
@@ -180,7 +184,8 @@ def test_security_headers_on_prefixed_pages(client: FlaskClient) -> None:
 def test_formats_follow_the_interface_language(app: Flask) -> None:
     moment = datetime(2027, 2, 22, 15, 30, tzinfo=ZoneInfo("Europe/Paris"))
     with app.test_request_context("/"):
-        assert i18n.format_date(date(2027, 2, 22)) == "February 22, 2027"
+        assert i18n.format_date(date(2027, 2, 22)) == "22 February 2027"
+        assert i18n.format_time(moment) == "15:30"
         assert i18n.format_number(12345) == "12,345"
         assert i18n.format_distance(16.09344) == "10 mi"
         with i18n.force_language("fr"):

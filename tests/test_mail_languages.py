@@ -231,7 +231,7 @@ def test_the_digest_is_written_in_english(app: Flask, data_dir: Path) -> None:
 
     [message] = sent(app, data_dir, "digest")
     text, _page = parts(message)
-    assert message["Subject"] == "New events waiting in your countries on February 27, 2027"
+    assert message["Subject"] == "New events waiting in your countries on 27 February 2027"
     assert "This event came in during the last day" in text
     assert "Marche (France, Pending review):" in text
 

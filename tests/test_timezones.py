@@ -502,8 +502,8 @@ def test_a_us_webinar_at_15_new_york_time_is_shown_and_exported_right(
     when = re.search(r'<dd class="event-when">([^<]*)<', public)
     assert when is not None
     day = datetime.fromisoformat(DAY)
-    # English as CLDR writes it (Babel), the zone by its city and its offset that day.
-    expected = f"{day:%A}, {day:%B} {day.day}, {day.year}, 3:00\u202fPM (New York time, UTC-05:00)"
+    # British English as CLDR writes it (Babel), the zone by its city and its offset that day.
+    expected = f"{day:%A}, {day.day} {day:%B} {day.year}, 15:00 (New York time, UTC-05:00)"
     assert when.group(1).strip() == expected
     popup = client.get(f"/api/events/{event['id']}.json").get_json()
     assert (popup["starts_at"], popup["timezone"]) == (f"{DAY}T15:00", "America/New_York")

@@ -46,7 +46,7 @@ def _map_page(template: str, *, embed: bool, **context: Any) -> str:
     page_config = {
         "embed": embed,
         "edition": current_edition(),
-        "lang": i18n.current_language().tag,
+        "lang": i18n.current_language().format_tag,  # Intl's dates, numbers and plurals
         "messages": i18n.js_catalog(js_messages.MESSAGES, js_messages.PLURALS),
         "distanceUnit": i18n.distance_unit(),
         "dataUrl": url_for("api.map_data"),

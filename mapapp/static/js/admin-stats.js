@@ -9,7 +9,7 @@
   var data = JSON.parse(document.getElementById("stats-data").textContent);
   // The sentences, in the page's language: "counts" holds one form per CLDR plural category.
   var strings = JSON.parse(document.getElementById("stats-strings").textContent);
-  var language = document.documentElement.lang || "en";
+  var language = document.documentElement.dataset.formats || document.documentElement.lang || "en";
   var plurals = window.Intl && Intl.PluralRules ? new Intl.PluralRules(language) : null;
 
   function shade(count) {

@@ -2,7 +2,8 @@
  * Every sentence comes from the page (data-* attributes written with the catalog): none here. */
 (function () {
   "use strict";
-  var language = document.documentElement.lang || undefined;
+  // The page's date and number conventions (British English for English: en-GB).
+  var language = document.documentElement.dataset.formats || document.documentElement.lang || undefined;
 
   document.querySelectorAll(".visitor-time[data-start]").forEach(function (node) {
     var moment = new Date(node.getAttribute("data-start"));

@@ -7,6 +7,7 @@ as it was.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ KEYWORDS: dict[str, Any] = {"_": None, "N_": None, "ngettext": (1, 2), "lazy_get
 
 
 @pytest.fixture
-def french_app(app_config: dict[str, Any], tmp_path: Path) -> Flask:
+def french_app(app_config: dict[str, Any], tmp_path: Path) -> Iterator[Flask]:
     """Return an app whose French catalog holds the few messages above."""
     catalog = Catalog(locale="fr")
     for english, french in FRENCH.items():
@@ -87,9 +88,13 @@ def french_app(app_config: dict[str, Any], tmp_path: Path) -> Flask:
     folder.mkdir(parents=True)
     with open(folder / "messages.mo", "wb") as file:
         write_mo(file, catalog)
-    return create_app(
+    # Zone words are remembered per language for the process (the shipped catalogs never change
+    # under it); this app's own small catalog must not meet words another test's app remembered.
+    event_text._zone_words.cache_clear()
+    yield create_app(
         {**app_config, "BABEL_TRANSLATION_DIRECTORIES": str(tmp_path / "translations")}
     )
+    event_text._zone_words.cache_clear()
 
 
 def test_validation_messages_are_built_in_the_language_in_use(french_app: Flask) -> None:

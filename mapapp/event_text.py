@@ -19,7 +19,6 @@ from babel.lists import format_list
 from mapapp.events import (
     CATEGORIES,
     FORMATS,
-    LOCATION_PRECISIONS,
     STATUSES,
     UTC_TIME_FORMAT,
     is_known_timezone,
@@ -56,11 +55,6 @@ def format_label(code: str) -> str:
 def status_label(code: str) -> str:
     """Return a status as people read it ("Pending review"), or the code if unknown."""
     return _(STATUSES[code]) if code in STATUSES else code
-
-
-def precision_label(code: str) -> str:
-    """Return how precisely an event is placed as people read it ("Street address")."""
-    return _(LOCATION_PRECISIONS[code]) if code in LOCATION_PRECISIONS else code
 
 
 def place_line(event: Mapping[str, str]) -> str:

@@ -12,16 +12,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
-from babel.core import UnknownLocaleError
-from babel.dates import format_date, get_timezone_location
+from babel.dates import format_date
 from babel.lists import format_list
 
+from mapapp.event_times import zone_city
 from mapapp.events import (
     CATEGORIES,
     FORMATS,
     STATUSES,
     UTC_TIME_FORMAT,
-    is_known_timezone,
     parse_local_time,
 )
 from mapapp.i18n import (
@@ -39,7 +38,6 @@ DATE_PATTERN = "EEE d MMM y"  # Sun 28 Feb 2027, English's pattern
 DATE_SKELETON = "yMMMEd"  # the same parts, in the order and words of another language
 SEPARATOR = " · "
 NO_ZONE = N_("time zone not given")
-UTC_NAME = "UTC"
 
 
 def category_label(code: str) -> str:
@@ -92,12 +90,7 @@ def _zone_words(name: str, language: str) -> str:
     """Return a time zone as people of a language say it (see zone_words)."""
     if not name:
         return _(NO_ZONE)
-    if name == UTC_NAME or not is_known_timezone(name) or "/" not in name:
-        return name
-    try:
-        city = get_timezone_location(name, locale=current_locale(), return_city=True)
-    except (LookupError, UnknownLocaleError, ValueError):
-        return name
+    city = zone_city(name)
     # Translators: a time zone named by its city: "Paris time".
     return _("%(city)s time", city=city) if city else name
 

@@ -3,7 +3,8 @@
 "Sandakan, Malaysia · Online" and "Sun 28 Feb 2027, 18:00–22:00 (Paris time)" rather than
 "Sandakan MY · online" and "2027-02-28T18:00 Europe/Paris", in the interface language: labels
 through the catalog, country names, dates, times and zone cities from CLDR (Babel). English keeps
-its own day and time patterns ("Sun 28 Feb 2027", "18:00"); other languages take CLDR's.
+its own day pattern ("Sun 28 Feb 2027": British CLDR writes "Sun, 28 Feb 2027" and "Sept");
+everything else, English's too (en_GB), is CLDR's.
 """
 
 from __future__ import annotations
@@ -75,8 +76,6 @@ def day_text(moment: datetime | date) -> str:
 
 def clock_text(moment: datetime) -> str:
     """Return a time of day as people read it: "18:00" (in the moment's own zone)."""
-    if current_code() == DEFAULT_LANGUAGE:
-        return f"{moment:%H:%M}"
     return format_time(moment, "short")
 
 
@@ -145,20 +144,14 @@ def utc_line(value: str) -> str:
 
 def long_date(day: date) -> str:
     """Return a day in full as people write it: "3 March 2026"."""
-    if current_code() == DEFAULT_LANGUAGE:
-        return f"{day.day} {day:%B %Y}"
     return format_date(day, "long", locale=current_locale())
 
 
 def day_month(day: date) -> str:
     """Return a day of a month without its year: "3 March"."""
-    if current_code() == DEFAULT_LANGUAGE:
-        return f"{day.day} {day:%B}"
     return format_skeleton(day, "MMMMd")
 
 
 def or_list(items: Sequence[str]) -> str:
     """Return names as alternatives: "A, B or C" ("A, B ou C" in French)."""
-    if current_code() == DEFAULT_LANGUAGE:
-        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
     return format_list(list(items), style="or", locale=current_locale())

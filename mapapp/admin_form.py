@@ -136,8 +136,6 @@ NO_COUNTRY_LABEL = N_("No country (online events looked after by the internation
 # keep both as they are.
 MOVED_MESSAGE = N_("The pin is now at {lat}, {lon}: save the form to keep it there.")
 WITHOUT_COUNTRY_GROUP = N_("Without a country")
-# Translators: a value of the event that the menu does not offer, shown as it is stored.
-STORED_LABEL = N_("%(value)s (as stored)")
 # Translators: where an event's point on the map came from.
 SOURCE_LABELS = {
     "organiser": N_("Placed by the organiser on the map"),

@@ -16,7 +16,7 @@ from typing import Any
 
 import pycountry
 
-from mapapp.i18n import N_, _, country_name, format_number, ngettext
+from mapapp.i18n import country_name, format_number, ngettext
 from mapapp.outlines import Outlines
 
 # From light to dark: the country with the most events gets the darkest.
@@ -27,10 +27,6 @@ NO_EVENTS_SHADE = "#f7f7f7"
 SMALL_AREA_KM2 = 12_000.0
 
 Point = tuple[float, float]  # latitude, longitude
-# The legend's words beside the shades that are not counts (translated where shown).
-NO_EVENTS_LABEL = N_("No events")
-# Translators: the legend's circle, which marks a country too small to see on the world map.
-SMALL_COUNTRY_LABEL = N_("A small country")
 
 
 @dataclass(frozen=True)
@@ -53,11 +49,6 @@ class ShadeClass:
             self.high,
             low=format_number(self.low),
         )
-
-
-def legend_labels() -> dict[str, str]:
-    """Return the legend's other entries in the interface language: no events, a small country."""
-    return {"no_events": _(NO_EVENTS_LABEL), "small_country": _(SMALL_COUNTRY_LABEL)}
 
 
 def shade_classes(largest: int) -> tuple[ShadeClass, ...]:

@@ -3,7 +3,8 @@
 "Sandakan, Malaysia · Online" and "Sun 28 Feb 2027, 18:00–22:00 (Paris time)" rather than
 "Sandakan MY · online" and "2027-02-28T18:00 Europe/Paris", in the interface language: labels
 through the catalog, country names, dates, times and zone cities from CLDR (Babel). English keeps
-its own day and time patterns ("Sun 28 Feb 2027", "18:00"); other languages take CLDR's.
+its own day pattern ("Sun 28 Feb 2027": British CLDR writes "Sun, 28 Feb 2027" and "Sept");
+everything else, English's too (en_GB), is CLDR's.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
 
-from babel.core import UnknownLocaleError
-from babel.dates import format_date, get_timezone_location
+from babel.dates import format_date
 from babel.lists import format_list
 
+from mapapp.event_times import zone_city
 from mapapp.events import (
     CATEGORIES,
     FORMATS,
-    LOCATION_PRECISIONS,
     STATUSES,
     UTC_TIME_FORMAT,
-    is_known_timezone,
     parse_local_time,
 )
 from mapapp.i18n import (
@@ -40,7 +39,6 @@ DATE_PATTERN = "EEE d MMM y"  # Sun 28 Feb 2027, English's pattern
 DATE_SKELETON = "yMMMEd"  # the same parts, in the order and words of another language
 SEPARATOR = " · "
 NO_ZONE = N_("time zone not given")
-UTC_NAME = "UTC"
 
 
 def category_label(code: str) -> str:
@@ -56,11 +54,6 @@ def format_label(code: str) -> str:
 def status_label(code: str) -> str:
     """Return a status as people read it ("Pending review"), or the code if unknown."""
     return _(STATUSES[code]) if code in STATUSES else code
-
-
-def precision_label(code: str) -> str:
-    """Return how precisely an event is placed as people read it ("Street address")."""
-    return _(LOCATION_PRECISIONS[code]) if code in LOCATION_PRECISIONS else code
 
 
 def place_line(event: Mapping[str, str]) -> str:
@@ -83,8 +76,6 @@ def day_text(moment: datetime | date) -> str:
 
 def clock_text(moment: datetime) -> str:
     """Return a time of day as people read it: "18:00" (in the moment's own zone)."""
-    if current_code() == DEFAULT_LANGUAGE:
-        return f"{moment:%H:%M}"
     return format_time(moment, "short")
 
 
@@ -98,12 +89,7 @@ def _zone_words(name: str, language: str) -> str:
     """Return a time zone as people of a language say it (see zone_words)."""
     if not name:
         return _(NO_ZONE)
-    if name == UTC_NAME or not is_known_timezone(name) or "/" not in name:
-        return name
-    try:
-        city = get_timezone_location(name, locale=current_locale(), return_city=True)
-    except (LookupError, UnknownLocaleError, ValueError):
-        return name
+    city = zone_city(name)
     # Translators: a time zone named by its city: "Paris time".
     return _("%(city)s time", city=city) if city else name
 
@@ -158,20 +144,14 @@ def utc_line(value: str) -> str:
 
 def long_date(day: date) -> str:
     """Return a day in full as people write it: "3 March 2026"."""
-    if current_code() == DEFAULT_LANGUAGE:
-        return f"{day.day} {day:%B %Y}"
     return format_date(day, "long", locale=current_locale())
 
 
 def day_month(day: date) -> str:
     """Return a day of a month without its year: "3 March"."""
-    if current_code() == DEFAULT_LANGUAGE:
-        return f"{day.day} {day:%B}"
     return format_skeleton(day, "MMMMd")
 
 
 def or_list(items: Sequence[str]) -> str:
     """Return names as alternatives: "A, B or C" ("A, B ou C" in French)."""
-    if current_code() == DEFAULT_LANGUAGE:
-        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
     return format_list(list(items), style="or", locale=current_locale())

@@ -203,9 +203,6 @@ _UNSAFE_CHARACTERS = re.compile(
 # A lone UTF-16 surrogate (JSON's "\ud800" decodes to one) cannot be encoded as UTF-8, so a value
 # holding one could be neither stored nor shown.
 _SURROGATES = re.compile("[\ud800-\udfff]")
-BROKEN_TEXT_HINT = N_(
-    "this text holds a broken character (a lone surrogate) that cannot be stored; type it again"
-)
 _MULTILINE_FIELDS = frozenset({"description", "moderation_note", "change_note"})
 # The tz database's zones, without the names that are no place: "localtime" (the server's own
 # zone), "Factory", and the "posix/" and "right/" copies some systems add.

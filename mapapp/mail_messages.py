@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import render_template
 
+from mapapp import event_times
 from mapapp.events import FORMATS, LOCAL_TIME_FORMAT, UTC_TIME_FORMAT
 from mapapp.i18n import N_, _, country_name, current_language, force_language
 from mapapp.i18n import format_date as format_day
@@ -62,8 +63,7 @@ def describe_when(context: Mapping[str, Any]) -> str:
         zone_name, zone = "UTC", ZoneInfo("UTC")
     starts = starts.replace(tzinfo=zone)
     start_day, start_time = format_day(starts.date(), "full"), format_hour(starts)
-    offset = starts.strftime("%z")
-    utc_offset = f"UTC{offset[:3]}:{offset[3:]}"
+    utc_offset = "UTC" + event_times.utc_offset(starts)
     try:
         ends = datetime.strptime(str(context.get("ends_at", "")), LOCAL_TIME_FORMAT)
     except ValueError:

@@ -67,8 +67,6 @@ CATEGORY_SYMBOLS: dict[str, str] = {
     "online": "M2 3.5h20v13H14l1.5 3.5h2.5v2H6v-2h2.5L10 16.5H2z",
     "other": "M2 12a10 10 0 1 0 20 0a10 10 0 1 0-20 0z",
 }
-# Clusters are coloured by how many events they hold (the legend says so); see static/css/map.css.
-CLUSTER_SIZES = (("small", 1, 9), ("medium", 10, 99), ("large", 100, None))
 # Front-end files of the map, as npm paths for vendor_url.
 MAP_CSS = ("leaflet/dist/leaflet.css",)
 MAP_JS = (

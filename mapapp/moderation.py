@@ -75,11 +75,6 @@ class Outcome:
         """Return whether every change was saved."""
         return not self.errors and not self.conflict
 
-    @property
-    def missing_version(self) -> bool:
-        """Return whether nothing was saved because the form did not say the version it showed."""
-        return self.errors.get("version") in (MISSING_VERSION_MESSAGE, _(MISSING_VERSION_MESSAGE))
-
 
 def _missing_version(event_ids: list[str] | None = None) -> Outcome:
     """Return the outcome of a form that did not say the version it showed (of these events)."""

@@ -7,11 +7,13 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
@@ -86,6 +88,24 @@ def fill_disk(monkeypatch: pytest.MonkeyPatch) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(csv_backend, "_write_all", half_then_full)
+
+
+def catalog_of(*tables: Mapping[Any, Any], language: str = "fr") -> Catalog:
+    """Return a catalog of a language holding {English: translation} (plurals: tuple: tuple)."""
+    catalog = Catalog(locale=language)
+    for table in tables:
+        for english, translated in table.items():
+            catalog.add(english, translated)
+    return catalog
+
+
+def write_catalog(translations: Path, catalog: Catalog) -> Path:
+    """Compile a catalog where the app reads it under `translations`; return `translations`."""
+    folder = translations / str(catalog.locale) / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    with (folder / "messages.mo").open("wb") as file:
+        write_mo(file, catalog)
+    return translations
 
 
 def make_submission(**fields: str) -> dict[str, str]:

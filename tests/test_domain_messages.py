@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
-from babel.messages.mofile import write_mo
 from flask import Flask
 
 from mapapp import create_app, event_text, forms, geocoding, placing, submission_rules, timezones
 from mapapp.events import validate_event
 from mapapp.i18n import force_language, ngettext
 from mapapp.submissions import check_fill_time, sign_started
+from tests.conftest import catalog_of, write_catalog
 
 FRENCH = {
     "Title: give the event a name.": "Titre : donnez un nom à l’événement.",
@@ -79,21 +78,11 @@ KEYWORDS: dict[str, Any] = {"_": None, "N_": None, "ngettext": (1, 2), "lazy_get
 @pytest.fixture
 def french_app(app_config: dict[str, Any], tmp_path: Path) -> Iterator[Flask]:
     """Return an app whose French catalog holds the few messages above."""
-    catalog = Catalog(locale="fr")
-    for english, french in FRENCH.items():
-        catalog.add(english, french)
-    for pair, forms_ in FRENCH_PLURALS.items():
-        catalog.add(pair, forms_)
-    folder = tmp_path / "translations" / "fr" / "LC_MESSAGES"
-    folder.mkdir(parents=True)
-    with open(folder / "messages.mo", "wb") as file:
-        write_mo(file, catalog)
+    translations = write_catalog(tmp_path / "translations", catalog_of(FRENCH, FRENCH_PLURALS))
     # Zone words are remembered per language for the process (the shipped catalogs never change
     # under it); this app's own small catalog must not meet words another test's app remembered.
     event_text._zone_words.cache_clear()
-    yield create_app(
-        {**app_config, "BABEL_TRANSLATION_DIRECTORIES": str(tmp_path / "translations")}
-    )
+    yield create_app({**app_config, "BABEL_TRANSLATION_DIRECTORIES": str(translations)})
     event_text._zone_words.cache_clear()
 
 

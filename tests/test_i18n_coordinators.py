@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -20,7 +18,7 @@ from mapapp import access, admin_form, audit, choropleth, imports, review_queue,
 from mapapp.access import NATIONAL, Scope
 from mapapp.i18n import force_language
 from mapapp.storage import Audit, EventStore
-from tests.conftest import add_valid_event
+from tests.conftest import add_valid_event, catalog_of, write_catalog
 
 # The French of the test's catalog: a few messages of the area, as a translator would give them.
 FRENCH = {
@@ -51,16 +49,8 @@ FRENCH_PLURALS = {
 @pytest.fixture
 def app_config(app_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """Return the test app's settings with the test's French catalog."""
-    catalog = Catalog(locale="fr")
-    for english, french in FRENCH.items():
-        catalog.add(english, french)
-    for english, french in FRENCH_PLURALS.items():
-        catalog.add(english, french)
-    folder = tmp_path / "translations" / "fr" / "LC_MESSAGES"
-    folder.mkdir(parents=True)
-    with (folder / "messages.mo").open("wb") as file:
-        write_mo(file, catalog)
-    return {**app_config, "BABEL_TRANSLATION_DIRECTORIES": str(tmp_path / "translations")}
+    translations = write_catalog(tmp_path / "translations", catalog_of(FRENCH, FRENCH_PLURALS))
+    return {**app_config, "BABEL_TRANSLATION_DIRECTORIES": str(translations)}
 
 
 def test_a_refusal_names_the_countries_in_the_page_language(app: Flask) -> None:

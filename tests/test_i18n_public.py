@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
@@ -23,6 +22,7 @@ from flask.testing import FlaskClient
 from mapapp import PROJECT_ROOT, create_app
 from mapapp.i18n import LANGUAGES, force_language
 from mapapp.web.limits import wait_message
+from tests.conftest import write_catalog
 from tests.test_submit import hidden
 
 PYBABEL = Path(sys.executable).with_name("pybabel")
@@ -49,11 +49,7 @@ def pseudo_catalogs(tmp_path_factory: pytest.TempPathFactory) -> Path:
             message.string = tuple(f"⟦{form}⟧" for form in forms)
         elif message.id:
             message.string = f"⟦{message.id}⟧"
-    messages = folder / "fr" / "LC_MESSAGES"
-    messages.mkdir(parents=True)
-    with (messages / "messages.mo").open("wb") as target:
-        write_mo(target, catalog)
-    return folder
+    return write_catalog(folder, catalog)
 
 
 @pytest.fixture

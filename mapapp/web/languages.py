@@ -172,8 +172,13 @@ def here() -> str:
 
 
 def language_links() -> list[dict[str, Any]]:
-    """Return each language with this page's URL in it, for the switch and hreflang."""
-    if request.method not in ("GET", "HEAD") or not is_localised(request.endpoint):
+    """Return each language with this page's URL in it, for the switch and hreflang.
+
+    None outside a request (a message rendered by the CLI), nor for a form's answer or data.
+    """
+    if not has_request_context() or request.method not in ("GET", "HEAD"):
+        return []
+    if not is_localised(request.endpoint):
         return []
     path = page_path()
     root = _script_root()
@@ -276,7 +281,7 @@ def _template_values() -> dict[str, Any]:
     language = i18n.current_language()
     return {
         "page_language": language,
-        "language_links": language_links if has_request_context() else list,
+        "language_links": language_links,
         "here": here,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +41,7 @@ def _map_page(template: str, *, embed: bool, **context: Any) -> str:
     if selected.errors:  # a 400 that names each value, as the data API and the exports answer
         abort(400, description=" ".join(selected.errors.values()))
     choices = _filter_choices()
-    countries = i18n.sorted_names((code, i18n.country_name(code)) for code in choices["countries"])
+    countries = _country_names(tuple(choices["countries"]), i18n.current_code())
     categories = [(code, _(label)) for code, label in CATEGORIES.items()]
     formats = [(code, _(label)) for code, label in FORMATS.items()]
     page_config = {
@@ -108,6 +109,14 @@ def _filter_choices() -> dict[str, Any]:
 
 
 _filter_choices_of = per_frame(mapview.filter_choices)
+
+
+# Naming and sorting the countries took 0.6 ms of the map page's 4.6 ms at 50,000 events; the
+# codes change only with the store, so the names are kept per set of codes and language.
+@functools.lru_cache(maxsize=4 * len(i18n.LANGUAGES))
+def _country_names(codes: tuple[str, ...], language: str) -> tuple[tuple[str, str], ...]:
+    """Return the filters' countries as (code, name), sorted by name in the language."""
+    return tuple(i18n.sorted_names((code, i18n.country_name(code)) for code in codes))
 
 
 @blueprint.get("/")

@@ -38,22 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import map_pages
+from bench_map import CHROMIUM, CHROMIUM_ARGS, VIEWPORT  # the map benchmark's browser
 from playwright.sync_api import Browser, sync_playwright
 
 from mapapp import PROJECT_ROOT
 
 BASELINE_COMMIT = "16c30bccd1ab2de452bedd3ecb5b19e63a327fc3"  # main before issue 13
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-VIEWPORT = {"width": 1280, "height": 800}
 DEFAULT_SIZES = (10_000, 50_000)
 TIMEOUT_SECONDS = 60.0
 # Runs the app of one source tree: its own package first on the path, no tiles, port from argv.

@@ -8,6 +8,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -206,9 +207,9 @@ def store(app: Flask) -> EventStore:
     return store
 
 
-@pytest.fixture
-def live_server(app: Flask) -> Iterator[str]:
-    """Serve the app on a free local port in a thread and return its base URL."""
+@contextmanager
+def serving_in_thread(app: Flask) -> Iterator[str]:
+    """Serve an app on a free local port in a thread and yield its base URL."""
     with app.app_context():
         # Load the gazetteer before a browser's timeouts run: under xdist a browser test can be
         # its worker's first to geocode, and a cold load takes seconds (more while every worker
@@ -222,6 +223,13 @@ def live_server(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """Serve the app on a free local port in a thread and return its base URL."""
+    with serving_in_thread(app) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from playwright.sync_api import expect
 
 from mapapp import create_app, mapview
 from mapapp.events import CATEGORIES
-from tests.conftest import make_event
+from tests.conftest import make_event, serving_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -99,8 +98,6 @@ def many_events() -> list[dict[str, str]]:
 
 def serve(tmp: Path, events: list[dict[str, str]]) -> Iterator[str]:
     """Serve an app holding these events, without tiles, and yield its base URL."""
-    from werkzeug.serving import make_server
-
     data = tmp / "data"
     data.mkdir()
     app = create_app(
@@ -113,14 +110,8 @@ def serve(tmp: Path, events: list[dict[str, str]]) -> Iterator[str]:
         }
     )
     app.extensions["mapapp.store"].add_many(events)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serving_in_thread(app) as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")

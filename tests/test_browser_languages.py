@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
-from werkzeug.serving import make_server
 
 from mapapp import PROJECT_ROOT, coordinators, create_app, i18n
-from mapapp.geocoding import get_geocoder
 from mapapp.i18n import LANGUAGES
 from mapapp.storage import EventStore
-from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, make_event
+from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, make_event, serving_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -90,15 +87,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     store.add(make_event(status="pending", title="En attente"))
     with app.app_context():
         coordinators.add_coordinator(COORDINATOR_NAME, COORDINATOR_PASSWORD)
-        _ = get_geocoder().gazetteer
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {"url": f"http://127.0.0.1:{server.server_port}", "event": event}
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serving_in_thread(app) as base_url:
+        yield {"url": base_url, "event": event}
 
 
 def _open(browser: Any, url: str, **options: Any) -> tuple[Any, Any]:

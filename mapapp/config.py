@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URI": "",
     # Redis, for everything shared through it (rate limits; "" = none): redis://host:6379/0
     "REDIS_URL": "",
+    # PostgreSQL for every table instead of the CSV files of DATA_DIR (issue 14; "" = CSV):
+    # postgresql://user:password@host:5432/mapapp
+    "DATABASE_URL": "",
     "SUBMIT_MIN_SECONDS": 3.0,
     # Largest request body accepted, in bytes (413 beyond): the longest event is about 30 KB.
     "MAX_CONTENT_LENGTH": 64 * 1024,

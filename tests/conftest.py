@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -23,6 +24,7 @@ from mapapp import PROJECT_ROOT, create_app
 from mapapp.events import current_edition, edition_date, validate_event
 from mapapp.geocoding import get_geocoder
 from mapapp.storage import Audit, EventStore
+from scripts.local_servers import postgres_bin, postgres_server, redis_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -145,6 +147,57 @@ def server_port() -> Iterator[int]:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         holder.bind(("127.0.0.1", 0))
         yield int(holder.getsockname()[1])
+
+
+def missing(message: str) -> None:
+    """Skip a test whose program is missing, or fail it in CI (CI=true), where it must run."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """Return a loopback port free now (for a server this session starts at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[str]:
+    """Run one real PostgreSQL server per test process (xdist worker); yield its URL."""
+    if postgres_bin() is None:
+        missing("PostgreSQL is missing: install Debian's postgresql.")
+    with postgres_server(free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: str) -> Iterator[str]:
+    """Return the URL of an empty schema of the test's own on the session's PostgreSQL.
+
+    The schema is the connection's search_path (an `options` parameter of the URL), so every
+    connection the app opens with this URL sees only this test's tables; dropped afterwards.
+    """
+    import psycopg
+
+    schema = f"test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_cluster, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{postgres_cluster}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(postgres_cluster, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """Start a real redis-server of the test's own on loopback (nothing saved); yield its URL."""
+    if shutil.which("redis-server") is None:
+        missing("redis-server is missing: install Debian's redis-server.")
+    with redis_server(free_port()) as url:
+        yield url
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 /* The map's clusters in a Web Worker: the indexes are built here, off the page's thread, and
  * only the clusters in view go back to the page (map.js). Messages in:
- *   {type: "init", scripts: [Supercluster's URL, map-clusters.js's URL], columns}
+ *   {type: "init", scripts: [Supercluster's URL, map-clusters.js's URL]}: sent as the page starts
+ *   {type: "columns", columns}: the events' places and categories, once the data is in
  *   {type: "base", positions}: the events the filters other than category keep
  *   {type: "query", id, box, zoom, buckets}  ->  {type: "clusters", id, items}
  *   {type: "leaves", id, key}                ->  {type: "leaves", id, positions}
@@ -19,6 +20,9 @@
     var message = event.data;
     if (message.type === "init") {
       self.importScripts.apply(self, message.scripts);
+      return;
+    }
+    if (message.type === "columns") {
       clusters = new self.MapClusters(message.columns);
       return;
     }

@@ -1020,14 +1020,19 @@
     return { lon: lon, lat: lat, bucket: bucket, buckets: unknown + 1 };
   }
 
-  function makeClusterer() {
-    var columns = clusterColumns();
-    if (typeof Worker === "function" && config.clusterWorkerUrl) {
-      try {
-        return workerClusterer(columns);
-      } catch (error) { /* no worker here (a policy, a sandbox): the page clusters itself */ }
+  // The worker starts with the page, so that it loads its scripts while the data downloads.
+  function startWorker() {
+    if (typeof Worker !== "function" || !config.clusterWorkerUrl) return null;
+    try {
+      return workerClusterer(new Worker(config.clusterWorkerUrl));
+    } catch (error) {
+      return null; // no worker here (a policy, a sandbox): the page clusters itself
     }
-    return pageClusterer(columns);
+  }
+
+  function makeClusterer(starting) {
+    var columns = clusterColumns();
+    return starting && !starting.failed ? starting.use(columns) : pageClusterer(columns);
   }
 
   function clustersBuilt(built) {
@@ -1052,12 +1057,11 @@
     };
   }
 
-  function workerClusterer(columns) {
-    var worker = new Worker(config.clusterWorkerUrl);
+  function workerClusterer(worker) {
     var answers = new Map(); // request id -> what to do with the worker's answer
     var nextId = 0;
-    var failed = false;
-    document.body.setAttribute("data-clusters", "worker");
+    var columns = null;
+    var handle = null;
     worker.onmessage = function (event) {
       var message = event.data;
       if (message.type === "built") {
@@ -1071,11 +1075,12 @@
     // A worker that cannot start or load its scripts: the page takes over, from the same base.
     worker.onerror = function (event) {
       if (event.preventDefault) event.preventDefault();
-      if (failed) return;
-      failed = true;
+      if (handle.failed) return;
+      handle.failed = true;
       worker.terminate();
+      if (!columns) return; // the data is not in yet: the page's clusters start with it
       clusterer = pageClusterer(columns);
-      if (base) clusterer.setBase(base);
+      if (base) clusterer.setBase(Int32Array.from(base));
       resetMarkers();
       draw();
     };
@@ -1084,8 +1089,15 @@
       answers.set(message.id, done);
       worker.postMessage(message);
     }
-    worker.postMessage({ type: "init", scripts: config.clusterScripts, columns: columns });
-    return {
+    worker.postMessage({ type: "init", scripts: config.clusterScripts });
+    handle = {
+      failed: false,
+      use: function (given) {
+        columns = given;
+        worker.postMessage({ type: "columns", columns: columns });
+        document.body.setAttribute("data-clusters", "worker");
+        return handle;
+      },
       setBase: function (positions) {
         clustersBuilt(false);
         worker.postMessage({ type: "base", positions: positions });
@@ -1097,11 +1109,13 @@
         ask({ type: "leaves", key: key }, done);
       },
     };
+    return handle;
   }
 
   // Wiring
 
   function load() {
+    var startingWorker = startWorker();
     fetch(config.dataUrl)
       .then(function (response) {
         if (!response.ok) throw new Error("map data " + response.status);
@@ -1109,7 +1123,7 @@
       })
       .then(function (body) {
         data = body;
-        clusterer = makeClusterer();
+        clusterer = makeClusterer(startingWorker);
         apply();
         fitKept();
         drawCountries();

@@ -1,6 +1,6 @@
 """Time switching category on the visitors' map, before and after the clusters' Web Worker.
 
-The same events are served by two apps in one run: the map as of `BASELINE_COMMIT` (one
+The same events are served by two apps at once, page loads alternating between them: the map as of `BASELINE_COMMIT` (one
 Supercluster of the kept events, rebuilt on the page's thread at every filter change; unpacked
 from git into a temporary directory) and the checkout's (one index per category, built in a Web
 Worker), each in its own process on 127.0.0.1 with no tiles, in Debian's chromium. For each size
@@ -200,13 +200,13 @@ def main(argv: list[str] | None = None) -> int:
                 data_dir = work / f"data-{count}"
                 # Both versions read the same store format: one data directory serves both.
                 map_pages.write_data_dir(data_dir, map_pages.map_events(count))
-                rows = []
-                for version, tree in (("before", baseline), ("after", PROJECT_ROOT)):
-                    row = Row(version)
-                    with serve(tree, data_dir) as base:
-                        for _ in range(args.runs):
+                rows = [Row("before"), Row("after")]
+                with serve(baseline, data_dir) as before, serve(PROJECT_ROOT, data_dir) as after:
+                    # Runs alternate between the versions, so that a change in the machine's
+                    # load falls on both alike.
+                    for _ in range(args.runs):
+                        for row, base in zip(rows, (before, after), strict=True):
                             measure(browser, base + "/", args.switches, row)
-                    rows.append(row)
                 print_table(count, rows)
                 shutil.rmtree(data_dir)
         finally:

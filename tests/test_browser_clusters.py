@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from mapapp.storage import EventStore
@@ -125,4 +126,46 @@ def test_a_cluster_of_two_categories_lists_its_events_by_keyboard(clustered: Any
     assert sorted(titles) == sorted(expected)
     page.keyboard.press("Escape")
     expect(popup).to_have_count(0)
+    assert page.page_errors == []
+
+
+SAMPLE_SIZE = 400
+CHOICES = [["talk"], ["talk", "sport"], ["awareness", "illumination", "online"], []]
+COUNTED = """
+() => {
+  const counts = [...document.querySelectorAll('.cluster-icon span')].map((n) => +n.textContent);
+  return counts.reduce((a, b) => a + b, 0) + document.querySelectorAll('.event-marker').length;
+}
+"""
+
+
+@pytest.mark.parametrize("path", ["worker", "no worker"])
+def test_every_placed_event_of_the_categories_is_in_one_cluster(
+    page: Any, live_server: str, store: EventStore, path: str
+) -> None:
+    from mapapp.events import current_edition
+    from scripts.make_sample_data import generate_events
+
+    sample = generate_events(SAMPLE_SIZE, seed=14)
+    store.add_many(sample)
+    shown = [
+        event
+        for event in sample
+        if event["status"] == "approved"
+        and event["starts_at"].startswith(str(current_edition()))
+        and event["latitude"]
+    ]
+    expected_kind, init_script, _ = PATHS[path]
+    if init_script:
+        page.add_init_script(init_script)
+    page.goto(live_server + "/")
+    page.wait_for_selector(f"body[data-clusters='{expected_kind}'][data-map-ready]")
+    page.evaluate("window.mapapp.map.setView([20, 0], 1, {animate: false})")
+    for codes in CHOICES:
+        choose(page, "category", codes)
+        placed = sum(1 for event in shown if not codes or event["category"] in codes)
+        try:
+            page.wait_for_function(f"() => ({COUNTED})() === {placed}", timeout=10_000)
+        except PlaywrightTimeoutError:
+            assert page.evaluate(COUNTED) == placed, codes
     assert page.page_errors == []

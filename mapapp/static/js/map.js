@@ -1,7 +1,7 @@
 /* The events map: loads compact event data, filters it, clusters it with Supercluster (one index
  * per category, map-clusters.js, built in a Web Worker where there is one) and lists what is in
- * view. Every piece of event text goes into the page through textContent,
- * never as HTML. The base map (`map_main`) is created by folium's /map-setup.js.
+ * view. Every piece of event text goes into the page through textContent, never as HTML. The
+ * base map (`map_main`) is created by folium's /map-setup.js.
  *
  * Every string a person reads comes from the page's catalog (config.messages, built from
  * mapapp/js_messages.py) through t() and tn(); dates and numbers through Intl in config.lang.
@@ -59,7 +59,7 @@
   var drawRequest = 0; // draws are answered in order; only the latest one's answer is drawn
   var order = null; // every position by date and title, once the labels are in
   var markers = L.layerGroup().addTo(map);
-  var shown = new Map(); // marker key ("c12", "e34") -> marker drawn now
+  var shown = new Map(); // marker key ("c3_12", "e34", "c3_12+c5_7" merged) -> marker drawn now
   var listLimit = PAGE_SIZE;
   var searchTimer = null;
   var popup = null; // the open popup of ours
@@ -378,7 +378,7 @@
     });
     shown = wanted;
     orderForKeyboard();
-    var inView = drawList(view);
+    var inView = drawList(view); // how many
     if (pendingFocus) {
       focusNearest(pendingFocus);
       pendingFocus = null;

@@ -213,7 +213,9 @@ class PublicIndex:
             if chunk is None or not changed.isdisjoint(chunk_ids):
                 chunk = Chunk(chunk_ids)
             chunks.append(chunk)
-        countries = tuple(sorted(code for (name, _y, code) in counts if name == "country" and code))
+        countries = tuple(
+            sorted({code for (name, _y, code) in counts if name == "country" and code})
+        )
         order = hashlib.blake2b(FIELD_SEPARATOR.join(id_list).encode(), digest_size=DIGEST_BYTES)
         order.update(total.to_bytes(16, "big"))
         index = cls(records, id_list, chunks, total, countries, counts)

@@ -140,8 +140,14 @@ def serve_command(
         def load(self) -> Flask:
             # Each worker sends mail too; claims under the outbox's lock keep one copy each.
             from mapapp import mail_sender
+            from mapapp import map_data as public_data
+            from mapapp.storage import get_store
 
             app = create_app()
+            # Read the events and build the map's data before this worker takes a request, so
+            # the first visitor after a restart does not wait for it (at 200,000 events, seconds).
+            with app.app_context():
+                public_data.warm(get_store())
             mail_sender.start_sender(app)
             self.cfg.set("worker_exit", lambda _server, _worker: mail_sender.stop_sender(app))
             return app

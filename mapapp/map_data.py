@@ -354,6 +354,13 @@ def current(store: EventSource) -> PublicIndex:
     return tracker.current()
 
 
+def warm(store: EventSource) -> None:
+    """Build a store's index and its bodies now (a worker before its first request)."""
+    index = current(store)
+    index.map_data()
+    index.map_labels()
+
+
 # Inside
 
 

@@ -42,6 +42,7 @@ EPOCH = pd.Timestamp("1970-01-01")
 # A chunk ends after an id whose CRC-32 is divisible by this: about this many events per chunk.
 CHUNK_EVENTS = 256
 GZIP_LEVEL = 6
+BODY_LAYOUT = "1"  # change it with the bodies' columns, so that no client keeps an old tag
 # Field and row separators of hashed text: control characters stored values never hold.
 FIELD_SEPARATOR = "\x1f"
 DIGEST_BYTES = 12
@@ -295,7 +296,11 @@ class PublicIndex:
         gzipped = b"".join(
             [GZIP_HEADER, *deflated, FINAL_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF)]
         )
-        etag = hashlib.blake2b(gzipped, digest_size=10).hexdigest()
+        # The token names the content (the public fields and versions, in order), so it names
+        # these bytes: every worker gives the same tag without hashing the megabytes again.
+        # The cut and the level are in it too, as a deploy may change them.
+        tagged = f"{name}|{self.token}|{CHUNK_EVENTS}|{GZIP_LEVEL}|{BODY_LAYOUT}"
+        etag = hashlib.blake2b(tagged.encode(), digest_size=10).hexdigest()
         body = Body(gzipped, tuple(texts), etag)
         with self._lock:
             return self._bodies.setdefault(name, body)
@@ -330,13 +335,19 @@ class Tracker:
             if self._index is not None and version == self._version:
                 return self._index
             frame = self._store.frame()
-            if self._index is None or _number(version) <= _number(self._version):
-                # A first read, or the same last change with other bytes: a hand edit of the
-                # file, which names no changed key. Build from scratch.
+            if self._index is None:
                 self._index = PublicIndex.build(frame)
-            else:
+            elif _number(version) > _number(self._version):
                 changed = self._store.changed_since(self._version)
                 self._index = self._index.updated(frame, changed)
+            else:
+                # No later change, other bytes: an erase (its row gone, no row carries its
+                # number) or a hand edit of the file, which names no changed key. An erase
+                # shows in the count; anything else is built from scratch.
+                index = self._index.updated(frame, ())
+                if len(index.ids) == len(self._index.ids):
+                    index = PublicIndex.build(frame)
+                self._index = index
             self._version = version
             return self._index
 

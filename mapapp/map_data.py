@@ -141,6 +141,7 @@ class PublicIndex:
     total: int  # the sum of the records' digests, modulo HASH_MODULUS
     countries: tuple[str, ...]
     counts: Counter[tuple[str, str, str]]  # (field, first four characters of starts_at, value)
+    ends: set[str]  # the ids after which a chunk ends
     token: str = ""
     _bodies: dict[str, Body] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -155,19 +156,22 @@ class PublicIndex:
         for record in records.values():
             counts.update(_count_keys(record))
         total = sum(record.digest for record in records.values()) % HASH_MODULUS
-        return cls._made(records, ids, {}, total, counts)
+        ends = {record.id for record in records.values() if record.ends_chunk}
+        return cls._made(records, ids, {}, total, counts, ends)
 
     def updated(self, frame: pd.DataFrame, changed: Iterable[str]) -> PublicIndex:
         """Return the index of a newer frame, given the ids written since this index's frame."""
         changed = set(changed)
         records = dict(self.records)
         counts = Counter(self.counts)
+        ends = set(self.ends)
         total = self.total
 
         def drop(event_id: str) -> None:
             nonlocal total
             record = records.pop(event_id)
             counts.subtract(_count_keys(record))
+            ends.discard(event_id)
             total = (total - record.digest) % HASH_MODULUS
 
         def take(approved_rows: pd.DataFrame) -> None:
@@ -175,6 +179,8 @@ class PublicIndex:
             for record in _records(approved_rows):
                 records[record.id] = record
                 counts.update(_count_keys(record))
+                if record.ends_chunk:
+                    ends.add(record.id)
                 total = (total + record.digest) % HASH_MODULUS
 
         for event_id in changed & records.keys():
@@ -193,7 +199,7 @@ class PublicIndex:
                 changed |= missing
         counts = +counts  # drop the zeros
         old = {_chunk_key(chunk.ids): chunk for chunk in self.chunks}
-        return self._made(records, ids, old, total, counts, changed)
+        return self._made(records, ids, old, total, counts, ends, changed)
 
     @classmethod
     def _made(
@@ -203,11 +209,11 @@ class PublicIndex:
         old: dict[tuple[str, str, int], Chunk],
         total: int,
         counts: Counter[tuple[str, str, str]],
+        ends: set[str],
         changed: AbstractSet[str] = frozenset(),
     ) -> PublicIndex:
         """Return an index of these records, reusing the old chunks none of whose ids changed."""
         chunks = []
-        ends = [record.id for record in records.values() if record.ends_chunk]
         id_list: list[str] = ids.tolist()
         for chunk_ids in _chunk_ids(ids, id_list, ends):
             chunk = old.get(_chunk_key(chunk_ids))
@@ -219,7 +225,7 @@ class PublicIndex:
         )
         order = hashlib.blake2b(FIELD_SEPARATOR.join(id_list).encode(), digest_size=DIGEST_BYTES)
         order.update(total.to_bytes(16, "big"))
-        index = cls(records, id_list, chunks, total, countries, counts)
+        index = cls(records, id_list, chunks, total, countries, counts, ends)
         index.token = f"{len(ids):x}-{order.hexdigest()}"
         return index
 
@@ -457,11 +463,12 @@ def _count_keys(record: Record) -> list[tuple[str, str, str]]:
 
 
 def _chunk_ids(
-    ids: np.ndarray[Any, Any], id_list: list[str], ends: list[str]
+    ids: np.ndarray[Any, Any], id_list: list[str], ends: set[str]
 ) -> Iterator[tuple[str, ...]]:
     """Return the ids cut into chunks, each ending after an id that ends one (or at the end)."""
     start = 0
-    for end in np.flatnonzero(pd.Series(ids, copy=False).isin(ends).to_numpy()).tolist():
+    marked = pd.Series(ids, copy=False).isin(list(ends)).to_numpy()
+    for end in np.flatnonzero(marked).tolist():
         yield tuple(id_list[start : end + 1])
         start = end + 1
     if start < len(id_list):

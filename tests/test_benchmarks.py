@@ -61,7 +61,7 @@ RUNS = {
             "--runs",
             "1",
         ],
-        "| version | startup to health |",
+        "| version | start to idle |",
         300,
     ),
     # 13-23 s

@@ -42,7 +42,6 @@ EPOCH = pd.Timestamp("1970-01-01")
 # A chunk ends after an id whose CRC-32 is divisible by this: about this many events per chunk.
 CHUNK_EVENTS = 256
 GZIP_LEVEL = 6
-BODY_LAYOUT = "1"  # change it with the bodies' columns, so that no client keeps an old tag
 # Field and row separators of hashed text: control characters stored values never hold.
 FIELD_SEPARATOR = "\x1f"
 DIGEST_BYTES = 12
@@ -103,12 +102,12 @@ class Chunk:
 
     def __init__(self, ids: tuple[str, ...]) -> None:
         self.ids = ids
-        self._pieces: dict[tuple[str, bool, object], tuple[bytes, bytes]] = {}
+        self._pieces: dict[tuple[str, bool, object], tuple[bytes, bytes, bytes]] = {}
 
     def piece(
         self, column: str, first: bool, records: dict[str, Record], countries: tuple[str, ...]
-    ) -> tuple[bytes, bytes]:
-        """Return a column's JSON values in this chunk, plain and deflated (a sync-flushed piece).
+    ) -> tuple[bytes, bytes, bytes]:
+        """Return a column's JSON values in this chunk: plain, deflated (sync-flushed), digest.
 
         A chunk but the column's first starts with the comma after the one before it.
         """
@@ -123,7 +122,8 @@ class Chunk:
                 text = ",".join(records[i].encoded[at] for i in self.ids)
             plain = text.encode() if first else b"," + text.encode()
             compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
-            found = (plain, compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH))
+            packed = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            found = (plain, packed, hashlib.blake2b(packed, digest_size=16).digest())
             if column == "country":  # an older dictionary's piece will not be asked for again
                 for old in [k for k in self._pieces if k[0] == "country"]:
                     self._pieces.pop(old, None)
@@ -279,21 +279,27 @@ class PublicIndex:
         opening = json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1]
         texts: list[bytes] = []
         deflated: list[bytes] = []
+        digests: list[bytes] = []  # of each piece, 16 bytes each
         for number, column in enumerate(columns):
             literal = f',"{column}":['.encode()
             if number == 0:
                 literal = opening.encode() + literal
             texts.append(literal)
             deflated.append(_stored(literal))
+            digests.append(hashlib.blake2b(literal, digest_size=16).digest())
             for position, chunk in enumerate(self.chunks):
-                plain, packed = chunk.piece(column, not position, self.records, self.countries)
+                plain, packed, digest = chunk.piece(
+                    column, not position, self.records, self.countries
+                )
                 texts.append(plain)
                 deflated.append(packed)
+                digests.append(digest)
             literal = b"]"
             if number == len(columns) - 1:
                 literal += b"}"
             texts.append(literal)
             deflated.append(_stored(literal))
+            digests.append(hashlib.blake2b(literal, digest_size=16).digest())
         crc = 0
         size = 0
         for text in texts:
@@ -302,11 +308,9 @@ class PublicIndex:
         gzipped = b"".join(
             [GZIP_HEADER, *deflated, FINAL_BLOCK, struct.pack("<II", crc, size & 0xFFFFFFFF)]
         )
-        # The token names the content (the public fields and versions, in order), so it names
-        # these bytes: every worker gives the same tag without hashing the megabytes again.
-        # The cut and the level are in it too, as a deploy may change them.
-        tagged = f"{name}|{self.token}|{CHUNK_EVENTS}|{GZIP_LEVEL}|{BODY_LAYOUT}"
-        etag = hashlib.blake2b(tagged.encode(), digest_size=10).hexdigest()
+        # Of the gzip bytes, through the pieces' digests (made once each): the same content
+        # gives the same tag in every worker (a change of titles only keeps the map data's).
+        etag = hashlib.blake2b(b"".join(digests), digest_size=10).hexdigest()
         body = Body(gzipped, tuple(texts), etag)
         with self._lock:
             return self._bodies.setdefault(name, body)

@@ -117,17 +117,18 @@ class PageCache:
             return None  # Flask never writes through start_response's write()
 
         result = self.app(environ, capture)
+        status, headers = seen
+        validity = environ.get(CACHEABLE_KEY)
+        names = {name.lower() for name, _value in headers}
+        if validity is None or not status.startswith("200") or "set-cookie" in names:
+            # Passed on as it came: a file (sendfile) or a stream stays one.
+            start_response(status, headers)
+            return result
         try:
             body = b"".join(result)
         finally:
             if hasattr(result, "close"):
                 result.close()
-        status, headers = seen
-        validity = environ.get(CACHEABLE_KEY)
-        names = {name.lower() for name, _value in headers}
-        if validity is None or not status.startswith("200") or "set-cookie" in names:
-            start_response(status, headers)
-            return [body]
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         kept = [(n, v) for n, v in headers if n.lower() not in {"etag", "cache-control"}]
         kept += [("ETag", etag), ("Cache-Control", CACHE_CONTROL)]

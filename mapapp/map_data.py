@@ -18,6 +18,7 @@ compressed again, and the gzip bytes are the same as a build from scratch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
@@ -28,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -38,7 +40,7 @@ from mapapp.events import CATEGORIES, FORMATS, PUBLIC_FIELDS
 PUBLIC_STATUS = "approved"
 VERSION_FIELD = "version"
 COORDINATE_SCALE = 1000  # as mapview.COORDINATE_SCALE: integers of this many units per degree
-EPOCH = pd.Timestamp("1970-01-01")
+EPOCH_DAY = datetime(1970, 1, 1)
 # A chunk ends after an id whose CRC-32 is divisible by this: about this many events per chunk.
 CHUNK_EVENTS = 256
 GZIP_LEVEL = 6
@@ -410,10 +412,22 @@ def _scaled(values: pd.Series) -> list[str]:
     return ["null" if pd.isna(value) else str(round(value)) for value in numbers]
 
 
-def _days(starts_at: pd.Series) -> list[str]:
+def _days(starts_at: list[str]) -> list[str]:
     """Return the local start dates as days since 1970-01-01 (-1 where there is none)."""
-    days = pd.to_datetime(starts_at.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-    return [str(day) for day in ((days - EPOCH).dt.days).fillna(-1).astype(int).tolist()]
+    return [_day(str(value)[:10]) for value in starts_at]
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(text: str) -> str:
+    """Return one date's day number as JSON (events share few dates: each is parsed once).
+
+    As mapview's pandas.to_datetime(format="%Y-%m-%d", errors="coerce") reads it, without its
+    cost for the one row an update encodes.
+    """
+    try:
+        return str((datetime.strptime(text, "%Y-%m-%d") - EPOCH_DAY).days)
+    except ValueError:
+        return "-1"
 
 
 def _records(approved: pd.DataFrame) -> Iterator[Record]:
@@ -439,7 +453,7 @@ def _records(approved: pd.DataFrame) -> Iterator[Record]:
         "lon": _scaled(series("longitude")),
         "category": [str(CATEGORY_CODES.get(v, -1)) for v in categories],
         "format": [str(FORMAT_CODES.get(v, -1)) for v in formats],
-        "day": _days(series("starts_at")),
+        "day": _days(values("starts_at")),
         "title": _json_texts(values("title")),
         "city": _json_texts(values("city")),
     }

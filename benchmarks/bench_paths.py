@@ -411,45 +411,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cold-size", type=int, default=200_000)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk row")
     parser.add_argument("--runs", type=int, default=3, help="warm map loads")
+    tables = "update,events,root,cold"
+    parser.add_argument("--tables", default=tables, help=f"which of {tables} to run")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every table and print it with the load average."""
+    """Run the tables asked for and print each with the load average."""
     args = parse_args(argv)
+    tables = set(args.tables.split(","))
     with tempfile.TemporaryDirectory(prefix="bench-paths-") as folder:
         work = Path(folder)
         trees = {"before": unpack_baseline(work), "ours": PROJECT_ROOT}
-        update_rows = [
-            row for n in args.update_sizes for row in bench_update(work, n, args.repeats)
-        ]
-        print("\nAfter one write by another process (ms, median; ours max too; ours includes")
-        print("changed_since, the store's part, also timed alone):\n")
-        header = ["events", "write", "store re-read", "changed_since", "ours", "ours max"]
-        header += ["full rebuild"]
-        print(table([*header, "speed-up"], update_rows), flush=True)
-        print(f"\nload average: {os.getloadavg()}", flush=True)
-        event_rows = bench_events(trees, work, args.event_sizes, args.duration)
-        small, large = args.event_sizes[0], args.event_sizes[-1]
-        print(f"\nOne event, wrk {CONNECTIONS} connections, {WORKERS} workers (req/s):\n")
-        header = ["version", "path", f"{small:,} events", f"{large:,} events", "ratio"]
-        print(table(header, event_rows), flush=True)
-        print(f"\nload average: {os.getloadavg()}", flush=True)
-        root_rows = bench_root(trees, work, args.root_size, args.duration)
-        print(f"\nGET / at {args.root_size:,} events (req/s), against python -m http.server:\n")
-        header = ["version", "page bytes", "mapapp serve", "http.server", "ratio"]
-        print(table(header, root_rows), flush=True)
-        print(f"\nload average: {os.getloadavg()}", flush=True)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                cold_rows = bench_cold(browser, trees, work, args.cold_size, args.runs)
-            finally:
-                browser.close()
-        print(f"\nFirst map after a restart at {args.cold_size:,} events (s):\n")
-        header = ["version", "start to idle", "cold first map", "warm", "cold / warm"]
-        print(table(header, cold_rows), flush=True)
-        print(f"\nload average: {os.getloadavg()}")
+        if "update" in tables:
+            rows = [row for n in args.update_sizes for row in bench_update(work, n, args.repeats)]
+            print("\nAfter one write by another process (ms, median; ours max too; ours includes")
+            print("changed_since, the store's part, also timed alone):\n")
+            header = ["events", "write", "store re-read", "changed_since", "ours", "ours max"]
+            print(table([*header, "full rebuild", "speed-up"], rows), flush=True)
+            print(f"\nload average: {os.getloadavg()}", flush=True)
+        if "events" in tables:
+            rows = bench_events(trees, work, args.event_sizes, args.duration)
+            small, large = args.event_sizes[0], args.event_sizes[-1]
+            print(f"\nOne event, wrk {CONNECTIONS} connections, {WORKERS} workers (req/s):\n")
+            header = ["version", "path", f"{small:,} events", f"{large:,} events", "ratio"]
+            print(table(header, rows), flush=True)
+            print(f"\nload average: {os.getloadavg()}", flush=True)
+        if "root" in tables:
+            rows = bench_root(trees, work, args.root_size, args.duration)
+            print(f"\nGET / at {args.root_size:,} events (req/s), against python -m http.server:\n")
+            header = ["version", "page bytes", "mapapp serve", "http.server", "ratio"]
+            print(table(header, rows), flush=True)
+            print(f"\nload average: {os.getloadavg()}", flush=True)
+        if "cold" in tables:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    rows = bench_cold(browser, trees, work, args.cold_size, args.runs)
+                finally:
+                    browser.close()
+            print(f"\nFirst map after a restart at {args.cold_size:,} events (s):\n")
+            header = ["version", "start to idle", "cold first map", "warm", "cold / warm"]
+            print(table(header, rows), flush=True)
+            print(f"\nload average: {os.getloadavg()}")
     return 0
 
 

@@ -11,9 +11,10 @@ The bodies are the JSON of `mapview.map_data` and `mapview.map_labels`, byte for
 column is cut into chunks after every id whose CRC-32 is divisible by `CHUNK_EVENTS` (so a cut
 depends on the ids only: every worker, and a build from scratch, cuts the same chunks, and an
 approval or an erase in the middle changes one chunk, not every one after it). Each chunk is
-deflated alone, ended by a sync flush, and the gzip body is one member made of those pieces
-with the JSON between them as stored blocks: after a change only the changed chunks are
-compressed again, and the gzip bytes are the same as a build from scratch.
+deflated, ended by a sync flush, with the chunk before it as its dictionary (it precedes it
+in the stream), and the gzip body is one member made of those pieces with the JSON between
+them as stored blocks: after a change only the changed chunks and the ones right after them
+are compressed again, and the gzip bytes are the same as a build from scratch.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ HASH_MODULUS = 1 << 128
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 FINAL_BLOCK = b"\x03\x00"  # an empty final block with fixed codes
 STORED_BLOCK_MAX = 0xFFFF
+WINDOW_BYTES = 32 * 1024  # how far back deflate may point
 MAP_COLUMNS = ("id", "lat", "lon", "category", "format", "country", "day")
 LABEL_COLUMNS = ("title", "city")
 # The columns a record keeps encoded (the country's index depends on the dictionary: not kept).
@@ -104,32 +106,44 @@ class Chunk:
 
     def __init__(self, ids: tuple[str, ...]) -> None:
         self.ids = ids
-        self._pieces: dict[tuple[str, bool, object], tuple[bytes, bytes, bytes]] = {}
+        # column -> (what the piece was made after, (plain, deflated, digest))
+        self._pieces: dict[str, tuple[tuple[object, ...], tuple[bytes, bytes, bytes]]] = {}
 
     def piece(
-        self, column: str, first: bool, records: dict[str, Record], countries: tuple[str, ...]
+        self,
+        column: str,
+        before: tuple[Chunk, bytes] | None,
+        records: dict[str, Record],
+        countries: tuple[str, ...],
     ) -> tuple[bytes, bytes, bytes]:
         """Return a column's JSON values in this chunk: plain, deflated (sync-flushed), digest.
 
-        A chunk but the column's first starts with the comma after the one before it.
+        `before` is the column's previous chunk and its plain text (None for the first). A chunk
+        after another starts with the comma between them, and is deflated with the other's
+        text as its dictionary: in the one gzip stream that text comes right before it, so the
+        piece may point back into it and titles compress as well as in one piece. So a piece
+        is made again when the chunk before it changes, never further.
         """
-        key = (column, first, countries if column == "country" else None)
-        found = self._pieces.get(key)
-        if found is None:
-            if column == "country":
-                position = {code: index for index, code in enumerate(countries)}
-                text = ",".join(str(position.get(records[i].country, -1)) for i in self.ids)
-            else:
-                at = POSITION[column]
-                text = ",".join(records[i].encoded[at] for i in self.ids)
-            plain = text.encode() if first else b"," + text.encode()
+        after = (before[0] if before else None, countries if column == "country" else None)
+        kept = self._pieces.get(column)
+        if kept is not None and kept[0][0] is after[0] and kept[0][1] == after[1]:
+            return kept[1]
+        if column == "country":
+            position = {code: index for index, code in enumerate(countries)}
+            text = ",".join(str(position.get(records[i].country, -1)) for i in self.ids)
+        else:
+            at = POSITION[column]
+            text = ",".join(records[i].encoded[at] for i in self.ids)
+        if before is None:
+            plain = text.encode()
             compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
-            packed = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
-            found = (plain, packed, hashlib.blake2b(packed, digest_size=16).digest())
-            if column == "country":  # an older dictionary's piece will not be asked for again
-                for old in [k for k in self._pieces if k[0] == "country"]:
-                    self._pieces.pop(old, None)
-            self._pieces[key] = found  # two threads may both make it: the same bytes
+        else:
+            plain = b"," + text.encode()
+            window = before[1][-WINDOW_BYTES:]
+            compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15, zdict=window)
+        packed = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        found = (plain, packed, hashlib.blake2b(packed, digest_size=16).digest())
+        self._pieces[column] = (after, found)  # two threads may both make it: the same bytes
         return found
 
 
@@ -289,13 +303,13 @@ class PublicIndex:
             texts.append(literal)
             deflated.append(_stored(literal))
             digests.append(hashlib.blake2b(literal, digest_size=16).digest())
-            for position, chunk in enumerate(self.chunks):
-                plain, packed, digest = chunk.piece(
-                    column, not position, self.records, self.countries
-                )
+            before: tuple[Chunk, bytes] | None = None
+            for chunk in self.chunks:
+                plain, packed, digest = chunk.piece(column, before, self.records, self.countries)
                 texts.append(plain)
                 deflated.append(packed)
                 digests.append(digest)
+                before = (chunk, plain)
             literal = b"]"
             if number == len(columns) - 1:
                 literal += b"}"

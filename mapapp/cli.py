@@ -138,10 +138,18 @@ def serve_command(
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Flask:
-            # Each worker sends mail too; claims under the outbox's lock keep one copy each.
+            """Make a worker's app with its events read and the map's data built."""
             from mapapp import mail_sender
+            from mapapp import map_data as public_data
+            from mapapp.storage import get_store
 
             app = create_app()
+            # Read the events and build the map's data before this worker takes a request, so
+            # the first visitor after a restart does not wait for it (seconds at 200,000
+            # events). Not in the arbiter before fork: the store's file locks refuse to cross it.
+            with app.app_context():
+                public_data.warm(get_store())
+            # Each worker sends mail too; claims under the outbox's lock keep one copy each.
             mail_sender.start_sender(app)
             self.cfg.set("worker_exit", lambda _server, _worker: mail_sender.stop_sender(app))
             return app

@@ -48,6 +48,28 @@ RUNS = {
         "| server | via | load |",
         240,
     ),
+    # 110 s under load average 6-14: two trees (before and after issue 14's part 4, the first
+    # unpacked from git), seven `mapapp serve` starts, wrk 1 s per row, chromium
+    "bench_paths.py": (
+        [
+            "--update-sizes",
+            "200",
+            "--repeats",
+            "2",
+            "--event-sizes",
+            "200,400",
+            "--root-size",
+            "200",
+            "--cold-size",
+            "200",
+            "--duration",
+            "1",
+            "--runs",
+            "1",
+        ],
+        "| version | start to idle |",
+        300,
+    ),
     # 13-23 s
     "bench_store.py": (["--sizes", "1000", "--appends", "20"], "| Operation ", 180),
     # 5-10 s (the gazetteer's cold build, when not cached, adds its ~7 s)
@@ -65,9 +87,17 @@ RUNS = {
     # 4-6 s: 1,000 sample events, the gazetteer from its cache
     "bench_search.py": (["--events", "1000", "--runs", "1"], "| query | what |", 120),
 }
-BROWSER_DRIVEN = {"bench_category_switch.py", "bench_map.py", "bench_map_languages.py"}
+BROWSER_DRIVEN = {
+    "bench_category_switch.py",
+    "bench_map.py",
+    "bench_map_languages.py",
+    "bench_paths.py",
+}
 # Programs a benchmark needs: missing, its run is skipped outside CI and fails in CI.
-NEEDS = {"bench_serve.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk")}
+NEEDS = {
+    "bench_serve.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk"),
+    "bench_paths.py": ("/usr/bin/wrk",),
+}
 
 pytestmark = pytest.mark.slow
 

@@ -21,12 +21,12 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 
+from mapapp import map_data as public_data
 from mapapp import mapview
 from mapapp.exports import render_export
 from mapapp.filters import EventFilter, apply_filter, parse_filter
 from mapapp.geocoding.towns import places_named
 from mapapp.i18n import _, format_number
-from mapapp.publication import public_version
 from mapapp.storage import get_store
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
@@ -119,8 +119,15 @@ def _store_modified() -> datetime:
 
 def cached_response(name: str, build: Callable[[], tuple[bytes, str]], *args: Any) -> Response:
     """Answer a body built once per public version: gzipped if accepted, 304 if unchanged."""
-    key = (name, public_version(get_store().frame()), *args)
+    # The public content's token comes from the public index, brought up to date from the
+    # store's changed keys: no pass over every event after a write.
+    key = (name, public_data.current(get_store()).token, *args)
     body = _cache().get_or_build(key, build, _store_modified())
+    return _send(body)
+
+
+def _send(body: Body) -> Response:
+    """Answer a body: gzipped if accepted, 304 if the client holds it, public and revalidated."""
     use_gzip = body.is_gzipped and "gzip" in request.accept_encodings
     response = Response(body.data if use_gzip else body.plain(), mimetype=body.media_type)
     if use_gzip:
@@ -176,17 +183,20 @@ def events_geojson() -> Response:
 @blueprint.get("/map-data.json")
 def map_data() -> Response:
     """Send every approved event in the compact columns the map draws and filters."""
-    return cached_response(
-        "map-data", lambda: (_compact(mapview.map_data(get_store().frame())), JSON_TYPE)
-    )
+    return _send(_indexed(public_data.current(get_store()).map_data()))
 
 
 @blueprint.get("/map-labels.json")
 def map_labels() -> Response:
     """Send the titles and cities of approved events, aligned with the map data."""
-    return cached_response(
-        "map-labels", lambda: (_compact(mapview.map_labels(get_store().frame())), JSON_TYPE)
-    )
+    return _send(_indexed(public_data.current(get_store()).map_labels()))
+
+
+def _indexed(body: public_data.Body) -> Body:
+    """Return a body the public index keeps (gzipped in pieces) as a body to send."""
+    if len(body.gzipped) < MIN_GZIP_BYTES:  # as the cache keeps small bodies: plain
+        return Body(body.plain(), False, JSON_TYPE, body.etag, _store_modified())
+    return Body(body.gzipped, True, JSON_TYPE, body.etag, _store_modified())
 
 
 @blueprint.get("/search.json")

@@ -812,3 +812,45 @@ def key_revoke(key_id: str) -> None:
     except api_keys.ApiKeyError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Revoked the key {key.id} of {key.partner}.")
+
+
+@cli.command("publish")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option(
+    "--site-url",
+    default="",
+    help="The published site's address, e.g. https://events.example.org/map/ "
+    "[default: MAPAPP_PUBLIC_URL, or http://localhost/].",
+)
+@click.option("--quiet", is_flag=True, help="Print the summary only, not each step.")
+def publish_command(directory: str, site_url: str, quiet: bool) -> None:
+    """Write the public site as static files into DIRECTORY (only what changed)."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from mapapp.geocoding.towns import current_gazetteer
+    from mapapp.publish import publish
+    from mapapp.storage import get_store
+    from mapapp.storage.site import SiteDirectory
+    from mapapp.web.site_pages import SitePages
+
+    address = site_url or str(current_app.config.get("PUBLIC_URL") or "") or "http://localhost/"
+    try:
+        pages = SitePages(current_app._get_current_object(), address)  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--site-url") from exc
+    report = publish(
+        SiteDirectory(Path(directory)),
+        pages,
+        get_store().frame(),
+        current_gazetteer(),
+        progress=None if quiet else (lambda step: click.echo(f"Publishing {step}…", err=True)),
+    )
+    rendered = report.events_rendered
+    click.echo(
+        f"Published {report.events} events to {report.directory} for {pages.site_url} in "
+        f"{report.seconds:.1f} s: {len(report.written)} files written ({rendered} events' pages "
+        f"rendered), {report.unchanged} unchanged, {len(report.removed)} removed; "
+        f"{report.files} files, {report.total_bytes / 1e6:.1f} MB."
+    )

@@ -814,6 +814,41 @@ def key_revoke(key_id: str) -> None:
     click.echo(f"Revoked the key {key.id} of {key.partner}.")
 
 
+@deploy_group.command("published-site")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--server-name", default="_", show_default=True, help="Host name nginx answers.")
+@click.option("--port", type=int, default=80, show_default=True, help="Port to listen on.")
+@click.option("--address", default="", help="Listen on this address only [default: all].")
+@click.option("--certificate", default="", help="TLS certificate (then HTTPS on --port).")
+@click.option("--certificate-key", default="", help="The certificate's key.")
+def deploy_published_site(
+    directory: str,
+    server_name: str,
+    port: int,
+    address: str,
+    certificate: str,
+    certificate_key: str,
+) -> None:
+    """Print the nginx site serving a published directory (mapapp publish) with no app."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from mapapp.site_deploy import PublishedSite, render_published_site
+
+    if bool(certificate) != bool(certificate_key):
+        raise click.UsageError("Give both --certificate and --certificate-key, or neither.")
+    site = PublishedSite(
+        root=Path(directory).resolve(),
+        server_name=server_name,
+        port=port,
+        address=address,
+        certificate=certificate,
+        certificate_key=certificate_key,
+    )
+    click.echo(render_published_site(site, current_app.config, directory), nl=False)
+
+
 @cli.command("publish")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option(

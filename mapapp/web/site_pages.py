@@ -10,7 +10,7 @@ in English, every string marked with its message id for site-event.js.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,7 @@ class SitePages:
         self.app = app
         self.site_url = _site_address(site_url)
         self.base_path = urlsplit(self.site_url).path
+        self._site = self._site_context()
 
     # Requests made up for rendering
 
@@ -200,31 +201,42 @@ class SitePages:
             },
         }
 
+    def event_pages(self, events: Iterable[Mapping[str, str]]) -> Iterator[tuple[str, bytes]]:
+        """Yield (id, page) of approved events, in English, their strings marked for site-event.js.
+
+        One made-up request renders them all: a request per page cost a third of the time.
+        """
+        with self._request("/events/"):
+            for event in events:
+                yield event["id"], self._event_page(event)
+
     def event_page(self, event: Mapping[str, str]) -> bytes:
-        """Return an approved event's page, in English, its strings marked for site-event.js."""
+        """Return an approved event's page."""
+        return dict(self.event_pages([event]))[event["id"]]
+
+    def _event_page(self, event: Mapping[str, str]) -> bytes:
         event_id = event["id"]
-        with self._request(f"/events/{event_id}"):
-            url = self.site_url + publish.event_page_name(event_id)
-            details = mapview.event_details(event)
-            small_map = None
-            if event.get("latitude") and event.get("longitude"):
-                small_map = mapview.small_map_parts(event["latitude"], event["longitude"], zoom=13)
-            place = [event.get(name, "") for name in ("venue", "address", "city", "region")]
-            html = render_template(
-                EVENT_TEMPLATE,
-                event=mapview.public_event(event),
-                details=details,
-                place_without_country=", ".join(dict.fromkeys(part for part in place if part)),
-                category_id=CATEGORIES.get(event.get("category", ""), ""),
-                format_id=FORMATS.get(event.get("format", ""), ""),
-                url=url,
-                ics_url=self.base_path + publish.event_ics_name(event_id),
-                json_ld=mapview.event_json_ld(event, url),
-                small_map=small_map,
-                calendar=_calendar_links(dict(event), url, details),
-                share=self._share_links(event, url, details),
-                site=self._site_context(),
-            )
+        url = self.site_url + publish.event_page_name(event_id)
+        details = mapview.event_details(event)
+        small_map = None
+        if event.get("latitude") and event.get("longitude"):
+            small_map = mapview.small_map_parts(event["latitude"], event["longitude"], zoom=13)
+        place = [event.get(name, "") for name in ("venue", "address", "city", "region")]
+        html = render_template(
+            EVENT_TEMPLATE,
+            event=mapview.public_event(event),
+            details=details,
+            place_without_country=", ".join(dict.fromkeys(part for part in place if part)),
+            category_id=CATEGORIES.get(event.get("category", ""), ""),
+            format_id=FORMATS.get(event.get("format", ""), ""),
+            url=url,
+            ics_url=self.base_path + publish.event_ics_name(event_id),
+            json_ld=mapview.event_json_ld(event, url),
+            small_map=small_map,
+            calendar=_calendar_links(dict(event), url, details),
+            share=self._share_links(event, url, details),
+            site=self._site_context(),
+        )
         return html.encode()
 
     def _share_links(

@@ -53,6 +53,7 @@ APP_WORKERS = 2
 WRK_THREADS = 2
 WRK_TIMEOUT = "5s"
 STARTUP_SECONDS = 120
+WARM_UP_REQUESTS = 4 * APP_WORKERS
 SECRET_KEY = "bench-publish-secret-key"
 REQUESTS_PER_SECOND = re.compile(r"Requests/sec:\s+([\d.]+)")
 NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
@@ -225,6 +226,11 @@ def main() -> None:
                 ("event page", f"/events/{event_id}", f"/events/{event_id}.html"),
             ]
             for label, app_path, static_path in paths:
+                # Every worker builds its caches (filters, summary, bodies) on its first
+                # requests: warmed first, so that wrk measures the steady state of both.
+                for _ in range(WARM_UP_REQUESTS):
+                    requests.get(app_url + app_path, timeout=STARTUP_SECONDS)
+                    requests.get(static_url + static_path, timeout=STARTUP_SECONDS)
                 app_rate, app_failed = run_wrk(app_url + app_path, args.duration, args.connections)
                 static_rate, static_failed = run_wrk(
                     static_url + static_path, args.duration, args.connections

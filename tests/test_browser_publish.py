@@ -267,3 +267,24 @@ def test_nginx_accepts_the_site(site: Site, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_an_event_page_reached_from_the_english_map_stays_english(page: Any, site: Site) -> None:
+    context = page.context.browser.new_context(locale="fr-FR")
+    french_browser = context.new_page()
+    try:
+        french_browser.goto(f"{site.url}/events/{site.ids['quokka']}.html", referer=site.url + "/")
+        french_browser.wait_for_selector("body[data-language='en']")
+        # Reached directly, the same page follows the browser's language.
+        french_browser.goto(f"{site.url}/events/{site.ids['quokka']}.html")
+        french_browser.wait_for_selector("body[data-language='fr']")
+    finally:
+        context.close()
+
+
+def test_near_a_place_finds_a_town_by_another_of_its_names(page: Any, site: Site) -> None:
+    open_map(page, site.url + "/")
+    page.fill("#near-place-text", "München")
+    page.locator("#near-place button[type=submit]").click()
+    page.wait_for_selector("#near-clear:not([hidden])")
+    assert "Munich" in page.locator("#near-status").text_content()

@@ -1,6 +1,6 @@
 /* An event's page on the published site (mapapp publish): rendered once, in English, and put
  * into the visitor's language here. The language is the page's ?lang= (the map's links carry
- * it), else the language prefix of the map page that linked here, else the browser's languages.
+ * it), else the language of the map page that linked here, else the browser's languages.
  * Each element with data-t gets the catalog's translation of that message id
  * (i18n/<lang>.json), its %(name)s placeholders filled from data-v-<name>; dates, times and
  * country names come from Intl. Texts go in through textContent only. */
@@ -18,14 +18,20 @@
     if (document.referrer) {
       try {
         var from = new URL(document.referrer);
-        if (from.origin === window.location.origin) {
-          var code = null;
-          Object.keys(languages).forEach(function (language) {
-            var map = languages[language].map;
-            if (language !== config.defaultLanguage && from.pathname.indexOf(map) === 0) code = language;
-          });
-          if (code) return code;
-        }
+        // A map page of this site (its index or embed): the longest matching map address wins,
+        // so /fr/ is French and / is English.
+        var code = null;
+        var longest = -1;
+        Object.keys(languages).forEach(function (language) {
+          var map = languages[language].map;
+          var rest = from.pathname.slice(map.length);
+          var isMap = from.pathname.indexOf(map) === 0 && (rest === "" || rest === "index.html" || rest.indexOf("embed") === 0);
+          if (from.origin === window.location.origin && isMap && map.length > longest) {
+            code = language;
+            longest = map.length;
+          }
+        });
+        if (code) return code;
       } catch (error) { /* not a URL: ignore it */ }
     }
     var preferred = navigator.languages || [navigator.language || ""];

@@ -820,3 +820,80 @@ def key_revoke(key_id: str) -> None:
     except api_keys.ApiKeyError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Revoked the key {key.id} of {key.partner}.")
+
+
+@deploy_group.command("published-site")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--server-name", default="_", show_default=True, help="Host name nginx answers.")
+@click.option("--port", type=int, default=80, show_default=True, help="Port to listen on.")
+@click.option("--address", default="", help="Listen on this address only [default: all].")
+@click.option("--certificate", default="", help="TLS certificate (then HTTPS on --port).")
+@click.option("--certificate-key", default="", help="The certificate's key.")
+def deploy_published_site(
+    directory: str,
+    server_name: str,
+    port: int,
+    address: str,
+    certificate: str,
+    certificate_key: str,
+) -> None:
+    """Print the nginx site serving a published directory (mapapp publish) with no app."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from mapapp.site_deploy import PublishedSite, render_published_site
+
+    if bool(certificate) != bool(certificate_key):
+        raise click.UsageError("Give both --certificate and --certificate-key, or neither.")
+    site = PublishedSite(
+        root=Path(directory).resolve(),
+        server_name=server_name,
+        port=port,
+        address=address,
+        certificate=certificate,
+        certificate_key=certificate_key,
+    )
+    click.echo(render_published_site(site, current_app.config, directory), nl=False)
+
+
+@cli.command("publish")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option(
+    "--site-url",
+    default="",
+    help="The published site's address, e.g. https://events.example.org/map/ "
+    "[default: MAPAPP_PUBLIC_URL, or http://localhost/].",
+)
+@click.option("--quiet", is_flag=True, help="Print the summary only, not each step.")
+def publish_command(directory: str, site_url: str, quiet: bool) -> None:
+    """Write the public site as static files into DIRECTORY (only what changed)."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from mapapp.geocoding.towns import current_gazetteer
+    from mapapp.publish import publish
+    from mapapp.storage import get_store
+    from mapapp.storage.site import SiteDirectory
+    from mapapp.web.site_pages import SitePages
+
+    address = site_url or str(current_app.config.get("PUBLIC_URL") or "") or "http://localhost/"
+    try:
+        pages = SitePages(current_app._get_current_object(), address)  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--site-url") from exc
+    report = publish(
+        SiteDirectory(Path(directory)),
+        pages,
+        get_store().frame(),
+        current_gazetteer(),
+        progress=None if quiet else (lambda step: click.echo(f"Publishing {step}…", err=True)),
+    )
+    rendered = report.events_rendered
+    click.echo(
+        f"Published {report.events} events to {report.directory} for {pages.site_url} in "
+        f"{report.seconds:.1f} s: {len(report.written)} files written ({rendered} events' pages "
+        f"rendered), {report.unchanged} unchanged, {len(report.removed)} removed; "
+        f"{report.files} files, {report.total_bytes / 1e6:.1f} MB."
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +39,13 @@ def _check_tiles(state: BlueprintSetupState) -> None:
     mapview.tile_source(state.app.config)
 
 
-def _map_page(template: str, *, embed: bool, **context: Any) -> str:
-    """Render the map page or its embed with the filter choices and the page's configuration."""
+def _map_page(
+    template: str, *, embed: bool, urls: Mapping[str, str] | None = None, **context: Any
+) -> str:
+    """Render the map page or its embed with the filter choices and the page's configuration.
+
+    `urls` replaces addresses of the page's configuration (the published site's files).
+    """
     selected = parse_filter(_joined_args(request.args))
     if selected.errors:  # a 400 that names each value, as the data API and the exports answer
         abort(400, description=" ".join(selected.errors.values()))
@@ -80,6 +85,7 @@ def _map_page(template: str, *, embed: bool, **context: Any) -> str:
         },
         "formats": dict(formats),
         "countries": dict(countries),
+        **(urls or {}),
     }
     return render_template(
         template,
@@ -135,16 +141,25 @@ def page_validity(store: EventStore) -> Hashable:
 def index() -> str:
     """Show the map of approved events with its filters and list."""
     page_cache.cacheable(page_validity(get_store()))
-    edition = current_edition()
-    summary = public_data.current(get_store()).summary(edition)
-    return _map_page("index.html", embed=False, edition=edition, summary=summary)
+    return map_page(embed=False)
 
 
 @blueprint.get("/embed")
 def embed() -> str:
     """Show the map alone, for other sites to frame."""
     page_cache.cacheable(page_validity(get_store()))
-    return _map_page("embed.html", embed=True)
+    return map_page(embed=True)
+
+
+def map_page(*, embed: bool, urls: Mapping[str, str] | None = None, **context: Any) -> str:
+    """Render the map page or the embed (the published site gives its own `urls` and links)."""
+    if embed:
+        return _map_page("embed.html", embed=True, urls=urls, **context)
+    edition = current_edition()
+    summary = public_data.current(get_store()).summary(edition)
+    return _map_page(
+        "index.html", embed=False, urls=urls, edition=edition, summary=summary, **context
+    )
 
 
 @blueprint.get("/map-setup.js")

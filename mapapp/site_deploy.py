@@ -24,7 +24,9 @@ from mapapp.web.headers import (
     HSTS,
     NOT_A_PAGE_POLICY,
     PERMISSIONS_POLICY,
+    WORKER_SCRIPTS,
     content_security_policy,
+    worker_policy,
 )
 
 PAGE_CACHE = "no-cache"  # pages and data change with each publish: browsers revalidate (a 304)
@@ -38,7 +40,8 @@ SITE_TEMPLATE = """\
 # Publish into {{ site.root }} with `mapapp publish {{ site.root }}`; see docs/scaling.md.
 
 map $uri $mapapp_site_csp {
-    "~(^|/)embed/(index\\.html)?$" {{ quote(embed_policy) }};
+{% for script in worker_scripts %}    "~(^|/)static/{{ script | replace(".", "\\\\.") }}$" {{ quote(worker_policy) }};
+{% endfor %}    "~(^|/)embed/(index\\.html)?$" {{ quote(embed_policy) }};
     "~(/|\\.html)$" {{ quote(page_policy) }};
     "~^/events/[^/.]+$" {{ quote(page_policy) }};
     default {{ quote(not_a_page) }};
@@ -138,6 +141,8 @@ def render_published_site(
         page_policy=content_security_policy(config, frame_ancestors="'self'"),
         embed_policy=content_security_policy(config, frame_ancestors="*"),
         not_a_page=NOT_A_PAGE_POLICY,
+        worker_scripts=sorted(WORKER_SCRIPTS),
+        worker_policy=worker_policy(config),
         permissions=PERMISSIONS_POLICY,
         hsts=HSTS,
         page_cache=PAGE_CACHE,

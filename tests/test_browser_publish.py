@@ -144,12 +144,16 @@ def test_the_map_shows_the_events_and_a_filter_keeps_a_category(page: Any, site:
     assert summary_count(page) == int((shown["category"] == "illumination").sum())
     assert not [url for url in page.requested_urls if "/api/" in url]
     assert page.page_errors == []
+    # nginx gives the clusters' worker script the policy that lets it load its own scripts.
+    page.wait_for_function("() => document.body.dataset.clusters === 'worker'")
 
 
 def test_search_finds_an_event_by_its_organiser(page: Any, site: Site) -> None:
     open_map(page, site.url + "/")
     search(page, "quokka trust")
     page.wait_for_function("() => document.getElementById('summary').textContent.startsWith('1 ')")
+    # The list follows the clusters' answer (from the worker): wait for it, then read it.
+    page.wait_for_function("() => document.querySelectorAll('#event-list li a').length === 1")
     assert page.locator("#event-list li a").all_text_contents() == ["Quokka walk"]
     assert any(url.endswith("/data/search-index.json") for url in page.requested_urls)
 

@@ -13,7 +13,7 @@ from flask.cli import FlaskGroup, run_command, with_appcontext
 from mapapp import create_app
 
 if TYPE_CHECKING:
-    from mapapp.storage import EventStore
+    from mapapp.storage import Store
 
 DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -55,8 +55,7 @@ def announce_data_directory(app: Flask) -> None:
     store.create_missing()
     store.audit.create_missing()
     click.echo(
-        f"mapapp: serving {len(store)} events from {app.config['DATA_DIR']} "
-        f"({app.config['ENV']} mode)",
+        f"mapapp: serving {len(store)} events from {store.location} ({app.config['ENV']} mode)",
         err=True,
     )
 
@@ -175,11 +174,17 @@ def check_command(fix: bool) -> None:
 
     Run it, and restart the app, after editing a data file by hand.
     """
-    from mapapp.geocoding import CACHE_COLUMNS, CACHE_FILE
-    from mapapp.storage import CsvTable, get_store
+    from mapapp.storage import file_tables, get_store
 
     store = get_store()
-    tables = [*store.tables(), CsvTable(store.data_dir / CACHE_FILE, CACHE_COLUMNS, "key")]
+    if not store.keeps_files:
+        click.echo(
+            f"The tables are kept in PostgreSQL ({store.location}), which checks every row as "
+            "it is written: there are no data files to check."
+        )
+        _list_events_without_zone(store)
+        return
+    tables = file_tables(store)
     damaged = False
     for table in tables:
         if not table.path.exists():
@@ -203,7 +208,7 @@ def check_command(fix: bool) -> None:
         raise SystemExit(1)
 
 
-def _list_events_without_zone(store: EventStore) -> None:
+def _list_events_without_zone(store: Store) -> None:
     """Say which stored events have no known time zone (a warning: the exit status stays 0).
 
     Their times are shown and exported as UTC until a coordinator gives each one its zone.
@@ -214,7 +219,7 @@ def _list_events_without_zone(store: EventStore) -> None:
     if not missing:
         return
     click.echo(
-        f"{store.path.name}: {len(missing)} events have no time zone, so their times are shown "
+        f"{store.spec.file_name}: {len(missing)} events have no time zone, so their times are shown "
         "as UTC; give each one its zone on its edit page:"
     )
     for event in missing:

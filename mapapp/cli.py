@@ -275,6 +275,53 @@ def restore_command(source: str, check_only: bool) -> None:
     click.echo("Run `mapapp check`, then start the service again.")
 
 
+@cli.group("db")
+def db_group() -> None:
+    """Keep the tables in PostgreSQL (MAPAPP_DATABASE_URL): create them, move CSV files in and out."""
+
+
+@db_group.command("init")
+def db_init() -> None:
+    """Create the tables in the database, or add the columns a newer mapapp needs."""
+    from mapapp.storage import StoreError, get_store
+    from mapapp.storage.transfer import init_database
+
+    try:
+        created = init_database(get_store())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"The database {get_store().location} has every table: {', '.join(created)}.")
+
+
+@db_group.command("import-csv")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--replace", is_flag=True, help="Replace the rows the database holds already.")
+def db_import_csv(directory: str, replace: bool) -> None:
+    """Load every table file of a CSV data directory into the database, in one transaction."""
+    from mapapp.storage import StoreError, get_store
+    from mapapp.storage.transfer import import_csv, names
+
+    try:
+        moved = import_csv(get_store(), directory, replace=replace)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Imported {names(moved)} from {directory} into {get_store().location}.")
+
+
+@db_group.command("export-csv")
+@click.argument("directory", type=click.Path(file_okay=False))
+def db_export_csv(directory: str) -> None:
+    """Write every table of the database as the CSV store's files in DIRECTORY."""
+    from mapapp.storage import StoreError, get_store
+    from mapapp.storage.transfer import export_csv, names
+
+    try:
+        moved = export_csv(get_store(), directory)
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Exported {names(moved)} to {directory}.")
+
+
 @cli.group("deploy")
 def deploy_group() -> None:
     """Write the configuration of the production setup (see docs/deployment.md)."""

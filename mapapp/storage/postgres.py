@@ -32,7 +32,7 @@ from psycopg import sql
 from psycopg_pool import PoolTimeout
 
 from mapapp.storage import StoreUnavailableError, refuse_nul
-from mapapp.storage.database import pool, without_password
+from mapapp.storage.database import CONNECT_TIMEOUT_SECONDS, pool, without_password
 from mapapp.storage.records import frame_of
 from mapapp.storage.validation import Problem, TableSpec
 
@@ -66,7 +66,10 @@ def relation_name(file_name: str) -> str:
 def reachable(url: str) -> Iterator[psycopg.Connection[Any]]:
     """Lend a pooled connection; a database that cannot be reached raises StoreUnavailableError."""
     try:
-        with pool(url).connection(timeout=CONNECTION_WAIT_SECONDS) as connection:
+        lender = pool(url)
+        if not lender.get_stats().get("pool_size"):
+            _probe(url)  # none connected yet: a server that is down says so at once
+        with lender.connection(timeout=CONNECTION_WAIT_SECONDS) as connection:
             yield connection
     except psycopg.errors.LockNotAvailable as exc:
         raise StoreUnavailableError("busy", "another writer holds the lock") from exc
@@ -82,6 +85,12 @@ def reachable(url: str) -> Iterator[psycopg.Connection[Any]]:
         raise StoreUnavailableError(
             "busy", f"the database at {without_password(url)}: {str(exc).strip()}"
         ) from exc
+
+
+def _probe(url: str) -> None:
+    """Open and close one connection, so that a refusal raises at once with its reason."""
+    with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS):
+        pass
 
 
 @dataclass

@@ -42,7 +42,18 @@ class MapappGroup(FlaskGroup):
         return sorted(click.Group.list_commands(self, ctx))
 
 
-@click.group(cls=MapappGroup, create_app=create_app, add_version_option=False)
+def _create_app_for_cli() -> Flask:
+    """Create the app, turning a wrong setting into an error message rather than a traceback."""
+    from mapapp.config import ConfigError
+    from mapapp.storage import StoreError
+
+    try:
+        return create_app()
+    except (ConfigError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=MapappGroup, create_app=_create_app_for_cli, add_version_option=False)
 def cli() -> None:
     """Run and manage the Rare Disease Day events map."""
 

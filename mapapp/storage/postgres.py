@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -54,6 +55,7 @@ UPGRADE_VALUES = {"version": "1"}
 MIGRATION_LOCK = 0x6D61706170700001
 
 log = logging.getLogger(__name__)
+_probed: set[tuple[int, str]] = set()  # (process, URL) whose server answered once
 
 
 def relation_name(file_name: str) -> str:
@@ -66,10 +68,12 @@ def relation_name(file_name: str) -> str:
 def reachable(url: str) -> Iterator[psycopg.Connection[Any]]:
     """Lend a pooled connection; a database that cannot be reached raises StoreUnavailableError."""
     try:
-        lender = pool(url)
-        if not lender.get_stats().get("pool_size"):
-            _probe(url)  # none connected yet: a server that is down says so at once
-        with lender.connection(timeout=CONNECTION_WAIT_SECONDS) as connection:
+        if (os.getpid(), url) not in _probed:
+            # Before this process's pool exists (it would retry in the background, logging
+            # each attempt), one plain connection: a server that is down says so at once.
+            with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS):
+                _probed.add((os.getpid(), url))
+        with pool(url).connection(timeout=CONNECTION_WAIT_SECONDS) as connection:
             yield connection
     except psycopg.errors.LockNotAvailable as exc:
         raise StoreUnavailableError("busy", "another writer holds the lock") from exc
@@ -82,15 +86,10 @@ def reachable(url: str) -> Iterator[psycopg.Connection[Any]]:
             "busy", f"the database at {without_password(url)} cannot be reached"
         ) from exc
     except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())
         raise StoreUnavailableError(
-            "busy", f"the database at {without_password(url)}: {str(exc).strip()}"
+            "busy", f"the database at {without_password(url)}: {reason}"
         ) from exc
-
-
-def _probe(url: str) -> None:
-    """Open and close one connection, so that a refusal raises at once with its reason."""
-    with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS):
-        pass
 
 
 @dataclass

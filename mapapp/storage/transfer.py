@@ -181,4 +181,6 @@ def _write(path: Path, data: bytes) -> None:
 
 def names(moved: Sequence[Moved]) -> str:
     """Return the moved tables for a message: "events.csv (12 rows), …"."""
-    return ", ".join(f"{item.name} ({item.rows} rows)" for item in moved)
+    return ", ".join(
+        f"{item.name} ({item.rows} {'row' if item.rows == 1 else 'rows'})" for item in moved
+    )

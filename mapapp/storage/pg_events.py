@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from mapapp.storage.event_store import (
     EVENTS_SPEC,
     SYSTEM_ADD,
 )
-from mapapp.storage.postgres import SCHEMA_TABLE, Meta, PgTable, reachable
+from mapapp.storage.postgres import SCHEMA_TABLE, Meta, PgTable, metas_of, reachable
 from mapapp.storage.validation import TableSpec
 
 
@@ -131,7 +131,7 @@ class PgEventStore(PgTable):
         """Store new events in one transaction, each with its audit entry (see EventStore)."""
         events = list(events)
         refuse_nul(events)
-        with self._writing_pair() as (connection, meta, audit_meta):
+        with self._writing_pair(pipeline=unless_stored is None) as (connection, meta, audit_meta):
             if unless_stored is not None:
                 events = self._not_stored(connection, events, unless_stored)
             if not events:
@@ -141,7 +141,7 @@ class PgEventStore(PgTable):
             self._give_ids(connection, rows)
             for row in rows:
                 row[VERSION_FIELD] = str(number)
-            stored = self._insert(connection, meta, rows, number)
+            stored = self._insert(connection, meta, rows, number, new_keys=True)
             self._record(connection, audit_meta, audit, number, [(row["id"], {}) for row in stored])
             self._bump_pair(connection, meta, audit_meta, number)
         return stored
@@ -193,7 +193,7 @@ class PgEventStore(PgTable):
         if unversioned:
             raise ValueError(f"No version given for {', '.join(unversioned)}.")
         refuse_nul(changes_by_id.values())
-        with self._writing_pair() as (connection, meta, audit_meta):
+        with self._writing_pair(pipeline=True) as (connection, meta, audit_meta):
             current = self._select_rows(connection, list(changes_by_id))
             missing = [event_id for event_id in changes_by_id if event_id not in current]
             if missing:
@@ -224,7 +224,7 @@ class PgEventStore(PgTable):
                 stamped[VERSION_FIELD] = str(number)
                 if touch:
                     stamped["updated_at"] = utc_now()
-                rows[event_id] = self._update_row(connection, event_id, stamped, number)
+                rows[event_id] = self._update_row(connection, event_id, stamped, number, row)
                 diffs.append((event_id, diff))
             if diffs:
                 self._record(connection, audit_meta, audit, number, diffs)
@@ -236,7 +236,7 @@ class PgEventStore(PgTable):
 
     def erase(self, event_id: str, *, who: str) -> dict[str, str]:
         """Remove an event and the values its audit entries hold, in one transaction."""
-        with self._writing_pair() as (connection, meta, audit_meta):
+        with self._writing_pair(pipeline=True) as (connection, meta, audit_meta):
             erased = self._select_rows(connection, [event_id]).get(event_id)
             if erased is None:
                 raise RowNotFoundError(event_id)
@@ -261,12 +261,16 @@ class PgEventStore(PgTable):
     # Inside
 
     @contextmanager
-    def _writing_pair(self) -> Iterator[tuple[psycopg.Connection[Any], Meta, Meta]]:
-        """Hold a transaction with the events' and the audit's counters locked, events first."""
-        if not self.audit._ready:
-            self.audit.create_missing()
-        with self._writing() as (connection, meta):
-            yield connection, meta, self.audit._meta(connection, lock=True)
+    def _writing_pair(
+        self, *, pipeline: bool = False
+    ) -> Iterator[tuple[psycopg.Connection[Any], Meta, Meta]]:
+        """Hold a transaction with the events' and the audit's counters locked, for one change."""
+        if not self._ready or not self.audit._ready:
+            self.create_missing()
+        with reachable(self.url) as connection:
+            with connection.pipeline() if pipeline else nullcontext(), connection.transaction():
+                metas = metas_of(connection, [self.name, self.audit.name], lock=True)
+                yield connection, metas[self.name], metas[self.audit.name]
 
     def _give_ids(self, connection: psycopg.Connection[Any], rows: list[dict[str, str]]) -> None:
         """Give each new row an id no stored event and no other new row has."""
@@ -312,11 +316,24 @@ class PgEventStore(PgTable):
             }
             for event_id, diff in diffs
         ]
-        self.audit._insert(connection, audit_meta, entries, number)
+        self.audit._insert(connection, audit_meta, entries, number, new_keys=True)
 
     def _bump_pair(
         self, connection: psycopg.Connection[Any], meta: Meta, audit_meta: Meta, number: int
     ) -> None:
-        """Record one change of the store in both counters."""
-        self._bump(connection, meta, number)
-        self.audit._bump(connection, audit_meta, number)
+        """Record one change of the store in both counters, in one statement."""
+        meta.change = audit_meta.change = number
+        connection.execute(
+            sql.SQL(
+                "UPDATE {} SET change = %s, changed_at = now(), next_position = CASE name "
+                "WHEN %s THEN %s::bigint ELSE %s::bigint END WHERE name IN (%s, %s)"
+            ).format(sql.Identifier(SCHEMA_TABLE)),
+            (
+                number,
+                self.name,
+                meta.next_position,
+                audit_meta.next_position,
+                self.name,
+                self.audit.name,
+            ),
+        )

@@ -23,7 +23,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +44,6 @@ TOMBSTONES_TABLE = "mapapp_tombstones"
 SCHEMA_VERSION = 1
 RELATION_PREFIX = "mapapp_"
 EXTRA_PREFIX = "_x"
-LOCK_TIMEOUT = "30s"  # waiting for another writer's lock; then 503 "busy"
 CONNECTION_WAIT_SECONDS = 10.0  # waiting for a pooled connection; then 503 "busy"
 # Up to how many changed rows (or a tenth of the rows) are patched into the frame rather than
 # the table read whole.
@@ -447,24 +446,21 @@ class PgTable:
 
     def _meta(self, connection: psycopg.Connection[Any], *, lock: bool = False) -> Meta:
         """Return the table's row of mapapp_schema, locked for this transaction when asked."""
-        found = connection.execute(
-            sql.SQL(
-                "SELECT change, generation, next_position, header, bom FROM {} WHERE name = %s{}"
-            ).format(sql.Identifier(SCHEMA_TABLE), sql.SQL(" FOR UPDATE" if lock else "")),
-            (self.name,),
-        ).fetchone()
-        if found is None:
-            raise StoreUnavailableError("damaged", f"{self.name} is missing from {SCHEMA_TABLE}")
-        return Meta(int(found[0]), int(found[1]), int(found[2]), tuple(found[3]), bool(found[4]))
+        return metas_of(connection, [self.name], lock=lock)[self.name]
 
     @contextmanager
-    def _writing(self) -> Iterator[tuple[psycopg.Connection[Any], Meta]]:
-        """Hold a transaction with the table's row of mapapp_schema locked, for one change."""
+    def _writing(self, *, pipeline: bool = False) -> Iterator[tuple[psycopg.Connection[Any], Meta]]:
+        """Hold a transaction with the table's row of mapapp_schema locked, for one change.
+
+        pipeline=True sends the statements whose answers are not needed at once together
+        (psycopg's pipeline mode): one round trip for the lock, one for the change and commit.
+        A pipelined change reads no whole table (COPY cannot be pipelined).
+        """
         if not self._ready:
             self.create_missing()
-        with reachable(self.url) as connection, connection.transaction():
-            connection.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-            yield connection, self._meta(connection, lock=True)
+        with reachable(self.url) as connection:
+            with connection.pipeline() if pipeline else nullcontext(), connection.transaction():
+                yield connection, self._meta(connection, lock=True)
 
     def _bump(self, connection: psycopg.Connection[Any], meta: Meta, number: int = 0) -> None:
         """Record one change in the table's row of mapapp_schema."""
@@ -482,28 +478,38 @@ class PgTable:
         meta: Meta,
         rows: list[dict[str, str]],
         number: int = 0,
+        *,
+        new_keys: bool = False,
     ) -> list[dict[str, str]]:
-        """Insert rows whose key is not stored, last in order; return those inserted."""
+        """Insert rows whose key is not stored, last in order; return those inserted.
+
+        new_keys=True: the caller made sure no key is stored (under the lock), so nothing need
+        be read back and the statement can wait in a pipeline.
+        """
         if not rows:
             return []
         number = number or meta.change + 1
         names = [*self.schema, "_position", "_change"]
-        query = sql.SQL(
-            "INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT ({}) DO NOTHING RETURNING {}"
-        ).format(
+        query = sql.SQL("INSERT INTO {} ({}) SELECT * FROM unnest({}){}").format(
             sql.Identifier(self.relation),
             sql.SQL(", ").join(map(sql.Identifier, names)),
             sql.SQL(", ").join(
                 [sql.SQL("%s::text[]")] * len(self.schema) + [sql.SQL("%s::bigint[]")] * 2
             ),
-            sql.Identifier(self.key),
-            sql.Identifier(self.key),
+            sql.SQL("")
+            if new_keys
+            else sql.SQL(" ON CONFLICT ({}) DO NOTHING RETURNING {}").format(
+                sql.Identifier(self.key), sql.Identifier(self.key)
+            ),
         )
         positions = list(range(meta.next_position, meta.next_position + len(rows)))
         columns: list[list[Any]] = [[row[name] for row in rows] for name in self.schema]
         columns += [positions, [number] * len(rows)]
-        inserted = {str(key) for (key,) in connection.execute(query, columns)}
         meta.next_position += len(rows)
+        cursor = connection.execute(query, columns)
+        if new_keys:
+            return rows
+        inserted = {str(key) for (key,) in cursor}
         return [row for row in rows if row[self.key] in inserted]
 
     def _delete(
@@ -537,20 +543,32 @@ class PgTable:
         key: str,
         values: Mapping[str, str],
         number: int,
+        current: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
-        """Write new values to one row and return it as stored."""
+        """Write new values to one row and return it as stored.
+
+        Given the row as it is (read under the lock), the stored row is that with the values,
+        and the statement can wait in a pipeline rather than be read back.
+        """
         assignments = [sql.SQL("{} = %s").format(sql.Identifier(name)) for name in values] + [
             sql.SQL("_change = %s")
         ]
-        found = connection.execute(
-            sql.SQL("UPDATE {} SET {} WHERE {} = %s RETURNING {}").format(
+        cursor = connection.execute(
+            sql.SQL("UPDATE {} SET {} WHERE {} = %s{}").format(
                 sql.Identifier(self.relation),
                 sql.SQL(", ").join(assignments),
                 sql.Identifier(self.key),
-                sql.SQL(", ").join(map(sql.Identifier, self.schema)),
+                sql.SQL("")
+                if current is not None
+                else sql.SQL(" RETURNING {}").format(
+                    sql.SQL(", ").join(map(sql.Identifier, self.schema))
+                ),
             ),
             [*(str(value) for value in values.values()), number, key],
-        ).fetchone()
+        )
+        if current is not None:
+            return {**current, **{name: str(value) for name, value in values.items()}}
+        found = cursor.fetchone()
         assert found is not None, key
         return dict(zip(self.schema, map(str, found), strict=True))
 
@@ -694,6 +712,27 @@ class PgTable:
                 seen.add(key)
                 fresh.append(record)
         return fresh
+
+
+def metas_of(
+    connection: psycopg.Connection[Any], names: list[str], *, lock: bool = False
+) -> dict[str, Meta]:
+    """Return tables' rows of mapapp_schema by name, locked in name order when asked."""
+    found = connection.execute(
+        sql.SQL(
+            "SELECT name, change, generation, next_position, header, bom FROM {} "
+            "WHERE name = ANY(%s) ORDER BY name{}"
+        ).format(sql.Identifier(SCHEMA_TABLE), sql.SQL(" FOR UPDATE" if lock else "")),
+        (names,),
+    ).fetchall()
+    metas = {
+        str(row[0]): Meta(int(row[1]), int(row[2]), int(row[3]), tuple(row[4]), bool(row[5]))
+        for row in found
+    }
+    missing = [name for name in names if name not in metas]
+    if missing:
+        raise StoreUnavailableError("damaged", f"{', '.join(missing)} missing from {SCHEMA_TABLE}")
+    return metas
 
 
 def ensure_schema_tables(connection: psycopg.Connection[Any]) -> None:

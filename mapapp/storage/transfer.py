@@ -20,7 +20,7 @@ import psycopg
 from mapapp.storage import VERSION_FIELD, Store, StoreError
 from mapapp.storage.csv import DEFAULT_FILE_MODE, UPGRADE_VALUES
 from mapapp.storage.pg_events import PgEventStore
-from mapapp.storage.postgres import MIGRATION_LOCK, PgTable, reachable
+from mapapp.storage.postgres import MIGRATION_LOCK, PgTable, metas_of, reachable
 from mapapp.storage.records import UTF8_BOM, encode_row, encode_rows, parse
 
 
@@ -74,7 +74,7 @@ def import_csv(store: Store, directory: str | os.PathLike[str], *, replace: bool
         table.create_missing()
     with reachable(database.url) as connection, connection.transaction():
         connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        metas = {table.name: table._meta(connection, lock=True) for table in tables}
+        metas = metas_of(connection, [table.name for table in tables], lock=True)
         if not replace:
             full = [table.name for table in tables if _has_rows(connection, table)]
             if full:

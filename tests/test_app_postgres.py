@@ -100,3 +100,38 @@ def test_the_app_really_keeps_its_tables_in_postgresql(app: Any, data_dir: Any) 
     assert all(not hasattr(table, "path") for table in store.tables())
     store.add({"title": "Kept in the database", "status": "pending"})
     assert list(data_dir.glob("*.csv")) == []
+
+
+def test_nul_sent_by_a_person_never_reaches_the_database_as_an_error(
+    app: Any, client: Any, coordinator_client: Any
+) -> None:
+    from tests.conftest import sign_in
+    from tests.test_submit import submit_event
+
+    thanks, _edit_url = submit_event(client, title="Purple\x00 walk", city="Par\x00is")
+    assert thanks.status_code == 200
+    [event] = get_store_of(app).frame().to_dict("records")
+    assert event["title"] == "Purple walk"  # control characters are taken out of every field
+    assert sign_in(app.test_client(), "admin\x00", "password\x00").status_code == 401
+    search = client.get("/places/search", query_string={"q": "Par\x00is"})
+    assert search.status_code == 400
+    assert "Content-Security-Policy" in search.headers
+
+
+def test_a_database_that_is_down_answers_503_and_healthz_says_degraded(
+    app_config: dict[str, Any],
+) -> None:
+    from mapapp import create_app
+    from tests.conftest import free_port
+
+    down = {**app_config, "DATABASE_URL": f"postgresql://mapapp@127.0.0.1:{free_port()}/mapapp"}
+    client = create_app(down).test_client()
+    health = client.get("/healthz")
+    assert health.status_code == 503
+    assert health.get_json() == {"status": "degraded"}
+    page = client.get("/events/abcdefgh")
+    assert page.status_code == 503
+    assert "Content-Security-Policy" in page.headers
+    api = client.get("/api/events/abcdefgh.json")
+    assert api.status_code == 503
+    assert api.get_json()["reason"] == "busy"

@@ -38,7 +38,8 @@ from mapapp.storage.event_store import (
     EVENTS_SPEC,
     SYSTEM_ADD,
 )
-from mapapp.storage.postgres import SCHEMA_TABLE, Meta, PgTable, metas_of, reachable
+from mapapp.storage.pg_schema import SCHEMA_TABLE, Meta, metas_of, reachable
+from mapapp.storage.postgres import PgTable
 from mapapp.storage.validation import TableSpec
 
 

@@ -19,87 +19,39 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import psycopg
 from psycopg import sql
-from psycopg_pool import PoolTimeout
 
 from mapapp.storage import StoreUnavailableError, refuse_nul
-from mapapp.storage.database import CONNECT_TIMEOUT_SECONDS, pool, without_password
+from mapapp.storage.pg_schema import (
+    EXTRA_PREFIX,
+    MIGRATION_LOCK,
+    SCHEMA_TABLE,
+    TOMBSTONES_TABLE,
+    Meta,
+    ensure_schema_tables,
+    metas_of,
+    migrate_table,
+    reachable,
+    relation_name,
+)
 from mapapp.storage.records import frame_of
 from mapapp.storage.validation import Problem, TableSpec
 
-SCHEMA_TABLE = "mapapp_schema"
-TOMBSTONES_TABLE = "mapapp_tombstones"
-# The layout of the tables above and of each table's relation; a database written by a newer
-# layout is refused rather than misread.
-SCHEMA_VERSION = 1
-RELATION_PREFIX = "mapapp_"
-EXTRA_PREFIX = "_x"
-CONNECTION_WAIT_SECONDS = 10.0  # waiting for a pooled connection; then 503 "busy"
 # Up to how many changed rows (or a tenth of the rows) are patched into the frame rather than
 # the table read whole.
 PATCH_ROWS = 2000
-# The value a row gets in a column added by a migration (as the CSV store's upgrade gives it).
-UPGRADE_VALUES = {"version": "1"}
-# A key for pg_advisory_xact_lock while tables are created or migrated.
-MIGRATION_LOCK = 0x6D61706170700001
+# How many changes a table's tombstones are kept for: a process whose rows are older than that
+# reads the table whole (so deleting keeps the tombstones table small).
+TOMBSTONE_CHANGES = 10_000
 
 log = logging.getLogger(__name__)
-_probed: set[tuple[int, str]] = set()  # (process, URL) whose server answered once
-
-
-def relation_name(file_name: str) -> str:
-    """Return the relation that keeps a table's rows ("events.csv" -> "mapapp_events")."""
-    stem = file_name.rsplit(".", 1)[0].lower()
-    return RELATION_PREFIX + re.sub(r"[^a-z0-9_]", "_", stem)
-
-
-@contextmanager
-def reachable(url: str) -> Iterator[psycopg.Connection[Any]]:
-    """Lend a pooled connection; a database that cannot be reached raises StoreUnavailableError."""
-    try:
-        if (os.getpid(), url) not in _probed:
-            # Before this process's pool exists (it would retry in the background, logging
-            # each attempt), one plain connection: a server that is down says so at once.
-            with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS):
-                _probed.add((os.getpid(), url))
-        with pool(url).connection(timeout=CONNECTION_WAIT_SECONDS) as connection:
-            yield connection
-    except psycopg.errors.LockNotAvailable as exc:
-        raise StoreUnavailableError("busy", "another writer holds the lock") from exc
-    except psycopg.errors.ReadOnlySqlTransaction as exc:
-        raise StoreUnavailableError("read-only", "the database is read-only") from exc
-    except (psycopg.errors.DiskFull, psycopg.errors.OutOfMemory) as exc:
-        raise StoreUnavailableError("full", str(exc).strip()) from exc
-    except PoolTimeout as exc:
-        raise StoreUnavailableError(
-            "busy", f"the database at {without_password(url)} cannot be reached"
-        ) from exc
-    except psycopg.OperationalError as exc:
-        reason = " ".join(str(exc).split())
-        raise StoreUnavailableError(
-            "busy", f"the database at {without_password(url)}: {reason}"
-        ) from exc
-
-
-@dataclass
-class Meta:
-    """A table's row of mapapp_schema."""
-
-    change: int
-    generation: int
-    next_position: int
-    header: tuple[str, ...]
-    bom: bool
 
 
 class PgTable:
@@ -252,7 +204,7 @@ class PgTable:
         with reachable(self.url) as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             ensure_schema_tables(connection)
-            self._migrate(connection)
+            migrate_table(connection, self.spec, self.relation)
         self._ready = True
 
     def close(self) -> None:
@@ -345,7 +297,11 @@ class PgTable:
     def _refresh(self, connection: psycopg.Connection[Any], generation: int) -> None:
         """Patch the frame with the rows changed since it was read, or read the table whole."""
         meta = self._meta(connection)
-        if generation != self._generation or meta.header != self._header:
+        if (
+            generation != self._generation
+            or meta.header != self._header
+            or self._change < meta.change - TOMBSTONE_CHANGES
+        ):
             self._read_whole(connection, meta)
             return
         removed = [
@@ -535,6 +491,12 @@ class PgTable:
                 ).format(sql.Identifier(TOMBSTONES_TABLE)),
                 (self.name, gone, number),
             )
+            connection.execute(
+                sql.SQL("DELETE FROM {} WHERE name = %s AND change < %s").format(
+                    sql.Identifier(TOMBSTONES_TABLE)
+                ),
+                (self.name, number - TOMBSTONE_CHANGES),
+            )
         return gone
 
     def _update_row(
@@ -609,76 +571,6 @@ class PgTable:
                 ).format(sql.Identifier(self.relation), sql.Identifier(name))
             )
 
-    def _migrate(self, connection: psycopg.Connection[Any]) -> None:
-        """Create the relation, or add the columns of the spec it lacks (the caller locks)."""
-        relation = sql.Identifier(self.relation)
-        found = connection.execute(
-            sql.SQL("SELECT header, format FROM {} WHERE name = %s").format(
-                sql.Identifier(SCHEMA_TABLE)
-            ),
-            (self.name,),
-        ).fetchone()
-        if found is not None and int(found[1]) > SCHEMA_VERSION:
-            raise StoreUnavailableError(
-                "damaged", f"{self.name} was written by a newer mapapp (layout {found[1]})"
-            )
-        columns = [
-            sql.SQL("{} text NOT NULL DEFAULT ''").format(sql.Identifier(name))
-            for name in self.schema
-        ]
-        connection.execute(
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} ({}, _position bigint NOT NULL, "
-                "_change bigint NOT NULL, PRIMARY KEY ({}))"
-            ).format(relation, sql.SQL(", ").join(columns), sql.Identifier(self.key))
-        )
-        for suffix in ("_position", "_change"):
-            connection.execute(
-                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                    sql.Identifier(f"{self.relation}{suffix}"), relation, sql.Identifier(suffix)
-                )
-            )
-        have = {
-            str(name)
-            for (name,) in connection.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND table_name = %s",
-                (self.relation,),
-            )
-        }
-        added = [name for name in self.schema if name not in have]
-        for name in added:
-            value = self.spec.upgrade_values.get(name, UPGRADE_VALUES.get(name, ""))
-            connection.execute(
-                sql.SQL("ALTER TABLE {} ADD COLUMN {} text NOT NULL DEFAULT ''").format(
-                    relation, sql.Identifier(name)
-                )
-            )
-            if value:
-                connection.execute(
-                    sql.SQL("UPDATE {} SET {} = %s").format(relation, sql.Identifier(name)),
-                    (value,),
-                )
-        if found is None:
-            connection.execute(
-                sql.SQL(
-                    "INSERT INTO {} (name, relation, header, format) VALUES (%s, %s, %s, %s)"
-                ).format(sql.Identifier(SCHEMA_TABLE)),
-                (self.name, self.relation, list(self.schema), SCHEMA_VERSION),
-            )
-            return
-        header = tuple(found[0])
-        extras = [name for name in header if name not in self.schema]
-        if added or header[: len(self.schema)] != self.schema:
-            log.warning("Migrated %s: added %s", self.relation, ", ".join(added) or "nothing")
-            connection.execute(
-                sql.SQL(
-                    "UPDATE {} SET header = %s, generation = generation + 1, "
-                    "change = change + 1, format = %s WHERE name = %s"
-                ).format(sql.Identifier(SCHEMA_TABLE)),
-                ([*self.schema, *extras], SCHEMA_VERSION, self.name),
-            )
-
     # Hooks for the event store
 
     def _prepare_new(self, record: Mapping[str, str]) -> dict[str, str]:
@@ -712,51 +604,6 @@ class PgTable:
                 seen.add(key)
                 fresh.append(record)
         return fresh
-
-
-def metas_of(
-    connection: psycopg.Connection[Any], names: list[str], *, lock: bool = False
-) -> dict[str, Meta]:
-    """Return tables' rows of mapapp_schema by name, locked in name order when asked."""
-    found = connection.execute(
-        sql.SQL(
-            "SELECT name, change, generation, next_position, header, bom FROM {} "
-            "WHERE name = ANY(%s) ORDER BY name{}"
-        ).format(sql.Identifier(SCHEMA_TABLE), sql.SQL(" FOR UPDATE" if lock else "")),
-        (names,),
-    ).fetchall()
-    metas = {
-        str(row[0]): Meta(int(row[1]), int(row[2]), int(row[3]), tuple(row[4]), bool(row[5]))
-        for row in found
-    }
-    missing = [name for name in names if name not in metas]
-    if missing:
-        raise StoreUnavailableError("damaged", f"{', '.join(missing)} missing from {SCHEMA_TABLE}")
-    return metas
-
-
-def ensure_schema_tables(connection: psycopg.Connection[Any]) -> None:
-    """Create mapapp_schema and mapapp_tombstones if they are missing (the caller locks)."""
-    connection.execute(
-        sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, relation text NOT NULL, "
-            "header text[] NOT NULL, bom boolean NOT NULL DEFAULT true, "
-            "change bigint NOT NULL DEFAULT 0, generation bigint NOT NULL DEFAULT 0, "
-            "next_position bigint NOT NULL DEFAULT 0, changed_at timestamptz, "
-            "format integer NOT NULL)"
-        ).format(sql.Identifier(SCHEMA_TABLE))
-    )
-    connection.execute(
-        sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (name text NOT NULL, key text NOT NULL, "
-            "change bigint NOT NULL)"
-        ).format(sql.Identifier(TOMBSTONES_TABLE))
-    )
-    connection.execute(
-        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (name, change)").format(
-            sql.Identifier(f"{TOMBSTONES_TABLE}_change"), sql.Identifier(TOMBSTONES_TABLE)
-        )
-    )
 
 
 def _row_of(frame: pd.DataFrame, number: int) -> dict[str, str]:

@@ -20,7 +20,8 @@ import psycopg
 from mapapp.storage import VERSION_FIELD, Store, StoreError
 from mapapp.storage.csv import DEFAULT_FILE_MODE, UPGRADE_VALUES
 from mapapp.storage.pg_events import PgEventStore
-from mapapp.storage.postgres import MIGRATION_LOCK, PgTable, metas_of, reachable
+from mapapp.storage.pg_schema import MIGRATION_LOCK, metas_of, reachable
+from mapapp.storage.postgres import PgTable
 from mapapp.storage.records import UTF8_BOM, encode_row, encode_rows, parse
 
 

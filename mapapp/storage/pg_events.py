@@ -111,12 +111,14 @@ class PgEventStore(PgTable):
             return list(self.frame()["id"])
         with reachable(self.url) as connection:
             found = connection.execute(
-                sql.SQL("SELECT id FROM {} WHERE _change > %s ORDER BY _position").format(
+                sql.SQL("SELECT id, _position FROM {} WHERE _change > %s").format(
                     sql.Identifier(self.relation)
                 ),
                 (number,),
-            )
-            return [str(event_id) for (event_id,) in found]
+                prepare=False,  # a generic plan would scan: it cannot know how few rows match
+            ).fetchall()
+            # In storage order, sorted here (see PgTable._refresh).
+            return [str(event_id) for event_id, _position in sorted(found, key=lambda r: r[1])]
 
     def add(self, event: Mapping[str, str], *, audit: Audit = SYSTEM_ADD) -> dict[str, str]:
         """Store a new event, giving it an id, timestamps and a version, and return it."""

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -15,6 +16,7 @@ from flask import Flask
 from mapapp import PROJECT_ROOT, coordinators, create_app
 from mapapp.cli import cli
 from mapapp.storage import Audit, get_store_of, utc_now
+from mapapp.storage.database import close_pools
 from mapapp.storage.records import UTF8_BOM, encode_row, encode_rows
 from tests.conftest import SAMPLE_EVENTS, add_valid_event, free_port
 
@@ -78,13 +80,14 @@ def csv_app(tmp_path: Path) -> Flask:
 
 
 @pytest.fixture
-def pg_app(postgres_url: str, tmp_path: Path) -> Flask:
+def pg_app(postgres_url: str, tmp_path: Path) -> Iterator[Flask]:
     """Return an app whose tables are in the test's PostgreSQL schema."""
     data_dir = tmp_path / "pg-data"
     data_dir.mkdir()
-    return create_app(
+    yield create_app(
         {"ENV": "testing", "TESTING": True, "DATA_DIR": str(data_dir), "DATABASE_URL": postgres_url}
     )
+    close_pools()
 
 
 def tables_in(url: str) -> set[str]:

@@ -13,7 +13,7 @@ from flask.cli import FlaskGroup, run_command, with_appcontext
 from mapapp import create_app
 
 if TYPE_CHECKING:
-    from mapapp.storage import EventStore
+    from mapapp.storage import Store
 
 DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -42,7 +42,18 @@ class MapappGroup(FlaskGroup):
         return sorted(click.Group.list_commands(self, ctx))
 
 
-@click.group(cls=MapappGroup, create_app=create_app, add_version_option=False)
+def _create_app_for_cli() -> Flask:
+    """Create the app, turning a wrong setting into an error message rather than a traceback."""
+    from mapapp.config import ConfigError
+    from mapapp.storage import StoreError
+
+    try:
+        return create_app()
+    except (ConfigError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=MapappGroup, create_app=_create_app_for_cli, add_version_option=False)
 def cli() -> None:
     """Run and manage the Rare Disease Day events map."""
 
@@ -55,8 +66,7 @@ def announce_data_directory(app: Flask) -> None:
     store.create_missing()
     store.audit.create_missing()
     click.echo(
-        f"mapapp: serving {len(store)} events from {app.config['DATA_DIR']} "
-        f"({app.config['ENV']} mode)",
+        f"mapapp: serving {len(store)} events from {store.location} ({app.config['ENV']} mode)",
         err=True,
     )
 
@@ -183,11 +193,17 @@ def check_command(fix: bool) -> None:
 
     Run it, and restart the app, after editing a data file by hand.
     """
-    from mapapp.geocoding import CACHE_COLUMNS, CACHE_FILE
-    from mapapp.storage import CsvTable, get_store
+    from mapapp.storage import file_tables, get_store
 
     store = get_store()
-    tables = [*store.tables(), CsvTable(store.data_dir / CACHE_FILE, CACHE_COLUMNS, "key")]
+    if not store.keeps_files:
+        click.echo(
+            f"The tables are kept in PostgreSQL ({store.location}), which checks every row as "
+            "it is written: there are no data files to check."
+        )
+        _list_events_without_zone(store)
+        return
+    tables = file_tables(store)
     damaged = False
     for table in tables:
         if not table.path.exists():
@@ -211,7 +227,7 @@ def check_command(fix: bool) -> None:
         raise SystemExit(1)
 
 
-def _list_events_without_zone(store: EventStore) -> None:
+def _list_events_without_zone(store: Store) -> None:
     """Say which stored events have no known time zone (a warning: the exit status stays 0).
 
     Their times are shown and exported as UTC until a coordinator gives each one its zone.
@@ -222,7 +238,7 @@ def _list_events_without_zone(store: EventStore) -> None:
     if not missing:
         return
     click.echo(
-        f"{store.path.name}: {len(missing)} events have no time zone, so their times are shown "
+        f"{store.spec.file_name}: {len(missing)} events have no time zone, so their times are shown "
         "as UTC; give each one its zone on its edit page:"
     )
     for event in missing:
@@ -276,6 +292,53 @@ def restore_command(source: str, check_only: bool) -> None:
     for name in restored.removed:
         click.echo(f"{name} was not in the backup: it was moved there too.")
     click.echo("Run `mapapp check`, then start the service again.")
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Keep the tables in PostgreSQL (MAPAPP_DATABASE_URL): create them, move CSV files in and out."""
+
+
+@db_group.command("init")
+def db_init() -> None:
+    """Create the tables in the database, or add the columns a newer mapapp needs."""
+    from mapapp.storage import StoreError, get_store
+    from mapapp.storage.transfer import init_database
+
+    try:
+        created = init_database(get_store())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"The database {get_store().location} has every table: {', '.join(created)}.")
+
+
+@db_group.command("import-csv")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--replace", is_flag=True, help="Replace the rows the database holds already.")
+def db_import_csv(directory: str, replace: bool) -> None:
+    """Load every table file of a CSV data directory into the database, in one transaction."""
+    from mapapp.storage import StoreError, get_store
+    from mapapp.storage.transfer import import_csv, names
+
+    try:
+        moved = import_csv(get_store(), directory, replace=replace)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Imported {names(moved)} from {directory} into {get_store().location}.")
+
+
+@db_group.command("export-csv")
+@click.argument("directory", type=click.Path(file_okay=False))
+def db_export_csv(directory: str) -> None:
+    """Write every table of the database as the CSV store's files in DIRECTORY."""
+    from mapapp.storage import StoreError, get_store
+    from mapapp.storage.transfer import export_csv, names
+
+    try:
+        moved = export_csv(get_store(), directory)
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Exported {names(moved)} to {directory}.")
 
 
 @cli.group("deploy")

@@ -1,7 +1,7 @@
 """A coordinator's erase: an event and its personal data removed everywhere the app keeps them.
 
 The store removes the event's row and the values of its audit entries in one change, audited as
-"erase" without the data (EventStore.erase); the outbox forgets its messages (and their .eml
+"erase" without the data (Store.erase); the outbox forgets its messages (and their .eml
 files); the public exports on disk are discarded, stale copies included, since they may hold the
 event. The geocoder's cache is left as it is: it holds places searched for (address, town,
 country and the coordinates found), tied to no event, organiser or e-mail. Copies set aside in

@@ -27,7 +27,7 @@ from mapapp.events import PUBLIC_FIELDS
 from mapapp.exports import FORMATS, export_events
 from mapapp.filters import EventFilter
 from mapapp.i18n import _
-from mapapp.storage import VERSION_FIELD, EventStore, per_frame
+from mapapp.storage import VERSION_FIELD, Store, per_frame
 from mapapp.storage.blobs import BlobStore
 
 PUBLIC_STATUS = "approved"
@@ -93,7 +93,7 @@ def export_family(fmt: str, event_filter: EventFilter, base_url: str) -> str:
 
 
 def published_export(
-    store: EventStore,
+    store: Store,
     blobs: BlobStore,
     fmt: str,
     event_filter: EventFilter,
@@ -138,9 +138,7 @@ def _published(fmt: str, family: str, version: str, file: BinaryIO, status: str)
     return Published(file, size, etag, export_format.media_type, export_format.suffix, status)
 
 
-def _render(
-    store: EventStore, fmt: str, event_filter: EventFilter, base_url: str
-) -> tuple[str, bytes]:
+def _render(store: Store, fmt: str, event_filter: EventFilter, base_url: str) -> tuple[str, bytes]:
     """Return the export version of the store's frame and the export rendered from it."""
     frame = store.frame()
     version = export_version(frame, fmt)
@@ -165,7 +163,7 @@ def finish_renders() -> None:
 
 
 def _render_in_background(
-    store: EventStore,
+    store: Store,
     blobs: BlobStore,
     fmt: str,
     event_filter: EventFilter,

@@ -70,6 +70,8 @@ RUNS = {
         "| version | start to idle |",
         300,
     ),
+    # 15-20 s: a PostgreSQL cluster of its own (initdb), 200 events in each backend
+    "bench_backends.py": (["--events", "200", "--writes", "10"], "| operation | CSV p50 ms |", 180),
     # 13-23 s
     "bench_store.py": (["--sizes", "1000", "--appends", "20"], "| Operation ", 180),
     # 5-10 s (the gazetteer's cold build, when not cached, adds its ~7 s)

@@ -27,6 +27,7 @@ from mapapp.storage import (
     StoreUnavailableError,
     Updated,
     new_event_id,
+    refuse_nul,
     utc_now,
 )
 from mapapp.storage.csv import BACKUPS_DIR, DEFAULT_FILE_MODE, RECOVERED_DIR, CsvTable, row_of
@@ -96,6 +97,8 @@ log = logging.getLogger(__name__)
 class EventStore(CsvTable):
     """The events of one data directory, data/events.csv, and their audit log, data/audit.csv."""
 
+    keeps_files = True
+
     def __init__(
         self, data_dir: str | os.PathLike[str], *, file_mode: int = DEFAULT_FILE_MODE
     ) -> None:
@@ -110,6 +113,19 @@ class EventStore(CsvTable):
             file_mode=file_mode,
         )
         self._tables: dict[str, CsvTable] = {AUDIT_FILE: self.audit}
+
+    @property
+    def location(self) -> str:
+        """Return the data directory, for messages."""
+        return str(self.data_dir)
+
+    @property
+    def modified(self) -> float:
+        """Return the events file's modification time (0 when there is no file yet)."""
+        try:
+            return self.path.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
 
     def table(self, file_name: str, columns: Iterable[str] | TableSpec, key: str) -> CsvTable:
         """Return another table of this data directory (the audit log, accounts, caches)."""
@@ -164,6 +180,7 @@ class EventStore(CsvTable):
     ) -> list[dict[str, str]]:
         """Store new events in one durable append, each with its audit entry (see append)."""
         events = list(events)
+        refuse_nul(events)
         with self._writing():
             self._settle_audit()
             if unless_stored is not None:
@@ -242,6 +259,7 @@ class EventStore(CsvTable):
         unversioned = [event_id for event_id in changes_by_id if not expected.get(event_id)]
         if unversioned:
             raise ValueError(f"No version given for {', '.join(unversioned)}.")
+        refuse_nul(changes_by_id.values())
         with self._writing():
             self._settle_audit()
             frame = self._frame_now()

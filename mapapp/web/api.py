@@ -110,11 +110,7 @@ def _cache() -> BodyCache:
 
 def _store_modified() -> datetime:
     """Return when the store last changed, to the second (as HTTP dates go)."""
-    try:
-        mtime = get_store().path.stat().st_mtime
-    except FileNotFoundError:
-        mtime = 0
-    return datetime.fromtimestamp(int(mtime), UTC)
+    return datetime.fromtimestamp(int(get_store().modified), UTC)
 
 
 def cached_response(name: str, build: Callable[[], tuple[bytes, str]], *args: Any) -> Response:

@@ -12,7 +12,7 @@ import pytest
 
 from mapapp import map_data, mapview, stats
 from mapapp.events import CATEGORIES, FORMATS
-from mapapp.storage import Audit, EventStore
+from mapapp.storage import ID_ALPHABET, ID_LENGTH, Audit, EventStore
 from tests.conftest import make_event
 
 EDITION = 2027
@@ -68,8 +68,13 @@ def many(tmp_path: Path) -> EventStore:
     """Return a store of 1,200 events (several chunks), most of them approved."""
     rng = random.Random(14)
     store = EventStore(tmp_path)
+    # Ids from the seed, not the store's random ones: where chunks end depends on the ids.
     events = [
-        make_event(status=rng.choice(["approved"] * 4 + ["pending"]), **random_fields(rng))
+        make_event(
+            id="".join(rng.choice(ID_ALPHABET) for _ in range(ID_LENGTH)),
+            status=rng.choice(["approved"] * 4 + ["pending"]),
+            **random_fields(rng),
+        )
         for _ in range(1200)
     ]
     store.add_many(events, audit=Audit("test", "import"))
@@ -183,3 +188,33 @@ def test_an_empty_store_has_empty_bodies(tmp_path: Path) -> None:
         "city": [],
     }
     assert map_data.map_data_body(store.frame()) == index.map_data().plain()
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_sequences_of_writes_on_postgresql_give_what_a_build_from_scratch_gives(
+    postgres_url: str, tmp_path: Path, seed: int
+) -> None:
+    from mapapp.storage.database import close_pools
+    from mapapp.storage.pg_events import PgEventStore
+
+    rng = random.Random(seed)
+    hosts = [PgEventStore(postgres_url, tmp_path / name) for name in ("a", "b")]
+    for store in hosts:
+        store.create_missing()
+    try:
+        events = [
+            make_event(status=rng.choice(["approved"] * 4 + ["pending"]), **random_fields(rng))
+            for _ in range(1200)
+        ]
+        hosts[0].add_many(events, audit=Audit("test", "import"))
+        tracker = map_data.Tracker(hosts[0])
+        tracker.current().map_data()
+        for _ in range(30):  # each write through either host; erases advance the counter here
+            writes(rng.choice(hosts), rng)
+            if rng.random() < 0.3:
+                writes(hosts[1], rng)
+            assert_same_as_from_scratch(tracker.current(), hosts[0])
+    finally:
+        for store in hosts:
+            store.close()
+        close_pools()

@@ -19,7 +19,7 @@ from mapapp.events import CATEGORIES, FORMATS, current_edition
 from mapapp.exports import render_export
 from mapapp.filters import parse_filter
 from mapapp.i18n import _
-from mapapp.storage import EventStore, get_store
+from mapapp.storage import Store, get_store
 from mapapp.web import page_cache
 from mapapp.web.assets import vendor_url
 from mapapp.web.languages import with_prefix
@@ -132,7 +132,7 @@ def _country_names(codes: tuple[str, ...], language: str) -> tuple[tuple[str, st
     return tuple(i18n.sorted_names((code, i18n.country_name(code)) for code in codes))
 
 
-def page_validity(store: EventStore) -> Hashable:
+def page_validity(store: Store) -> Hashable:
     """Return what a map page depends on besides the request: the public content, the edition."""
     return public_data.current(store).token, current_edition()
 

@@ -1,0 +1,162 @@
+"""Blobs in PostgreSQL (`mapapp_blobs`), shared by every host on the database: the exports.
+
+One row per family (its version, bytes as bytea, size and last use), so a family keeps its
+newest version only. After a write, the least recently used rows beyond the byte bound are
+deleted (one eviction at a time, under a transaction's advisory lock, so two hosts never
+deadlock on each other's rows). A hit counts as a use at most every TOUCH_SECONDS, to spare the
+table an update per download.
+
+`flight(family)` is a session advisory lock on a hash of the family, held on a dedicated
+connection (closing it releases the lock, also when the host dies). Every flight also holds a
+shared lock that `discard_all` takes exclusively: an erase waits for the renders in flight
+(which may have read the data before it) and then deletes every row at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from mapapp.storage import database
+from mapapp.storage.blobs import FLIGHT_TIMEOUT_SECONDS, SharedBlobs
+from mapapp.storage.remote import (
+    LOCK_SPACE_BLOBS,
+    LOCK_SPACE_DISCARD,
+    LOCK_SPACE_TABLES,
+    POSTGRES_ERRORS,
+    POSTGRES_TIMEOUT_SECONDS,
+    create_tables,
+    postgres_connection,
+)
+
+TABLE = "mapapp_blobs"
+SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+    " family text PRIMARY KEY, version text NOT NULL, data bytea NOT NULL,"
+    " size bigint NOT NULL, used_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+    f"CREATE INDEX IF NOT EXISTS {TABLE}_by_use ON {TABLE} (used_at)",
+)
+TOUCH_SECONDS = 10
+EVICTION_LOCK = 1  # the second key of (LOCK_SPACE_TABLES, 1)
+OPEN = f"""
+WITH touched AS (
+    UPDATE {TABLE} SET used_at = clock_timestamp()
+    WHERE family = %(family)s AND version = %(version)s
+      AND used_at < clock_timestamp() - make_interval(secs => {TOUCH_SECONDS})
+    RETURNING family
+)
+SELECT data FROM {TABLE} WHERE family = %(family)s AND version = %(version)s
+"""
+PUT = f"""
+INSERT INTO {TABLE} (family, version, data, size, used_at)
+VALUES (%(family)s, %(version)s, %(data)s, %(size)s, clock_timestamp())
+ON CONFLICT (family) DO UPDATE SET version = EXCLUDED.version, data = EXCLUDED.data,
+    size = EXCLUDED.size, used_at = EXCLUDED.used_at
+"""
+# The newest rows that fit in the room left beside the row just written stay.
+EVICT = f"""
+DELETE FROM {TABLE} WHERE family IN (
+    SELECT family FROM (
+        SELECT family, sum(size) OVER (ORDER BY used_at DESC, family) AS running
+        FROM {TABLE} WHERE family <> %(family)s
+    ) AS ranked WHERE running > %(room)s
+)
+"""
+
+log = logging.getLogger(__name__)
+
+
+class PostgresBlobs(SharedBlobs):
+    """Blobs in the mapapp_blobs table, bounded in bytes (least recently used go)."""
+
+    errors = POSTGRES_ERRORS
+
+    def __init__(self, url: str, max_bytes: int) -> None:
+        super().__init__(f"PostgreSQL at {database.without_password(url)} ({TABLE})", max_bytes)
+        self.url = url
+        self._ready = False
+
+    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        """Return a pooled connection (a context manager), the table made on first use."""
+        if not self._ready:
+            create_tables(self.url, SCHEMA)
+            self._ready = True
+        return database.pool(self.url).connection(timeout=POSTGRES_TIMEOUT_SECONDS)  # type: ignore[return-value]
+
+    def _open(self, family: str, version: str) -> bytes | None:
+        with self._connection() as connection:
+            row: Any = connection.execute(
+                OPEN, {"family": family, "version": version}, binary=True
+            ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def _exists(self, family: str, version: str) -> bool:
+        with self._connection() as connection:
+            row = connection.execute(
+                f"SELECT 1 FROM {TABLE} WHERE family = %s AND version = %s", (family, version)
+            ).fetchone()
+        return row is not None
+
+    def _latest(self, family: str) -> tuple[str, bytes] | None:
+        with self._connection() as connection:
+            row: Any = connection.execute(
+                f"SELECT version, data FROM {TABLE} WHERE family = %s", (family,), binary=True
+            ).fetchone()
+        return (str(row[0]), bytes(row[1])) if row else None
+
+    def _put(self, family: str, version: str, data: bytes) -> None:
+        with self._connection() as connection:
+            connection.execute(
+                PUT, {"family": family, "version": version, "data": data, "size": len(data)}
+            )
+            with connection.transaction():
+                connection.execute(
+                    "SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE_TABLES, EVICTION_LOCK)
+                )
+                connection.execute(EVICT, {"family": family, "room": self.max_bytes - len(data)})
+
+    def _size(self) -> int:
+        with self._connection() as connection:
+            row = connection.execute(f"SELECT coalesce(sum(size), 0) FROM {TABLE}").fetchone()
+        return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+    def _discard_all(self) -> int:
+        if not self._ready:
+            create_tables(self.url, SCHEMA)
+            self._ready = True
+        with postgres_connection(self.url) as connection:
+            connection.execute(f"SET lock_timeout = '{FLIGHT_TIMEOUT_SECONDS}s'")
+            try:
+                connection.execute("SELECT pg_advisory_lock(%s, 0)", (LOCK_SPACE_DISCARD,))
+            except pg_errors.LockNotAvailable:
+                log.warning("could not wait for the renders in flight; removing the exports anyway")
+            return connection.execute(f"DELETE FROM {TABLE}").rowcount
+
+    def _acquire(self, family: str, wait: bool) -> Callable[[], None] | None:
+        connection = postgres_connection(self.url)
+        try:
+            if wait:
+                connection.execute(f"SET lock_timeout = '{FLIGHT_TIMEOUT_SECONDS}s'")
+                connection.execute("SELECT pg_advisory_lock_shared(%s, 0)", (LOCK_SPACE_DISCARD,))
+                connection.execute(
+                    "SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_SPACE_BLOBS, family)
+                )
+                return connection.close
+            row = connection.execute(
+                "SELECT pg_try_advisory_lock_shared(%s, 0)"
+                " AND pg_try_advisory_lock(%s, hashtext(%s))",
+                (LOCK_SPACE_DISCARD, LOCK_SPACE_BLOBS, family),
+            ).fetchone()
+            if row and row[0]:
+                return connection.close
+        except pg_errors.LockNotAvailable:
+            pass
+        except BaseException:
+            connection.close()
+            raise
+        connection.close()
+        return None

@@ -1,0 +1,155 @@
+"""Blobs in Redis, shared by every host that uses it: the exports, and the API's bodies.
+
+Under a key prefix (`mapapp:exports:`, say): a hash per family (`f:<family>`: its version and
+bytes), a sorted set of families by last use in Redis's own clock (`lru`) and a hash of their
+sizes (`sizes`). Each write and its eviction is one Lua script, so the byte bound holds across
+hosts without counting on Redis's maxmemory (our keys carry no expiry: a `volatile-*` policy
+leaves them alone; `allkeys-*` could drop one, which only costs a render). `flight(family)` is a
+`redis.lock.Lock` (`lock:<family>`) with a lease, so a host that dies while rendering holds it
+for at most LEASE_SECONDS. The scripts name keys under the prefix themselves: one Redis server
+(or a primary), not a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import redis.lock
+
+from mapapp.storage.blobs import FLIGHT_TIMEOUT_SECONDS, SharedBlobs
+from mapapp.storage.database import without_password
+from mapapp.storage.remote import REDIS_ERRORS, redis_client
+
+# A render lock left by a host that died goes after this long (renders take seconds).
+LEASE_SECONDS = FLIGHT_TIMEOUT_SECONDS
+
+log = logging.getLogger(__name__)
+
+# KEYS: family hash, lru; ARGV: version, family. A hit counts as a use.
+OPEN_SCRIPT = """
+local found = redis.call('HMGET', KEYS[1], 'version', 'data')
+if found[1] ~= ARGV[1] then return false end
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000), ARGV[2])
+return found[2]
+"""
+# KEYS: family hash, lru, sizes; ARGV: family, version, data, max bytes, prefix.
+PUT_SCRIPT = """
+local now = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'data', ARGV[3])
+redis.call('HSET', KEYS[3], ARGV[1], string.len(ARGV[3]))
+redis.call('ZADD', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000), ARGV[1])
+local total = 0
+for _, size in ipairs(redis.call('HVALS', KEYS[3])) do total = total + tonumber(size) end
+local bound = tonumber(ARGV[4])
+local evicted = 0
+while total > bound do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 1)
+  local victim = oldest[1]
+  if victim == ARGV[1] then victim = oldest[2] end
+  if not victim then break end
+  total = total - (tonumber(redis.call('HGET', KEYS[3], victim)) or 0)
+  redis.call('DEL', ARGV[5] .. 'f:' .. victim)
+  redis.call('HDEL', KEYS[3], victim)
+  redis.call('ZREM', KEYS[2], victim)
+  evicted = evicted + 1
+end
+return evicted
+"""
+# KEYS: family hash, lru, sizes; ARGV: family. Returns 1 if the family was kept.
+FORGET_SCRIPT = """
+local kept = redis.call('DEL', KEYS[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return kept
+"""
+
+
+class RedisBlobs(SharedBlobs):
+    """Blobs under a key prefix of one Redis server, bounded in bytes (least recently used go)."""
+
+    errors = REDIS_ERRORS
+
+    def __init__(self, url: str, prefix: str, max_bytes: int) -> None:
+        super().__init__(f"Redis at {without_password(url)} ({prefix}*)", max_bytes)
+        self.url = url
+        self.prefix = prefix
+        self._scripts: dict[str, Any] = {}
+
+    @property
+    def client(self) -> redis.Redis:
+        """Return this process's client."""
+        return redis_client(self.url)
+
+    def _script(self, source: str) -> Any:
+        """Return a registered script (sent once, then called by its hash)."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self.client.register_script(source)
+        return script
+
+    def _keys(self, family: str) -> list[str]:
+        return [f"{self.prefix}f:{family}", f"{self.prefix}lru", f"{self.prefix}sizes"]
+
+    def _open(self, family: str, version: str) -> bytes | None:
+        keys = self._keys(family)[:2]
+        found = self._script(OPEN_SCRIPT)(keys=keys, args=[version, family], client=self.client)
+        return bytes(found) if found is not None else None
+
+    def _exists(self, family: str, version: str) -> bool:
+        kept: Any = self.client.hget(self._keys(family)[0], "version")
+        return kept is not None and bytes(kept).decode() == version
+
+    def _latest(self, family: str) -> tuple[str, bytes] | None:
+        found: Any = self.client.hmget(self._keys(family)[0], ["version", "data"])
+        version, data = found
+        if version is None or data is None:
+            return None
+        return bytes(version).decode(), bytes(data)
+
+    def _put(self, family: str, version: str, data: bytes) -> None:
+        self._script(PUT_SCRIPT)(
+            keys=self._keys(family),
+            args=[family, version, data, self.max_bytes, self.prefix],
+            client=self.client,
+        )
+
+    def _size(self) -> int:
+        sizes: Any = self.client.hvals(f"{self.prefix}sizes")
+        return sum(int(size) for size in sizes)
+
+    def _discard_all(self) -> int:
+        client = self.client
+        sized: Any = client.hkeys(f"{self.prefix}sizes")
+        used: Any = client.zrange(f"{self.prefix}lru", 0, -1)
+        families = {bytes(name).decode() for name in [*sized, *used]}
+        lock_prefix = f"{self.prefix}lock:"
+        families |= {
+            bytes(key).decode().removeprefix(lock_prefix)
+            for key in client.scan_iter(match=f"{lock_prefix}*")
+        }
+        removed = 0
+        for family in sorted(families):
+            release = self._acquire(family, wait=True)
+            if release is None:
+                log.warning("could not wait for the render of %s; removing it anyway", family)
+            try:
+                keys = self._keys(family)
+                removed += int(self._script(FORGET_SCRIPT)(keys=keys, args=[family], client=client))
+            finally:
+                if release is not None:
+                    release()
+        return removed
+
+    def _acquire(self, family: str, wait: bool) -> Callable[[], None] | None:
+        lock = redis.lock.Lock(
+            self.client, f"{self.prefix}lock:{family}", timeout=LEASE_SECONDS, thread_local=False
+        )
+        if not lock.acquire(
+            blocking=wait, blocking_timeout=FLIGHT_TIMEOUT_SECONDS if wait else None
+        ):
+            return None
+        return lock.release

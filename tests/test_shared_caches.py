@@ -28,8 +28,8 @@ from mapapp.filters import parse_filter
 from mapapp.publication import export_family
 from mapapp.storage import database, shared
 from mapapp.storage.blobs import Blobs, BlobStore
-from mapapp.storage.pg_blobs import PostgresBlobs
-from mapapp.storage.redis_blobs import RedisBlobs
+from mapapp.storage.pg_shared import PostgresBlobs
+from mapapp.storage.redis_shared import RedisBlobs
 from mapapp.web.exports import export_cache
 from scripts.make_sample_data import generate_events, write_events
 from tests.conftest import add_valid_event

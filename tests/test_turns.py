@@ -23,7 +23,9 @@ from mapapp import create_app
 from mapapp.geocoding import locate
 from mapapp.geocoding.nominatim import TURN_NAME, NominatimClient, NominatimUnavailable
 from mapapp.storage import database, shared
-from mapapp.storage.turns import FileTurn, PostgresTurn, RedisTurn, Turn, TurnBusy, TurnUnavailable
+from mapapp.storage.pg_shared import PostgresTurn
+from mapapp.storage.redis_shared import RedisTurn
+from mapapp.storage.turns import FileTurn, Turn, TurnBusy, TurnUnavailable
 from tests.nominatim_stub import (  # noqa: F401  (fixtures)
     NominatimStub,
     nominatim_config,

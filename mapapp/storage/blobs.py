@@ -9,7 +9,7 @@ renders it. A directory that cannot be written (read-only data directory) keeps 
 blob is handed back from memory and locks are per process, as the log says once.
 
 `Blobs` is the interface every backend keeps: this directory (one host), Redis
-(`redis_blobs.py`) and PostgreSQL (`pg_blobs.py`), which several hosts share; `shared.py`
+(`redis_shared.py`) and PostgreSQL (`pg_shared.py`), which several hosts share; `shared.py`
 chooses one from the settings. The shared ones derive from `SharedBlobs`: while their server
 is down they keep nothing and lock per process, and a discard that could not reach the server
 is done as soon as it answers again.
@@ -30,7 +30,7 @@ from typing import BinaryIO, Protocol, TypeVar
 
 from filelock import FileLock, Timeout
 
-from mapapp.storage.remote import Outage
+from mapapp.storage.outages import Outage
 
 BLOB_SUFFIX = ".blob"
 LOCK_SUFFIX = ".lock"

@@ -1,18 +1,14 @@
-"""The shared servers the caches and turns use (Redis, PostgreSQL), and what to do when down.
+"""Connections to the shared servers the caches and turns use (Redis, PostgreSQL).
 
-Connections are opened per process (gunicorn forks after loading the app, and a connection
-inherited through fork belongs to the parent). `Outage` remembers that a server failed: the log
-says so once, the callers skip it (answering as if nothing were kept) and one call every
-RECHECK_SECONDS tries it again, so that a server that is gone costs no timeout per request.
+Opened per process (gunicorn forks after loading the app, and a connection inherited through
+fork belongs to the parent), each call bounded by a short timeout so that a server that is down
+is noticed quickly (`outages.Outage`). Imported only when a server is configured.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-import time
-from collections.abc import Callable
 
 import psycopg
 import redis
@@ -23,8 +19,6 @@ from mapapp.storage import database
 REDIS_TIMEOUT_SECONDS = 2.0
 # Seconds a call waits for a pooled PostgreSQL connection before the server counts as down.
 POSTGRES_TIMEOUT_SECONDS = 2.0
-# Seconds between two tries of a server that failed.
-RECHECK_SECONDS = 5.0
 # What counts as "the server is down" (the errors each client raises for it).
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, OSError)
 POSTGRES_ERRORS: tuple[type[Exception], ...] = (psycopg.Error, OSError)
@@ -33,8 +27,6 @@ LOCK_SPACE_BLOBS = 0x6D617062  # "mapb": one export family's render
 LOCK_SPACE_DISCARD = 0x6D617064  # "mapd": every render (shared) against a discard (exclusive)
 LOCK_SPACE_TURNS = 0x6D617074  # "mapt": one turn (the Nominatim requests)
 LOCK_SPACE_TABLES = 0x6D617073  # "maps": (.., 0) creating mapapp's own tables, (.., 1) evicting
-
-log = logging.getLogger(__name__)
 
 _clients: dict[tuple[int, str], redis.Redis] = {}
 _clients_lock = threading.Lock()
@@ -75,56 +67,3 @@ def create_tables(url: str, statements: tuple[str, ...]) -> None:
             connection.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_SPACE_TABLES,))
             for statement in statements:
                 connection.execute(statement)  # type: ignore[arg-type]
-
-
-class Outage:
-    """Whether a shared server is usable: failures logged once, retried every RECHECK_SECONDS."""
-
-    def __init__(self, server: str, consequence: str, clock: Callable[[], float] = time.monotonic):
-        self.server = server
-        self.consequence = consequence
-        self.clock = clock
-        self._down = False
-        self._next_try = 0.0
-        self._lock = threading.Lock()
-
-    @property
-    def down(self) -> bool:
-        """Return whether the last call failed."""
-        return self._down
-
-    def usable(self) -> bool:
-        """Return whether to call the server: it answered last time, or a new try is due."""
-        with self._lock:
-            if not self._down:
-                return True
-            now = self.clock()
-            if now < self._next_try:
-                return False
-            self._next_try = now + RECHECK_SECONDS  # the other threads skip it meanwhile
-            return True
-
-    def failed(self, error: BaseException) -> None:
-        """Count the server as down from now on, and log it the first time."""
-        with self._lock:
-            self._next_try = self.clock() + RECHECK_SECONDS
-            if self._down:
-                return
-            self._down = True
-        log.warning(
-            "%s unreachable (%s): %s until it answers; trying again every %g s.",
-            self.server,
-            error,
-            self.consequence,
-            RECHECK_SECONDS,
-        )
-
-    def answered(self) -> None:
-        """Count the server as up again, and log it if it was down."""
-        if not self._down:
-            return
-        with self._lock:
-            if not self._down:
-                return
-            self._down = False
-        log.warning("%s answers again.", self.server)

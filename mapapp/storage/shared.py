@@ -23,7 +23,7 @@ from mapapp.config import ConfigError
 from mapapp.storage.blobs import Blobs, BlobStore
 from mapapp.storage.counters import redis_url
 from mapapp.storage.database import database_url
-from mapapp.storage.turns import FileTurn, PostgresTurn, RedisTurn, Turn
+from mapapp.storage.turns import FileTurn, Turn
 
 BACKENDS = ("files", "redis", "postgres")
 EXPORT_CACHE_SUBDIRECTORY = "exports"
@@ -54,11 +54,11 @@ def export_cache(config: Mapping[str, Any]) -> Blobs:
     max_bytes = int(config["EXPORT_CACHE_BYTES"])
     backend = cache_backend(config)
     if backend == "redis":
-        from mapapp.storage.redis_blobs import RedisBlobs
+        from mapapp.storage.redis_shared import RedisBlobs
 
         return RedisBlobs(redis_url(config), EXPORTS_PREFIX, max_bytes)
     if backend == "postgres":
-        from mapapp.storage.pg_blobs import PostgresBlobs
+        from mapapp.storage.pg_shared import PostgresBlobs
 
         return PostgresBlobs(database_url(config), max_bytes)
     directory = config.get("EXPORT_CACHE_DIR") or (
@@ -71,7 +71,7 @@ def body_store(config: Mapping[str, Any]) -> Blobs | None:
     """Return the Redis blobs every host's API bodies share, or None (bodies per worker)."""
     if cache_backend(config) != "redis":
         return None
-    from mapapp.storage.redis_blobs import RedisBlobs
+    from mapapp.storage.redis_shared import RedisBlobs
 
     return RedisBlobs(redis_url(config), BODIES_PREFIX, int(config["API_CACHE_BYTES"]))
 
@@ -80,8 +80,12 @@ def turn(config: Mapping[str, Any], name: str, lease: float) -> Turn:
     """Return the turn of that name every host takes: in Redis, PostgreSQL or DATA_DIR's files."""
     redis, database = redis_url(config), database_url(config)
     if redis:
+        from mapapp.storage.redis_shared import RedisTurn
+
         return RedisTurn(redis, name, lease)
     if database:
+        from mapapp.storage.pg_shared import PostgresTurn
+
         return PostgresTurn(database, name, lease)
     return FileTurn(config["DATA_DIR"], name, lease)
 

@@ -1,4 +1,4 @@
-"""Blobs in Redis, shared by every host that uses it: the exports, and the API's bodies.
+"""Redis for what hosts share: blobs (the exports, the API's bodies) and turns (Nominatim's).
 
 Under a key prefix (`mapapp:exports:`, say): a hash per family (`f:<family>`: its version and
 bytes), a sorted set of families by last use in Redis's own clock (`lru`) and a hash of their
@@ -13,7 +13,8 @@ for at most LEASE_SECONDS. The scripts name keys under the prefix themselves: on
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -21,13 +22,37 @@ import redis.lock
 
 from mapapp.storage.blobs import FLIGHT_TIMEOUT_SECONDS, SharedBlobs
 from mapapp.storage.database import without_password
+from mapapp.storage.outages import Outage
 from mapapp.storage.remote import REDIS_ERRORS, redis_client
+from mapapp.storage.turns import Held, Turn, TurnBusy, TurnUnavailable
 
 # A render lock left by a host that died goes after this long (renders take seconds).
 LEASE_SECONDS = FLIGHT_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
+TURNS_PREFIX = "mapapp:turns:"
+# A turn's stamp key outlives the moment it holds by this long, then goes by itself.
+STAMP_EXTRA_MS = 60_000
+
+# KEYS: stamp. Seconds from now (Redis's clock) until the stored moment, as text (Lua numbers
+# would come back as integers).
+WAIT_SCRIPT = """
+local now = redis.call('TIME')
+local at = tonumber(redis.call('GET', KEYS[1]) or '0')
+return tostring(at - (now[1] + now[2] / 1000000))
+"""
+# KEYS: stamp; ARGV: seconds. The stored moment becomes at least now + seconds.
+PUSH_SCRIPT = """
+local now = redis.call('TIME')
+local seconds = now[1] + now[2] / 1000000
+local at = seconds + tonumber(ARGV[1])
+local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
+if stored > at then at = stored end
+local ttl = math.ceil((at - seconds) * 1000) + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], string.format('%.6f', at), 'PX', ttl)
+return 1
+"""
 # KEYS: family hash, lru; ARGV: version, family. A hit counts as a use.
 OPEN_SCRIPT = """
 local found = redis.call('HMGET', KEYS[1], 'version', 'data')
@@ -153,3 +178,59 @@ class RedisBlobs(SharedBlobs):
         ):
             return None
         return lock.release
+
+
+class RedisTurn(Turn):
+    """A turn of every host using one Redis server."""
+
+    def __init__(self, url: str, name: str, lease: float) -> None:
+        super().__init__(name, lease)
+        self.url = url
+        self.outage = Outage(
+            f"Redis at {without_password(url)} (the {name} turn)", f"no {name} request is sent"
+        )
+
+    @contextmanager
+    def _hold(self, timeout: float) -> Iterator[Held]:
+        if not self.outage.usable():
+            raise TurnUnavailable(self.name)
+        client = redis_client(self.url)
+        lock = redis.lock.Lock(
+            client, f"{TURNS_PREFIX}{self.name}:lock", timeout=self.lease, thread_local=False
+        )
+        try:
+            taken = lock.acquire(blocking_timeout=timeout)
+        except REDIS_ERRORS as exc:
+            self.outage.failed(exc)
+            raise TurnUnavailable(self.name) from exc
+        if not taken:
+            raise TurnBusy(self.name)
+        self.outage.answered()
+        try:
+            yield _RedisHeld(self, client)
+        finally:
+            try:
+                lock.release()
+            except REDIS_ERRORS:
+                pass  # the lease ran out, or Redis went away: the lock frees itself
+
+
+class _RedisHeld(Held):
+    def __init__(self, turn: RedisTurn, client: redis.Redis) -> None:
+        self.turn = turn
+        self.client = client
+        self.key = f"{TURNS_PREFIX}{turn.name}:next"
+
+    def wait_seconds(self) -> float:
+        try:
+            return float(self.client.eval(WAIT_SCRIPT, 1, self.key))  # type: ignore[arg-type]
+        except REDIS_ERRORS as exc:
+            self.turn.outage.failed(exc)
+            raise TurnUnavailable(self.turn.name) from exc
+
+    def not_before(self, seconds: float) -> None:
+        try:
+            self.client.eval(PUSH_SCRIPT, 1, self.key, f"{seconds:.6f}", STAMP_EXTRA_MS)
+        except REDIS_ERRORS as exc:
+            self.turn.outage.failed(exc)
+            raise TurnUnavailable(self.turn.name) from exc

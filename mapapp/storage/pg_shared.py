@@ -1,4 +1,4 @@
-"""Blobs in PostgreSQL (`mapapp_blobs`), shared by every host on the database: the exports.
+"""PostgreSQL for what hosts share: blobs (`mapapp_blobs`: the exports), turns (`mapapp_turns`).
 
 One row per family (its version, bytes as bytea, size and last use), so a family keeps its
 newest version only. After a write, the least recently used rows beyond the byte bound are
@@ -15,7 +15,8 @@ shared lock that `discard_all` takes exclusively: an erase waits for the renders
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -23,15 +24,19 @@ from psycopg import errors as pg_errors
 
 from mapapp.storage import database
 from mapapp.storage.blobs import FLIGHT_TIMEOUT_SECONDS, SharedBlobs
+from mapapp.storage.database import without_password
+from mapapp.storage.outages import Outage
 from mapapp.storage.remote import (
     LOCK_SPACE_BLOBS,
     LOCK_SPACE_DISCARD,
     LOCK_SPACE_TABLES,
+    LOCK_SPACE_TURNS,
     POSTGRES_ERRORS,
     POSTGRES_TIMEOUT_SECONDS,
     create_tables,
     postgres_connection,
 )
+from mapapp.storage.turns import Held, Turn, TurnBusy, TurnUnavailable
 
 TABLE = "mapapp_blobs"
 SCHEMA = (
@@ -39,6 +44,11 @@ SCHEMA = (
     " family text PRIMARY KEY, version text NOT NULL, data bytea NOT NULL,"
     " size bigint NOT NULL, used_at timestamptz NOT NULL DEFAULT clock_timestamp())",
     f"CREATE INDEX IF NOT EXISTS {TABLE}_by_use ON {TABLE} (used_at)",
+)
+TURNS_TABLE = "mapapp_turns"
+TURNS_SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {TURNS_TABLE} ("
+    " name text PRIMARY KEY, next_at double precision NOT NULL)",
 )
 TOUCH_SECONDS = 10
 EVICTION_LOCK = 1  # the second key of (LOCK_SPACE_TABLES, 1)
@@ -160,3 +170,74 @@ class PostgresBlobs(SharedBlobs):
             raise
         connection.close()
         return None
+
+
+class PostgresTurn(Turn):
+    """A turn of every host using one PostgreSQL database."""
+
+    def __init__(self, url: str, name: str, lease: float) -> None:
+        super().__init__(name, lease)
+        self.url = url
+        self.outage = Outage(
+            f"PostgreSQL at {without_password(url)} (the {name} turn)",
+            f"no {name} request is sent",
+        )
+        self._ready = False
+
+    @contextmanager
+    def _hold(self, timeout: float) -> Iterator[Held]:
+        if not self.outage.usable():
+            raise TurnUnavailable(self.name)
+        try:
+            if not self._ready:
+                create_tables(self.url, TURNS_SCHEMA)
+                self._ready = True
+            connection = postgres_connection(self.url)
+        except POSTGRES_ERRORS as exc:
+            self.outage.failed(exc)
+            raise TurnUnavailable(self.name) from exc
+        with connection:
+            try:
+                # A holder that dies frees the lock with its connection: no lease needed.
+                connection.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
+                connection.execute(
+                    "SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_SPACE_TURNS, self.name)
+                )
+            except pg_errors.LockNotAvailable as exc:
+                raise TurnBusy(self.name) from exc
+            except POSTGRES_ERRORS as exc:
+                self.outage.failed(exc)
+                raise TurnUnavailable(self.name) from exc
+            self.outage.answered()
+            yield _PostgresHeld(self, connection)
+
+
+class _PostgresHeld(Held):
+    def __init__(self, turn: PostgresTurn, connection: psycopg.Connection[tuple[object, ...]]):
+        self.turn = turn
+        self.connection = connection
+
+    def wait_seconds(self) -> float:
+        try:
+            row = self.connection.execute(
+                f"SELECT coalesce((SELECT next_at FROM {TURNS_TABLE} WHERE name = %s), 0)"
+                " - extract(epoch FROM clock_timestamp())::double precision",
+                (self.turn.name,),
+            ).fetchone()
+        except POSTGRES_ERRORS as exc:
+            self.turn.outage.failed(exc)
+            raise TurnUnavailable(self.turn.name) from exc
+        return float(row[0]) if row else 0.0  # type: ignore[arg-type]
+
+    def not_before(self, seconds: float) -> None:
+        try:
+            self.connection.execute(
+                f"INSERT INTO {TURNS_TABLE} (name, next_at)"
+                " VALUES (%s, extract(epoch FROM clock_timestamp())::double precision + %s)"
+                f" ON CONFLICT (name) DO UPDATE SET next_at = greatest({TURNS_TABLE}.next_at,"
+                " EXCLUDED.next_at)",
+                (self.turn.name, seconds),
+            )
+        except POSTGRES_ERRORS as exc:
+            self.turn.outage.failed(exc)
+            raise TurnUnavailable(self.turn.name) from exc

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 from flask import Flask
 
@@ -375,3 +376,23 @@ def test_two_hosts_render_a_cold_export_once(
             for base in (base_a, base_b):
                 kept = requests.get(base + url, timeout=120)
                 assert (kept.headers["Cache-Status"], kept.content) == (HIT, rendered[0].content)
+
+
+def test_an_erase_while_redis_does_not_answer_is_done_once_it_answers(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    other_host = RedisBlobs(redis_url, "mapapp:test:", 1 << 20)
+    other_host.put("csv-a", "v1", b"holds the erased event").close()
+    eraser = RedisBlobs(redis_url, "mapapp:test:", 1 << 20)
+    assert eraser.exists("csv-a", "v1")
+    with redis.Redis.from_url(redis_url) as admin:
+        admin.execute_command("CLIENT", "PAUSE", 3000, "ALL")  # Redis answers nobody for 3 s
+    with caplog.at_level(logging.WARNING):
+        assert eraser.discard_all() == 0
+    assert any("could not be discarded" in record.getMessage() for record in caplog.records)
+    deadline = time.monotonic() + 30
+    while eraser.outage.down and time.monotonic() < deadline:
+        eraser.size()  # each call after the recheck interval tries Redis again
+        time.sleep(0.2)
+    assert not other_host.exists("csv-a", "v1")
+    assert any("Discarded the 1 export(s)" in record.getMessage() for record in caplog.records)

@@ -31,14 +31,24 @@ class Erased:
     copies: list[Path] = field(default_factory=list)
 
 
-def erase_event(store: ScopedEvents, exports: Blobs, event_id: str, who: str) -> Erased:
+def erase_event(
+    store: ScopedEvents,
+    exports: Blobs,
+    event_id: str,
+    who: str,
+    *,
+    bodies: Blobs | None = None,
+) -> Erased:
     """Erase an event, its audit values, its messages and every kept export; say what went.
 
-    Raises RowNotFoundError for an id that is not stored.
+    bodies are the API's bodies every host shares (Redis), discarded too: they outlive a
+    worker's memory. Raises RowNotFoundError for an id that is not stored.
     """
     event = store.erase(event_id, who=who)
     messages = mail.forget(event_id)
     discarded = exports.discard_all()
+    if bodies is not None:
+        bodies.discard_all()
     copies = store.copies_holding([event_id, event["contact_email"]])
     log.info(
         "Coordinator %s erased event %s (%d message(s), %d export(s))",

@@ -31,6 +31,7 @@ from mapapp.storage import database, shared
 from mapapp.storage.blobs import Blobs, BlobStore
 from mapapp.storage.pg_shared import PostgresBlobs
 from mapapp.storage.redis_shared import RedisBlobs
+from mapapp.web.api import body_cache
 from mapapp.web.exports import export_cache
 from scripts.make_sample_data import generate_events, write_events
 from tests.conftest import add_valid_event
@@ -237,6 +238,9 @@ def test_an_erase_through_one_host_discards_the_exports_of_every_host(
     host_a, host_b, event = two_hosts(tmp_path, app_config, shared_backend)
     for url in ("/events.csv", "/events.json"):
         assert host_b.test_client().get(url).headers["Cache-Status"] == RENDERED
+    assert host_b.test_client().get("/api/events.geojson").status_code == 200
+    bodies = body_cache(host_b).shared  # Redis: the API's bodies are shared, and go too
+    assert bodies is None or bodies.size() > 0
 
     erased = host_a.test_cli_runner().invoke(cli, args=["erase", event["id"], "--yes"])
 
@@ -245,6 +249,7 @@ def test_an_erase_through_one_host_discards_the_exports_of_every_host(
     family = export_family("csv", parse_filter({}), PUBLIC_URL + "/")
     assert export_cache(host_b).latest(family) is None
     assert export_cache(host_b).size() == 0
+    assert bodies is None or bodies.size() == 0
     again = host_b.test_client().get("/events.csv")  # never the copy that held the event
     assert again.headers["Cache-Status"] == RENDERED
 

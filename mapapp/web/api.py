@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
 from mapapp import mapview
 from mapapp.exports import render_export
@@ -159,15 +159,18 @@ def _decode(shared_bytes: bytes) -> Body | None:
         return None
 
 
-def _cache() -> BodyCache:
-    """Return this app's body cache (shared through Redis when the settings say so)."""
-    cache = current_app.extensions.get("mapapp.api_cache")
+def body_cache(app: Flask) -> BodyCache:
+    """Return an app's body cache (shared through Redis when the settings say so)."""
+    cache = app.extensions.get("mapapp.api_cache")
     if cache is None:
-        cache = BodyCache(
-            int(current_app.config["API_CACHE_BYTES"]), shared.body_store(current_app.config)
-        )
-        current_app.extensions["mapapp.api_cache"] = cache
+        cache = BodyCache(int(app.config["API_CACHE_BYTES"]), shared.body_store(app.config))
+        app.extensions["mapapp.api_cache"] = cache
     return cache  # type: ignore[no-any-return]
+
+
+def _cache() -> BodyCache:
+    """Return the current app's body cache."""
+    return body_cache(current_app)
 
 
 def _store_modified() -> datetime:

@@ -348,7 +348,7 @@ def big_events(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_two_hosts_render_a_cold_export_once(
-    tmp_path: Path, big_events: Path, redis_url: str
+    tmp_path: Path, big_events: Path, shared_backend: dict[str, Any]
 ) -> None:
     url = "/events.xlsx?year=all"
     servers = []
@@ -359,7 +359,7 @@ def test_two_hosts_render_a_cold_export_once(
             shutil.copy2(big_events, data_dir / "events.csv")
             env = {
                 **server_env(data_dir),
-                "MAPAPP_REDIS_URL": redis_url,
+                **{f"MAPAPP_{name}": value for name, value in shared_backend.items()},
                 "MAPAPP_PUBLIC_URL": PUBLIC_URL,
             }
             servers.append(serving(data_dir, tmp_path / f"{name}.log", port, 2, env=env))

@@ -1,9 +1,10 @@
 """Redis for what hosts share: blobs (the exports, the API's bodies) and turns (Nominatim's).
 
-Under a key prefix (`mapapp:exports:`, say): a hash per family (`f:<family>`: its version and
-bytes), a sorted set of families by last use in Redis's own clock (`lru`) and a hash of their
-sizes (`sizes`). Each write and its eviction is one Lua script, so the byte bound holds across
-hosts without counting on Redis's maxmemory (our keys carry no expiry: a `volatile-*` policy
+Blobs under a key prefix (`mapapp:exports:`, say): the bytes of each family's version
+(`d:<family>:<version>`), and the books: each family's version (`versions`), size (`sizes`) and
+last use in Redis's own clock (a sorted set, `lru`). Each write, its books and its eviction are
+one MULTI (the bytes, then a Lua script), so the byte bound holds across hosts without counting
+on Redis's maxmemory (our keys carry no expiry: a `volatile-*` policy
 leaves them alone; `allkeys-*` could drop one, which only costs a render). `flight(family)` is a
 `redis.lock.Lock` (`lock:<family>`) with a lease, so a host that dies while rendering holds it
 for at most LEASE_SECONDS. The scripts name keys under the prefix themselves: one Redis server
@@ -53,42 +54,50 @@ local ttl = math.ceil((at - seconds) * 1000) + tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%.6f', at), 'PX', ttl)
 return 1
 """
-# KEYS: family hash, lru; ARGV: version, family. A hit counts as a use.
-OPEN_SCRIPT = """
-local found = redis.call('HMGET', KEYS[1], 'version', 'data')
-if found[1] ~= ARGV[1] then return false end
+# The bytes never pass through Lua (that copies them twice): a plain GET reads them, and a
+# write sets them in the same MULTI as the script that keeps the books.
+# KEYS: lru; ARGV: family. A hit counts as a use (of a family still kept).
+TOUCH_SCRIPT = """
 local now = redis.call('TIME')
-redis.call('ZADD', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000), ARGV[2])
-return found[2]
+redis.call('ZADD', KEYS[1], 'XX', now[1] * 1000 + math.floor(now[2] / 1000), ARGV[1])
+return 1
 """
-# KEYS: family hash, lru, sizes; ARGV: family, version, data, max bytes, prefix.
+# KEYS: versions, sizes, lru; ARGV: family, version, size, max bytes, prefix. The data key of
+# the new version is set already; the family's older one goes, then the least recently used.
 PUT_SCRIPT = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old and old ~= ARGV[2] then redis.call('DEL', ARGV[5] .. 'd:' .. ARGV[1] .. ':' .. old) end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 local now = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'version', ARGV[2], 'data', ARGV[3])
-redis.call('HSET', KEYS[3], ARGV[1], string.len(ARGV[3]))
-redis.call('ZADD', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000), ARGV[1])
+redis.call('ZADD', KEYS[3], now[1] * 1000 + math.floor(now[2] / 1000), ARGV[1])
 local total = 0
-for _, size in ipairs(redis.call('HVALS', KEYS[3])) do total = total + tonumber(size) end
+for _, size in ipairs(redis.call('HVALS', KEYS[2])) do total = total + tonumber(size) end
 local bound = tonumber(ARGV[4])
 local evicted = 0
 while total > bound do
-  local oldest = redis.call('ZRANGE', KEYS[2], 0, 1)
+  local oldest = redis.call('ZRANGE', KEYS[3], 0, 1)
   local victim = oldest[1]
   if victim == ARGV[1] then victim = oldest[2] end
   if not victim then break end
-  total = total - (tonumber(redis.call('HGET', KEYS[3], victim)) or 0)
-  redis.call('DEL', ARGV[5] .. 'f:' .. victim)
-  redis.call('HDEL', KEYS[3], victim)
-  redis.call('ZREM', KEYS[2], victim)
+  total = total - (tonumber(redis.call('HGET', KEYS[2], victim)) or 0)
+  local version = redis.call('HGET', KEYS[1], victim)
+  if version then redis.call('DEL', ARGV[5] .. 'd:' .. victim .. ':' .. version) end
+  redis.call('HDEL', KEYS[1], victim)
+  redis.call('HDEL', KEYS[2], victim)
+  redis.call('ZREM', KEYS[3], victim)
   evicted = evicted + 1
 end
 return evicted
 """
-# KEYS: family hash, lru, sizes; ARGV: family. Returns 1 if the family was kept.
+# KEYS: versions, sizes, lru; ARGV: family, prefix. Returns 1 if the family was kept.
 FORGET_SCRIPT = """
-local kept = redis.call('DEL', KEYS[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+local version = redis.call('HGET', KEYS[1], ARGV[1])
+local kept = 0
+if version then kept = redis.call('DEL', ARGV[2] .. 'd:' .. ARGV[1] .. ':' .. version) end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return kept
 """
 
@@ -116,31 +125,43 @@ class RedisBlobs(SharedBlobs):
             script = self._scripts[source] = self.client.register_script(source)
         return script
 
-    def _keys(self, family: str) -> list[str]:
-        return [f"{self.prefix}f:{family}", f"{self.prefix}lru", f"{self.prefix}sizes"]
+    def _books(self) -> list[str]:
+        """Return the keys of the family versions, sizes and uses (the books every script keeps)."""
+        return [f"{self.prefix}versions", f"{self.prefix}sizes", f"{self.prefix}lru"]
+
+    def _data_key(self, family: str, version: str) -> str:
+        return f"{self.prefix}d:{family}:{version}"
 
     def _open(self, family: str, version: str) -> bytes | None:
-        keys = self._keys(family)[:2]
-        found = self._script(OPEN_SCRIPT)(keys=keys, args=[version, family], client=self.client)
+        pipeline = self.client.pipeline(transaction=False)
+        pipeline.get(self._data_key(family, version))
+        self._script(TOUCH_SCRIPT)(keys=[self._books()[2]], args=[family], client=pipeline)
+        found, _ = pipeline.execute()
         return bytes(found) if found is not None else None
 
     def _exists(self, family: str, version: str) -> bool:
-        kept: Any = self.client.hget(self._keys(family)[0], "version")
-        return kept is not None and bytes(kept).decode() == version
+        return bool(self.client.exists(self._data_key(family, version)))
 
     def _latest(self, family: str) -> tuple[str, bytes] | None:
-        found: Any = self.client.hmget(self._keys(family)[0], ["version", "data"])
-        version, data = found
-        if version is None or data is None:
-            return None
-        return bytes(version).decode(), bytes(data)
+        for _ in range(3):  # a new version may replace the one read meanwhile: read it then
+            kept: Any = self.client.hget(self._books()[0], family)
+            if kept is None:
+                return None
+            version = bytes(kept).decode()
+            data: Any = self.client.get(self._data_key(family, version))
+            if data is not None:
+                return version, bytes(data)
+        return None
 
     def _put(self, family: str, version: str, data: bytes) -> None:
+        pipeline = self.client.pipeline(transaction=True)
+        pipeline.set(self._data_key(family, version), data)
         self._script(PUT_SCRIPT)(
-            keys=self._keys(family),
-            args=[family, version, data, self.max_bytes, self.prefix],
-            client=self.client,
+            keys=self._books(),
+            args=[family, version, len(data), self.max_bytes, self.prefix],
+            client=pipeline,
         )
+        pipeline.execute()
 
     def _size(self) -> int:
         sizes: Any = self.client.hvals(f"{self.prefix}sizes")
@@ -148,9 +169,9 @@ class RedisBlobs(SharedBlobs):
 
     def _discard_all(self) -> int:
         client = self.client
-        sized: Any = client.hkeys(f"{self.prefix}sizes")
-        used: Any = client.zrange(f"{self.prefix}lru", 0, -1)
-        families = {bytes(name).decode() for name in [*sized, *used]}
+        versions, sizes, uses = self._books()
+        kept: Any = [*client.hkeys(versions), *client.hkeys(sizes), *client.zrange(uses, 0, -1)]
+        families = {bytes(name).decode() for name in kept}
         lock_prefix = f"{self.prefix}lock:"
         families |= {
             bytes(key).decode().removeprefix(lock_prefix)
@@ -162,8 +183,11 @@ class RedisBlobs(SharedBlobs):
             if release is None:
                 log.warning("could not wait for the render of %s; removing it anyway", family)
             try:
-                keys = self._keys(family)
-                removed += int(self._script(FORGET_SCRIPT)(keys=keys, args=[family], client=client))
+                removed += int(
+                    self._script(FORGET_SCRIPT)(
+                        keys=self._books(), args=[family, self.prefix], client=client
+                    )
+                )
             finally:
                 if release is not None:
                     release()

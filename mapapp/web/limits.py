@@ -3,7 +3,8 @@
 A limit holds across every worker of a host: counts live in Redis when MAPAPP_REDIS_URL is set,
 else in a SQLite file in the data directory (`mapapp.storage.counters`); an explicit
 MAPAPP_RATELIMIT_STORAGE_URI overrides both. Where neither can be used (a read-only data
-directory), each worker counts for itself, and the log says so at start.
+directory), each worker counts for itself, and the log says so at start. So does it when hosts
+share MAPAPP_DATABASE_URL but no Redis: each host then counts for itself.
 
 When the shared counts cannot be reached while serving (Redis down, the file unwritable), limits
 fail open to per-worker counts: `counters.FailoverStorage` counts in each worker's memory, logs

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|")
     for what, milliseconds in bodies.items():
         built = bodies["built (no Redis)"]
-        print(f"| {BODY_URL} | {what} | {milliseconds:.2f} | {milliseconds / built:.2f}x |")
+        print(f"| {BODY_URL} | {what} | {milliseconds:.2f} | {milliseconds / built:.3f}x |")
     return 0
 
 

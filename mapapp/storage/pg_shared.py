@@ -80,6 +80,20 @@ DELETE FROM {TABLE} WHERE family IN (
 log = logging.getLogger(__name__)
 
 
+def _release(connection: psycopg.Connection[Any]) -> None:
+    """Give a dedicated connection's advisory locks back, then close it.
+
+    Closing alone frees them too, but only once the server has noticed the disconnection: a
+    host asking right after could still find them taken.
+    """
+    try:
+        connection.execute("SELECT pg_advisory_unlock_all()")
+    except POSTGRES_ERRORS:
+        pass  # the server went away: so did the locks
+    finally:
+        connection.close()
+
+
 class PostgresBlobs(SharedBlobs):
     """Blobs in the mapapp_blobs table, bounded in bytes (least recently used go)."""
 
@@ -144,7 +158,9 @@ class PostgresBlobs(SharedBlobs):
                 connection.execute("SELECT pg_advisory_lock(%s, 0)", (LOCK_SPACE_DISCARD,))
             except pg_errors.LockNotAvailable:
                 log.warning("could not wait for the renders in flight; removing the exports anyway")
-            return connection.execute(f"DELETE FROM {TABLE}").rowcount
+            removed = connection.execute(f"DELETE FROM {TABLE}").rowcount
+            _release(connection)
+            return removed
 
     def _acquire(self, family: str, wait: bool) -> Callable[[], None] | None:
         connection = postgres_connection(self.url)
@@ -155,14 +171,14 @@ class PostgresBlobs(SharedBlobs):
                 connection.execute(
                     "SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_SPACE_BLOBS, family)
                 )
-                return connection.close
+                return lambda: _release(connection)
             row = connection.execute(
                 "SELECT pg_try_advisory_lock_shared(%s, 0)"
                 " AND pg_try_advisory_lock(%s, hashtext(%s))",
                 (LOCK_SPACE_DISCARD, LOCK_SPACE_BLOBS, family),
             ).fetchone()
             if row and row[0]:
-                return connection.close
+                return lambda: _release(connection)
         except pg_errors.LockNotAvailable:
             pass
         except BaseException:
@@ -209,7 +225,10 @@ class PostgresTurn(Turn):
                 self.outage.failed(exc)
                 raise TurnUnavailable(self.name) from exc
             self.outage.answered()
-            yield _PostgresHeld(self, connection)
+            try:
+                yield _PostgresHeld(self, connection)
+            finally:
+                _release(connection)
 
 
 class _PostgresHeld(Held):

@@ -100,7 +100,7 @@ def test_a_turn_has_one_holder_and_keeps_the_next_moment(
         thread.join()
         assert results == ["busy"]
     with host_b.hold(5) as held:
-        assert 25 < held.wait_seconds() <= 30
+        assert 20 < held.wait_seconds() <= 30  # less the time since, however loaded the machine
 
 
 CLIENT_SCRIPT = """

@@ -721,6 +721,7 @@ def erase_command(event_id: str, yes: bool) -> None:
 
     from mapapp import access, erasure
     from mapapp.storage import RowNotFoundError, get_store
+    from mapapp.web.api import body_cache
     from mapapp.web.exports import export_cache
 
     store = get_store()
@@ -734,7 +735,13 @@ def erase_command(event_id: str, yes: bool) -> None:
             abort=True,
         )
     try:
-        erased = erasure.erase_event(access.events(), export_cache(current_app), event_id, "cli")
+        erased = erasure.erase_event(
+            access.events(),
+            export_cache(current_app),
+            event_id,
+            "cli",
+            bodies=body_cache(current_app).shared,
+        )
     except RowNotFoundError as exc:
         raise click.ClickException(f"There is no event with the id {event_id!r}.") from exc
     click.echo(

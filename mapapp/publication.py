@@ -1,4 +1,4 @@
-"""What visitors see: a version of the public content, and public exports kept on disk.
+"""What visitors see: a version of the public content, and the public exports kept.
 
 Every public body (map data, search, GeoJSON, one event, the public exports) is built from the
 approved events' public fields only, so it is keyed on `public_version` rather than the store's
@@ -6,8 +6,9 @@ version: a pending submission, a rejection of a pending event or a coordinator's
 store but leave every public body, and its ETag, as it was.
 
 A public export is rendered once per public version, format layout and filter, across all workers
-(a new layout of a format, after a deploy, renews its copies as a change would): the file is
-kept in a `BlobStore` (storage), one render at a time under its file lock. After a change the
+and hosts (a new layout of a format, after a deploy, renews its copies as a change would): the
+bytes are kept in `Blobs` (storage: a directory, Redis or PostgreSQL, see storage/shared.py), one
+render at a time under the family's lock. After a change the
 previous copy is served while one worker renders the new one in the background
 (stale-while-revalidate); only the first render of an export ever is made while a visitor waits.
 """
@@ -28,7 +29,7 @@ from mapapp.exports import FORMATS, export_events
 from mapapp.filters import EventFilter
 from mapapp.i18n import _
 from mapapp.storage import VERSION_FIELD, Store, per_frame
-from mapapp.storage.blobs import BlobStore
+from mapapp.storage.blobs import Blobs
 
 PUBLIC_STATUS = "approved"
 # Field and row separators of the hashed text: control characters that stored values never hold.
@@ -94,7 +95,7 @@ def export_family(fmt: str, event_filter: EventFilter, base_url: str) -> str:
 
 def published_export(
     store: Store,
-    blobs: BlobStore,
+    blobs: Blobs,
     fmt: str,
     event_filter: EventFilter,
     *,
@@ -164,7 +165,7 @@ def finish_renders() -> None:
 
 def _render_in_background(
     store: Store,
-    blobs: BlobStore,
+    blobs: Blobs,
     fmt: str,
     event_filter: EventFilter,
     base_url: str,

@@ -95,6 +95,8 @@ RUNS = {
     ),
     # 4-6 s: 1,000 sample events, the gazetteer from its cache
     "bench_search.py": (["--events", "1000", "--runs", "1"], "| query | what |", 120),
+    # 5-8 s: a Redis and a PostgreSQL server started, 200 events
+    "bench_shared.py": (["--events", "200", "--runs", "3"], "| export (kept) | backend |", 120),
 }
 BROWSER_DRIVEN = {
     "bench_category_switch.py",

@@ -28,9 +28,15 @@ from mapapp.geocoding.gazetteer import (
     Match,
     get_gazetteer,
 )
-from mapapp.geocoding.nominatim import NominatimClient, NominatimUnavailable, place_fields
+from mapapp.geocoding.nominatim import (
+    TURN_NAME,
+    NominatimClient,
+    NominatimUnavailable,
+    place_fields,
+    turn_lease,
+)
 from mapapp.i18n import DEFAULT_LANGUAGE, N_, _, country_name, current_code
-from mapapp.storage import CsvTable, Table, add_table, utc_now
+from mapapp.storage import CsvTable, Table, add_table, shared, utc_now
 
 GEOCODERS = ("offline", "nominatim", "chain")
 PRECISIONS = ("address", "city", "country")
@@ -432,6 +438,13 @@ def build_geocoder(config: dict[str, Any], *, cache_table: Table | None = None) 
                 float(config["NOMINATIM_TIMEOUT"]),
                 float(config["NOMINATIM_MIN_INTERVAL"]),
                 config["DATA_DIR"],
+                turn=shared.turn(
+                    config,
+                    TURN_NAME,
+                    turn_lease(
+                        float(config["NOMINATIM_TIMEOUT"]), float(config["NOMINATIM_MIN_INTERVAL"])
+                    ),
+                ),
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import struct
 import threading
@@ -44,6 +45,8 @@ COORDINATE_SCALE = 1000  # as mapview.COORDINATE_SCALE: integers of this many un
 EPOCH_DAY = datetime(1970, 1, 1)
 # A chunk ends after an id whose CRC-32 is divisible by this: about this many events per chunk.
 CHUNK_EVENTS = 256
+# Up to how many changed events an update redoes only the chunks around them (more: all chunks).
+SPLICE_MAX = 200
 GZIP_LEVEL = 6
 # Field and row separators of hashed text: control characters stored values never hold.
 FIELD_SEPARATOR = "\x1f"
@@ -106,8 +109,16 @@ class Chunk:
 
     def __init__(self, ids: tuple[str, ...]) -> None:
         self.ids = ids
+        self._order = b""  # the digest of its ids in order, made when first asked
         # column -> (what the piece was made after, (plain, deflated, digest))
         self._pieces: dict[str, tuple[tuple[object, ...], tuple[bytes, bytes, bytes]]] = {}
+
+    def order(self) -> bytes:
+        """Return a digest of this chunk's ids in order (the index's token is made of these)."""
+        if not self._order:
+            joined = FIELD_SEPARATOR.join(self.ids).encode()
+            self._order = hashlib.blake2b(joined, digest_size=DIGEST_BYTES).digest()
+        return self._order
 
     def piece(
         self,
@@ -159,6 +170,7 @@ class PublicIndex:
     counts: Counter[tuple[str, str, str]]  # (field, first four characters of starts_at, value)
     ends: set[str]  # the ids after which a chunk ends
     token: str = ""
+    _chunk_of: dict[str, Chunk] | None = None  # id -> its chunk, made when first asked
     _bodies: dict[str, Body] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -199,23 +211,156 @@ class PublicIndex:
                     ends.add(record.id)
                 total = (total + record.digest) % HASH_MODULUS
 
-        for event_id in changed & records.keys():
+        before = changed & records.keys()
+        for event_id in before:
             drop(event_id)
         column = frame["id"]
         is_approved = frame["status"].to_numpy() == PUBLIC_STATUS
         if changed:
             take(frame[is_approved & column.isin(changed).to_numpy()])
+        now = changed & records.keys()
+        if int(is_approved.sum()) == len(records) and self.chunks and len(changed) <= SPLICE_MAX:
+            # Nothing left the map unnamed (an erase): the public events are the old ones, less
+            # those no longer approved, plus those newly approved, each in its row's place.
+            if before == now:  # the same events (a change keeps a row's place)
+                return self._edited(records, total, +counts, ends, changed)
+            ids = column.to_numpy()[is_approved]
+            spliced = self._spliced(
+                records, ids.tolist(), total, +counts, ends, before - now, now - before, now
+            )
+            if spliced is not None:
+                return spliced
         ids = column.to_numpy()[is_approved]
         if len(ids) != len(records):  # erased (gone without being named), or a hand edit
-            for event_id in _absent(list(records), ids):
+            id_list = ids.tolist()
+            present = set(id_list)
+            absent = records.keys() - present
+            for event_id in absent:
                 drop(event_id)
-            missing = set(_absent(ids, list(records)))
+            missing = present - records.keys()
             if missing:
                 take(frame[is_approved & column.isin(missing).to_numpy()])
                 changed |= missing
+            elif self.chunks and len(changed) + len(absent) <= SPLICE_MAX:  # erases only
+                now = changed & records.keys()
+                spliced = self._spliced(
+                    records,
+                    id_list,
+                    total,
+                    +counts,
+                    ends,
+                    (before - now) | absent,
+                    now - before,
+                    now,
+                )
+                if spliced is not None:
+                    return spliced
         counts = +counts  # drop the zeros
         old = {_chunk_key(chunk.ids): chunk for chunk in self.chunks}
         return self._made(records, ids, old, total, counts, ends, changed)
+
+    def _chunk_map(self) -> dict[str, Chunk]:
+        """Return (and take from this index) the map of each id to its chunk."""
+        chunk_of = self._chunk_of
+        if chunk_of is None:
+            chunk_of = {event_id: chunk for chunk in self.chunks for event_id in chunk.ids}
+        self._chunk_of = None  # handed to the next index, which changes it
+        return chunk_of
+
+    def _edited(
+        self,
+        records: dict[str, Record],
+        total: int,
+        counts: Counter[tuple[str, str, str]],
+        ends: set[str],
+        changed: AbstractSet[str],
+    ) -> PublicIndex:
+        """Return this index with the changed events' chunks made again (the ids unchanged)."""
+        chunk_of = self._chunk_map()
+        chunks = list(self.chunks)
+        place = {id(chunk): number for number, chunk in enumerate(chunks)}
+        for number in {place[id(chunk_of[event_id])] for event_id in changed & records.keys()}:
+            chunks[number] = Chunk(chunks[number].ids)
+            for kept in chunks[number].ids:
+                chunk_of[kept] = chunks[number]
+        return self._next(records, self.ids, chunks, total, counts, ends, chunk_of)
+
+    def _spliced(
+        self,
+        records: dict[str, Record],
+        id_list: list[str],
+        total: int,
+        counts: Counter[tuple[str, str, str]],
+        ends: set[str],
+        removed: AbstractSet[str],
+        added: AbstractSet[str],
+        changed: AbstractSet[str],
+    ) -> PublicIndex | None:
+        """Return the index with some events gone from the map and others come, chunks redone
+        only around them: what a build from scratch would cut there (chunk ends depend on ids).
+
+        None when the rows are not where they were (a hand edit that moved them): then the
+        caller cuts every chunk again.
+        """
+        chunk_of = self._chunk_map()
+        old = self.chunks
+        place = {id(chunk): number for number, chunk in enumerate(old)}
+        last = len(old) - 1
+        touched = {place[id(chunk_of[event_id])] for event_id in changed - added}
+        for event_id in removed:
+            number = place[id(chunk_of.pop(event_id))]
+            touched.add(number)
+            if event_id in self.ends and number < last:  # its chunk runs on into the next
+                touched.add(number + 1)
+        for event_id in added:
+            # An event joins the chunk of the first old event after it (the last chunk when
+            # none is): where a build from scratch would put it.
+            number = last
+            for at in range(id_list.index(event_id) + 1, len(id_list)):
+                if id_list[at] not in added:
+                    number = place[id(chunk_of[id_list[at]])]
+                    break
+            touched.add(number)
+        chunks: list[Chunk] = []
+        done = 0  # old chunks taken over so far
+        for first, final in _runs(sorted(touched)):
+            chunks.extend(old[done:first])
+            start = 0 if first == 0 else id_list.index(old[first - 1].ids[-1]) + 1
+            stop = len(id_list) if final == last else id_list.index(old[final].ids[-1]) + 1
+            for chunk_ids in _chunk_ids_of(id_list[start:stop], ends):
+                chunk = Chunk(chunk_ids)
+                chunks.append(chunk)
+                for event_id in chunk_ids:
+                    chunk_of[event_id] = chunk
+            done = final + 1
+        chunks.extend(old[done:])
+        if list(itertools.chain.from_iterable(chunk.ids for chunk in chunks)) != id_list:
+            return None  # 1 ms at 50,000 events for the certainty that rows kept their places
+        return self._next(records, id_list, chunks, total, counts, ends, chunk_of)
+
+    @classmethod
+    def _next(
+        cls,
+        records: dict[str, Record],
+        id_list: list[str],
+        chunks: list[Chunk],
+        total: int,
+        counts: Counter[tuple[str, str, str]],
+        ends: set[str],
+        chunk_of: dict[str, Chunk] | None = None,
+    ) -> PublicIndex:
+        """Return the index of these chunks, its countries and token made from them."""
+        countries = tuple(
+            sorted({code for (name, _y, code) in counts if name == "country" and code})
+        )
+        index = cls(records, id_list, chunks, total, countries, counts, ends)
+        order = hashlib.blake2b(digest_size=DIGEST_BYTES)
+        for chunk in chunks:
+            order.update(chunk.order())
+        order.update(total.to_bytes(16, "big"))
+        index.token = f"{len(id_list):x}-{order.hexdigest()}"
+        index._chunk_of = chunk_of
+        return index
 
     @classmethod
     def _made(
@@ -236,14 +381,7 @@ class PublicIndex:
             if chunk is None or not changed.isdisjoint(chunk_ids):
                 chunk = Chunk(chunk_ids)
             chunks.append(chunk)
-        countries = tuple(
-            sorted({code for (name, _y, code) in counts if name == "country" and code})
-        )
-        order = hashlib.blake2b(FIELD_SEPARATOR.join(id_list).encode(), digest_size=DIGEST_BYTES)
-        order.update(total.to_bytes(16, "big"))
-        index = cls(records, id_list, chunks, total, countries, counts, ends)
-        index.token = f"{len(ids):x}-{order.hexdigest()}"
-        return index
+        return cls._next(records, id_list, chunks, total, counts, ends)
 
     # What the public pages read
 
@@ -514,6 +652,30 @@ def _chunk_ids(
         start = end + 1
     if start < len(id_list):
         yield tuple(id_list[start:])
+
+
+def _chunk_ids_of(ids: list[str], ends: AbstractSet[str]) -> Iterator[tuple[str, ...]]:
+    """Return a few ids cut into chunks as _chunk_ids cuts them (for a stretch between ends)."""
+    start = 0
+    for at, event_id in enumerate(ids):
+        if event_id in ends:
+            yield tuple(ids[start : at + 1])
+            start = at + 1
+    if start < len(ids):
+        yield tuple(ids[start:])
+
+
+def _runs(numbers: list[int]) -> Iterator[tuple[int, int]]:
+    """Return sorted numbers as runs of consecutive ones: (first, last) of each."""
+    if not numbers:
+        return
+    first = previous = numbers[0]
+    for number in numbers[1:]:
+        if number != previous + 1:
+            yield first, previous
+            first = number
+        previous = number
+    yield first, previous
 
 
 def _absent(ids: Any, among: Any) -> list[str]:

@@ -470,16 +470,6 @@ class PublicIndex:
             return self._bodies.setdefault(name, body)
 
 
-def map_data_body(frame: pd.DataFrame) -> bytes:
-    """Return the compact map data of a frame's approved events (a plain function, for publish)."""
-    return PublicIndex.build(frame).map_data().plain()
-
-
-def map_labels_body(frame: pd.DataFrame) -> bytes:
-    """Return the compact labels of a frame's approved events, aligned with map_data_body."""
-    return PublicIndex.build(frame).map_labels().plain()
-
-
 class Tracker:
     """One store's current index in this process, brought up to date when the store changes."""
 

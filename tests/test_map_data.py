@@ -187,7 +187,7 @@ def test_an_empty_store_has_empty_bodies(tmp_path: Path) -> None:
         "title": [],
         "city": [],
     }
-    assert map_data.map_data_body(store.frame()) == index.map_data().plain()
+    assert map_data.PublicIndex.build(store.frame()).map_data().plain() == index.map_data().plain()
 
 
 @pytest.mark.parametrize("seed", [4, 5])

@@ -158,3 +158,20 @@ def test_every_worker_of_mapapp_serve_answers_fresh_after_a_write(tmp_path: Path
             assert data["count"] == 2
             labels = requests.get(base_url + "/api/map-labels.json", timeout=30).json()
             assert "Written by another process" in labels["title"]
+
+
+def test_a_flashed_message_is_shown_once_and_to_its_visitor_only(
+    app: Flask, client: FlaskClient
+) -> None:
+    stranger = app.test_client()
+    assert stranger.get("/").status_code == 200  # a plain page is kept first
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "Thank you, Ada: your event is waiting.")]
+    flashed = client.get("/")
+    assert "Thank you, Ada" in flashed.text
+    assert "Set-Cookie" in flashed.headers  # the message left the session
+    # The same visitor next, a visitor without cookies, one with the old cookie's jar gone:
+    # none is answered the page that carried the message.
+    assert "Thank you, Ada" not in client.get("/").text
+    assert "Thank you, Ada" not in stranger.get("/").text
+    assert "Thank you, Ada" not in app.test_client().get("/").text

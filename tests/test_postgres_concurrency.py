@@ -144,3 +144,40 @@ def test_every_acknowledged_change_from_several_hosts_is_stored_once(
     rows = reader.table(OUTBOX.file_name, OUTBOX, key="id").frame().to_dict("records")
     owner = {claim: f"host{n}" for n, host_done in enumerate(done) for claim in host_done["claims"]}
     assert all(row["status"] == "sending" and row["sender"] == owner[row["id"]] for row in rows)
+
+
+def test_pooled_connections_the_server_dropped_are_replaced(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    import psycopg
+
+    from mapapp.storage import StoreUnavailableError
+    from mapapp.storage.database import POOL_MAX, close_pools
+    from mapapp.storage.pg_events import PgEventStore
+
+    store = PgEventStore(postgres_url, tmp_path)
+    store.create_missing()
+    first = store.add(make_event(title="Before the drop"))
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        # Every other session of this database ends, as at a failover or a restart.
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    acknowledged = [first["id"]]
+    try:
+        failures = 0
+        for number in range(POOL_MAX + 2):
+            try:
+                acknowledged.append(store.add(make_event(title=f"After {number}"))["id"])
+            except StoreUnavailableError:
+                # Each dead pooled connection fails its one request (a 503, nothing written)
+                # and leaves the pool; a fresh one answers the next.
+                failures += 1
+        assert failures <= POOL_MAX
+        acknowledged.append(store.add(make_event(title="Once the pool is fresh"))["id"])
+        fresh = PgEventStore(postgres_url, tmp_path)
+        assert sorted(fresh.frame()["id"]) == sorted(acknowledged)
+        assert sorted(store.frame()["id"]) == sorted(acknowledged)
+    finally:
+        close_pools()

@@ -119,11 +119,6 @@ class SiteDirectory:
         status = target.stat()
         return FileEntry(digest, status.st_size, status.st_mtime_ns)
 
-    def entry_of(self, name: str, digest: str) -> FileEntry:
-        """Return the entry of a file already on disk with this digest."""
-        status = self.path_of(name).stat()
-        return FileEntry(digest, status.st_size, status.st_mtime_ns)
-
     def remove(self, names: Iterable[str]) -> int:
         """Delete published files (those already gone count too) and return how many."""
         count = 0

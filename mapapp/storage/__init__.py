@@ -326,6 +326,10 @@ def init_app(app: Flask) -> None:
             log.error("The database is not ready: %s", exc)
     else:
         store = EventStore(app.config["DATA_DIR"], file_mode=app.config["DATA_FILE_MODE"])
+        try:  # a data directory named but not made yet is made, as the first write would
+            store.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:  # read-only: served for reading, writes answer 503
+            log.warning("Could not create the data directory %s: %s", store.data_dir, exc)
         store.create_missing()
         store.audit.create_missing()
     app.extensions["mapapp.store"] = store

@@ -42,6 +42,13 @@ RUNS = {
         "| server | via | load |",
         240,
     ),
+    # 20-25 s: nginx with TLS, gunicorn and wrk, 1 s per row (a PostgreSQL server once the store
+    # has it: its start, and the same requests again)
+    "bench_hosts.py": (
+        ["--events", "200", "--duration", "1", "--connections", "1,4", "--requests", "10"],
+        "| request | connections | app req/s |",
+        240,
+    ),
     # 13-23 s
     "bench_store.py": (["--sizes", "1000", "--appends", "20"], "| Operation ", 180),
     # 5-10 s (the gazetteer's cold build, when not cached, adds its ~7 s)
@@ -61,7 +68,10 @@ RUNS = {
 }
 BROWSER_DRIVEN = {"bench_map.py", "bench_map_languages.py"}
 # Programs a benchmark needs: missing, its run is skipped outside CI and fails in CI.
-NEEDS = {"bench_serve.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk")}
+NEEDS = {
+    "bench_serve.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk"),
+    "bench_hosts.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk"),
+}
 
 pytestmark = pytest.mark.slow
 

@@ -81,7 +81,13 @@ KEY_COUNTRY = "KE"  # the partner's key may post there; the submissions are onli
 WRK_TIMEOUT = "10s"
 WARM_SECONDS = 1
 HTTP_TIMEOUT = 60
-GETS = (("/", "`/`"), ("/api/map-data.json", "map data (gzip)"), ("event", "an event page"))
+# (the app's path, the published site's, the row's name); EVENT stands for an approved event's id.
+EVENT = "<id>"
+GETS = (
+    ("/", "/", "`/`"),
+    ("/api/map-data.json", "/data/map-data.json", "map data (gzip)"),
+    (f"/events/{EVENT}", f"/events/{EVENT}", "an event page"),
+)
 DAY = edition_date(current_edition()).isoformat()
 # One new submission per request: wrk's threads each number their own (setup gives each an id).
 POST_SCRIPT = """\
@@ -117,6 +123,17 @@ class App:
     api_key: str
     event_id: str  # an approved event, for the event page
     edit_ids: list[str]  # approved events the edits change, one each
+    env: dict[str, str]  # mapapp's environment, for its other commands (publish)
+    certificate_key: Path
+
+
+@dataclass(frozen=True)
+class Static:
+    """nginx serving the published directory: its URL and host, and how long publish took."""
+
+    url: str
+    host: str
+    publish_seconds: float
 
 
 class _FormFields(HTMLParser):
@@ -256,7 +273,55 @@ def app_behind_nginx(
         )
         stack.callback(stop, nginx)
         wait_for(f"https://{host}/healthz", nginx, host, certificate)
-        yield App(f"https://{host}", host, certificate, api_key, event_id, edit_ids)
+        yield App(f"https://{host}", host, certificate, api_key, event_id, edit_ids, env, key)
+
+
+def has_command(name: str) -> bool:
+    """Return whether this checkout's mapapp has a command (publish, db: other branches')."""
+    from mapapp.cli import cli
+
+    return name in getattr(cli, "commands", {})
+
+
+@contextmanager
+def published_site(app: App, folder: Path) -> Iterator[Static]:
+    """Publish the app's store with `mapapp publish`, serve it by nginx alone (TLS); yield it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    site_dir = folder / "site"
+    started = time.perf_counter()
+    subprocess.run(
+        [str(MAPAPP), "publish", str(site_dir), "--site-url", f"https://{host}/", "--quiet"],
+        env=app.env,
+        capture_output=True,
+        check=True,
+        timeout=3600,
+    )
+    seconds = time.perf_counter() - started
+    written = subprocess.run(
+        [str(MAPAPP), "deploy", "published-site", str(site_dir), "--port", str(port)]
+        + ["--address", "127.0.0.1", "--certificate", str(app.certificate)]
+        + ["--certificate-key", str(app.certificate_key)],
+        env=app.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    site = folder / "published.conf"
+    site.write_text(written.stdout)
+    with open(folder / "nginx.log", "wb") as log:
+        nginx = subprocess.Popen(
+            [str(NGINX), "-p", str(folder), "-c", str(nginx_conf(folder, site))]
+            + ["-e", str(folder / "error.log"), "-g", "daemon off;"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(f"https://{host}/", nginx, host, app.certificate)
+        yield Static(f"https://{host}", host, seconds)
+    finally:
+        stop(nginx)
 
 
 def run_wrk(url: str, host: str, connections: int, duration: int, script: Path | None) -> Result:
@@ -358,34 +423,49 @@ def percentile(times: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def server_table(app: App, connections: list[int], duration: int, folder: Path) -> list[str]:
-    """Measure table 1's app column (the static one waits for `mapapp publish`); return its rows."""
+def server_table(
+    app: App, static: Static | None, connections: list[int], duration: int, folder: Path
+) -> list[str]:
+    """Measure table 1: each request of the app and, when published, of the static site."""
     script = folder / "post.lua"
     script.write_text(
         POST_SCRIPT % {"country": KEY_COUNTRY, "day": DAY, "host": app.host, "key": app.api_key}
     )
     rows = []
-    for path, label in GETS:
-        target = f"/events/{app.event_id}" if path == "event" else path
+    for app_path, static_path, label in GETS:
+        target = app_path.replace(EVENT, app.event_id)
         # Warm: every worker has built what it keeps for this path before the measured runs.
         run_wrk(app.url + target, app.host, 2 * WORKERS, WARM_SECONDS, None)
         for count in connections:
             result = run_wrk(app.url + target, app.host, count, duration, None)
-            rows.append(table_row(label, count, result, "not yet"))
+            served = None
+            if static is not None:
+                url = static.url + static_path.replace(EVENT, app.event_id)
+                served = run_wrk(url, static.host, count, duration, None)
+            rows.append(table_row(label, count, result, served, "not yet"))
     for count in connections:  # last: every submission makes the workers rebuild the map data
         result = run_wrk(app.url + "/api/events", app.host, count, duration, script)
-        rows.append(table_row("POST a submission (API key)", count, result, "n/a"))
+        rows.append(table_row("POST a submission (API key)", count, result, None, "n/a"))
     return rows
 
 
-def table_row(label: str, connections: int, app: Result, static: str) -> str:
-    """Return one row of table 1."""
-    rps = f"{app.rps:,.0f}" if app.rps else "0 (no answer)"
-    return (
-        f"| {label} | {connections} | {rps} | {milliseconds(app.p50_ms)} | "
-        f"{milliseconds(app.p99_ms)} | {app.errors:,} | {static} | {static} | {static} | "
-        f"{static} | {static} |"
-    )
+def table_row(
+    label: str, connections: int, app: Result, static: Result | None, missing: str
+) -> str:
+    """Return one row of table 1; missing fills the static columns when there is no static run."""
+    cells = [label, str(connections), *result_cells(app)]
+    if static is None:
+        cells += [missing] * 5
+    else:
+        ratio = f"{static.rps / app.rps:.1f}x" if app.rps else "—"
+        cells += [*result_cells(static), ratio]
+    return "| " + " | ".join(cells) + " |"
+
+
+def result_cells(result: Result) -> list[str]:
+    """Return a wrk run's requests/s, p50, p99 and errors as table cells."""
+    rps = f"{result.rps:,.0f}" if result.rps else "0 (no answer)"
+    return [rps, milliseconds(result.p50_ms), milliseconds(result.p99_ms), f"{result.errors:,}"]
 
 
 def main() -> None:
@@ -403,6 +483,7 @@ def main() -> None:
     OUT_DIR.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="bench-hosts-", dir=OUT_DIR))
     timings: dict[str, dict[str, list[float]]] = {}
+    publish_seconds: float | None = None
     try:
         base = work / "base"
         base.mkdir()
@@ -413,7 +494,7 @@ def main() -> None:
         approved = [event["id"] for event in events if event["status"] == "approved"]
         event_id, edit_ids = approved[len(approved) // 2], approved[: max(1, args.requests)]
         backends = [("CSV", "")]
-        if postgres_bin() is not None and has_postgres_store():
+        if postgres_bin() is not None and has_command("db"):
             backends.append(("PostgreSQL", "postgres"))
         rows: list[str] = []
         for name, kind in backends:
@@ -431,7 +512,11 @@ def main() -> None:
                     "edit": time_edits(app, args.requests),
                 }
                 if not kind:
-                    rows = server_table(app, connections, args.duration, work / name)
+                    static = None
+                    if has_command("publish"):
+                        static = stack.enter_context(published_site(app, work / "published"))
+                        publish_seconds = static.publish_seconds
+                    rows = server_table(app, static, connections, args.duration, work / name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
@@ -448,8 +533,14 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(row)
+    if publish_seconds is None:
+        print("\nStatic: nginx serving `mapapp publish DIR`'s files: not yet on this branch.")
+    else:
+        print(
+            f"\nStatic: nginx alone (TLS) serving the files `mapapp publish` wrote in "
+            f"{publish_seconds:.1f} s; static / app compares requests/s."
+        )
     print(
-        "\nStatic: nginx serving `mapapp publish DIR`'s files: not yet on this branch.\n"
         f"\n{args.requests} sequential requests per store, through nginx, one keep-alive "
         "connection.\n"
     )
@@ -469,13 +560,6 @@ def main() -> None:
         print(f"| {operation} | " + " | ".join(cells) + " |")
     if len(names) == 1:
         print("\nPostgreSQL: the store is not on this branch yet (or PostgreSQL is missing).")
-
-
-def has_postgres_store() -> bool:
-    """Return whether this checkout has the PostgreSQL store (its `mapapp db` commands)."""
-    from mapapp.cli import cli
-
-    return "db" in getattr(cli, "commands", {})
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ address pinned to nginx's), and nginx (Debian's, TLS with a certificate made at 
 requests over both from the site `mapapp deploy nginx --upstream A --upstream B` writes. Both hosts
 have the same MAPAPP_SECRET_KEY, MAPAPP_PUBLIC_URL and MAPAPP_REDIS_URL, and one store:
 
-- postgresql: MAPAPP_DATABASE_URL, each host with a data directory of its own (its .eml files);
+- postgresql: MAPAPP_DATABASE_URL, each host with a data directory of its own (nothing of the
+  store's in it: what both hosts must see is in PostgreSQL, staged imports included);
 - csv-shared: both on one CSV data directory, held together by the CSV store's file locks (two
   hosts with one network disk, or two servers on one machine).
 
@@ -78,10 +79,10 @@ CLIENTS = 8
 SEED_STATUSES = ("pending", "approved", "rejected", "pending", "approved")  # per client
 MIX_SECONDS = 60  # each client stops its schedule after this long, done or not
 MIN_OPS = 5  # acknowledged operations per client, at the least, for the checks to mean much
-WITNESS_ROUNDS = (
-    6  # each: a submission, an approval and an edit through one host, read on the other
-)
-# The place search's limit, counted for one client address in Redis by both hosts.
+# Each round: a submission, an approval and an edit through one host, each read on the other.
+WITNESS_ROUNDS = 6
+# The place search's limit, counted for one client address in Redis by both hosts. The window
+# starts at the first search and the 2N searches take well under a minute: exactly N pass.
 PLACE_LIMIT = 5
 LIMITED_ADDRESS = "198.51.100.7"  # a documentation address: no client of the mix has it
 BACKENDS = ("postgresql", "csv-shared")

@@ -19,7 +19,7 @@ from jinja2 import Environment, StrictUndefined
 
 from mapapp import PROJECT_ROOT
 from mapapp.web import assets
-from mapapp.web.headers import HSTS, NOT_A_PAGE_POLICY, PERMISSIONS_POLICY
+from mapapp.web.headers import HSTS, NOT_A_PAGE_POLICY, PERMISSIONS_POLICY, WORKER_SCRIPTS
 
 DEFAULT_UPSTREAM = "127.0.0.1:8000"
 DEFAULT_HTTPS_PORT = 443
@@ -198,6 +198,12 @@ server {
         alias {{ site.static_dir }}/;
     }
 
+    # A Web Worker runs under its own script's CSP: the app sends the map's worker script with
+    # one that lets it load Supercluster (web/headers.py), not the static files' "nothing runs".
+{% for script in worker_scripts %}    location = /static/{{ script }} {
+        proxy_pass http://mapapp;
+    }
+{% endfor %}
     # The npm packages the app serves: package.json's dependencies, nothing else of node_modules.
     location ^~ /vendor/ {
         return 404;
@@ -310,5 +316,6 @@ def render_nginx_site(site: NginxSite, arguments: str = "") -> str:
         listen=listen,
         quote=quote,
         static_cache=STATIC_CACHE,
+        worker_scripts=sorted(WORKER_SCRIPTS),
         vendor_cache=VENDOR_CACHE,
     )

@@ -69,9 +69,10 @@ CATEGORY_SYMBOLS: dict[str, str] = {
 }
 # Front-end files of the map, as npm paths for vendor_url.
 MAP_CSS = ("leaflet/dist/leaflet.css",)
+SUPERCLUSTER_JS = "supercluster/dist/supercluster.min.js"
 MAP_JS = (
     "leaflet/dist/leaflet.js",
-    "supercluster/dist/supercluster.min.js",
+    SUPERCLUSTER_JS,
     "topojson-client/dist/topojson-client.min.js",
 )
 COUNTRIES_TOPOJSON = "world-atlas/countries-110m.json"

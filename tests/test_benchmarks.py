@@ -28,6 +28,12 @@ RUNS = {
     ),
     # 6-10 s
     "bench_import.py": (["--rows", "200"], "| phase | first import (s) |", 120),
+    # 12 s: two apps (before and after the clusters' worker), chromium, 4 category switches
+    "bench_category_switch.py": (
+        ["--sizes", "1000", "--runs", "1", "--switches", "4"],
+        "| version | ready s | switch ms (median) |",
+        240,
+    ),
     # 24 s: chromium and three pages
     "bench_map.py": (["--sizes", "1000", "--runs", "1"], "| page | ready s (median) |", 240),
     # 15-25 s: two apps (before and after issue 13, the first unpacked from git), four pages
@@ -66,7 +72,7 @@ RUNS = {
     # 4-6 s: 1,000 sample events, the gazetteer from its cache
     "bench_search.py": (["--events", "1000", "--runs", "1"], "| query | what |", 120),
 }
-BROWSER_DRIVEN = {"bench_map.py", "bench_map_languages.py"}
+BROWSER_DRIVEN = {"bench_category_switch.py", "bench_map.py", "bench_map_languages.py"}
 # Programs a benchmark needs: missing, its run is skipped outside CI and fails in CI.
 NEEDS = {
     "bench_serve.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk"),

@@ -228,6 +228,8 @@ def test_the_site_serves_exactly_the_declared_npm_packages() -> None:
     assert installed - served, "node_modules should hold a package that is not served"
     assert "location ^~ /vendor/ {\n        return 404;" in site
     assert f"alias {SHIPPED_ROOT}/mapapp/static/;" in site
+    # The clusters' worker script comes from the app, with the policy that lets it run.
+    assert "location = /static/js/map-worker.js {\n        proxy_pass http://mapapp;" in site
 
 
 def test_the_site_limits_bodies_as_the_app_does(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from mapapp import PROJECT_ROOT, create_app, mapview
 from mapapp.events import country_name, current_edition
 from mapapp.storage import EventStore
 from mapapp.web import assets
+from mapapp.web.headers import NOT_A_PAGE_POLICY
 from tests.conftest import add_valid_event, make_event
 
 HOSTILE = "</script><script>alert(1)</script> ${alert(2)} `x` <b>bold</b>"
@@ -50,6 +51,7 @@ def test_map_page_loads_only_local_scripts_and_no_inline_script(
         "/vendor/supercluster/dist/supercluster.min.js?v=8.0.1",
         "/vendor/topojson-client/dist/topojson-client.min.js?v=3.1.0",
         "/map-setup.js",
+        "/static/js/map-clusters.js",  # the clusters, here without a worker, and in the worker
         "/static/js/map.js",
     ]
     assert re.findall(r'<link rel="stylesheet" href="([^"]+)"', html) == [
@@ -185,6 +187,28 @@ def test_pages_send_a_csp_without_inline_scripts(client: FlaskClient, path: str)
     assert "unsafe-inline" not in policy
     assert "img-src 'self' data: https://tile.openstreetmap.org;" in policy
     assert "INLINE" not in scripts_of(response.get_data(as_text=True))
+    assert "worker-src 'self';" in policy
+    assert "blob:" not in policy
+
+
+def test_the_clusters_worker_may_load_our_scripts_and_nothing_else(client: FlaskClient) -> None:
+    # A worker runs under its own script's policy: the static files' "default-src 'none'" would
+    # stop it loading Supercluster, so its script alone gets one that allows our scripts.
+    with client.get("/static/js/map-worker.js") as worker:  # closes the file
+        assert worker.status_code == 200
+        policy = worker.headers["Content-Security-Policy"]
+        assert policy == "default-src 'none'; script-src 'self'"
+        assert worker.headers["X-Content-Type-Options"] == "nosniff"
+    with client.get("/static/js/map-clusters.js") as other:
+        assert other.headers["Content-Security-Policy"] == NOT_A_PAGE_POLICY
+    config = json.loads(
+        client.get("/").get_data(as_text=True).split('id="map-config">')[1].split("</script>")[0]
+    )
+    assert config["clusterWorkerUrl"] == "/static/js/map-worker.js"
+    assert config["clusterScripts"] == [
+        "/vendor/supercluster/dist/supercluster.min.js?v=8.0.1",
+        "/static/js/map-clusters.js",
+    ]
 
 
 def test_only_the_embed_may_be_framed_elsewhere(client: FlaskClient) -> None:
@@ -323,6 +347,10 @@ def test_vendor_url_points_at_the_cdn_when_asked(app_config: dict[str, Any]) -> 
         )
     policy = app.test_client().get("/").headers["Content-Security-Policy"]
     assert "script-src 'self' https://unpkg.com;" in policy
+    with app.test_client().get("/static/js/map-worker.js") as worker:  # closes the file
+        assert worker.headers["Content-Security-Policy"] == (
+            "default-src 'none'; script-src 'self' https://unpkg.com"
+        )
 
 
 def test_missing_node_modules_say_to_run_make_install(tmp_path: Any) -> None:

@@ -42,6 +42,9 @@ PERMISSIONS_POLICY = ", ".join(
 )
 # A body that is not a page (JSON, CSV, a calendar file, an image) may run nothing if opened.
 NOT_A_PAGE_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+# A worker runs under the policy of its own script's response: the map's clusters' worker may load
+# the scripts it needs (Supercluster and map-clusters.js, ours or the CDN's) and nothing else.
+WORKER_SCRIPTS = frozenset({"js/map-worker.js"})
 EMBED_ENDPOINT = "public.embed"
 EDIT_LINK_BLUEPRINTS = frozenset({"submit", "recovery"})
 ADMIN_PREFIX = "/admin"
@@ -55,6 +58,7 @@ def init_app(app: Flask) -> None:
         ancestors: content_security_policy(app.config, frame_ancestors=ancestors)
         for ancestors in ("*", "'none'", "'self'")
     }
+    app.extensions["mapapp.worker_policy"] = worker_policy(app.config)
     app.after_request(secure_response)
 
 
@@ -70,11 +74,26 @@ def content_security_policy(config: Mapping[str, Any], *, frame_ancestors: str =
             f"style-src {sources}",
             f"img-src {images}",
             f"connect-src {sources}",
+            "worker-src 'self'",
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",
             f"frame-ancestors {frame_ancestors}",
         ]
+    )
+
+
+def worker_policy(config: Mapping[str, Any]) -> str:
+    """Return the CSP of a Web Worker's script: our scripts (and the CDN's) may load, no more."""
+    cdn = [CDN_ORIGIN] if config.get("ASSETS") == "cdn" else []
+    sources = " ".join(["'self'", *cdn])
+    return f"default-src 'none'; script-src {sources}"
+
+
+def is_worker_script() -> bool:
+    """Tell whether the current request is for the script of one of our Web Workers."""
+    return request.endpoint == "static" and (request.view_args or {}).get("filename") in (
+        WORKER_SCRIPTS
     )
 
 
@@ -99,6 +118,8 @@ def secure_response(response: Response) -> Response:
         headers["Content-Security-Policy"] = current_app.extensions["mapapp.page_policies"][
             ancestors
         ]
+    elif is_worker_script() and response.status_code < 400:
+        headers["Content-Security-Policy"] = current_app.extensions["mapapp.worker_policy"]
     else:
         headers["Content-Security-Policy"] = NOT_A_PAGE_POLICY
     if kind == "embed":

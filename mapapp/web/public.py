@@ -60,6 +60,12 @@ def _map_page(template: str, *, embed: bool, **context: Any) -> str:
         "embedUrl": url_for("public.embed", _external=True),
         "mapUrl": url_for("public.index", _external=True),
         "countriesUrl": vendor_url(mapview.COUNTRIES_TOPOJSON),
+        # The clusters' Web Worker and the scripts it loads (static/js/map-worker.js).
+        "clusterWorkerUrl": url_for("static", filename="js/map-worker.js"),
+        "clusterScripts": [
+            vendor_url(mapview.SUPERCLUSTER_JS),
+            url_for("static", filename="js/map-clusters.js"),
+        ],
         "categories": {
             code: {
                 "label": label,

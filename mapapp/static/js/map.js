@@ -1,6 +1,7 @@
-/* The events map: loads compact event data, filters it, clusters it with Supercluster and
- * lists what is in view. Every piece of event text goes into the page through textContent,
- * never as HTML. The base map (`map_main`) is created by folium's /map-setup.js.
+/* The events map: loads compact event data, filters it, clusters it with Supercluster (one index
+ * per category, map-clusters.js, built in a Web Worker where there is one) and lists what is in
+ * view. Every piece of event text goes into the page through textContent, never as HTML. The
+ * base map (`map_main`) is created by folium's /map-setup.js.
  *
  * Every string a person reads comes from the page's catalog (config.messages, built from
  * mapapp/js_messages.py) through t() and tn(); dates and numbers through Intl in config.lang.
@@ -32,10 +33,9 @@
   var SEARCH_DELAY_MS = 250;
   var FILTER_NAMES = ["q", "country", "category", "format", "year", "from", "to"];
   var MULTIPLE = { country: "upper", category: "lower" }; // filters with several values
-  var CLUSTER_RADIUS = 60;
   // Clusters are kept up to this zoom: deeper, the events still together share (almost) one point
   // and their cluster opens one popup listing them, rather than markers drawn on top of each other.
-  var CLUSTER_MAX_ZOOM = 17;
+  var CLUSTER_MAX_ZOOM = MapClusters.MAX_ZOOM;
   var SHOW_ZOOM = 12; // "Show on map" zooms in at least this far
   var FIT_PADDING = [24, 24];
   var FIT_MAX_ZOOM = 10;
@@ -51,9 +51,15 @@
   var labels = null; // titles and cities, aligned with data
   var searches = {}; // free text -> Set of matching ids (answered by the server)
   var kept = []; // positions of the events the filters keep
-  var index = null; // Supercluster of the kept events that have a place
+  var keptMask = null; // Uint8Array: 1 at the positions in kept
+  var base = null; // positions kept by every filter but category: what the clusters index
+  var baseKey = null;
+  var buckets = null; // the category positions chosen (null: all), as the clusters name them
+  var clusterer = null; // the clusters' indexes: in a Web Worker, or in the page without one
+  var drawRequest = 0; // draws are answered in order; only the latest one's answer is drawn
+  var order = null; // every position by date and title, once the labels are in
   var markers = L.layerGroup().addTo(map);
-  var shown = new Map(); // marker key ("c12", "e34") -> marker drawn now
+  var shown = new Map(); // marker key ("c3_12", "e34", "c3_12+c5_7" merged) -> marker drawn now
   var listLimit = PAGE_SIZE;
   var searchTimer = null;
   var popup = null; // the open popup of ours
@@ -236,28 +242,32 @@
         return;
       }
     }
-    kept = keptPositions(filters, matches);
+    // The clusters index what every filter but category keeps: a category switch re-indexes
+    // nothing, it asks for the chosen categories' clusters.
+    var others = Object.assign({}, filters, { category: [] });
+    var key = filterQuery(others, true);
+    if (key !== baseKey) {
+      baseKey = key;
+      base = keptPositions(others, matches);
+      clusterer.setBase(Int32Array.from(base));
+      resetMarkers();
+    }
+    var categories = positionsIn(filters.category, data.categories);
+    buckets = categories ? Array.from(categories).sort() : null;
+    kept = categories ? base.filter(function (i) { return categories.has(data.category[i]); }) : base;
+    keptMask = new Uint8Array(data.count);
     var countries = new Set();
-    var points = [];
     kept.forEach(function (i) {
+      keptMask[i] = 1;
       if (data.country[i] >= 0) countries.add(data.country[i]);
-      if (data.lat[i] === null) return;
-      points.push({
-        type: "Feature",
-        properties: { i: i },
-        geometry: { type: "Point", coordinates: [data.lon[i] / data.scale, data.lat[i] / data.scale] },
-      });
     });
-    index = new Supercluster({ radius: CLUSTER_RADIUS, maxZoom: CLUSTER_MAX_ZOOM }).load(points);
     summary.textContent = tn(kept.length, "%(num)s event in %(countries)s", {
       countries: tn(countries.size, "%(num)s country"),
     });
     writeAddress(filters);
     showFilterChoices(filters);
     listLimit = PAGE_SIZE;
-    resetMarkers();
     draw();
-    document.body.setAttribute("data-map-ready", "true");
   }
 
   function fetchSearch(text) {
@@ -341,38 +351,45 @@
   }
 
   function draw() {
-    if (!index) return;
+    if (!base) return;
     var view = viewBox();
     var zoom = Math.min(Math.round(map.getZoom()), CLUSTER_MAX_ZOOM);
+    var request = ++drawRequest;
+    clusterer.query(view.box, zoom, buckets, function (items) {
+      if (request === drawRequest) drawClusters(items, view);
+    });
+  }
+
+  function drawClusters(items, view) {
     var wanted = new Map();
-    index.getClusters(view.box, zoom).forEach(function (feature) {
-      var latlng = L.latLng(feature.geometry.coordinates[1], nearView(feature.geometry.coordinates[0], view));
-      var cluster = feature.properties.cluster;
-      var key = cluster ? "c" + feature.properties.cluster_id : "e" + feature.properties.i;
-      var marker = shown.get(key);
+    items.forEach(function (item) {
+      var latlng = L.latLng(item.lat, nearView(item.lon, view));
+      var marker = shown.get(item.key);
       if (marker) {
         if (!marker.getLatLng().equals(latlng)) marker.setLatLng(latlng);
       } else {
-        marker = cluster ? clusterMarker(feature, latlng, key) : eventMarker(feature.properties.i, latlng, key);
+        marker = item.i < 0 ? clusterMarker(item, latlng) : eventMarker(item.i, latlng, item.key);
         markers.addLayer(marker);
       }
-      wanted.set(key, marker);
+      wanted.set(item.key, marker);
     });
     shown.forEach(function (marker, key) {
       if (!wanted.has(key)) markers.removeLayer(marker);
     });
     shown = wanted;
     orderForKeyboard();
-    var inView = keptInView(view);
-    drawList(inView);
+    var inView = drawList(view); // how many
     if (pendingFocus) {
       focusNearest(pendingFocus);
       pendingFocus = null;
     }
     if (pendingAnnouncement) {
-      announce(pendingAnnouncement(inView.length));
+      announce(pendingAnnouncement(inView));
       pendingAnnouncement = null;
     }
+    // Tests and benchmarks wait for a draw: the first says the map is ready, each one counts.
+    document.body.setAttribute("data-map-draws", String(+(document.body.getAttribute("data-map-draws") || 0) + 1));
+    document.body.setAttribute("data-map-ready", "true");
   }
 
   // Tab goes through the markers in reading order (row by row), then on to the map's controls:
@@ -426,11 +443,10 @@
     return marker;
   }
 
-  function clusterMarker(feature, latlng, key) {
-    var count = feature.properties.point_count;
+  function clusterMarker(item, latlng) {
+    var count = item.count;
     var size = count < 10 ? "small" : count < 100 ? "medium" : "large";
-    var atOnePlace = index.getClusterExpansionZoom(feature.properties.cluster_id) > CLUSTER_MAX_ZOOM ||
-      map.getZoom() >= CLUSTER_MAX_ZOOM;
+    var atOnePlace = item.expansion > CLUSTER_MAX_ZOOM || map.getZoom() >= CLUSTER_MAX_ZOOM;
     var label = atOnePlace
       ? tn(count, "%(num)s event at this place: select to list them")
       : tn(count, "%(num)s event near here: select to zoom in");
@@ -441,16 +457,16 @@
       autoPanOnFocus: false, // panning on focus redraws the markers and loses the focus
     });
     return onActivate(marker, label, function (byKeyboard) {
-      openCluster(feature, latlng, key, byKeyboard);
+      openCluster(item, latlng, byKeyboard);
     });
   }
 
-  function openCluster(feature, latlng, key, byKeyboard) {
-    var id = feature.properties.cluster_id;
-    var zoom = index.getClusterExpansionZoom(id);
+  function openCluster(item, latlng, byKeyboard) {
+    var zoom = item.expansion;
     if (zoom > CLUSTER_MAX_ZOOM || map.getZoom() >= CLUSTER_MAX_ZOOM) {
-      var positions = index.getLeaves(id, Infinity).map(function (leaf) { return leaf.properties.i; });
-      openPlacePopup(positions, latlng, { key: key, latlng: latlng }, byKeyboard);
+      clusterer.leaves(item.key, function (positions) {
+        openPlacePopup(positions, latlng, { key: item.key, latlng: latlng }, byKeyboard);
+      });
       return;
     }
     if (byKeyboard) pendingFocus = latlng;
@@ -719,16 +735,41 @@
   // The list: the kept events in view, plus online events that have no place, a page at a time,
   // by date or, after "near me", by distance.
 
-  function keptInView(view) {
+  // A test of "in the map's view" without an object per event (the list walks 200,000 of them).
+  function inViewTest(view) {
     var bounds = map.getBounds();
-    return kept.filter(function (i) {
-      if (data.lat[i] === null) return true;
-      return bounds.contains([data.lat[i] / data.scale, nearView(data.lon[i] / data.scale, view)]);
-    });
+    var south = bounds.getSouth();
+    var north = bounds.getNorth();
+    var west = bounds.getWest();
+    var east = bounds.getEast();
+    var scale = data.scale;
+    return function (i) {
+      var lat = data.lat[i];
+      if (lat === null) return true;
+      lat /= scale;
+      if (lat < south || lat > north) return false;
+      var lon = nearView(data.lon[i] / scale, view);
+      return lon >= west && lon <= east;
+    };
+  }
+
+  function keptInView(view) {
+    return kept.filter(inViewTest(view));
+  }
+
+  // Every position by date and title, sorted once when the labels come: the list then walks it
+  // for the first page of what is in view instead of sorting everything in view at each draw.
+  function sortOrder() {
+    order = new Int32Array(data.count);
+    for (var k = 0; k < data.count; k++) order[k] = k;
+    order.sort(byDateAndTitle);
   }
 
   function byDateAndTitle(a, b) {
-    return data.day[a] - data.day[b] || (eventTitle(a) < eventTitle(b) ? -1 : 1);
+    if (data.day[a] !== data.day[b]) return data.day[a] - data.day[b];
+    var first = eventTitle(a);
+    var second = eventTitle(b);
+    return first < second ? -1 : first > second ? 1 : a - b;
   }
 
   function distanceTo(i) {
@@ -742,27 +783,44 @@
     return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(h)));
   }
 
-  function drawList(inView) {
-    if (!list || !labels) return;
+  // Return how many kept events are in view, and list the first page of them.
+  function drawList(view) {
     var distances = null;
-    if (near) {
-      distances = new Map();
-      inView.forEach(function (i) { distances.set(i, distanceTo(i)); });
-      inView.sort(function (a, b) { return distances.get(a) - distances.get(b) || byDateAndTitle(a, b); });
+    var page = [];
+    var total = 0;
+    if (near || !order || !list || !labels) {
+      var inView = keptInView(view);
+      total = inView.length;
+      if (!list || !labels) return total;
+      if (near) {
+        distances = new Map();
+        inView.forEach(function (i) { distances.set(i, distanceTo(i)); });
+        inView.sort(function (a, b) { return distances.get(a) - distances.get(b) || byDateAndTitle(a, b); });
+      } else {
+        inView.sort(byDateAndTitle);
+      }
+      page = inView.slice(0, listLimit);
     } else {
-      inView.sort(byDateAndTitle);
+      var visible = inViewTest(view);
+      for (var k = 0; k < order.length; k++) {
+        var i = order[k];
+        if (!keptMask[i] || !visible(i)) continue;
+        if (total < listLimit) page.push(i);
+        total++;
+      }
     }
     list.textContent = "";
     var fragment = document.createDocumentFragment();
-    inView.slice(0, listLimit).forEach(function (i) {
+    page.forEach(function (i) {
       fragment.appendChild(listItem(i, distances ? distances.get(i) : null));
     });
     list.appendChild(fragment);
-    var count = Math.min(listLimit, inView.length);
-    if (!inView.length) listStatus.textContent = t("No event in the map's view: zoom out or change the filters.");
-    else if (near) listStatus.textContent = tn(inView.length, "Showing %(shown)s of %(num)s event in the map's view, nearest first.", { shown: formatNumber(count) });
-    else listStatus.textContent = tn(inView.length, "Showing %(shown)s of %(num)s event in the map's view, by date.", { shown: formatNumber(count) });
-    listMore.hidden = count >= inView.length;
+    var count = page.length;
+    if (!total) listStatus.textContent = t("No event in the map's view: zoom out or change the filters.");
+    else if (near) listStatus.textContent = tn(total, "Showing %(shown)s of %(num)s event in the map's view, nearest first.", { shown: formatNumber(count) });
+    else listStatus.textContent = tn(total, "Showing %(shown)s of %(num)s event in the map's view, by date.", { shown: formatNumber(count) });
+    listMore.hidden = count >= total;
+    return total;
   }
 
   function listDay(i) {
@@ -946,9 +1004,118 @@
       .catch(function () { /* the tiles, when reachable, show the countries anyway */ });
   }
 
+  // The clusters' indexes: built in a Web Worker (map-worker.js) where the page can start one,
+  // else in the page; both run map-clusters.js, so both draw the same clusters.
+
+  function clusterColumns() {
+    var lon = new Float64Array(data.count);
+    var lat = new Float64Array(data.count);
+    var bucket = new Uint8Array(data.count);
+    var unknown = data.categories.length; // events of a category not in the list: a bucket of their own
+    for (var i = 0; i < data.count; i++) {
+      lon[i] = data.lat[i] === null ? NaN : data.lon[i] / data.scale;
+      lat[i] = data.lat[i] === null ? NaN : data.lat[i] / data.scale;
+      bucket[i] = data.category[i] >= 0 && data.category[i] < unknown ? data.category[i] : unknown;
+    }
+    return { lon: lon, lat: lat, bucket: bucket, buckets: unknown + 1 };
+  }
+
+  // The worker starts with the page, so that it loads its scripts while the data downloads.
+  function startWorker() {
+    if (typeof Worker !== "function" || !config.clusterWorkerUrl) return null;
+    try {
+      return workerClusterer(new Worker(config.clusterWorkerUrl));
+    } catch (error) {
+      return null; // no worker here (a policy, a sandbox): the page clusters itself
+    }
+  }
+
+  function makeClusterer(starting) {
+    var columns = clusterColumns();
+    return starting && !starting.failed ? starting.use(columns) : pageClusterer(columns);
+  }
+
+  function clustersBuilt(built) {
+    document.body.setAttribute("data-clusters-built", built ? "true" : "false");
+  }
+
+  function pageClusterer(columns) {
+    var clusters = new MapClusters(columns);
+    document.body.setAttribute("data-clusters", "page");
+    return {
+      setBase: function (positions) {
+        clustersBuilt(false);
+        clusters.setBase(positions);
+      },
+      query: function (box, zoom, chosen, done) {
+        done(clusters.query(box, zoom, chosen));
+        clusters.buildRest(function () { clustersBuilt(true); });
+      },
+      leaves: function (key, done) {
+        done(clusters.leaves(key));
+      },
+    };
+  }
+
+  function workerClusterer(worker) {
+    var answers = new Map(); // request id -> what to do with the worker's answer
+    var nextId = 0;
+    var columns = null;
+    var handle = null;
+    worker.onmessage = function (event) {
+      var message = event.data;
+      if (message.type === "built") {
+        clustersBuilt(true);
+        return;
+      }
+      var done = answers.get(message.id);
+      answers.delete(message.id);
+      if (done) done(message.type === "clusters" ? message.items : message.positions);
+    };
+    // A worker that cannot start or load its scripts: the page takes over, from the same base.
+    worker.onerror = function (event) {
+      if (event.preventDefault) event.preventDefault();
+      if (handle.failed) return;
+      handle.failed = true;
+      worker.terminate();
+      if (!columns) return; // the data is not in yet: the page's clusters start with it
+      clusterer = pageClusterer(columns);
+      if (base) clusterer.setBase(Int32Array.from(base));
+      resetMarkers();
+      draw();
+    };
+    function ask(message, done) {
+      message.id = ++nextId;
+      answers.set(message.id, done);
+      worker.postMessage(message);
+    }
+    worker.postMessage({ type: "init", scripts: config.clusterScripts });
+    handle = {
+      failed: false,
+      use: function (given) {
+        columns = given;
+        worker.postMessage({ type: "columns", columns: columns });
+        document.body.setAttribute("data-clusters", "worker");
+        return handle;
+      },
+      setBase: function (positions) {
+        clustersBuilt(false);
+        worker.postMessage({ type: "base", positions: positions });
+      },
+      query: function (box, zoom, chosen, done) {
+        ask({ type: "query", box: box, zoom: zoom, buckets: chosen }, done);
+      },
+      leaves: function (key, done) {
+        ask({ type: "leaves", key: key }, done);
+      },
+    };
+    return handle;
+  }
+
   // Wiring
 
   function load() {
+    var startingWorker = startWorker();
     fetch(config.dataUrl)
       .then(function (response) {
         if (!response.ok) throw new Error("map data " + response.status);
@@ -956,6 +1123,7 @@
       })
       .then(function (body) {
         data = body;
+        clusterer = makeClusterer(startingWorker);
         apply();
         fitKept();
         drawCountries();
@@ -963,6 +1131,7 @@
       })
       .then(function (body) {
         labels = body;
+        sortOrder();
         resetMarkers(); // their names (titles) come with the labels
         draw();
       })

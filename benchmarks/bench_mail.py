@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from mapapp import create_app, mail
-from mapapp.storage import CsvTable, get_store, get_table
+from mapapp.storage import Table, get_store, get_table
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = PROJECT_ROOT / "benchmarks" / "out"
@@ -96,7 +96,7 @@ def measure(size: int, messages: int) -> tuple[int, list[float], list[float], li
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def baseline_table(size: int) -> CsvTable:
+def baseline_table(size: int) -> Table:
     """Return a table with the outbox's columns and rows, for the baseline append."""
     table = get_store().table("baseline.csv", mail.COLUMNS, key="id")
     rows = history(size)

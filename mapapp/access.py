@@ -29,7 +29,7 @@ from mapapp.storage import (
     Audit,
     ConflictError,
     EventNotFoundError,
-    EventStore,
+    Store,
     Updated,
     get_store,
     per_frame,
@@ -161,7 +161,7 @@ class ScopedEvents:
     and the exports use; each keeps to the scope. Out of scope, an event is not found.
     """
 
-    def __init__(self, store: EventStore, scope: Scope) -> None:
+    def __init__(self, store: Store, scope: Scope) -> None:
         self.store = store
         self.scope = scope
 
@@ -241,7 +241,7 @@ class ScopedEvents:
         audit: Audit,
         touch: bool = True,
     ) -> dict[str, str]:
-        """Change one event in the scope (see EventStore.update); OutOfScope if moved out."""
+        """Change one event in the scope (see Store.update); OutOfScope if moved out."""
         self._check_changes({event_id: changes})
         try:
             return self.store.update(event_id, changes, expected=expected, audit=audit, touch=touch)
@@ -257,7 +257,7 @@ class ScopedEvents:
         skip_stale: bool = False,
         touch: bool = True,
     ) -> Updated:
-        """Change events in the scope (see EventStore.update_many)."""
+        """Change events in the scope (see Store.update_many)."""
         self._check_changes(changes)
         try:
             updated = self.store.update_many(
@@ -275,7 +275,7 @@ class ScopedEvents:
         audit: Audit,
         unless_stored: Callable[[Mapping[str, str]], str] | None = None,
     ) -> list[dict[str, str]]:
-        """Store new events, every one in the scope (see EventStore.add_many)."""
+        """Store new events, every one in the scope (see Store.add_many)."""
         self.scope.require(self.scope.can_change, READ_ONLY_MESSAGE)
         events = list(events)
         for event in events:
@@ -288,7 +288,7 @@ class ScopedEvents:
         return self.add_many([event], audit=audit)[0]
 
     def erase(self, event_id: str, *, who: str) -> dict[str, str]:
-        """Erase an event in the scope with its personal data (see EventStore.erase)."""
+        """Erase an event in the scope with its personal data (see Store.erase)."""
         self.scope.require(self.scope.can_change, READ_ONLY_MESSAGE)
         self.require(event_id)
         return self.store.erase(event_id, who=who)

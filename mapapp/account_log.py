@@ -16,7 +16,7 @@ from flask import Flask
 
 from mapapp import access
 from mapapp.i18n import N_, _
-from mapapp.storage import CsvTable, add_table, get_table, utc_now
+from mapapp.storage import Table, add_table, get_table, utc_now
 
 LOG_FILE = "accounts_log.csv"
 COLUMNS = ("id", "time", "who", "account", "action", "changes")
@@ -60,7 +60,7 @@ def init_app(app: Flask) -> None:
     add_table(app, LOG_FILE, COLUMNS, key="id")
 
 
-def _table() -> CsvTable:
+def _table() -> Table:
     return get_table(LOG_FILE)
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 
 from mapapp.events import UTC_TIME_FORMAT
-from mapapp.storage import CsvTable, add_table, get_table
+from mapapp.storage import Table, add_table, get_table
 
 TOKENS_FILE = "account_tokens.csv"
 COLUMNS = ("id", "account", "purpose", "created_at", "expires_at")
@@ -46,7 +46,7 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _table() -> CsvTable:
+def _table() -> Table:
     return get_table(TOKENS_FILE)
 
 
@@ -122,7 +122,7 @@ def _token_of(row: Mapping[str, str]) -> Token:
     return Token(row["id"], row["account"], row["purpose"], expires)
 
 
-def _purge(table: CsvTable) -> None:
+def _purge(table: Table) -> None:
     """Remove the links that have expired."""
     current = now().strftime(UTC_TIME_FORMAT)
     frame = table.frame()

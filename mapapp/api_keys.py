@@ -26,7 +26,7 @@ from mapapp import access
 from mapapp.event_text import utc_line
 from mapapp.events import normalise_text
 from mapapp.i18n import N_, _, country_name, ngettext, sorted_names
-from mapapp.storage import CsvTable, add_table, get_table, utc_now
+from mapapp.storage import Table, add_table, get_table, utc_now
 from mapapp.storage.validation import ColumnRule, TableSpec
 
 KEYS_FILE = "api_keys.csv"
@@ -123,7 +123,7 @@ def init_app(app: Flask) -> None:
     add_table(app, KEYS_FILE, KEYS_SPEC, key="id")
 
 
-def _table() -> CsvTable:
+def _table() -> Table:
     """Return the current app's table of keys."""
     return get_table(KEYS_FILE)
 

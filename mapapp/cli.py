@@ -13,7 +13,7 @@ from flask.cli import FlaskGroup, run_command, with_appcontext
 from mapapp import create_app
 
 if TYPE_CHECKING:
-    from mapapp.storage import EventStore
+    from mapapp.storage import Store
 
 DEFAULT_WORKERS = 4
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -42,7 +42,18 @@ class MapappGroup(FlaskGroup):
         return sorted(click.Group.list_commands(self, ctx))
 
 
-@click.group(cls=MapappGroup, create_app=create_app, add_version_option=False)
+def _create_app_for_cli() -> Flask:
+    """Create the app, turning a wrong setting into an error message rather than a traceback."""
+    from mapapp.config import ConfigError
+    from mapapp.storage import StoreError
+
+    try:
+        return create_app()
+    except (ConfigError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=MapappGroup, create_app=_create_app_for_cli, add_version_option=False)
 def cli() -> None:
     """Run and manage the Rare Disease Day events map."""
 
@@ -55,8 +66,7 @@ def announce_data_directory(app: Flask) -> None:
     store.create_missing()
     store.audit.create_missing()
     click.echo(
-        f"mapapp: serving {len(store)} events from {app.config['DATA_DIR']} "
-        f"({app.config['ENV']} mode)",
+        f"mapapp: serving {len(store)} events from {store.location} ({app.config['ENV']} mode)",
         err=True,
     )
 
@@ -138,10 +148,18 @@ def serve_command(
                 self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Flask:
-            # Each worker sends mail too; claims under the outbox's lock keep one copy each.
+            """Make a worker's app with its events read and the map's data built."""
             from mapapp import mail_sender
+            from mapapp import map_data as public_data
+            from mapapp.storage import get_store
 
             app = create_app()
+            # Read the events and build the map's data before this worker takes a request, so
+            # the first visitor after a restart does not wait for it (seconds at 200,000
+            # events). Not in the arbiter before fork: the store's file locks refuse to cross it.
+            with app.app_context():
+                public_data.warm(get_store())
+            # Each worker sends mail too; claims under the outbox's lock keep one copy each.
             mail_sender.start_sender(app)
             self.cfg.set("worker_exit", lambda _server, _worker: mail_sender.stop_sender(app))
             return app
@@ -175,11 +193,17 @@ def check_command(fix: bool) -> None:
 
     Run it, and restart the app, after editing a data file by hand.
     """
-    from mapapp.geocoding import CACHE_COLUMNS, CACHE_FILE
-    from mapapp.storage import CsvTable, get_store
+    from mapapp.storage import file_tables, get_store
 
     store = get_store()
-    tables = [*store.tables(), CsvTable(store.data_dir / CACHE_FILE, CACHE_COLUMNS, "key")]
+    if not store.keeps_files:
+        click.echo(
+            f"The tables are kept in PostgreSQL ({store.location}), which checks every row as "
+            "it is written: there are no data files to check."
+        )
+        _list_events_without_zone(store)
+        return
+    tables = file_tables(store)
     damaged = False
     for table in tables:
         if not table.path.exists():
@@ -203,7 +227,7 @@ def check_command(fix: bool) -> None:
         raise SystemExit(1)
 
 
-def _list_events_without_zone(store: EventStore) -> None:
+def _list_events_without_zone(store: Store) -> None:
     """Say which stored events have no known time zone (a warning: the exit status stays 0).
 
     Their times are shown and exported as UTC until a coordinator gives each one its zone.
@@ -214,7 +238,7 @@ def _list_events_without_zone(store: EventStore) -> None:
     if not missing:
         return
     click.echo(
-        f"{store.path.name}: {len(missing)} events have no time zone, so their times are shown "
+        f"{store.spec.file_name}: {len(missing)} events have no time zone, so their times are shown "
         "as UTC; give each one its zone on its edit page:"
     )
     for event in missing:
@@ -268,6 +292,53 @@ def restore_command(source: str, check_only: bool) -> None:
     for name in restored.removed:
         click.echo(f"{name} was not in the backup: it was moved there too.")
     click.echo("Run `mapapp check`, then start the service again.")
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Keep the tables in PostgreSQL (MAPAPP_DATABASE_URL): create them, move CSV files in and out."""
+
+
+@db_group.command("init")
+def db_init() -> None:
+    """Create the tables in the database, or add the columns a newer mapapp needs."""
+    from mapapp.storage import StoreError, get_store
+    from mapapp.storage.transfer import init_database
+
+    try:
+        created = init_database(get_store())
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"The database {get_store().location} has every table: {', '.join(created)}.")
+
+
+@db_group.command("import-csv")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--replace", is_flag=True, help="Replace the rows the database holds already.")
+def db_import_csv(directory: str, replace: bool) -> None:
+    """Load every table file of a CSV data directory into the database, in one transaction."""
+    from mapapp.storage import StoreError, get_store
+    from mapapp.storage.transfer import import_csv, names
+
+    try:
+        moved = import_csv(get_store(), directory, replace=replace)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Imported {names(moved)} from {directory} into {get_store().location}.")
+
+
+@db_group.command("export-csv")
+@click.argument("directory", type=click.Path(file_okay=False))
+def db_export_csv(directory: str) -> None:
+    """Write every table of the database as the CSV store's files in DIRECTORY."""
+    from mapapp.storage import StoreError, get_store
+    from mapapp.storage.transfer import export_csv, names
+
+    try:
+        moved = export_csv(get_store(), directory)
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Exported {names(moved)} to {directory}.")
 
 
 @cli.group("deploy")
@@ -657,6 +728,7 @@ def erase_command(event_id: str, yes: bool) -> None:
 
     from mapapp import access, erasure
     from mapapp.storage import RowNotFoundError, get_store
+    from mapapp.web.api import body_cache
     from mapapp.web.exports import export_cache
 
     store = get_store()
@@ -670,7 +742,13 @@ def erase_command(event_id: str, yes: bool) -> None:
             abort=True,
         )
     try:
-        erased = erasure.erase_event(access.events(), export_cache(current_app), event_id, "cli")
+        erased = erasure.erase_event(
+            access.events(),
+            export_cache(current_app),
+            event_id,
+            "cli",
+            bodies=body_cache(current_app).shared,
+        )
     except RowNotFoundError as exc:
         raise click.ClickException(f"There is no event with the id {event_id!r}.") from exc
     click.echo(
@@ -819,3 +897,80 @@ def key_revoke(key_id: str) -> None:
     except api_keys.ApiKeyError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Revoked the key {key.id} of {key.partner}.")
+
+
+@deploy_group.command("published-site")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--server-name", default="_", show_default=True, help="Host name nginx answers.")
+@click.option("--port", type=int, default=80, show_default=True, help="Port to listen on.")
+@click.option("--address", default="", help="Listen on this address only [default: all].")
+@click.option("--certificate", default="", help="TLS certificate (then HTTPS on --port).")
+@click.option("--certificate-key", default="", help="The certificate's key.")
+def deploy_published_site(
+    directory: str,
+    server_name: str,
+    port: int,
+    address: str,
+    certificate: str,
+    certificate_key: str,
+) -> None:
+    """Print the nginx site serving a published directory (mapapp publish) with no app."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from mapapp.site_deploy import PublishedSite, render_published_site
+
+    if bool(certificate) != bool(certificate_key):
+        raise click.UsageError("Give both --certificate and --certificate-key, or neither.")
+    site = PublishedSite(
+        root=Path(directory).resolve(),
+        server_name=server_name,
+        port=port,
+        address=address,
+        certificate=certificate,
+        certificate_key=certificate_key,
+    )
+    click.echo(render_published_site(site, current_app.config, directory), nl=False)
+
+
+@cli.command("publish")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option(
+    "--site-url",
+    default="",
+    help="The published site's address, e.g. https://events.example.org/map/ "
+    "[default: MAPAPP_PUBLIC_URL, or http://localhost/].",
+)
+@click.option("--quiet", is_flag=True, help="Print the summary only, not each step.")
+def publish_command(directory: str, site_url: str, quiet: bool) -> None:
+    """Write the public site as static files into DIRECTORY (only what changed)."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from mapapp.geocoding.towns import current_gazetteer
+    from mapapp.publish import publish
+    from mapapp.storage import get_store
+    from mapapp.storage.site import SiteDirectory
+    from mapapp.web.site_pages import SitePages
+
+    address = site_url or str(current_app.config.get("PUBLIC_URL") or "") or "http://localhost/"
+    try:
+        pages = SitePages(current_app._get_current_object(), address)  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--site-url") from exc
+    report = publish(
+        SiteDirectory(Path(directory)),
+        pages,
+        get_store().frame(),
+        current_gazetteer(),
+        progress=None if quiet else (lambda step: click.echo(f"Publishing {step}…", err=True)),
+    )
+    rendered = report.events_rendered
+    click.echo(
+        f"Published {report.events} events to {report.directory} for {pages.site_url} in "
+        f"{report.seconds:.1f} s: {len(report.written)} files written ({rendered} events' pages "
+        f"rendered), {report.unchanged} unchanged, {len(report.removed)} removed; "
+        f"{report.files} files, {report.total_bytes / 1e6:.1f} MB."
+    )

@@ -70,11 +70,17 @@ DEFAULTS: dict[str, Any] = {
     "IMPORT_MAX_BYTES": 20 * 1024 * 1024,
     # Reverse proxies in front of the app whose X-Forwarded-* headers are trusted (0: none).
     "PROXY_COUNT": 0,
-    # Caches, bounded in bytes (issue 10). Bodies of the data API kept per worker, gzipped.
+    # Caches, bounded in bytes (issue 10). Bodies of the data API kept per worker, gzipped (and
+    # with the redis cache backend, as much again in Redis, shared by every host).
     "API_CACHE_BYTES": 64 * 1024 * 1024,
     # Public exports kept on disk for all workers ("" = <DATA_DIR>/exports), and renders a client
     # may wait for (exports not yet kept: a new filter, or the very first render).
     "EXPORT_CACHE_DIR": "",
+    # Where the public exports (and, with redis, the API's bodies) are kept for every host
+    # (storage/shared.py): "" = derived (redis when REDIS_URL is set, else postgres when
+    # DATABASE_URL is set, else files in EXPORT_CACHE_DIR), or files | redis | postgres. The
+    # Nominatim turn is always taken in Redis, else PostgreSQL, else the data directory.
+    "CACHE_BACKEND": "",
     "EXPORT_CACHE_BYTES": 512 * 1024 * 1024,
     "EXPORT_RATE_LIMIT": "20 per hour",
     # Place searches of the placing maps per client (each may ask Nominatim once).

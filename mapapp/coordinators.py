@@ -6,7 +6,7 @@ Accounts from before roles existed are upgraded to active administrators, as the
 Removing or deactivating an account, changing its role, countries or password ends its sessions
 (see mapapp.sessions). A person signs in with their name or their e-mail address.
 
-Every change is a keyed compare-and-swap under the table's lock (CsvTable.change_rows), decided
+Every change is a keyed compare-and-swap under the table's lock (Table.change_rows), decided
 from the rows as they are then: the last active administrator can never be demoted or
 deactivated, even by two administrators demoting each other at the same moment. Every change is
 recorded in the accounts log (mapapp.account_log).
@@ -35,7 +35,7 @@ from mapapp.account_rules import (
     stored_values,
 )
 from mapapp.i18n import N_, _
-from mapapp.storage import CsvTable, add_table, get_table, utc_now
+from mapapp.storage import Table, add_table, get_table, utc_now
 from mapapp.storage.validation import ColumnRule, TableSpec
 
 COORDINATORS_FILE = "coordinators.csv"
@@ -118,7 +118,7 @@ def init_app(app: Flask) -> None:
     account_log.init_app(app)
 
 
-def _table() -> CsvTable:
+def _table() -> Table:
     """Return the current app's coordinator table."""
     return get_table(COORDINATORS_FILE)
 
@@ -385,7 +385,7 @@ def _coordinator_of(row: Mapping[str, str]) -> Coordinator:
     )
 
 
-def _rows(table: CsvTable) -> list[dict[str, str]]:
+def _rows(table: Table) -> list[dict[str, str]]:
     """Return a table's rows as dicts of strings."""
     frame = table.frame()
     return [

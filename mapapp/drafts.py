@@ -13,7 +13,7 @@ import time
 import pandas as pd
 from flask import Flask
 
-from mapapp.storage import CsvTable, add_table, get_table
+from mapapp.storage import Table, add_table, get_table
 
 DRAFTS_FILE = "used_drafts.csv"
 COLUMNS = ("draft_id", "expires_at")
@@ -26,7 +26,7 @@ def init_app(app: Flask) -> None:
     add_table(app, DRAFTS_FILE, COLUMNS, key="draft_id")
 
 
-def _table() -> CsvTable:
+def _table() -> Table:
     """Return the current app's table of used draft ids."""
     return get_table(DRAFTS_FILE)
 

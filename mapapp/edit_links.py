@@ -14,7 +14,7 @@ import secrets
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from mapapp.storage import EventStore
+from mapapp.storage import Store
 
 EDIT_SALT = "mapapp.edit"
 EDIT_NONCE_BYTES = 24
@@ -54,7 +54,7 @@ def only_link(token: str) -> str:
     return edit_token_hash(token)
 
 
-def event_for_token(store: EventStore, secret_key: str, token: str) -> dict[str, str] | None:
+def event_for_token(store: Store, secret_key: str, token: str) -> dict[str, str] | None:
     """Return the event an edit token opens, or None if the token is not valid."""
     try:
         event_id, _nonce = URLSafeSerializer(secret_key, salt=EDIT_SALT).loads(token)

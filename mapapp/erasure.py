@@ -1,9 +1,9 @@
 """A coordinator's erase: an event and its personal data removed everywhere the app keeps them.
 
 The store removes the event's row and the values of its audit entries in one change, audited as
-"erase" without the data (EventStore.erase); the outbox forgets its messages (and their .eml
-files); the public exports on disk are discarded, stale copies included, since they may hold the
-event. The geocoder's cache is left as it is: it holds places searched for (address, town,
+"erase" without the data (Store.erase); the outbox forgets its messages (and their .eml
+files); the public exports kept (on disk, in Redis or in PostgreSQL, for every host) are
+discarded, stale copies included, since they may hold the event. The geocoder's cache is left as it is: it holds places searched for (address, town,
 country and the coordinates found), tied to no event, organiser or e-mail. Copies set aside in
 recovered/ and backups/ are named for a person to deal with, never edited.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mapapp import mail
 from mapapp.access import ScopedEvents
-from mapapp.storage.blobs import BlobStore
+from mapapp.storage.blobs import Blobs
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +31,24 @@ class Erased:
     copies: list[Path] = field(default_factory=list)
 
 
-def erase_event(store: ScopedEvents, exports: BlobStore, event_id: str, who: str) -> Erased:
+def erase_event(
+    store: ScopedEvents,
+    exports: Blobs,
+    event_id: str,
+    who: str,
+    *,
+    bodies: Blobs | None = None,
+) -> Erased:
     """Erase an event, its audit values, its messages and every kept export; say what went.
 
-    Raises RowNotFoundError for an id that is not stored.
+    bodies are the API's bodies every host shares (Redis), discarded too: they outlive a
+    worker's memory. Raises RowNotFoundError for an id that is not stored.
     """
     event = store.erase(event_id, who=who)
     messages = mail.forget(event_id)
     discarded = exports.discard_all()
+    if bodies is not None:
+        bodies.discard_all()
     copies = store.copies_holding([event_id, event["contact_email"]])
     log.info(
         "Coordinator %s erased event %s (%d message(s), %d export(s))",

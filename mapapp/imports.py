@@ -43,7 +43,7 @@ from mapapp.import_rules import check_row, ended_warning, place_query, row_to_ev
 from mapapp.import_rules import country_code as country_code
 from mapapp.import_rules import parse_moment as parse_moment
 from mapapp.placing import settled_timezone_errors, unplaced_timezone
-from mapapp.storage import Audit, EventStore
+from mapapp.storage import Audit, Store
 
 BATCH_SIZE = 1000
 IMPORT_STATUSES = ("pending", "approved")
@@ -181,7 +181,7 @@ def store_fingerprints(frame: pd.DataFrame) -> dict[str, str]:
 def import_events(
     content: bytes,
     filename: str,
-    store: ScopedEvents | EventStore,
+    store: ScopedEvents | Store,
     *,
     status: str = "pending",
     dry_run: bool = False,

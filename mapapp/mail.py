@@ -42,7 +42,7 @@ from jinja2 import TemplateError
 from mapapp.config import ConfigError
 from mapapp.events import UTC_TIME_FORMAT
 from mapapp.mail_messages import build_message
-from mapapp.storage import CsvTable, add_table, get_table, utc_now
+from mapapp.storage import Table, add_table, get_table, utc_now
 from mapapp.storage.maildrop import MAIL_DIR, MailDrop
 
 OUTBOX_FILE = "outbox.csv"
@@ -214,7 +214,7 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = {"settings": settings, "drop": drop, "wake": threading.Event()}
 
 
-def _outbox() -> CsvTable:
+def _outbox() -> Table:
     """Return the current app's outbox table."""
     return get_table(OUTBOX_FILE)
 

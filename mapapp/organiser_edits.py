@@ -15,7 +15,7 @@ from mapapp.placing import (
     settled_timezone_errors,
     unplaced_timezone,
 )
-from mapapp.storage import VERSION_FIELD, Audit, ConflictError, EventStore
+from mapapp.storage import VERSION_FIELD, Audit, ConflictError, Store
 from mapapp.submission_rules import SUBMITTED_FIELDS
 from mapapp.submissions import ORGANISER, Outcome, check_submission
 
@@ -39,7 +39,7 @@ EDITED_FIELDS = CONTENT_FIELDS + ("location_precision", "location_source")
 
 
 def apply_edit(
-    store: EventStore, current: Mapping[str, str], event: Mapping[str, str], version: str
+    store: Store, current: Mapping[str, str], event: Mapping[str, str], version: str
 ) -> dict[str, str]:
     """Save an organiser's edit of the version they saw.
 
@@ -62,7 +62,7 @@ def apply_edit(
 
 
 def _request_change(
-    store: EventStore, current: Mapping[str, str], changes: Mapping[str, str], version: str
+    store: Store, current: Mapping[str, str], changes: Mapping[str, str], version: str
 ) -> dict[str, str]:
     """Keep a published event's change apart, as a diff against the approved version."""
     diff = pending_changes.changed_fields(current, changes, EDITED_FIELDS)
@@ -134,7 +134,7 @@ def send_notices(before: Mapping[str, str], after: Mapping[str, str], links: Lin
         )
 
 
-def withdraw_event(store: EventStore, event_id: str, version: str) -> dict[str, str]:
+def withdraw_event(store: Store, event_id: str, version: str) -> dict[str, str]:
     """Mark an event withdrawn by its organiser, cancelling any change waiting for review.
 
     Raises ConflictError if it changed since the version they saw.
@@ -147,9 +147,7 @@ def withdraw_event(store: EventStore, event_id: str, version: str) -> dict[str, 
     )
 
 
-def edit_submission(
-    store: EventStore, current: Mapping[str, str], data: Mapping[str, Any]
-) -> Outcome:
+def edit_submission(store: Store, current: Mapping[str, str], data: Mapping[str, Any]) -> Outcome:
     """Check an organiser's edit, place it again if its address changed, and save it."""
     version = str(data.get("version") or "")
     if not version:

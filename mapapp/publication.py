@@ -1,4 +1,4 @@
-"""What visitors see: a version of the public content, and public exports kept on disk.
+"""What visitors see: a version of the public content, and the public exports kept.
 
 Every public body (map data, search, GeoJSON, one event, the public exports) is built from the
 approved events' public fields only, so it is keyed on `public_version` rather than the store's
@@ -6,8 +6,9 @@ version: a pending submission, a rejection of a pending event or a coordinator's
 store but leave every public body, and its ETag, as it was.
 
 A public export is rendered once per public version, format layout and filter, across all workers
-(a new layout of a format, after a deploy, renews its copies as a change would): the file is
-kept in a `BlobStore` (storage), one render at a time under its file lock. After a change the
+and hosts (a new layout of a format, after a deploy, renews its copies as a change would): the
+bytes are kept in `Blobs` (storage: a directory, Redis or PostgreSQL, see storage/shared.py), one
+render at a time under the family's lock. After a change the
 previous copy is served while one worker renders the new one in the background
 (stale-while-revalidate); only the first render of an export ever is made while a visitor waits.
 """
@@ -27,8 +28,8 @@ from mapapp.events import PUBLIC_FIELDS
 from mapapp.exports import FORMATS, export_events
 from mapapp.filters import EventFilter
 from mapapp.i18n import _
-from mapapp.storage import VERSION_FIELD, EventStore, per_frame
-from mapapp.storage.blobs import BlobStore
+from mapapp.storage import VERSION_FIELD, Store, per_frame
+from mapapp.storage.blobs import Blobs
 
 PUBLIC_STATUS = "approved"
 # Field and row separators of the hashed text: control characters that stored values never hold.
@@ -93,8 +94,8 @@ def export_family(fmt: str, event_filter: EventFilter, base_url: str) -> str:
 
 
 def published_export(
-    store: EventStore,
-    blobs: BlobStore,
+    store: Store,
+    blobs: Blobs,
     fmt: str,
     event_filter: EventFilter,
     *,
@@ -138,9 +139,7 @@ def _published(fmt: str, family: str, version: str, file: BinaryIO, status: str)
     return Published(file, size, etag, export_format.media_type, export_format.suffix, status)
 
 
-def _render(
-    store: EventStore, fmt: str, event_filter: EventFilter, base_url: str
-) -> tuple[str, bytes]:
+def _render(store: Store, fmt: str, event_filter: EventFilter, base_url: str) -> tuple[str, bytes]:
     """Return the export version of the store's frame and the export rendered from it."""
     frame = store.frame()
     version = export_version(frame, fmt)
@@ -165,8 +164,8 @@ def finish_renders() -> None:
 
 
 def _render_in_background(
-    store: EventStore,
-    blobs: BlobStore,
+    store: Store,
+    blobs: Blobs,
     fmt: str,
     event_filter: EventFilter,
     base_url: str,

@@ -28,8 +28,8 @@ from mapapp.storage import (
     VERSION_FIELD,
     Audit,
     ConflictError,
-    EventStore,
     RowNotFoundError,
+    Store,
     per_frame,
 )
 
@@ -108,9 +108,7 @@ def events_of(frame: pd.DataFrame, address: str) -> list[dict[str, str]]:
     return [{str(name): str(value) for name, value in row.items()} for _, row in rows.iterrows()]
 
 
-def send_edit_links(
-    store: EventStore, secret_key: str, address: str, links: notices.Links
-) -> list[str]:
+def send_edit_links(store: Store, secret_key: str, address: str, links: notices.Links) -> list[str]:
     """Mint a fresh link for each event of an address and queue one message per stored address.
 
     Return the messages' ids (none when no event has the address).
@@ -128,7 +126,7 @@ def send_edit_links(
 
 
 def mint_links(
-    store: EventStore, secret_key: str, event_ids: Iterable[str]
+    store: Store, secret_key: str, event_ids: Iterable[str]
 ) -> list[tuple[dict[str, str], str]]:
     """Add a new edit link to each event, all in one change; return each event and its token.
 
@@ -165,9 +163,7 @@ def mint_links(
     return minted
 
 
-def revoke_other_links(
-    store: EventStore, event: Mapping[str, str], token: str, version: str
-) -> Revoked:
+def revoke_other_links(store: Store, event: Mapping[str, str], token: str, version: str) -> Revoked:
     """Keep only the link in use for an event seen at a version; the other links stop working.
 
     Raises ConflictError if the event changed since that version.

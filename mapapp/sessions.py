@@ -27,7 +27,7 @@ from flask import Flask, current_app
 
 from mapapp.config import ConfigError
 from mapapp.events import UTC_TIME_FORMAT
-from mapapp.storage import CsvTable, StoreUnavailableError, add_table, get_table
+from mapapp.storage import StoreUnavailableError, Table, add_table, get_table
 
 SESSIONS_FILE = "sessions.csv"
 COLUMNS = ("id", "coordinator", "credential", "created_at")
@@ -148,7 +148,7 @@ def list_sessions(coordinator: str = "") -> list[Session]:
     return sorted(sessions, key=lambda session: session.created_at)
 
 
-def _table() -> CsvTable:
+def _table() -> Table:
     """Return the current app's sessions table."""
     return get_table(SESSIONS_FILE)
 
@@ -173,7 +173,7 @@ def _expired(session: Session, current: datetime) -> bool:
     return current - session.created_at > lifetime
 
 
-def _delete(table: CsvTable, ids: Iterable[str]) -> int:
+def _delete(table: Table, ids: Iterable[str]) -> int:
     """Delete these sessions and every expired one in one write; return how many went."""
     current = now()
     stored = list(map(_session_of, _rows(table)))
@@ -182,7 +182,7 @@ def _delete(table: CsvTable, ids: Iterable[str]) -> int:
     return table.delete(doomed) if doomed else 0
 
 
-def _delete_quietly(table: CsvTable, ids: Iterable[str]) -> int:
+def _delete_quietly(table: Table, ids: Iterable[str]) -> int:
     """Delete like _delete, or log and return 0 when the store cannot write now."""
     try:
         return _delete(table, ids)
@@ -191,7 +191,7 @@ def _delete_quietly(table: CsvTable, ids: Iterable[str]) -> int:
         return 0
 
 
-def _rows(table: CsvTable) -> list[dict[str, str]]:
+def _rows(table: Table) -> list[dict[str, str]]:
     """Return a table's rows as dicts of strings."""
     frame = table.frame()
     return [

@@ -29,7 +29,7 @@ from mapapp.placing import candidate_choices as candidate_choices
 from mapapp.placing import check_coordinates as check_coordinates
 from mapapp.placing import parse_choice as parse_choice
 from mapapp.placing import place_event as place_event
-from mapapp.storage import VERSION_FIELD, Audit, EventStore, StoreError, new_event_id
+from mapapp.storage import VERSION_FIELD, Audit, Store, StoreError, new_event_id
 from mapapp.submission_rules import REQUIRED_FIELDS as REQUIRED_FIELDS
 from mapapp.submission_rules import SUBMITTED_FIELDS as SUBMITTED_FIELDS
 from mapapp.submission_rules import check_online_zone, ended_error
@@ -223,7 +223,7 @@ def check_fill_time(
 
 
 def create_event(
-    store: EventStore,
+    store: Store,
     event: Mapping[str, str],
     secret_key: str,
     *,
@@ -324,7 +324,7 @@ def review_submission(
 
 
 def confirm_submission(
-    store: EventStore,
+    store: Store,
     secret_key: str,
     draft: str,
     *,
@@ -396,7 +396,7 @@ def confirm_submission(
 
 
 def submit_via_api(
-    store: EventStore, secret_key: str, data: Any, *, partner: Partner | None = None
+    store: Store, secret_key: str, data: Any, *, partner: Partner | None = None
 ) -> Outcome:
     """Check, place and store an event posted as JSON by a partner's system.
 

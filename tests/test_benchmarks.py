@@ -55,6 +55,30 @@ RUNS = {
         "| request | connections | app req/s |",
         300,
     ),
+    # 110 s under load average 6-14: two trees (before and after issue 14's part 4, the first
+    # unpacked from git), seven `mapapp serve` starts, wrk 1 s per row, chromium
+    "bench_paths.py": (
+        [
+            "--update-sizes",
+            "200",
+            "--repeats",
+            "2",
+            "--event-sizes",
+            "200,400",
+            "--root-size",
+            "200",
+            "--cold-size",
+            "200",
+            "--duration",
+            "1",
+            "--runs",
+            "1",
+        ],
+        "| version | start to idle |",
+        300,
+    ),
+    # 15-20 s: a PostgreSQL cluster of its own (initdb), 200 events in each backend
+    "bench_backends.py": (["--events", "200", "--writes", "10"], "| operation | CSV p50 ms |", 180),
     # 13-23 s
     "bench_store.py": (["--sizes", "1000", "--appends", "20"], "| Operation ", 180),
     # 5-10 s (the gazetteer's cold build, when not cached, adds its ~7 s)
@@ -69,14 +93,30 @@ RUNS = {
     "bench_outlines.py": (["--sample", "500"], "| beyond (km) | towns |", 120),
     # 8-13 s
     "bench_submit.py": (["--events", "200", "--submissions", "20"], "| step ", 120),
+    # 30-60 s: 300 events published (the time zones' VTIMEZONEs dominate), nginx, mapapp serve
+    # with 2 workers and wrk, 1 s per row
+    "bench_publish.py": (
+        ["--events", "300", "--duration", "1", "--connections", "4"],
+        "| path | app req/s | nginx req/s |",
+        240,
+    ),
     # 4-6 s: 1,000 sample events, the gazetteer from its cache
     "bench_search.py": (["--events", "1000", "--runs", "1"], "| query | what |", 120),
+    # 5-8 s: a Redis and a PostgreSQL server started, 200 events
+    "bench_shared.py": (["--events", "200", "--runs", "3"], "| export (kept) | backend |", 120),
 }
-BROWSER_DRIVEN = {"bench_category_switch.py", "bench_map.py", "bench_map_languages.py"}
+BROWSER_DRIVEN = {
+    "bench_category_switch.py",
+    "bench_map.py",
+    "bench_map_languages.py",
+    "bench_paths.py",
+}
 # Programs a benchmark needs: missing, its run is skipped outside CI and fails in CI.
 NEEDS = {
     "bench_serve.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk"),
     "bench_hosts.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk"),
+    "bench_paths.py": ("/usr/bin/wrk",),
+    "bench_publish.py": ("/usr/sbin/nginx", "/usr/bin/wrk"),
 }
 
 pytestmark = pytest.mark.slow

@@ -341,6 +341,28 @@ def test_a_counter_file_that_cannot_be_opened_falls_back_and_says_so(
     assert counter_file.read_bytes() == b"not a database, but someone's file\n" * 100
 
 
+@pytest.mark.parametrize(
+    ("settings", "per_host"),
+    [({}, True), ({"REDIS_URL": "redis://127.0.0.1:6379/0"}, False)],
+)
+def test_hosts_sharing_a_database_without_redis_are_told_limits_count_per_host(
+    app_config: dict[str, Any],
+    postgres_url: str,
+    caplog: pytest.LogCaptureFixture,
+    settings: dict[str, str],
+    per_host: bool,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="mapapp.web.limits"):
+        create_app({**app_config, "DATABASE_URL": postgres_url, **settings})
+    warnings = [
+        record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING
+    ]
+    told = [message for message in warnings if "count rate limits each for itself" in message]
+    assert len(told) == (1 if per_host else 0), warnings
+    if per_host:
+        assert told[0].endswith("set MAPAPP_REDIS_URL to count them across hosts.")
+
+
 # Under `mapapp serve`: exactly the limit, across workers
 
 

@@ -28,9 +28,15 @@ from mapapp.geocoding.gazetteer import (
     Match,
     get_gazetteer,
 )
-from mapapp.geocoding.nominatim import NominatimClient, NominatimUnavailable, place_fields
+from mapapp.geocoding.nominatim import (
+    TURN_NAME,
+    NominatimClient,
+    NominatimUnavailable,
+    place_fields,
+    turn_lease,
+)
 from mapapp.i18n import DEFAULT_LANGUAGE, N_, _, country_name, current_code
-from mapapp.storage import CsvTable, utc_now
+from mapapp.storage import CsvTable, Table, add_table, shared, utc_now
 
 GEOCODERS = ("offline", "nominatim", "chain")
 PRECISIONS = ("address", "city", "country")
@@ -127,8 +133,10 @@ def timezone_at(latitude: float, longitude: float) -> str:
 class GeocodeCache:
     """Definite Nominatim answers (places or "not found"), kept in the data directory."""
 
-    def __init__(self, data_dir: str | Path) -> None:
-        self.table = CsvTable(Path(data_dir) / CACHE_FILE, CACHE_COLUMNS, key="key")
+    def __init__(self, data_dir: str | Path, *, table: Table | None = None) -> None:
+        # The app's cache is the store's table (a file or a database table); a cache built
+        # outside an app (a script, a test) reads the data directory's file.
+        self.table = table or CsvTable(Path(data_dir) / CACHE_FILE, CACHE_COLUMNS, key="key")
         self._version = ""
         self._index: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
@@ -407,7 +415,7 @@ def _same_place(a: Place, b: Place) -> bool:
     )
 
 
-def build_geocoder(config: dict[str, Any]) -> Geocoder:
+def build_geocoder(config: dict[str, Any], *, cache_table: Table | None = None) -> Geocoder:
     """Return the geocoder a configuration asks for, or raise ConfigError saying what is wrong."""
     mode = str(config.get("GEOCODER", "offline")).strip().lower()
     if mode not in GEOCODERS:
@@ -430,10 +438,17 @@ def build_geocoder(config: dict[str, Any]) -> Geocoder:
                 float(config["NOMINATIM_TIMEOUT"]),
                 float(config["NOMINATIM_MIN_INTERVAL"]),
                 config["DATA_DIR"],
+                turn=shared.turn(
+                    config,
+                    TURN_NAME,
+                    turn_lease(
+                        float(config["NOMINATIM_TIMEOUT"]), float(config["NOMINATIM_MIN_INTERVAL"])
+                    ),
+                ),
             )
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
-        cache = GeocodeCache(config["DATA_DIR"])
+        cache = GeocodeCache(config["DATA_DIR"], table=cache_table)
     return Geocoder(
         mode,
         nominatim=nominatim,
@@ -445,7 +460,8 @@ def build_geocoder(config: dict[str, Any]) -> Geocoder:
 
 def init_app(app: Flask) -> None:
     """Give the app the geocoder its configuration asks for (the gazetteer loads on first use)."""
-    app.extensions[EXTENSION] = build_geocoder(app.config)
+    table = add_table(app, CACHE_FILE, CACHE_COLUMNS, key="key")
+    app.extensions[EXTENSION] = build_geocoder(app.config, cache_table=table)
 
 
 def get_geocoder() -> Geocoder:

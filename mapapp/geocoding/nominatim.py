@@ -1,28 +1,30 @@
-"""Nominatim through geopy: one request a second across every process, no hidden retries."""
+"""Nominatim through geopy: one request a second across every process and host, no hidden retries.
+
+The turn (`mapapp.storage.turns`) is held for the whole request and keeps the earliest moment the
+next one may leave: in the data directory's files for one host, in Redis or PostgreSQL when the
+hosts share one (`mapapp.storage.shared.turn`).
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 import os
-import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from filelock import FileLock
-from filelock import Timeout as LockTimeout
 from geopy.adapters import AdapterHTTPError, RequestsAdapter, get_retry_after
 from geopy.exc import GeocoderRateLimited, GeopyError
 from geopy.geocoders import Nominatim
 from geopy.location import Location
 
-# Files in the data directory shared by every process of the app: the lock serialises requests,
-# the stamp holds the earliest time (Unix seconds) the next request may leave.
-LOCK_FILE = ".nominatim.lock"
-STAMP_FILE = ".nominatim-next"
+from mapapp.storage.turns import FileTurn, Held, Turn, TurnBusy, TurnUnavailable
+
+TURN_NAME = "nominatim"  # files .nominatim.lock and .nominatim-next, or keys and rows so named
+# Beyond the longest hold (a wait and a request, each up to the timeout), a dead host's turn frees.
+LEASE_MARGIN_SECONDS = 10.0
 # Nominatim's addresstype values that mean a town rather than a street address.
 CITY_TYPES = frozenset(
     {
@@ -47,6 +49,11 @@ CITY_KEYS = ("city", "town", "village", "hamlet", "municipality", "suburb")
 log = logging.getLogger(__name__)
 
 
+def turn_lease(timeout: float, min_interval: float) -> float:
+    """Return how long a host may hold the turn: a wait and a request, and a margin."""
+    return 2 * timeout + min_interval + LEASE_MARGIN_SECONDS
+
+
 class NominatimUnavailable(RuntimeError):
     """Nominatim did not answer: down, too slow, refused, or asked us to wait."""
 
@@ -65,7 +72,10 @@ class NominatimClient:
         timeout: float,
         min_interval: float,
         state_dir: str | os.PathLike[str],
+        *,
+        turn: Turn | None = None,
     ) -> None:
+        """Search url's server; the turn is shared, or else kept in files in state_dir."""
         if not user_agent.strip():
             raise ValueError(
                 "MAPAPP_NOMINATIM_USER_AGENT is empty. Nominatim's usage policy asks for a "
@@ -77,12 +87,10 @@ class NominatimClient:
         self.url = url
         self.timeout = timeout
         self.min_interval = min_interval
-        state = Path(state_dir)
-        state.mkdir(parents=True, exist_ok=True)
-        self._stamp = state / STAMP_FILE
-        # Waiting for the lock covers the requests queued before ours.
-        self._file_lock = FileLock(str(state / LOCK_FILE), timeout=4 * (timeout + min_interval))
-        self._thread_lock = threading.Lock()
+        lease = turn_lease(timeout, min_interval)
+        self.turn = turn if turn is not None else FileTurn(state_dir, TURN_NAME, lease)
+        # Waiting for the turn covers the requests queued before ours.
+        self._turn_timeout = 4 * (timeout + min_interval)
         self._geocoder = Nominatim(
             user_agent=user_agent,
             domain=parts.netloc + parts.path.rstrip("/"),
@@ -101,13 +109,16 @@ class NominatimClient:
         limit: int = 5,
     ) -> list[Location]:
         """Return Nominatim's places for a query, best first; [] when it knows none."""
-        with self._thread_lock:
-            try:
-                with self._file_lock:
-                    self._wait_turn()
-                    return self._request(query, country_codes, limit)
-            except LockTimeout as exc:
-                raise NominatimUnavailable("The geocoding service is busy.") from exc
+        try:
+            with self.turn.hold(self._turn_timeout) as held:
+                self._wait_turn(held)
+                return self._request(held, query, country_codes, limit)
+        except TurnBusy as exc:
+            raise NominatimUnavailable("The geocoding service is busy.") from exc
+        except TurnUnavailable as exc:
+            raise NominatimUnavailable(
+                "The geocoding service's turns cannot be taken (their server is down)."
+            ) from exc
 
     def close(self) -> None:
         """Close the HTTP connections."""
@@ -115,9 +126,9 @@ class NominatimClient:
         if isinstance(adapter, RequestsAdapter):
             adapter.session.close()
 
-    def _wait_turn(self) -> None:
-        """Sleep until this process may send the next request; the caller holds the lock."""
-        wait = self._next_allowed() - time.time()
+    def _wait_turn(self, held: Held) -> None:
+        """Sleep until this process may send the next request; the caller holds the turn."""
+        wait = held.wait_seconds()
         if wait > self.timeout:
             raise NominatimUnavailable(
                 f"The geocoding service asked us to wait {wait:.0f} seconds.", retry_after=wait
@@ -126,10 +137,10 @@ class NominatimClient:
             time.sleep(wait)
 
     def _request(
-        self, query: str | Mapping[str, str], country_codes: str, limit: int
+        self, held: Held, query: str | Mapping[str, str], country_codes: str, limit: int
     ) -> list[Location]:
         """Send one request and translate every failure into NominatimUnavailable."""
-        self._set_next_allowed(time.time() + self.min_interval)
+        held.not_before(self.min_interval)
         try:
             found = self._geocoder.geocode(
                 dict(query) if not isinstance(query, str) else query,
@@ -141,25 +152,14 @@ class NominatimClient:
         except GeopyError as exc:
             retry_after = _retry_after(exc)
             if retry_after is not None:
-                self._set_next_allowed(time.time() + max(retry_after, self.min_interval))
+                held.not_before(max(retry_after, self.min_interval))
             log.warning("Nominatim at %s failed: %s", self.url, exc)
             raise NominatimUnavailable(str(exc), retry_after) from exc
         finally:
             # Space requests from the end of the last one too: a slow answer must not let the
             # next request follow at once.
-            self._set_next_allowed(max(self._next_allowed(), time.time() + self.min_interval))
+            held.not_before(self.min_interval)
         return list(found or [])
-
-    def _next_allowed(self) -> float:
-        try:
-            return float(self._stamp.read_text() or 0)
-        except (OSError, ValueError):
-            return 0.0
-
-    def _set_next_allowed(self, moment: float) -> None:
-        temporary = self._stamp.with_name(f"{self._stamp.name}.{os.getpid()}.tmp")
-        temporary.write_text(f"{moment:.3f}")
-        os.replace(temporary, self._stamp)
 
 
 def _retry_after(error: GeopyError) -> float | None:

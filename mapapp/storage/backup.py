@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 
 from filelock import BaseFileLock, FileLock, Timeout
 
-from mapapp.storage import StoreError
+from mapapp.storage import Store, StoreError
 from mapapp.storage.csv import BACKUPS_DIR, LOCK_TIMEOUT_SECONDS, fsync_directory
 from mapapp.storage.event_store import EventStore
 from mapapp.storage.validation import check_file
@@ -95,8 +95,9 @@ class Restored:
     removed: list[str]  # tables of the data directory the backup did not have (kept aside)
 
 
-def create_backup(store: EventStore, destination: str | os.PathLike[str]) -> Backup:
+def create_backup(store: Store, destination: str | os.PathLike[str]) -> Backup:
     """Copy every table of the store's data directory into a new .tar.gz, under the locks."""
+    store = _file_store(store)
     stamp = _stamp()
     target = Path(destination)
     if target.is_dir():
@@ -130,8 +131,9 @@ def read_backup(source: str | os.PathLike[str]) -> Backup:
         return _unpack(Path(source), Path(scratch))
 
 
-def restore_backup(store: EventStore, source: str | os.PathLike[str]) -> Restored:
+def restore_backup(store: Store, source: str | os.PathLike[str]) -> Restored:
     """Put a backup's tables back in the store's data directory, keeping the replaced files."""
+    store = _file_store(store)
     data_dir = store.data_dir
     if not data_dir.is_dir():
         raise BackupError(f"The data directory {data_dir} does not exist; create it first.")
@@ -163,6 +165,18 @@ def restore_backup(store: EventStore, source: str | os.PathLike[str]) -> Restore
 
 
 # Taking a copy
+
+
+def _file_store(store: Store) -> EventStore:
+    """Return the store if its tables are files; a database is backed up by its own tools."""
+    if not isinstance(store, EventStore):
+        raise BackupError(
+            f"The tables are kept in PostgreSQL ({store.location}), not in files: back them up "
+            "with pg_dump (pg_dump -Fc -f mapapp.dump DATABASE) and put them back with "
+            "pg_restore (pg_restore --clean -d DATABASE mapapp.dump); see docs/scaling.md. "
+            "`mapapp db export-csv DIR` writes them as CSV files too."
+        )
+    return store
 
 
 def _table_names(store: EventStore) -> set[str]:

@@ -36,7 +36,7 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from mapapp.storage import StoreDamagedError, StoreUnavailableError
+from mapapp.storage import StoreDamagedError, StoreUnavailableError, refuse_nul
 from mapapp.storage.records import (
     UTF8_BOM,
     decode_rows,
@@ -238,6 +238,7 @@ class CsvTable:
         rows are also left out when a stored row has the same unless_stored(row).
         """
         records = list(records)
+        refuse_nul(records)  # a file holding NUL is damaged (validation): refused before writing
         with self._writing():
             if unless_stored is not None:
                 records = self._not_stored(records, unless_stored)
@@ -283,6 +284,7 @@ class CsvTable:
             unknown = {name for values in changes.values() for name in values} - set(self.schema)
             if unknown or any(self.key in values for values in changes.values()):
                 raise ValueError(f"Cannot change: {', '.join(sorted(unknown) or [self.key])}")
+            refuse_nul(changes.values())
             if not changes:
                 return []
             changed = frame.copy(deep=False)  # copy-on-write: the frame handed out stays as it was
@@ -302,6 +304,7 @@ class CsvTable:
     def rewrite(self, records: Iterable[Mapping[str, str]]) -> None:
         """Replace every row with these in one atomic rewrite."""
         rows = [[str(record.get(name, "") or "") for name in self.schema] for record in records]
+        refuse_nul(dict(zip(self.schema, row, strict=True)) for row in rows)
         with self._writing(allow_damaged=True):
             self._columns = self.schema
             self._header = UTF8_BOM + encode_row(self.schema)

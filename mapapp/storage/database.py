@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from psycopg import Connection
 from psycopg_pool import ConnectionPool
 
 from mapapp.storage import StoreError
@@ -21,6 +22,7 @@ POOL_MIN = 1
 POOL_MAX = 8  # per process: gthread workers run up to THREADS requests at once
 CONNECT_TIMEOUT_SECONDS = 10
 POOL_TIMEOUT_SECONDS = 30  # waiting for a free connection; then StoreUnavailableError("busy")
+LOCK_TIMEOUT = "30s"  # waiting for another writer's row lock; then StoreUnavailableError("busy")
 
 _pools: dict[tuple[int, str], ConnectionPool] = {}
 _pools_lock = threading.Lock()
@@ -62,11 +64,17 @@ def pool(url: str) -> ConnectionPool:
                 max_size=POOL_MAX,
                 timeout=POOL_TIMEOUT_SECONDS,
                 kwargs={"connect_timeout": CONNECT_TIMEOUT_SECONDS, "autocommit": True},
+                configure=_configure,
                 open=True,
                 name=f"mapapp-{os.getpid()}",
             )
             _pools[key] = found
         return found
+
+
+def _configure(connection: Connection[Any]) -> None:
+    """Set what every connection of the pool keeps: how long to wait for another's lock."""
+    connection.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
 
 
 def close_pools() -> None:

@@ -27,6 +27,7 @@ from mapapp.storage import (
     StoreUnavailableError,
     Updated,
     new_event_id,
+    refuse_nul,
     utc_now,
 )
 from mapapp.storage.csv import BACKUPS_DIR, DEFAULT_FILE_MODE, RECOVERED_DIR, CsvTable, row_of
@@ -93,8 +94,22 @@ ERASED = json.dumps("erased")
 log = logging.getLogger(__name__)
 
 
+def version_numbers(versions: pd.Series) -> pd.Series:
+    """Return a version column as integers (0 where a value is not one).
+
+    Validation lets only integers into the column, and a plain conversion of 50,000 of them
+    takes 3 ms where pandas' forgiving one takes 13: the forgiving one is the fallback.
+    """
+    try:
+        return versions.astype("int64")
+    except (TypeError, ValueError, OverflowError):
+        return pd.to_numeric(versions, errors="coerce").fillna(0)
+
+
 class EventStore(CsvTable):
     """The events of one data directory, data/events.csv, and their audit log, data/audit.csv."""
+
+    keeps_files = True
 
     def __init__(
         self, data_dir: str | os.PathLike[str], *, file_mode: int = DEFAULT_FILE_MODE
@@ -110,6 +125,19 @@ class EventStore(CsvTable):
             file_mode=file_mode,
         )
         self._tables: dict[str, CsvTable] = {AUDIT_FILE: self.audit}
+
+    @property
+    def location(self) -> str:
+        """Return the data directory, for messages."""
+        return str(self.data_dir)
+
+    @property
+    def modified(self) -> float:
+        """Return the events file's modification time (0 when there is no file yet)."""
+        try:
+            return self.path.stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
 
     def table(self, file_name: str, columns: Iterable[str] | TableSpec, key: str) -> CsvTable:
         """Return another table of this data directory (the audit log, accounts, caches)."""
@@ -148,8 +176,7 @@ class EventStore(CsvTable):
         except ValueError:
             return list(self.frame()["id"])
         frame = self.frame()
-        versions = pd.to_numeric(frame[VERSION_FIELD], errors="coerce").fillna(0)
-        return frame.loc[versions > number, "id"].tolist()
+        return frame.loc[version_numbers(frame[VERSION_FIELD]) > number, "id"].tolist()
 
     def add(self, event: Mapping[str, str], *, audit: Audit = SYSTEM_ADD) -> dict[str, str]:
         """Store a new event, giving it an id, timestamps and a version, and return it."""
@@ -164,6 +191,7 @@ class EventStore(CsvTable):
     ) -> list[dict[str, str]]:
         """Store new events in one durable append, each with its audit entry (see append)."""
         events = list(events)
+        refuse_nul(events)
         with self._writing():
             self._settle_audit()
             if unless_stored is not None:
@@ -242,6 +270,7 @@ class EventStore(CsvTable):
         unversioned = [event_id for event_id in changes_by_id if not expected.get(event_id)]
         if unversioned:
             raise ValueError(f"No version given for {', '.join(unversioned)}.")
+        refuse_nul(changes_by_id.values())
         with self._writing():
             self._settle_audit()
             frame = self._frame_now()
@@ -374,8 +403,7 @@ class EventStore(CsvTable):
     def _after_load(self, frame: pd.DataFrame) -> None:
         """Find the number of the last change."""
         if VERSION_FIELD in frame.columns and len(frame):
-            versions = pd.to_numeric(frame[VERSION_FIELD], errors="coerce")
-            self._max_version = int(versions.max()) if versions.notna().any() else 0
+            self._max_version = max(int(version_numbers(frame[VERSION_FIELD]).max()), 0)
         else:
             self._max_version = 0
 

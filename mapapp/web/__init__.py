@@ -20,7 +20,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from mapapp import access
 from mapapp.config import development_secret_key
 from mapapp.i18n import N_, _, format_number
-from mapapp.storage import RowNotFoundError, StoreDamagedError, StoreUnavailableError
+from mapapp.storage import (
+    RowNotFoundError,
+    StoreDamagedError,
+    StoreUnavailableError,
+    get_store_of,
+)
 
 # These modules' routes join the admin blueprint when they are imported: the queue and its
 # actions, the dashboard, the audit log, the partners' API keys.
@@ -39,6 +44,7 @@ from mapapp.web import (  # noqa: F401
     languages,
     limits,
     moderate,
+    page_cache,
     public,
     submit,
 )
@@ -153,6 +159,11 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
+    # Outermost: a map page kept for the same request is answered before anything else runs.
+    store = get_store_of(app)
+    app.wsgi_app = page_cache.PageCache(  # type: ignore[method-assign]
+        app.wsgi_app, validity=lambda: public.page_validity(store)
+    )
 
 
 class DevelopmentKeySessions(SecureCookieSessionInterface):

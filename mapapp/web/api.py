@@ -2,7 +2,9 @@
 
 Bodies are built once per version of the public content (and normalised filter), so a pending
 submission rebuilds nothing. They are kept gzipped in an LRU bounded in bytes (API_CACHE_BYTES
-per worker) and answered with an ETag of their content and Last-Modified, so that browsers and
+per worker) and, with Redis (storage/shared.py), in Redis too, where every worker of every host
+finds what one built (the key holds the public version, read from the store, so a body is never
+stale; and the code's fingerprint, so a deploy never reuses another release's). Answered with an ETag of their content and Last-Modified, so that browsers and
 partners revalidate with a cheap 304; the rare client that takes no gzip gets it unzipped.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,15 +22,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
+from mapapp import map_data as public_data
 from mapapp import mapview
 from mapapp.exports import render_export
 from mapapp.filters import EventFilter, apply_filter, parse_filter
 from mapapp.geocoding.towns import places_named
 from mapapp.i18n import _, format_number
-from mapapp.publication import public_version
-from mapapp.storage import get_store
+from mapapp.storage import get_store, shared
+from mapapp.storage.blobs import Blobs
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 
@@ -39,6 +43,9 @@ ENTRY_OVERHEAD_BYTES = 512
 # The places a typed name means come from the gazetteer, which changes with a release only.
 PLACES_CACHE = "public, max-age=300"
 MAX_PLACE_QUERY = 100
+SHARED_VERSION = "v1"  # a shared body's blob version: the family's name already holds the key
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,16 @@ class Body:
 
 
 class BodyCache:
-    """An LRU of response bodies keyed by public version and request, bounded in bytes."""
+    """An LRU of response bodies keyed by public version and request, bounded in bytes.
 
-    def __init__(self, max_bytes: int) -> None:
+    With shared blobs (Redis), a body missing here is looked up there before it is built, and
+    a body built here is kept there too.
+    """
+
+    def __init__(self, max_bytes: int, shared_blobs: Blobs | None = None) -> None:
         self.max_bytes = max_bytes
         self.nbytes = 0
+        self.shared = shared_blobs
         self._entries: OrderedDict[tuple[Any, ...], Body] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -78,14 +90,18 @@ class BodyCache:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key]
-        plain, media_type = build()
-        digest = hashlib.blake2b(plain, digest_size=10).hexdigest()
-        if len(plain) >= MIN_GZIP_BYTES:
-            body = Body(
-                gzip.compress(plain, GZIP_LEVEL, mtime=0), True, media_type, digest, modified
-            )
-        else:
-            body = Body(plain, False, media_type, digest, modified)
+        body = self._shared_body(key)
+        if body is None:
+            plain, media_type = build()
+            digest = hashlib.blake2b(plain, digest_size=10).hexdigest()
+            if len(plain) >= MIN_GZIP_BYTES:
+                body = Body(
+                    gzip.compress(plain, GZIP_LEVEL, mtime=0), True, media_type, digest, modified
+                )
+            else:
+                body = Body(plain, False, media_type, digest, modified)
+            if self.shared is not None:
+                self.shared.put(_family(key), SHARED_VERSION, _encode(body)).close()
         if body.nbytes > self.max_bytes:
             return body
         with self._lock:
@@ -98,29 +114,81 @@ class BodyCache:
                 self.nbytes -= evicted.nbytes
         return body
 
+    def _shared_body(self, key: tuple[Any, ...]) -> Body | None:
+        """Return the body another worker or host kept for the key, or None."""
+        if self.shared is None:
+            return None
+        found = self.shared.open(_family(key), SHARED_VERSION)
+        if found is None:
+            return None
+        with found:
+            return _decode(found.read())
+
+
+def _family(key: tuple[Any, ...]) -> str:
+    """Return the shared blob name of a body's key (with the code that builds it)."""
+    text = repr((shared.code_fingerprint(), key))
+    return "body-" + hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+
+
+def _encode(body: Body) -> bytes:
+    """Return a body as bytes to share: a JSON line of what describes it, then its data."""
+    header = {
+        "gzipped": body.is_gzipped,
+        "media_type": body.media_type,
+        "etag": body.etag,
+        "last_modified": body.last_modified.isoformat(),
+    }
+    return json.dumps(header).encode() + b"\n" + body.data
+
+
+def _decode(shared_bytes: bytes) -> Body | None:
+    """Return a shared body from its bytes, or None if they are not one (then it is rebuilt)."""
+    header, _, data = shared_bytes.partition(b"\n")
+    try:
+        fields = json.loads(header)
+        return Body(
+            data,
+            bool(fields["gzipped"]),
+            str(fields["media_type"]),
+            str(fields["etag"]),
+            datetime.fromisoformat(fields["last_modified"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        log.warning("a shared API body could not be read; building it again")
+        return None
+
+
+def body_cache(app: Flask) -> BodyCache:
+    """Return an app's body cache (shared through Redis when the settings say so)."""
+    cache = app.extensions.get("mapapp.api_cache")
+    if cache is None:
+        cache = BodyCache(int(app.config["API_CACHE_BYTES"]), shared.body_store(app.config))
+        app.extensions["mapapp.api_cache"] = cache
+    return cache  # type: ignore[no-any-return]
+
 
 def _cache() -> BodyCache:
-    """Return this app's body cache."""
-    cache = current_app.extensions.get("mapapp.api_cache")
-    if cache is None:
-        cache = BodyCache(int(current_app.config["API_CACHE_BYTES"]))
-        current_app.extensions["mapapp.api_cache"] = cache
-    return cache  # type: ignore[no-any-return]
+    """Return the current app's body cache."""
+    return body_cache(current_app)
 
 
 def _store_modified() -> datetime:
     """Return when the store last changed, to the second (as HTTP dates go)."""
-    try:
-        mtime = get_store().path.stat().st_mtime
-    except FileNotFoundError:
-        mtime = 0
-    return datetime.fromtimestamp(int(mtime), UTC)
+    return datetime.fromtimestamp(int(get_store().modified), UTC)
 
 
 def cached_response(name: str, build: Callable[[], tuple[bytes, str]], *args: Any) -> Response:
     """Answer a body built once per public version: gzipped if accepted, 304 if unchanged."""
-    key = (name, public_version(get_store().frame()), *args)
+    # The public content's token comes from the public index, brought up to date from the
+    # store's changed keys: no pass over every event after a write.
+    key = (name, public_data.current(get_store()).token, *args)
     body = _cache().get_or_build(key, build, _store_modified())
+    return _send(body)
+
+
+def _send(body: Body) -> Response:
+    """Answer a body: gzipped if accepted, 304 if the client holds it, public and revalidated."""
     use_gzip = body.is_gzipped and "gzip" in request.accept_encodings
     response = Response(body.data if use_gzip else body.plain(), mimetype=body.media_type)
     if use_gzip:
@@ -176,17 +244,20 @@ def events_geojson() -> Response:
 @blueprint.get("/map-data.json")
 def map_data() -> Response:
     """Send every approved event in the compact columns the map draws and filters."""
-    return cached_response(
-        "map-data", lambda: (_compact(mapview.map_data(get_store().frame())), JSON_TYPE)
-    )
+    return _send(_indexed(public_data.current(get_store()).map_data()))
 
 
 @blueprint.get("/map-labels.json")
 def map_labels() -> Response:
     """Send the titles and cities of approved events, aligned with the map data."""
-    return cached_response(
-        "map-labels", lambda: (_compact(mapview.map_labels(get_store().frame())), JSON_TYPE)
-    )
+    return _send(_indexed(public_data.current(get_store()).map_labels()))
+
+
+def _indexed(body: public_data.Body) -> Body:
+    """Return a body the public index keeps (gzipped in pieces) as a body to send."""
+    if len(body.gzipped) < MIN_GZIP_BYTES:  # as the cache keeps small bodies: plain
+        return Body(body.plain(), False, JSON_TYPE, body.etag, _store_modified())
+    return Body(body.gzipped, True, JSON_TYPE, body.etag, _store_modified())
 
 
 @blueprint.get("/search.json")

@@ -21,6 +21,7 @@ from flask_wtf import FlaskForm
 from mapapp import access, erasure
 from mapapp.i18n import N_, Nn_, _, ngettext
 from mapapp.storage import RowNotFoundError
+from mapapp.web.api import body_cache
 from mapapp.web.exports import export_cache
 
 CONFIRM_MESSAGE = N_("Tick the box to confirm that you want to erase this event for good.")
@@ -85,7 +86,11 @@ def erase(event_id: str) -> ResponseReturnValue:
         ), 422
     try:
         erased = erasure.erase_event(
-            access.events(), export_cache(current_app), event_id, current_user.name
+            access.events(),
+            export_cache(current_app),
+            event_id,
+            current_user.name,
+            bodies=body_cache(current_app).shared,
         )
     except RowNotFoundError:
         abort(404, _(GONE_MESSAGE, event_id=repr(event_id)))

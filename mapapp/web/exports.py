@@ -1,7 +1,7 @@
 """Downloads: public exports of approved events and the coordinators' full export.
 
-Public exports come from the disk cache of `mapapp.publication` (rendered once per public
-version and filter, across workers); a render a visitor waits for is rate limited per client.
+Public exports come from the cache of `mapapp.publication` (rendered once per public version
+and filter, across workers and, with Redis or PostgreSQL, across hosts); a render a visitor waits for is rate limited per client.
 The coordinators' export holds private fields: rendered each time, never kept, `no-store`.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 from flask import Blueprint, Flask, Response, abort, current_app, request, send_file
 from flask.blueprints import BlueprintSetupState
@@ -24,14 +23,13 @@ from mapapp.exports import FORMATS, download_name, export_events
 from mapapp.filters import EventFilter, parse_filter
 from mapapp.i18n import _
 from mapapp.publication import ExportBusy, published_export
-from mapapp.storage import get_store
-from mapapp.storage.blobs import BlobStore
+from mapapp.storage import get_store, shared
+from mapapp.storage.blobs import Blobs
 from mapapp.web.limits import OFF, limit_is_off, limiter
 
 blueprint = Blueprint("exports", __name__)
 
 DEFAULT_ADMIN_FORMAT = "csv"
-EXPORT_CACHE_SUBDIRECTORY = "exports"
 RATE_LIMIT_SCOPE = "export-render"
 # How the export cache answered, as an RFC 9211 Cache-Status header.
 CACHE_STATUS = {
@@ -58,6 +56,7 @@ def _check_settings(state: BlueprintSetupState) -> None:
     for name in ("API_CACHE_BYTES", "EXPORT_CACHE_BYTES"):
         if int(state.app.config[name]) < 0:
             raise ConfigError(f"MAPAPP_{name} must be a number of bytes, 0 or more.")
+    shared.cache_backend(state.app.config)  # raises ConfigError on a backend it cannot use
 
 
 @blueprint.get("/events.<any(csv, xlsx, json, geojson, ics):fmt>")
@@ -122,14 +121,11 @@ def admin_export() -> Response:
     return response
 
 
-def export_cache(app: Flask) -> BlobStore:
-    """Return the app's disk cache of public exports."""
+def export_cache(app: Flask) -> Blobs:
+    """Return the app's cache of public exports (a directory, Redis or PostgreSQL)."""
     blobs = app.extensions.get("mapapp.export_cache")
     if blobs is None:
-        directory = app.config.get("EXPORT_CACHE_DIR") or (
-            Path(app.config["DATA_DIR"]) / EXPORT_CACHE_SUBDIRECTORY
-        )
-        blobs = BlobStore(directory, int(app.config["EXPORT_CACHE_BYTES"]))
+        blobs = shared.export_cache(app.config)
         app.extensions["mapapp.export_cache"] = blobs
     return blobs  # type: ignore[no-any-return]
 

@@ -3,7 +3,8 @@
 A limit holds across every worker of a host: counts live in Redis when MAPAPP_REDIS_URL is set,
 else in a SQLite file in the data directory (`mapapp.storage.counters`); an explicit
 MAPAPP_RATELIMIT_STORAGE_URI overrides both. Where neither can be used (a read-only data
-directory), each worker counts for itself, and the log says so at start.
+directory), each worker counts for itself, and the log says so at start. So does it when hosts
+share MAPAPP_DATABASE_URL but no Redis: each host then counts for itself.
 
 When the shared counts cannot be reached while serving (Redis down, the file unwritable), limits
 fail open to per-worker counts: `counters.FailoverStorage` counts in each worker's memory, logs
@@ -28,7 +29,7 @@ from limits.errors import ConfigurationError
 
 from mapapp.config import ConfigError
 from mapapp.i18n import N_, Nn_, _, ngettext
-from mapapp.storage import counters
+from mapapp.storage import counters, database
 
 # Settings holding a limit string such as "10 per hour", or OFF.
 LIMIT_SETTINGS = (
@@ -45,6 +46,10 @@ LIMIT_SETTINGS = (
 )
 OFF = "off"
 MEMORY_URI = "memory://"
+PER_HOST_WARNING = (
+    "Hosts sharing MAPAPP_DATABASE_URL count rate limits each for itself (a client may send "
+    "the limit to every host): set MAPAPP_REDIS_URL to count them across hosts."
+)
 # Seconds a request waits for Redis before its limits count in the worker's memory instead.
 REDIS_TIMEOUT_SECONDS = 2.0
 # The wait said when the limit's window cannot be read (the storage just went away).
@@ -215,6 +220,9 @@ def init_app(app: Flask) -> None:
                 f"MAPAPP_{setting} must be a limit such as '10 per hour' or 'off', not {value!r}."
             ) from exc
     uri, where = storage_uri(app.config)
+    per_host = _counts_per_host(app.config)
+    if per_host:
+        where += f" {PER_HOST_WARNING}"
     app.config["RATELIMIT_STORAGE_URI"] = uri
     try:
         limiter.init_app(app)
@@ -223,7 +231,16 @@ def init_app(app: Flask) -> None:
             "MAPAPP_RATELIMIT_STORAGE_URI must be a storage URI that Flask-Limiter knows, "
             f"such as redis://localhost:6379/0, not {counters.without_password(uri)!r} ({exc})."
         ) from exc
-    log.log(logging.WARNING if uri == MEMORY_URI else logging.INFO, where)
+    log.log(logging.WARNING if uri == MEMORY_URI or per_host else logging.INFO, where)
+
+
+def _counts_per_host(config: Mapping[str, Any]) -> bool:
+    """Return whether several hosts share a database but each counts its own rate limits."""
+    return (
+        bool(database.database_url(config))
+        and not counters.redis_url(config)
+        and not str(config.get("RATELIMIT_STORAGE_URI") or "").strip()
+    )
 
 
 def _limits_redis_uri(url: str) -> str:

@@ -272,11 +272,15 @@
 
   function fetchSearch(text) {
     summary.textContent = t("Searching…");
-    fetch(config.searchUrl + "?" + new URLSearchParams({ q: text }).toString())
-      .then(function (response) {
-        if (!response.ok) throw new Error("search failed: " + response.status);
-        return response.json();
-      })
+    // The published site searches its own index in the browser (static/js/site-data.js).
+    var found = config.searchIndexUrl
+      ? window.mapappSite.search(config, text, data, labels)
+      : fetch(config.searchUrl + "?" + new URLSearchParams({ q: text }).toString())
+        .then(function (response) {
+          if (!response.ok) throw new Error("search failed: " + response.status);
+          return response.json();
+        });
+    found
       .then(function (body) {
         searches[text] = new Set(body.ids);
         apply();
@@ -582,11 +586,14 @@
     rebuild(box, opened, before, function () {
       box.appendChild(el("p", "popup-loading", t("Loading the event…")));
     });
-    fetch(urlFor(config.eventApiUrl, id))
-      .then(function (response) {
+    // The published site keeps events' details in shards by id (static/js/site-data.js).
+    var loaded = config.eventsShardUrl
+      ? window.mapappSite.event(config, id)
+      : fetch(urlFor(config.eventApiUrl, id)).then(function (response) {
         if (!response.ok) throw new Error("event " + response.status);
         return response.json();
-      })
+      });
+    loaded
       .then(function (event) {
         var active = document.activeElement;
         var hadFocus = box.contains(active) && !(before && before.contains(active));
@@ -918,11 +925,13 @@
       return;
     }
     nearMessage(t("Looking for %(place)s…", { place: text }), false);
-    fetch(config.placesUrl + "?" + new URLSearchParams({ q: text }).toString())
-      .then(function (response) {
+    var asked = config.searchIndexUrl
+      ? window.mapappSite.places(config, text)
+      : fetch(config.placesUrl + "?" + new URLSearchParams({ q: text }).toString()).then(function (response) {
         if (!response.ok) throw new Error("places " + response.status);
         return response.json();
-      })
+      });
+    asked
       .then(function (body) {
         var places = (body && body.places) || [];
         if (!places.length) {

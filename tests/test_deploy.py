@@ -215,7 +215,7 @@ def test_several_upstreams_are_one_upstream_block(tmp_path: Path) -> None:
         "    server 10.0.0.1:8000 fail_timeout=0;",
         "    server 10.0.0.2:8000 fail_timeout=0;",
     ]
-    assert written.stdout.count("proxy_pass http://mapapp;") == 4  # every location, one upstream
+    assert set(re.findall(r"proxy_pass (\S+);", written.stdout)) == {"http://mapapp"}
 
 
 def test_the_site_serves_exactly_the_declared_npm_packages() -> None:

@@ -348,7 +348,14 @@ def deploy_group() -> None:
 
 @deploy_group.command("nginx")
 @click.option("--server-name", default="", help="Host name [default: MAPAPP_PUBLIC_URL's].")
-@click.option("--upstream", default="127.0.0.1:8000", show_default=True, help="Of mapapp serve.")
+@click.option(
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    default=["127.0.0.1:8000"],
+    show_default=True,
+    help="Of mapapp serve; give it once per host to spread requests over several.",
+)
 @click.option("--https-port", type=int, default=None, help="[default: MAPAPP_PUBLIC_URL's, or 443]")
 @click.option("--http-port", type=int, default=80, show_default=True, help="Redirected to HTTPS.")
 @click.option("--address", default="", help="Listen on this address only [default: all].")
@@ -362,7 +369,7 @@ def deploy_group() -> None:
 )
 def deploy_nginx(
     server_name: str,
-    upstream: str,
+    upstreams: tuple[str, ...],
     https_port: int | None,
     http_port: int,
     address: str,
@@ -387,7 +394,7 @@ def deploy_nginx(
     site = site_for(
         current_app,
         server_name=server_name,
-        upstream=upstream,
+        upstreams=upstreams,
         https_port=https_port,
         http_port=http_port,
         certificate=certificate,

@@ -10,7 +10,7 @@ on its own error pages. Proxied responses keep the headers the app set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,8 +76,8 @@ SITE_TEMPLATE = """\
 # See docs/deployment.md.
 
 upstream mapapp {
-    server {{ site.upstream }} fail_timeout=0;
-}
+{% for upstream in site.upstreams %}    server {{ upstream }} fail_timeout=0;
+{% endfor %}}
 
 # Security headers: the app's own on what it answers (it sends a CSP with everything), nginx's on
 # what nginx answers itself (static and vendor files, its error pages, a 502 while restarting).
@@ -233,7 +233,8 @@ class NginxSite:
     server_name: str
     static_dir: Path
     vendor_dirs: Mapping[str, Path] = field(default_factory=dict)
-    upstream: str = DEFAULT_UPSTREAM
+    # Every `mapapp serve` nginx spreads requests over (hosts sharing one database and Redis).
+    upstreams: tuple[str, ...] = (DEFAULT_UPSTREAM,)
     https_port: int = DEFAULT_HTTPS_PORT
     http_port: int = DEFAULT_HTTP_PORT
     certificate: str = ""
@@ -248,7 +249,7 @@ def site_for(
     app: Flask,
     *,
     server_name: str,
-    upstream: str = DEFAULT_UPSTREAM,
+    upstreams: Sequence[str] = (DEFAULT_UPSTREAM,),
     https_port: int = DEFAULT_HTTPS_PORT,
     http_port: int = DEFAULT_HTTP_PORT,
     certificate: str = "",
@@ -275,7 +276,7 @@ def site_for(
             package: placed(assets.NODE_MODULES / package)
             for package in sorted(assets.declared_packages())
         },
-        upstream=upstream,
+        upstreams=tuple(upstreams),
         https_port=https_port,
         http_port=http_port,
         certificate=certificate or CERTIFICATE.format(server_name=server_name),

@@ -16,7 +16,7 @@ from mapapp.geocoding import timezone_at
 from mapapp.i18n import sorted_names
 from mapapp.storage import EventStore
 from tests.conftest import change, make_event
-from tests.test_serve_writes import find_form
+from tests.serve_clients import find_form
 
 LISBON = ("38.722300", "-9.139300")
 

@@ -28,7 +28,7 @@ from mapapp.geocoding import CACHE_COLUMNS, CACHE_FILE
 from mapapp.storage import Audit, CsvTable, EventStore
 from mapapp.storage.backup import MANIFEST_NAME, NEVER_ROLLED_BACK
 from tests.conftest import add_valid_event, change
-from tests.test_serve_writes import server_env, serving
+from tests.servers import server_env, serving
 
 MAPAPP = Path(sys.executable).with_name("mapapp")
 BACKUPS_DURING_WRITES = 6

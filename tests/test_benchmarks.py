@@ -48,6 +48,13 @@ RUNS = {
         "| server | via | load |",
         240,
     ),
+    # 20-25 s: nginx with TLS, gunicorn and wrk, 1 s per row; 60-90 s with the PostgreSQL store
+    # (a server started, the same app again) and `mapapp publish` (publish, a second nginx)
+    "bench_hosts.py": (
+        ["--events", "200", "--duration", "1", "--connections", "1,4", "--requests", "10"],
+        "| request | connections | app req/s |",
+        300,
+    ),
     # 110 s under load average 6-14: two trees (before and after issue 14's part 4, the first
     # unpacked from git), seven `mapapp serve` starts, wrk 1 s per row, chromium
     "bench_paths.py": (
@@ -107,6 +114,7 @@ BROWSER_DRIVEN = {
 # Programs a benchmark needs: missing, its run is skipped outside CI and fails in CI.
 NEEDS = {
     "bench_serve.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk"),
+    "bench_hosts.py": ("/usr/sbin/nginx", "/usr/bin/openssl", "/usr/bin/wrk"),
     "bench_paths.py": ("/usr/bin/wrk",),
     "bench_publish.py": ("/usr/sbin/nginx", "/usr/bin/wrk"),
 }

@@ -199,6 +199,25 @@ def test_shipped_site_is_what_the_app_writes(tmp_path: Path) -> None:
     )
 
 
+def test_several_upstreams_are_one_upstream_block(tmp_path: Path) -> None:
+    written = subprocess.run(
+        [str(MAPAPP), "deploy", "nginx", "--server-name", "events.example.org"]
+        + ["--upstream", "10.0.0.1:8000", "--upstream", "10.0.0.2:8000"],
+        env={**os.environ, "MAPAPP_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    block = re.search(r"\nupstream mapapp \{\n(.*?)\n\}\n", written.stdout, re.DOTALL)
+    assert block is not None, written.stdout[:2000]
+    assert block.group(1).splitlines() == [
+        "    server 10.0.0.1:8000 fail_timeout=0;",
+        "    server 10.0.0.2:8000 fail_timeout=0;",
+    ]
+    assert set(re.findall(r"proxy_pass (\S+);", written.stdout)) == {"http://mapapp"}
+
+
 def test_the_site_serves_exactly_the_declared_npm_packages() -> None:
     site = SHIPPED_SITE.read_text()
     served = set(re.findall(r"location \^~ /vendor/(.+)/ \{", site))

@@ -16,8 +16,8 @@ from itsdangerous import URLSafeSerializer
 from mapapp import create_app, drafts, submissions
 from mapapp.storage import EventStore, get_table
 from tests.conftest import make_submission
+from tests.serve_clients import HTTP_TIMEOUT, find_form, read_store
 from tests.servers import server_env, serving
-from tests.test_serve_writes import HTTP_TIMEOUT, find_form, read_store
 from tests.test_submit import confirm, form_data, hidden, post_details
 
 ALREADY = "This event was already submitted"

@@ -23,15 +23,15 @@ from mapapp.imports import (
     import_events,
 )
 from mapapp.storage import EventStore
-from tests.servers import serving
-from tests.test_imports import confirm_preview
-from tests.test_serve_writes import (
+from tests.serve_clients import (
     HTTP_TIMEOUT,
     PASSWORD,
     find_form,
     read_store,
     seed,
 )
+from tests.servers import serving
+from tests.test_imports import confirm_preview
 
 SHEET = "xl/worksheets/sheet1.xml"
 STRINGS = "xl/sharedStrings.xml"

@@ -17,6 +17,7 @@ from mapapp import import_preview
 from mapapp.events import current_edition, edition_date
 from mapapp.import_template import COLUMNS, example_row
 from mapapp.storage import EventStore
+from mapapp.storage.staging import staging_of
 from tests.test_imports import ROWS, _csrf, confirm_preview, csv_bytes
 
 EXPIRED = "This preview is more than an hour old, so its file was removed. Upload the file again."
@@ -157,8 +158,9 @@ def test_another_account_cannot_confirm_a_preview(
 
 
 def test_old_previews_are_swept_at_the_next_upload(app: Flask, data_dir: Path) -> None:
-    old = import_preview.stage(data_dir, b"a", "a.csv", who="c", status="pending", now=1000.0)
-    new = import_preview.stage(data_dir, b"b", "b.csv", who="c", status="pending", now=5000.0)
+    staging = staging_of(app)
+    old = import_preview.stage(staging, b"a", "a.csv", who="c", status="pending", now=1000.0)
+    new = import_preview.stage(staging, b"b", "b.csv", who="c", status="pending", now=5000.0)
     names = sorted(path.name for path in (data_dir / "imports").iterdir())
     assert names == sorted([f"{new}.json", f"{new}.upload"])
     assert old != new

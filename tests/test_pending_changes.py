@@ -597,8 +597,8 @@ RACE_TRIALS = 8
 def seed_published(data_dir: Path) -> tuple[str, str]:
     """Store an approved event with an edit link and a coordinator; return its id and edit path."""
     from mapapp import coordinators, create_app
+    from tests.serve_clients import PASSWORD
     from tests.servers import SECRET_KEY
-    from tests.test_serve_writes import PASSWORD
 
     app = create_app({"ENV": "testing", "DATA_DIR": str(data_dir), "SECRET_KEY": SECRET_KEY})
     store: EventStore = app.extensions["mapapp.store"]
@@ -616,8 +616,9 @@ def seed_published(data_dir: Path) -> tuple[str, str]:
 def test_an_organisers_change_racing_an_approval_loses_nothing_acknowledged(
     tmp_path: Path, server_port: int
 ) -> None:
+    from tests.serve_clients import Client, errors_in_log, find_form, read_store
     from tests.servers import serving
-    from tests.test_serve_writes import Client, errors_in_log, find_form, race, read_store
+    from tests.test_serve_writes import race
 
     data_dir = tmp_path / "data"
     event_id, edit_path = seed_published(data_dir)

@@ -25,10 +25,11 @@ from mapapp.cli import cli
 from mapapp.config import ConfigError, load_settings
 from mapapp.web.auth import PASSWORD_CHANGED, PASSWORDS_DIFFER, SEEN_KEY, SIGN_OUT_NOT_STORED
 from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, fill_disk, sign_in
+from tests.serve_clients import HTTP_TIMEOUT, find_form
+from tests.serve_clients import PASSWORD as SERVE_PASSWORD
+from tests.servers import SECRET_KEY as SERVE_SECRET
 from tests.servers import STARTUP_SECONDS, serving
-from tests.test_serve_writes import HTTP_TIMEOUT, find_form, worker_states
-from tests.test_serve_writes import PASSWORD as SERVE_PASSWORD
-from tests.test_serve_writes import SECRET_KEY as SERVE_SECRET
+from tests.test_serve_writes import worker_states
 
 NEW_PASSWORD = "another long test passphrase"
 START = datetime(2027, 2, 28, 9, 0, tzinfo=UTC)

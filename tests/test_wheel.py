@@ -28,7 +28,7 @@ from filelock import FileLock
 from mapapp import PROJECT_ROOT, coordinators, create_app
 from mapapp.web.assets import declared_packages
 from tests.conftest import COORDINATOR_NAME, COORDINATOR_PASSWORD, add_valid_event
-from tests.test_serve_writes import SECRET_KEY, server_env, wait_until_up
+from tests.servers import SECRET_KEY, server_env, wait_until_up
 
 pytestmark = pytest.mark.slow
 

@@ -34,6 +34,7 @@ from mapapp.import_template import (
     template_xlsx,
 )
 from mapapp.imports import ImportReport, import_events
+from mapapp.storage.staging import staging_of
 
 # Room in the body for the form's other fields and the multipart boundaries around the file.
 FORM_OVERHEAD_BYTES = 16 * 1024
@@ -114,7 +115,11 @@ def upload() -> tuple[str, int]:
                 who=current_user.name,
             )
         preview.token = import_preview.stage(
-            events.data_dir, content, filename, who=current_user.name, status=form.status.data
+            staging_of(current_app),
+            content,
+            filename,
+            who=current_user.name,
+            status=form.status.data,
         )
     except ImportFileError as exc:
         status = next(code for kind, code in PROBLEM_STATUSES if isinstance(exc, kind))
@@ -133,7 +138,7 @@ def confirm() -> tuple[str, int]:
     events = access.events()
     token = str(form.token.data or "")
     try:
-        staged = import_preview.take(events.data_dir, token, who=current_user.name)
+        staged = import_preview.take(staging_of(current_app), token, who=current_user.name)
     except StagedFileError as exc:
         return _render(ImportForm(formdata=None), problem=str(exc), status=400)
     try:
@@ -143,7 +148,7 @@ def confirm() -> tuple[str, int]:
     except ImportFileError as exc:  # read once already at the preview; kept for safety
         status = next(code for kind, code in PROBLEM_STATUSES if isinstance(exc, kind))
         return _render(ImportForm(formdata=None), problem=str(exc), status=status)
-    import_preview.discard(events.data_dir, token)
+    import_preview.discard(staging_of(current_app), token)
     return _render(ImportForm(formdata=None), report=report)
 
 
